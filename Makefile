@@ -1,0 +1,52 @@
+# FlightSaga tasks. `make up` runs the whole system locally; `make test` runs the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTO_DIR := protos
+PROTOS := $(wildcard $(PROTO_DIR)/flightsaga/v1/*.proto)
+
+.PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser compose chaos bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Regenerate Python code, .pyi stubs and async gRPC stubs beside each .proto.
+proto: venv
+	PATH=$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I $(PROTO_DIR) \
+	  --python_out=$(PROTO_DIR) --grpc_python_out=$(PROTO_DIR) \
+	  --mypy_out=$(PROTO_DIR) --mypy_grpc_out=$(PROTO_DIR) $(PROTOS)
+
+# CI: regenerate and fail if the committed code drifted from the protos.
+proto-check: proto
+	git diff --exit-code -- $(PROTO_DIR)
+
+up: venv
+	$(VENV)/bin/flightsaga up
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check sagakit orchestrator seat_service loyalty_service payment_service booking_service dashboard tests bench
+	$(VENV)/bin/mypy
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: venv
+	$(PY) -m pytest -q tests/integration
+
+# The whole suite: lint, types, then every test tier.
+test: venv lint
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

@@ -1,0 +1,102 @@
+"""The idempotency barrier (DTM's sub-transaction barrier, Seata's TCC fence).
+
+Runs inside the participant's business transaction, so the mark and the change commit together:
+- a repeated Do returns the first result and changes nothing;
+- a repeated Compensate returns the first result and changes nothing;
+- a Compensate with no prior Do changes nothing and leaves a `null` mark;
+- a Do after its Compensate (a late, hanging request) is refused with ABORTED.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sagakit.errors import Aborted
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS saga_barrier (
+    saga_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('do', 'compensate')),
+    result BLOB NOT NULL,
+    null_compensation INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (saga_id, step, op)
+);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _mark(conn: sqlite3.Connection, saga_id: str, step: str, op: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT result, null_compensation FROM saga_barrier WHERE saga_id=? AND step=? AND op=?",
+        (saga_id, step, op),
+    ).fetchone()
+    return row
+
+
+def _insert(
+    conn: sqlite3.Connection, saga_id: str, step: str, op: str, result: bytes, null: bool = False
+) -> None:
+    conn.execute(
+        "INSERT INTO saga_barrier (saga_id, step, op, result, null_compensation, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (saga_id, step, op, result, int(null), now_iso()),
+    )
+
+
+def do(
+    conn: sqlite3.Connection, saga_id: str, step: str, apply: Callable[[], bytes]
+) -> tuple[bytes, bool]:
+    """Run `apply` once per (saga, step); returns (serialized result, was_replay)."""
+    if _mark(conn, saga_id, step, "compensate") is not None:
+        raise Aborted(f"saga {saga_id} was already compensated at {step}; late Do refused")
+    first = _mark(conn, saga_id, step, "do")
+    if first is not None:
+        return bytes(first["result"]), True
+    result = apply()
+    _insert(conn, saga_id, step, "do", result)
+    return result, False
+
+
+def compensate(
+    conn: sqlite3.Connection,
+    saga_id: str,
+    step: str,
+    undo: Callable[[], bytes],
+    null_result: Callable[[], bytes],
+) -> tuple[bytes, bool]:
+    """Undo once per (saga, step); with no Do, leave a null mark. -> (result, replay)"""
+    first = _mark(conn, saga_id, step, "compensate")
+    if first is not None:
+        return bytes(first["result"]), True
+    if _mark(conn, saga_id, step, "do") is None:
+        result = null_result()
+        _insert(conn, saga_id, step, "compensate", result, null=True)
+        return result, False
+    result = undo()
+    _insert(conn, saga_id, step, "compensate", result)
+    return result, False
+
+
+def marks(conn: sqlite3.Connection, saga_id: str) -> list[dict[str, object]]:
+    """The barrier marks of one saga, one dict per step: for the read RPCs."""
+    rows = conn.execute(
+        "SELECT step, op, null_compensation, created_at FROM saga_barrier WHERE saga_id=?"
+        " ORDER BY created_at",
+        (saga_id,),
+    ).fetchall()
+    by_step: dict[str, dict[str, object]] = {}
+    for row in rows:
+        mark = by_step.setdefault(row["step"], {"step": row["step"]})
+        if row["op"] == "do":
+            mark["do_at"] = row["created_at"]
+        else:
+            mark["compensated_at"] = row["created_at"]
+            mark["null_compensation"] = bool(row["null_compensation"])
+    return list(by_step.values())

@@ -1,0 +1,176 @@
+"""Server interceptors: correlation id, domain-error mapping, participant fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from sagakit import context
+from sagakit.errors import DomainError
+from sagakit.faults import Fault, parse_participant_faults
+
+log = logging.getLogger("sagakit.rpc")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Wrapper = Callable[[Behavior, grpc.HandlerCallDetails], Behavior]
+
+
+def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
+    return {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+
+
+def wrap_unary(
+    handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, wrap: Wrapper
+) -> Any:
+    """Wrap a unary-unary handler's behavior; other kinds pass through unchanged."""
+    if handler is None or handler.unary_unary is None:
+        return handler
+    return grpc.unary_unary_rpc_method_handler(
+        wrap(handler.unary_unary, details),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Bind x-correlation-id (or a new one) to the contextvar and echo it to the caller."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        cid = _metadata(details).get(context.CORRELATION_HEADER) or context.new_correlation_id()
+
+        def wrap(behavior: Behavior, _: grpc.HandlerCallDetails) -> Behavior:
+            async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                context.correlation_id.set(cid)
+                await ctx.send_initial_metadata(((context.CORRELATION_HEADER, cid),))
+                return await behavior(request, ctx)
+
+            return run
+
+        if handler is not None and handler.unary_stream is not None:
+            inner = handler.unary_stream
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                context.correlation_id.set(cid)
+                await ctx.send_initial_metadata(((context.CORRELATION_HEADER, cid),))
+                async for item in inner(request, ctx):
+                    yield item
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return wrap_unary(handler, details, wrap)
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+
+        def wrap(behavior: Behavior, det: grpc.HandlerCallDetails) -> Behavior:
+            async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, ctx)
+                except DomainError as exc:
+                    log.info("%s -> %s: %s", det.method, exc.code.name, exc.message)
+                    await ctx.abort(exc.code, exc.message)
+                except (asyncio.CancelledError, grpc.aio.AbortError):
+                    raise
+                except Exception:
+                    log.exception("%s failed unexpectedly", det.method)
+                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+
+            return run
+
+        return wrap_unary(handler, details, wrap)
+
+
+class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Honour x-fail / x-fault on Do and Compensate when enabled; refuse them when disabled."""
+
+    def __init__(self, step: str, enabled: bool) -> None:
+        self.step = step
+        self.enabled = enabled
+        self._detached: set[asyncio.Task[Any]] = set()
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        md = _metadata(details)
+        x_fail, x_fault = md.get("x-fail", ""), md.get("x-fault", "")
+        if not (x_fail.strip() or x_fault.strip()):
+            return handler
+        op = details.method.rsplit("/", 1)[-1].lower()
+        return wrap_unary(handler, details, lambda b, _: self._faulty(b, op, x_fail, x_fault))
+
+    def _faulty(self, behavior: Behavior, op: str, x_fail: str, x_fault: str) -> Behavior:
+        async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            if not self.enabled:
+                await ctx.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "fault injection is disabled on this service (start it with "
+                    "FAULT_INJECTION=enabled); x-fail / x-fault refused",
+                )
+            try:
+                faults = parse_participant_faults(x_fail, x_fault, self.step)
+            except DomainError as exc:
+                await ctx.abort(exc.code, exc.message)
+            if op not in ("do", "compensate"):
+                await ctx.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "x-fail / x-fault apply to Do and Compensate only",
+                )
+            mine = [f for f in faults if f.op == op]
+            return await self._apply(mine, behavior, request, ctx)
+
+        return run
+
+    async def _apply(
+        self, faults: list[Fault], behavior: Behavior, request: Any, ctx: grpc.aio.ServicerContext
+    ) -> Any:
+        kinds = {f.kind: f for f in faults}
+        what = f"{self.step} {faults[0].op if faults else ''}".strip()
+        if "fail" in kinds:
+            log.warning("[FAULT] injected business failure at %s", what)
+            code = grpc.StatusCode.ABORTED if kinds["fail"].op == "do" else grpc.StatusCode.INTERNAL
+            await ctx.abort(code, f"injected failure at {what} (fault injection)")
+        if "unavailable" in kinds:
+            log.warning("[FAULT] injected transient failure at %s", what)
+            await ctx.abort(grpc.StatusCode.UNAVAILABLE, f"injected transient failure at {what}")
+        if "delay" in kinds:
+            delay = kinds["delay"].delay_ms / 1000
+            log.warning("[FAULT] delaying %s by %.3fs", what, delay)
+            # The work goes on after the caller gives up, as a hanging request would.
+            task = asyncio.create_task(self._late(delay, behavior, request, ctx, what))
+            self._detached.add(task)
+            task.add_done_callback(self._detached.discard)
+            reply = await asyncio.shield(task)
+        else:
+            reply = await behavior(request, ctx)
+        if "lost-reply" in kinds:
+            log.warning("[FAULT] %s committed; dropping the reply", what)
+            await ctx.abort(grpc.StatusCode.UNAVAILABLE, f"injected lost reply at {what}")
+        return reply
+
+    async def _late(
+        self,
+        delay: float,
+        behavior: Behavior,
+        request: Any,
+        ctx: grpc.aio.ServicerContext,
+        what: str,
+    ) -> Any:
+        await asyncio.sleep(delay)
+        try:
+            return await behavior(request, ctx)
+        except BaseException as exc:
+            if not ctx.done():
+                raise
+            log.warning("[FAULT] late %s finished after its caller left: %r", what, exc)
+            return None

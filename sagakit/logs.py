@@ -1,0 +1,73 @@
+"""Logging: one line per event, with the service, correlation id and saga id.
+
+Console lines keep the original markers ([SAGA], [SAGA STEP], [QUEUE], [COMPENSATION]) in the
+message; LOG_FORMAT=json emits one JSON object per line for log shippers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from sagakit import context
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        if not hasattr(record, "correlation_id"):
+            record.correlation_id = context.correlation_id.get()
+        if not hasattr(record, "saga_id"):
+            record.saga_id = context.saga_id.get()
+        return True
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        line = (
+            f"{ts} {record.levelname:<7} {record.service} "  # type: ignore[attr-defined]
+            f"cid={record.correlation_id} saga={record.saga_id} "  # type: ignore[attr-defined]
+            f"{record.getMessage()}"
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": getattr(record, "service", "-"),
+            "logger": record.name,
+            "correlation_id": getattr(record, "correlation_id", "-"),
+            "saga_id": getattr(record, "saga_id", "-"),
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in doc and key != "service":
+                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(service: str, log_format: str = "console", level: str = "INFO") -> None:
+    """Route every logger of the process to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ContextFilter(service))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,106 @@
+"""Server bootstrap: grpc.aio server with health, reflection, interceptors and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sagakit.config import ConfigError, ServiceConfig
+from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor
+from sagakit.logs import setup_logging
+
+log = logging.getLogger("sagakit.server")
+
+# Tests bind port 0; without this a second server on a taken port would bind silently.
+SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+
+
+@dataclass
+class GrpcApp:
+    """A service's gRPC servicers plus what runs before start and after stop."""
+
+    name: str
+    # (full service name, function adding the servicer to a server)
+    services: Sequence[tuple[str, Callable[[grpc.aio.Server], None]]]
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    server: grpc.aio.Server | None = field(default=None, init=False)
+    health: health.aio.HealthServicer | None = field(default=None, init=False)
+    port: int = field(default=0, init=False)
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind, start and report SERVING; returns the bound port (useful with port 0)."""
+        interceptors = [CorrelationInterceptor(), *self.interceptors, ErrorInterceptor()]
+        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        for _, add in self.services:
+            add(server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = [full for full, _ in self.services]
+        reflection.enable_server_reflection(
+            [
+                *names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+        try:
+            self.port = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as exc:
+            raise OSError(f"{self.name}: cannot listen on {host}:{port} ({exc})") from exc
+        for hook in self.on_start:
+            await hook()
+        await server.start()
+        self.server = server
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s listening on %s:%d", self.name, host, self.port)
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(grace)
+            self.server = None
+        for hook in self.on_stop:
+            await hook()
+
+    async def serve_until_signal(self, host: str, port: int, grace: float = 5.0) -> None:
+        await self.start(host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("%s stopping (grace %.1fs)", self.name, grace)
+        await self.stop(grace)
+
+
+def run_service(service: str, default_port: int, build: Callable[[ServiceConfig], GrpcApp]) -> None:
+    """Entry point body for `python -m <service>`: config errors exit 2 naming the variable."""
+
+    async def _main() -> None:
+        config = ServiceConfig.from_env(service, default_port)
+        setup_logging(service, config.log_format, config.log_level)
+        app = build(config)
+        await app.serve_until_signal(config.host, config.port)
+
+    try:
+        asyncio.run(_main())
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Shared pytest set-up. Tiers: tests/unit, integration, e2e, browser, chaos (see README)."""

@@ -1,0 +1,45 @@
+"""Start real FlightSaga gRPC servers in-process on 127.0.0.1:0 with SQLite files in a tmp dir."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sagakit.config import ServiceConfig
+from sagakit.server import GrpcApp
+
+PARTICIPANTS = ("seat_service", "loyalty_service", "payment_service", "booking_service")
+
+
+def config_for(service: str, data_dir: Path, fault_injection: bool = True) -> ServiceConfig:
+    return ServiceConfig(
+        service=service,
+        host="127.0.0.1",
+        port=0,
+        database=data_dir / f"{service}.db",
+        fault_injection=fault_injection,
+        log_format="console",
+        log_level="INFO",
+    )
+
+
+def build_app(service: str, config: ServiceConfig, env: Mapping[str, str] | None = None) -> GrpcApp:
+    """`<service>.app.build(config)` is every service's factory."""
+    module = importlib.import_module(f"{service}.app")
+    app: GrpcApp = module.build(config) if env is None else module.build(config, env)
+    return app
+
+
+@asynccontextmanager
+async def running_service(
+    service: str, data_dir: Path, fault_injection: bool = True
+) -> AsyncIterator[str]:
+    """Run one service; yields its address `127.0.0.1:<port>`; stops it on exit."""
+    app = build_app(service, config_for(service, data_dir, fault_injection))
+    port = await app.start("127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await app.stop(0)
