@@ -1,0 +1,76 @@
+"""Builds the orchestrator's gRPC app: saga log, participant channels, runner, servicer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from orchestrator import booking_saga
+from orchestrator.bookings_log import BookingsLog
+from orchestrator.config import OrchestratorConfig
+from orchestrator.engine.definition import RetryPolicy
+from orchestrator.engine.runner import RunnerSettings, SagaRunner
+from orchestrator.engine.store import SagaStore
+from orchestrator.servicer import OrchestratorServicer
+from sagakit.config import ServiceConfig
+from sagakit.server import GrpcApp
+
+SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+
+
+def build(service: ServiceConfig, environ: Mapping[str, str] | None = None) -> GrpcApp:
+    """Same factory shape as every service; orchestrator-only settings come from the env."""
+    config = OrchestratorConfig.from_env(environ)
+    config = OrchestratorConfig(**{**config.__dict__, "service": service})
+    return build_from(config)
+
+
+def build_from(config: OrchestratorConfig) -> GrpcApp:
+    store = SagaStore(config.service.database, config.sqlite_synchronous)
+    peers = booking_saga.Peers(
+        config.seat_addr, config.loyalty_addr, config.payment_addr, config.booking_addr
+    )
+    definition = booking_saga.build(
+        peers,
+        config.step_timeout,
+        RetryPolicy(max_attempts=config.step_max_attempts, base_delay=0.05, max_delay=1.0),
+    )
+    log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
+    runner = SagaRunner(
+        store,
+        {definition.name: definition},
+        RunnerSettings(
+            saga_timeout=config.saga_timeout,
+            compensation_threshold=config.compensation_threshold,
+        ),
+        on_terminal=log_file.append if log_file else None,
+    )
+    servicer = OrchestratorServicer(
+        runner,
+        peers,
+        config.service.fault_injection,
+        config.step_timeout,
+        config.step_max_attempts,
+    )
+
+    async def start() -> None:
+        await store.open()
+        await runner.recover()
+
+    async def stop() -> None:
+        await runner.stop(grace=2.0)
+        await peers.close()
+        await store.close()
+
+    app = GrpcApp(
+        name="orchestrator",
+        services=[
+            (
+                SERVICE_NAME,
+                lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
+            )
+        ],
+        on_start=[start],
+        on_stop=[stop],
+    )
+    return app

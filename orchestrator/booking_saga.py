@@ -1,0 +1,252 @@
+"""The flight-booking saga, defined with the generic engine.
+
+reserve_seat -> deduct_loyalty_points -> process_payment -> confirm_booking. Prices come from
+the seat service's fares; points convert at 1 point = 1 cent; payment charges the rest. Each
+step's input is built from the BookFlight request and the earlier steps' replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from flightsaga.v1 import (
+    booking_pb2,
+    booking_pb2_grpc,
+    common_pb2,
+    loyalty_pb2,
+    loyalty_pb2_grpc,
+    orchestrator_pb2,
+    payment_pb2,
+    payment_pb2_grpc,
+    seat_pb2,
+    seat_pb2_grpc,
+)
+from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
+from sagakit import steps, validate
+from sagakit.errors import InvalidArgument
+
+M = TypeVar("M", bound=Message)
+
+NAME = "book_flight"
+POINT_VALUE_CENTS = 1
+MAX_LEGS = 4
+MAX_PASSENGERS = 9
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _reply(results: Mapping[str, Mapping[str, Any]], step: str, message: M) -> M:
+    json_format.ParseDict(dict(results[step]), message, ignore_unknown_fields=True)
+    return message
+
+
+@dataclass
+class Peers:
+    """One long-lived channel and stub per participant."""
+
+    seat_addr: str
+    loyalty_addr: str
+    payment_addr: str
+    booking_addr: str
+
+    def __post_init__(self) -> None:
+        self._channels = [
+            grpc.aio.insecure_channel(a)
+            for a in (self.seat_addr, self.loyalty_addr, self.payment_addr, self.booking_addr)
+        ]
+        self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[0])
+        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channels[1])
+        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channels[2])
+        self.booking = booking_pb2_grpc.BookingServiceStub(self._channels[3])
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+def validate_request(req: orchestrator_pb2.BookFlightRequest) -> None:
+    """Shape checks before any saga exists; each error names the field."""
+    validate.text("customer_id", req.customer_id)
+    validate.count("flight_ids", req.flight_ids, 1, MAX_LEGS)
+    for i, flight in enumerate(req.flight_ids):
+        validate.text(f"flight_ids[{i}]", flight)
+    validate.count("passengers", req.passengers, 1, MAX_PASSENGERS)
+    for i, p in enumerate(req.passengers):
+        validate.text(f"passengers[{i}].first_name", p.first_name, validate.MAX_NAME)
+        validate.text(f"passengers[{i}].last_name", p.last_name, validate.MAX_NAME)
+        validate.iso_date(f"passengers[{i}].date_of_birth", p.date_of_birth, required=False)
+    if req.cabin_class == common_pb2.CABIN_CLASS_UNSPECIFIED:
+        raise InvalidArgument(
+            "cabin_class", "is required (ECONOMY, PREMIUM_ECONOMY, BUSINESS, FIRST)"
+        )
+    if req.cabin_class not in common_pb2.CabinClass.values():
+        raise InvalidArgument("cabin_class", f"unknown value {req.cabin_class}")
+    validate.non_negative("loyalty_points", req.loyalty_points, 10**9)
+    if not req.HasField("card"):
+        raise InvalidArgument("card", "is required")
+    validate.text("card.number", req.card.number, 32)
+    validate.text("card.holder_name", req.card.holder_name, validate.MAX_NAME)
+    validate.text("card.cvc", req.card.cvc, 4, required=False)
+    for i, sel in enumerate(req.seat_selections):
+        validate.text(f"seat_selections[{i}].flight_id", sel.flight_id)
+        validate.text(f"seat_selections[{i}].seat", sel.seat, 4)
+
+
+def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlightRequest:
+    """The request as shown back to clients: card number reduced to its last 4 digits, no CVC."""
+    out = orchestrator_pb2.BookFlightRequest()
+    out.CopyFrom(req)
+    digits = "".join(c for c in req.card.number if c.isdigit())
+    out.card.number = f"****{digits[-4:]}" if digits else ""
+    out.card.cvc = ""
+    return out
+
+
+def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefinition:
+    def request(call: StepCall) -> orchestrator_pb2.BookFlightRequest:
+        return orchestrator_pb2.BookFlightRequest.FromString(call.payload)
+
+    async def reserve_seat(call: StepCall) -> dict[str, Any]:
+        req = request(call)
+        reply = await peers.seat.Do(
+            seat_pb2.ReserveSeatsRequest(
+                saga_id=call.saga_id,
+                flight_ids=req.flight_ids,
+                cabin_class=req.cabin_class,
+                passengers=req.passengers,
+                seat_selections=req.seat_selections,
+            ),
+            metadata=call.metadata,
+            timeout=call.timeout,
+        )
+        return to_dict(reply)
+
+    async def deduct_points(call: StepCall) -> dict[str, Any]:
+        req = request(call)
+        seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
+        reply = await peers.loyalty.Do(
+            loyalty_pb2.DeductPointsRequest(
+                saga_id=call.saga_id,
+                account_id=req.customer_id,
+                points=req.loyalty_points,
+                max_value_cents=seats.fare_cents,
+            ),
+            metadata=call.metadata,
+            timeout=call.timeout,
+        )
+        return to_dict(reply)
+
+    async def charge(call: StepCall) -> dict[str, Any]:
+        req = request(call)
+        seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
+        points = _reply(
+            call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
+        )
+        reply = await peers.payment.Do(
+            payment_pb2.ChargeRequest(
+                saga_id=call.saga_id,
+                amount_cents=max(0, seats.fare_cents - points.value_cents),
+                currency=seats.currency or "USD",
+                card=req.card,
+                description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
+            ),
+            metadata=call.metadata,
+            timeout=call.timeout,
+        )
+        return to_dict(reply)
+
+    async def confirm(call: StepCall) -> dict[str, Any]:
+        req = request(call)
+        seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
+        points = _reply(
+            call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
+        )
+        payment = _reply(call.results, steps.PROCESS_PAYMENT, payment_pb2.ChargeResponse())
+        reply = await peers.booking.Do(
+            booking_pb2.ConfirmBookingRequest(
+                saga_id=call.saga_id,
+                customer_id=req.customer_id,
+                passengers=req.passengers,
+                cabin_class=req.cabin_class,
+                seats=seats.seats,
+                flight_ids=req.flight_ids,
+                fare_cents=seats.fare_cents,
+                points_used=points.points_deducted,
+                points_value_cents=points.value_cents,
+                amount_charged_cents=payment.amount_cents,
+                transaction_id=payment.transaction_id,
+                currency=payment.currency or seats.currency or "USD",
+            ),
+            metadata=call.metadata,
+            timeout=call.timeout,
+        )
+        return to_dict(reply)
+
+    async def release_seats(call: StepCall) -> dict[str, Any]:
+        return to_dict(
+            await peers.seat.Compensate(
+                seat_pb2.ReleaseSeatsRequest(saga_id=call.saga_id),
+                metadata=call.metadata,
+                timeout=call.timeout,
+            )
+        )
+
+    async def refund_points(call: StepCall) -> dict[str, Any]:
+        return to_dict(
+            await peers.loyalty.Compensate(
+                loyalty_pb2.RefundPointsRequest(saga_id=call.saga_id),
+                metadata=call.metadata,
+                timeout=call.timeout,
+            )
+        )
+
+    async def refund_payment(call: StepCall) -> dict[str, Any]:
+        return to_dict(
+            await peers.payment.Compensate(
+                payment_pb2.RefundRequest(saga_id=call.saga_id),
+                metadata=call.metadata,
+                timeout=call.timeout,
+            )
+        )
+
+    async def cancel_booking(call: StepCall) -> dict[str, Any]:
+        return to_dict(
+            await peers.booking.Compensate(
+                booking_pb2.CancelBookingRequest(saga_id=call.saga_id),
+                metadata=call.metadata,
+                timeout=call.timeout,
+            )
+        )
+
+    def step(name: str, action: Any, compensation: Any) -> StepSpec:
+        return StepSpec(name, action, compensation, step_timeout, retry)
+
+    return SagaDefinition(
+        name=NAME,
+        steps=(
+            step(steps.RESERVE_SEAT, reserve_seat, release_seats),
+            step(steps.DEDUCT_LOYALTY_POINTS, deduct_points, refund_points),
+            step(steps.PROCESS_PAYMENT, charge, refund_payment),
+            step(steps.CONFIRM_BOOKING, confirm, cancel_booking),
+        ),
+        summarize=summarize,
+    )
+
+
+def summarize(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    booking = results.get(steps.CONFIRM_BOOKING, {})
+    payment = results.get(steps.PROCESS_PAYMENT, {})
+    return {
+        "booking_reference": booking.get("booking_reference", ""),
+        "transaction_id": payment.get("transaction_id", ""),
+    }

@@ -1,0 +1,48 @@
+"""Orchestrator configuration from the environment (names per ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagakit.config import ServiceConfig, env_addr, env_choice, env_float, env_int, env_str
+
+DEFAULT_PORT = 50050
+
+
+@dataclass(frozen=True)
+class OrchestratorConfig:
+    service: ServiceConfig
+    seat_addr: str
+    loyalty_addr: str
+    payment_addr: str
+    booking_addr: str
+    step_timeout: float  # seconds, per participant call
+    step_max_attempts: int  # Do attempts on unknown outcomes before compensating
+    saga_timeout: float  # seconds for the whole forward path
+    compensation_threshold: int  # failed compensation attempts before the saga is FAILED
+    bookings_log: Path | None  # one JSON line per finished saga; None disables
+    sqlite_synchronous: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
+        env = os.environ if environ is None else environ
+        service = ServiceConfig.from_env("orchestrator", DEFAULT_PORT, env)
+        log_path = env_str("BOOKINGS_LOG", str(service.database.parent / "bookings.jsonl"), env)
+        return cls(
+            service=service,
+            seat_addr=env_addr("SEAT_SERVICE_ADDR", "127.0.0.1:50051", env),
+            loyalty_addr=env_addr("LOYALTY_SERVICE_ADDR", "127.0.0.1:50052", env),
+            payment_addr=env_addr("PAYMENT_SERVICE_ADDR", "127.0.0.1:50053", env),
+            booking_addr=env_addr("BOOKING_SERVICE_ADDR", "127.0.0.1:50054", env),
+            step_timeout=env_int("STEP_TIMEOUT_MS", 3000, 50, 600_000, env) / 1000,
+            step_max_attempts=env_int("STEP_MAX_ATTEMPTS", 3, 1, 100, env),
+            saga_timeout=env_float("SAGA_TIMEOUT_S", 120.0, 1.0, env),
+            compensation_threshold=env_int("COMPENSATION_MAX_ATTEMPTS", 5, 1, 1000, env),
+            bookings_log=None if log_path.lower() in ("off", "none") else Path(log_path),
+            sqlite_synchronous=env_choice(
+                "SQLITE_SYNCHRONOUS", ("full", "normal"), "full", env
+            ).upper(),
+        )

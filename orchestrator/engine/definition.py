@@ -1,0 +1,61 @@
+"""How a saga is described to the engine: ordered steps, each with its calls and policies."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter."""
+
+    max_attempts: int = 3
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before the attempt after `attempt` (1-based)."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(cap / 2, cap)
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """What a step's action or compensation gets: the saga input and earlier steps' results."""
+
+    saga_id: str
+    payload: bytes
+    results: Mapping[str, Mapping[str, Any]]
+    metadata: tuple[tuple[str, str], ...]
+    timeout: float
+
+
+# An action/compensation returns the participant's reply as a JSON-able dict.
+StepFn = Callable[[StepCall], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    action: StepFn
+    compensation: StepFn
+    timeout: float = 2.0
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    name: str
+    steps: tuple[StepSpec, ...]
+    # Builds the saga's summary (e.g. booking reference) from the step results once completed.
+    summarize: Callable[[Mapping[str, Mapping[str, Any]]], dict[str, Any]] = lambda _: {}
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+    def spec(self, name: str) -> StepSpec:
+        return next(s for s in self.steps if s.name == name)

@@ -1,0 +1,110 @@
+"""The saga's durable state: what the saga log stores and the runner caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class SagaStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    COMPENSATED = "COMPENSATED"
+    FAILED = "FAILED"
+
+
+TERMINAL = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED})
+LIVE = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+
+
+class StepState(StrEnum):
+    PENDING = "PENDING"
+    EXECUTING = "EXECUTING"
+    SUCCEEDED = "SUCCEEDED"
+    STEP_FAILED = "STEP_FAILED"
+    UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
+    COMPENSATING_STEP = "COMPENSATING_STEP"
+    COMPENSATED_STEP = "COMPENSATED_STEP"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    SKIPPED = "SKIPPED"
+
+
+# Steps whose Do did (or may have) run, and whose compensation has not finished yet.
+NEEDS_COMPENSATION = frozenset(
+    {
+        StepState.SUCCEEDED,
+        StepState.UNKNOWN_OUTCOME,
+        StepState.COMPENSATING_STEP,
+        StepState.COMPENSATION_FAILED,
+    }
+)
+
+
+@dataclass
+class StepRecord:
+    name: str
+    index: int  # 1-based
+    state: StepState = StepState.PENDING
+    attempts: int = 0
+    compensation_attempts: int = 0
+    # Compensation attempts since the last (re)start of compensation: the FAILED threshold.
+    compensation_round: int = 0
+    # Some Do attempt ended without an answer: it may have run, so compensate even on failure.
+    uncertain: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
+    compensation_started_at: str | None = None
+    compensated_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: str = ""
+    compensation_result: dict[str, Any] | None = None
+    compensation_error: str = ""
+
+
+@dataclass
+class SagaRecord:
+    saga_id: str
+    definition: str
+    correlation_id: str
+    payload: bytes  # the saga's input, as the definition encodes it
+    steps: list[StepRecord]
+    status: SagaStatus = SagaStatus.RUNNING
+    idempotency_key: str = ""
+    fault_plan: str = ""
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    finished_at: str | None = None
+    deadline_at: str | None = None
+    error: str = ""
+    compensation_order: list[str] = field(default_factory=list)
+    event_seq: int = 0
+
+    def step(self, name: str) -> StepRecord:
+        return next(s for s in self.steps if s.name == name)
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {s.name: s.result for s in self.steps if s.result is not None}
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class SagaEvent:
+    saga_id: str
+    seq: int
+    type: str  # SagaEventType name, e.g. "STEP_STARTED"
+    status: SagaStatus
+    step: str = ""
+    attempt: int = 0
+    message: str = ""
+    at: str = field(default_factory=now)
+    correlation_id: str = ""

@@ -1,0 +1,346 @@
+"""The saga log: SQLite tables for sagas, their step queue and their events.
+
+Every transition is one transaction (saga row + changed step rows + one event), written before
+the participant call it announces and again with its outcome. The log is the truth; the
+runner's objects are a cache.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.engine.model import (
+    LIVE,
+    SagaEvent,
+    SagaRecord,
+    SagaStatus,
+    StepRecord,
+    StepState,
+)
+from sagakit.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sagas (
+    saga_id TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    fault_plan TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    deadline_at TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    compensation_order TEXT NOT NULL DEFAULT '[]',
+    event_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sagas_status ON sagas (status, created_at);
+CREATE INDEX IF NOT EXISTS sagas_created ON sagas (created_at);
+CREATE TABLE IF NOT EXISTS saga_steps (
+    saga_id TEXT NOT NULL REFERENCES sagas (saga_id),
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    compensation_attempts INTEGER NOT NULL DEFAULT 0,
+    compensation_round INTEGER NOT NULL DEFAULT 0,
+    uncertain INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    finished_at TEXT,
+    compensation_started_at TEXT,
+    compensated_at TEXT,
+    result TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    compensation_result TEXT,
+    compensation_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (saga_id, idx)
+);
+CREATE INDEX IF NOT EXISTS saga_steps_state ON saga_steps (state);
+CREATE TABLE IF NOT EXISTS saga_events (
+    saga_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    step TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    correlation_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (saga_id, seq)
+);
+"""
+
+_SAGA_COLS = (
+    "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
+    " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq"
+)
+_STEP_COLS = (
+    "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
+    " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
+    " compensation_result, compensation_error"
+)
+
+
+def _dump(value: object) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _saga_row(s: SagaRecord) -> tuple[object, ...]:
+    return (
+        s.saga_id,
+        s.definition,
+        s.correlation_id,
+        s.status.value,
+        s.payload,
+        s.idempotency_key or None,
+        s.fault_plan,
+        s.created_at,
+        s.updated_at,
+        s.finished_at,
+        s.deadline_at,
+        s.error,
+        json.dumps(s.compensation_order),
+        s.event_seq,
+    )
+
+
+def _step_row(saga_id: str, st: StepRecord) -> tuple[object, ...]:
+    return (
+        saga_id,
+        st.index,
+        st.name,
+        st.state.value,
+        st.attempts,
+        st.compensation_attempts,
+        st.compensation_round,
+        int(st.uncertain),
+        st.started_at,
+        st.finished_at,
+        st.compensation_started_at,
+        st.compensated_at,
+        _dump(st.result),
+        st.error,
+        _dump(st.compensation_result),
+        st.compensation_error,
+    )
+
+
+def _step_from(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        name=row["name"],
+        index=row["idx"],
+        state=StepState(row["state"]),
+        attempts=row["attempts"],
+        compensation_attempts=row["compensation_attempts"],
+        compensation_round=row["compensation_round"],
+        uncertain=bool(row["uncertain"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        compensation_started_at=row["compensation_started_at"],
+        compensated_at=row["compensated_at"],
+        result=json.loads(row["result"]) if row["result"] else None,
+        error=row["error"],
+        compensation_result=(
+            json.loads(row["compensation_result"]) if row["compensation_result"] else None
+        ),
+        compensation_error=row["compensation_error"],
+    )
+
+
+def _saga_from(row: sqlite3.Row, steps: list[StepRecord]) -> SagaRecord:
+    return SagaRecord(
+        saga_id=row["saga_id"],
+        definition=row["definition"],
+        correlation_id=row["correlation_id"],
+        payload=bytes(row["payload"]),
+        steps=steps,
+        status=SagaStatus(row["status"]),
+        idempotency_key=row["idempotency_key"] or "",
+        fault_plan=row["fault_plan"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        deadline_at=row["deadline_at"],
+        error=row["error"],
+        compensation_order=json.loads(row["compensation_order"]),
+        event_seq=row["event_seq"],
+    )
+
+
+def _insert_event(conn: sqlite3.Connection, e: SagaEvent) -> None:
+    conn.execute(
+        "INSERT INTO saga_events (saga_id, seq, type, step, attempt, message, at, status,"
+        " correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            e.saga_id,
+            e.seq,
+            e.type,
+            e.step,
+            e.attempt,
+            e.message,
+            e.at,
+            e.status.value,
+            e.correlation_id,
+        ),
+    )
+
+
+def _load(conn: sqlite3.Connection, where: str, args: Iterable[object]) -> list[SagaRecord]:
+    rows = conn.execute(f"SELECT {_SAGA_COLS} FROM sagas WHERE {where}", tuple(args)).fetchall()
+    out = []
+    for row in rows:
+        steps = [
+            _step_from(r)
+            for r in conn.execute(
+                f"SELECT {_STEP_COLS} FROM saga_steps WHERE saga_id=? ORDER BY idx",
+                (row["saga_id"],),
+            )
+        ]
+        out.append(_saga_from(row, steps))
+    return out
+
+
+@dataclass(frozen=True)
+class Page:
+    sagas: list[SagaRecord]
+    total: int
+    next_offset: int | None
+
+
+class SagaStore:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        self.db = Database(path, SCHEMA, synchronous)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def create(self, saga: SagaRecord, event: SagaEvent) -> tuple[SagaRecord, bool]:
+        """Insert a new saga, or return the existing one with the same idempotency key."""
+
+        def tx(conn: sqlite3.Connection) -> tuple[SagaRecord, bool]:
+            if saga.idempotency_key:
+                found = _load(conn, "idempotency_key=?", (saga.idempotency_key,))
+                if found:
+                    return found[0], False
+            conn.execute(
+                f"INSERT INTO sagas ({_SAGA_COLS}) VALUES ({','.join('?' * 14)})", _saga_row(saga)
+            )
+            conn.executemany(
+                f"INSERT INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})",
+                [_step_row(saga.saga_id, st) for st in saga.steps],
+            )
+            _insert_event(conn, event)
+            return saga, True
+
+        return await self.db.transaction(tx)
+
+    async def save(
+        self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
+    ) -> None:
+        """Persist one transition: the saga row, the changed steps and the event, atomically."""
+        saga_row = _saga_row(saga)
+        step_rows = [_step_row(saga.saga_id, st) for st in steps]
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
+                " compensation_order=?, event_seq=? WHERE saga_id=?",
+                (
+                    saga_row[3],
+                    saga_row[6],
+                    saga_row[8],
+                    saga_row[9],
+                    saga_row[11],
+                    saga_row[12],
+                    saga_row[13],
+                    saga.saga_id,
+                ),
+            )
+            conn.executemany(
+                f"INSERT OR REPLACE INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})",
+                step_rows,
+            )
+            if event is not None:
+                _insert_event(conn, event)
+
+        await self.db.transaction(tx)
+
+    async def load(self, saga_id: str) -> SagaRecord | None:
+        found = await self.db.read(lambda c: _load(c, "saga_id=?", (saga_id,)))
+        return found[0] if found else None
+
+    async def load_live(self) -> list[SagaRecord]:
+        marks = ",".join("?" * len(LIVE))
+        return await self.db.read(
+            lambda c: _load(c, f"status IN ({marks}) ORDER BY created_at", [s.value for s in LIVE])
+        )
+
+    async def page(self, status: SagaStatus | None, limit: int, offset: int) -> Page:
+        def q(conn: sqlite3.Connection) -> Page:
+            where, args = ("status=?", [status.value]) if status else ("1=1", [])
+            total = conn.execute(f"SELECT COUNT(*) FROM sagas WHERE {where}", args).fetchone()[0]
+            sagas = _load(
+                conn,
+                f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            )
+            nxt = offset + limit if offset + limit < total else None
+            return Page(sagas, total, nxt)
+
+        return await self.db.read(q)
+
+    async def events(self, saga_id: str, after_seq: int = 0) -> list[SagaEvent]:
+        def q(conn: sqlite3.Connection) -> list[SagaEvent]:
+            rows = conn.execute(
+                "SELECT * FROM saga_events WHERE saga_id=? AND seq>? ORDER BY seq",
+                (saga_id, after_seq),
+            ).fetchall()
+            return [
+                SagaEvent(
+                    saga_id=r["saga_id"],
+                    seq=r["seq"],
+                    type=r["type"],
+                    status=SagaStatus(r["status"]),
+                    step=r["step"],
+                    attempt=r["attempt"],
+                    message=r["message"],
+                    at=r["at"],
+                    correlation_id=r["correlation_id"],
+                )
+                for r in rows
+            ]
+
+        return await self.db.read(q)
+
+    async def stats(self) -> dict[str, int]:
+        def q(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {s.value: 0 for s in SagaStatus}
+            for status, n in conn.execute("SELECT status, COUNT(*) FROM sagas GROUP BY status"):
+                out[status] = n
+            live = ",".join("?" * len(LIVE))
+            for state, n in conn.execute(
+                "SELECT st.state, COUNT(*) FROM saga_steps st JOIN sagas s USING (saga_id)"
+                f" WHERE s.status IN ({live}) GROUP BY st.state",
+                [s.value for s in LIVE],
+            ):
+                out[f"live:{state}"] = n
+            for state, n in conn.execute("SELECT state, COUNT(*) FROM saga_steps GROUP BY state"):
+                out[f"all:{state}"] = n
+            out["compensations_pending"] = conn.execute(
+                "SELECT COUNT(*) FROM saga_steps st JOIN sagas s USING (saga_id)"
+                " WHERE s.status IN ('COMPENSATING', 'FAILED') AND (st.state IN"
+                " ('SUCCEEDED', 'UNKNOWN_OUTCOME', 'COMPENSATING_STEP', 'COMPENSATION_FAILED')"
+                " OR (st.state = 'STEP_FAILED' AND st.uncertain = 1))"
+            ).fetchone()[0]
+            return out
+
+        return await self.db.read(q)

@@ -1,0 +1,198 @@
+"""flightsaga.v1.Orchestrator: translates between the API and the saga runner."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+
+from flightsaga.v1 import orchestrator_pb2 as pb
+from flightsaga.v1 import orchestrator_pb2_grpc, seat_pb2
+from orchestrator import booking_saga
+from orchestrator.convert import event_to_proto, saga_to_proto
+from orchestrator.engine.faultplan import FaultPlan
+from orchestrator.engine.model import TERMINAL, SagaStatus
+from orchestrator.engine.runner import SagaRunner
+from sagakit import context, steps, validate
+from sagakit.errors import BUSINESS_FAILURE_CODES, DomainError, InvalidArgument, NotFound, Rejected
+
+log = logging.getLogger("orchestrator.api")
+
+MAX_PAGE = 200
+TERMINAL_EVENTS = {"SAGA_COMPLETED", "SAGA_COMPENSATED", "SAGA_FAILED"}
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+    def __init__(
+        self,
+        runner: SagaRunner,
+        peers: booking_saga.Peers,
+        fault_injection: bool,
+        step_timeout: float,
+        max_attempts: int,
+    ) -> None:
+        self.runner = runner
+        self.peers = peers
+        self.fault_injection = fault_injection
+        self.step_timeout = step_timeout
+        self.max_attempts = max_attempts
+        self._known_flights: set[str] = set()
+
+    # ---- BookFlight ---------------------------------------------------------------------
+
+    def _fault_plan(self, md: dict[str, str]) -> FaultPlan:
+        fail_at, fault = md.get("x-fail-at", ""), md.get("x-fault", "")
+        if not (fail_at.strip() or fault.strip()):
+            return FaultPlan()
+        if not self.fault_injection:
+            raise Rejected(
+                "fault injection is disabled on the orchestrator (start it with "
+                "FAULT_INJECTION=enabled); x-fail-at / x-fault refused"
+            )
+        # A delay with no duration outlasts every attempt, so the step is compensated and its
+        # hanging Do arrives after the compensation.
+        default_delay = int(self.step_timeout * 1000 * (self.max_attempts + 2) + 3000)
+        return FaultPlan.parse(
+            fail_at, fault, steps.canonical_step, steps.STEP_ORDER, lambda _: default_delay
+        )
+
+    async def _check_flights(self, req: pb.BookFlightRequest) -> None:
+        """Unknown flights are bad input: refuse before a saga exists."""
+        for i, flight_id in enumerate(req.flight_ids):
+            if flight_id in self._known_flights:
+                continue
+            try:
+                await self.peers.seat.GetFlight(
+                    seat_pb2.GetFlightRequest(flight_id=flight_id), timeout=self.step_timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in BUSINESS_FAILURE_CODES:
+                    raise InvalidArgument(
+                        f"flight_ids[{i}]", f"unknown flight {flight_id!r}"
+                    ) from None
+                return  # seat service unreachable: let the saga's retries deal with it
+            self._known_flights.add(flight_id)
+
+    async def BookFlight(
+        self, request: pb.BookFlightRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
+        plan = self._fault_plan(md)
+        booking_saga.validate_request(request)
+        key = validate.text("x-idempotency-key", md.get("x-idempotency-key", ""), 128, False)
+        await self._check_flights(request)
+        saga = self.runner.new_saga(
+            booking_saga.NAME,
+            saga_id=uuid.uuid4().hex,
+            correlation_id=context.correlation_id.get(),
+            payload=request.SerializeToString(),
+            idempotency_key=key,
+            fault_plan=plan.normalized(),
+        )
+        stored, created = await self.runner.start(saga)
+        context.saga_id.set(stored.saga_id)
+        if not created:
+            log.info("[SAGA] idempotency key %r replays saga %s", key, stored.saga_id)
+        left = context_.time_remaining()
+        # Answer a little before the caller's deadline, with the state as it stands.
+        within = None if left is None else max(0.0, left - 0.2)
+        final = await self.runner.wait(stored.saga_id, within)
+        return saga_to_proto(final or stored, replayed=not created)
+
+    # ---- reads --------------------------------------------------------------------------
+
+    async def GetSaga(
+        self, request: pb.GetSagaRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        saga_id = validate.saga_id(request.saga_id)
+        saga = await self.runner.get(saga_id)
+        if saga is None:
+            raise NotFound(f"saga_id: no saga {saga_id!r}")
+        return saga_to_proto(saga)
+
+    async def ListSagas(
+        self, request: pb.ListSagasRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.ListSagasResponse:
+        status = None
+        if request.status != pb.SAGA_STATUS_UNSPECIFIED:
+            if request.status not in pb.SagaStatus.values():
+                raise InvalidArgument("status", f"unknown status {request.status}")
+            status = SagaStatus(pb.SagaStatus.Name(request.status))
+        size = request.page_size or 20
+        if size > MAX_PAGE:
+            raise InvalidArgument("page_size", f"at most {MAX_PAGE} (got {size})")
+        token = request.page_token.strip()
+        if token and not token.isdigit():
+            raise InvalidArgument("page_token", "not a token from a previous response")
+        page = await self.runner.store.page(status, size, int(token or 0))
+        return pb.ListSagasResponse(
+            sagas=[saga_to_proto(s) for s in page.sagas],
+            next_page_token="" if page.next_offset is None else str(page.next_offset),
+            total=page.total,
+        )
+
+    async def WatchSaga(
+        self, request: pb.WatchSagaRequest, context_: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SagaEvent]:
+        saga_id = validate.saga_id(request.saga_id)
+        queue = self.runner.bus.subscribe(saga_id)
+        try:
+            saga = await self.runner.get(saga_id)
+            if saga is None:
+                await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
+                return
+            last = 0
+            for event in await self.runner.store.events(saga_id):
+                last = event.seq
+                yield event_to_proto(event)
+            current = await self.runner.get(saga_id)
+            if (
+                current is not None
+                and current.status in TERMINAL
+                and saga_id not in self.runner._tasks
+            ):
+                return
+            while True:
+                event = await queue.get()
+                if event.seq <= last:
+                    continue
+                last = event.seq
+                yield event_to_proto(event)
+                if event.type in TERMINAL_EVENTS:
+                    return
+        finally:
+            self.runner.bus.unsubscribe(saga_id, queue)
+
+    async def ResumeSaga(
+        self, request: pb.ResumeSagaRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        saga_id = validate.saga_id(request.saga_id)
+        context.saga_id.set(saga_id)
+        saga = await self.runner.resume(saga_id, request.clear_faults)
+        left = context_.time_remaining()
+        final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
+        return saga_to_proto(final or saga)
+
+    async def GetStats(
+        self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Stats:
+        c = await self.runner.store.stats()
+        return pb.Stats(
+            running=c["RUNNING"],
+            compensating=c["COMPENSATING"],
+            completed=c["COMPLETED"],
+            compensated=c["COMPENSATED"],
+            failed=c["FAILED"],
+            total=sum(c[s.value] for s in SagaStatus),
+            steps_pending=c.get("live:PENDING", 0),
+            steps_executing=c.get("live:EXECUTING", 0),
+            steps_completed=c.get("all:SUCCEEDED", 0),
+            steps_failed=c.get("all:STEP_FAILED", 0) + c.get("all:UNKNOWN_OUTCOME", 0),
+            compensations_pending=c.get("compensations_pending", 0),
+            compensations_completed=c.get("all:COMPENSATED_STEP", 0),
+        )
+
+
+__all__ = ["DomainError", "OrchestratorServicer"]
