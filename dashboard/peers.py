@@ -1,0 +1,166 @@
+"""The dashboard's gRPC peers: one long-lived channel and stub per service, and error mapping.
+
+Channels are opened in the app's lifespan (on the server's event loop) and closed at shutdown.
+Every call goes through `Peers.call`, which adds the deadline and the correlation id and turns
+a gRPC error into an ApiError with the HTTP status the API answers with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from dashboard.config import DashboardConfig, Peer
+from flightsaga.v1 import (
+    booking_pb2_grpc,
+    loyalty_pb2_grpc,
+    orchestrator_pb2_grpc,
+    payment_pb2_grpc,
+    seat_pb2_grpc,
+)
+from sagakit import context
+
+log = logging.getLogger("dashboard.peers")
+
+T = TypeVar("T")
+
+# grpc status -> HTTP status for the API.
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+class ApiError(Exception):
+    """An error the API answers with: HTTP status, message, and the field or gRPC code."""
+
+    def __init__(
+        self, status: int, message: str, field: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.code is not None:
+            out["code"] = self.code
+        return out
+
+
+def map_rpc_error(peer: Peer, exc: grpc.aio.AioRpcError) -> ApiError:
+    code = exc.code()
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.UNAVAILABLE:
+        # The peer may also answer UNAVAILABLE itself (e.g. shutting down); say both.
+        message = peer.unreachable()
+        if details and "connect" not in details.lower() and "unreachable" not in details.lower():
+            message += f": {details}"
+        return ApiError(503, message, code=code.name)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ApiError(504, f"{peer.name} at {peer.addr} did not answer in time", code=code.name)
+    status = HTTP_STATUS.get(code, 502)
+    field = None
+    if code == grpc.StatusCode.INVALID_ARGUMENT and ": " in details:
+        head = details.split(": ", 1)[0]
+        field = head if " " not in head else None
+    return ApiError(status, details, field=field, code=code.name)
+
+
+@dataclass
+class Peers:
+    config: DashboardConfig
+    channels: dict[str, grpc.aio.Channel]
+
+    @classmethod
+    def open(cls, config: DashboardConfig) -> Peers:
+        channels = {p.env_var: grpc.aio.insecure_channel(p.addr) for p in config.peers}
+        return cls(config, channels)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close(grace=None)
+
+    def _channel(self, peer: Peer) -> grpc.aio.Channel:
+        return self.channels[peer.env_var]
+
+    @property
+    def orchestrator(self) -> orchestrator_pb2_grpc.OrchestratorStub:
+        return orchestrator_pb2_grpc.OrchestratorStub(self._channel(self.config.orchestrator))
+
+    @property
+    def seat(self) -> seat_pb2_grpc.SeatServiceStub:
+        return seat_pb2_grpc.SeatServiceStub(self._channel(self.config.seat))
+
+    @property
+    def loyalty(self) -> loyalty_pb2_grpc.LoyaltyServiceStub:
+        return loyalty_pb2_grpc.LoyaltyServiceStub(self._channel(self.config.loyalty))
+
+    @property
+    def payment(self) -> payment_pb2_grpc.PaymentServiceStub:
+        return payment_pb2_grpc.PaymentServiceStub(self._channel(self.config.payment))
+
+    @property
+    def booking(self) -> booking_pb2_grpc.BookingServiceStub:
+        return booking_pb2_grpc.BookingServiceStub(self._channel(self.config.booking))
+
+    @staticmethod
+    def metadata(extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+        keys = {k for k, _ in extra}
+        if context.CORRELATION_HEADER in keys:
+            return extra
+        return ((context.CORRELATION_HEADER, context.correlation_id.get()), *extra)
+
+    async def call(
+        self,
+        peer: Peer,
+        method: Callable[..., Awaitable[T]],
+        request: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - a gRPC deadline, not a wait
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> T:
+        """One unary call with a deadline and the correlation id; errors become ApiError."""
+        try:
+            return await method(
+                request,
+                timeout=timeout or self.config.rpc_timeout,
+                metadata=self.metadata(metadata),
+            )
+        except grpc.aio.AioRpcError as exc:
+            err = map_rpc_error(peer, exc)
+            log.log(
+                logging.WARNING if err.status >= 500 else logging.INFO,
+                "%s call failed: %s %s",
+                peer.name,
+                exc.code().name,
+                exc.details(),
+            )
+            raise err from None
+
+    async def health(self, peer: Peer, deadline: float = 1.0) -> str:
+        """The peer's grpc.health.v1 status ("SERVING", ...) or "UNREACHABLE"."""
+        stub = health_pb2_grpc.HealthStub(self._channel(peer))
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=deadline)
+        except grpc.aio.AioRpcError as exc:
+            return "UNREACHABLE" if exc.code() == grpc.StatusCode.UNAVAILABLE else exc.code().name
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

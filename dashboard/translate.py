@@ -1,0 +1,398 @@
+"""Pure translation between the dashboard's JSON and the gRPC messages. No I/O here.
+
+- request JSON (models.BookingIn) -> BookFlightRequest + call metadata (x-fail-at, x-fault, ...)
+- protobuf messages -> JSON-ready dicts
+- saga events -> console log lines with the original markers ([SAGA], [SAGA STEP], ...)
+- participants' records -> the proof panel's summary
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from dashboard.models import BookingIn, FaultIn
+from flightsaga.v1 import (
+    booking_pb2,
+    common_pb2,
+    loyalty_pb2,
+    orchestrator_pb2,
+    payment_pb2,
+    seat_pb2,
+)
+from sagakit import context
+from sagakit.errors import InvalidArgument
+from sagakit.faults import parse_duration_ms
+from sagakit.steps import STEP_ORDER, canonical_step
+
+MAX_COUNT = 100
+_IATA = re.compile(r"^[A-Za-z]{3}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KEY = re.compile(r"^[A-Za-z0-9._:-]+$")
+SAGA_STATUSES = tuple(
+    v.name for v in orchestrator_pb2.SagaStatus.DESCRIPTOR.values if v.number != 0
+)
+CABIN_CLASSES = tuple(v.name for v in common_pb2.CabinClass.DESCRIPTOR.values if v.number != 0)
+TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
+
+
+class FieldError(ValueError):
+    """A request field is wrong; `field` is its dotted path, e.g. `card.number`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class BookingPlan:
+    """What POST /api/bookings sends: the request and the metadata of the BookFlight call."""
+
+    request: orchestrator_pb2.BookFlightRequest
+    correlation_id: str
+    idempotency_key: str
+    fail_at: tuple[str, ...]
+    faults: tuple[str, ...]
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        md = [
+            (context.CORRELATION_HEADER, self.correlation_id),
+            ("x-idempotency-key", self.idempotency_key),
+        ]
+        if self.fail_at:
+            md.append(("x-fail-at", ",".join(self.fail_at)))
+        if self.faults:
+            md.append(("x-fault", ",".join(self.faults)))
+        return tuple(md)
+
+
+# ---------------------------------------------------------------------------- request -> proto
+
+
+def step_name(raw: str, field: str) -> str:
+    try:
+        return canonical_step(raw, field)
+    except InvalidArgument as exc:
+        raise FieldError(field, exc.message.split(": ", 1)[-1]) from None
+
+
+def _count(raw: str | int | None, field: str, default: int = 1) -> int:
+    if raw is None or raw == "":
+        return default
+    text = str(raw).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_COUNT:
+        raise FieldError(field, f"must be a count 1..{MAX_COUNT} (got {text[:20]!r})")
+    return int(text)
+
+
+def fault_token(fault: FaultIn | str, field: str) -> str:
+    """One fault -> its normalised `step:kind[=arg]` token for x-fault."""
+    if isinstance(fault, str):
+        head, sep, rest = fault.strip().partition(":")
+        if not sep:
+            raise FieldError(field, f"{fault[:40]!r} must look like step:kind[=arg]")
+        kind, _, raw_arg = rest.strip().partition("=")
+        try:
+            fault = FaultIn.model_validate(
+                {"step": head, "kind": kind.strip(), "arg": raw_arg or None}
+            )
+        except ValueError:
+            kinds = "fail, transient, lost-reply, delay, compensate-fail"
+            raise FieldError(
+                field, f"unknown fault kind {kind.strip()!r} (known: {kinds})"
+            ) from None
+    step = step_name(fault.step, f"{field}.step")
+    kind, arg = fault.kind, fault.arg
+    if kind == "fail":
+        if arg not in (None, ""):
+            raise FieldError(f"{field}.arg", "fail takes no argument")
+        return f"{step}:fail"
+    if kind in ("transient", "lost-reply"):
+        return f"{step}:{kind}={_count(arg, f'{field}.arg')}"
+    if kind == "compensate-fail":
+        if isinstance(arg, str) and arg.strip().lower() == "always":
+            return f"{step}:compensate-fail=always"
+        return f"{step}:compensate-fail={_count(arg, f'{field}.arg')}"
+    # delay
+    if arg is None or arg == "":
+        return f"{step}:delay"
+    try:
+        ms = parse_duration_ms(f"{field}.arg", str(arg))
+    except InvalidArgument as exc:
+        raise FieldError(f"{field}.arg", exc.message.split(": ", 1)[-1]) from None
+    return f"{step}:delay={ms}"
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _iso_date(value: str, field: str) -> str:
+    value = value.strip()
+    if not _DATE.match(value):
+        raise FieldError(field, f"must be a date YYYY-MM-DD (got {value[:20]!r})")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise FieldError(field, f"is not a real date ({value})") from None
+    return value
+
+
+def _text(value: str, field: str) -> str:
+    value = value.strip()
+    if not value:
+        raise FieldError(field, "is required")
+    if any(ord(c) < 32 for c in value):
+        raise FieldError(field, "contains control characters")
+    return value
+
+
+def booking_plan(
+    body: BookingIn, correlation_id: str = "", today: date | None = None
+) -> BookingPlan:
+    """Validate a booking body and build the BookFlight request and its metadata.
+
+    Every problem raises FieldError naming the field, before anything is sent: a bad request
+    creates no saga.
+    """
+    today = today or datetime.now(UTC).date()
+    flight_ids = [_text(f, f"flight_ids[{i}]") for i, f in enumerate(body.flight_ids)]
+    passengers = []
+    for i, p in enumerate(body.passengers):
+        dob = p.date_of_birth.strip()
+        if dob:
+            _iso_date(dob, f"passengers[{i}].date_of_birth")
+            if date.fromisoformat(dob) > today:
+                raise FieldError(f"passengers[{i}].date_of_birth", "is in the future")
+        passengers.append(
+            common_pb2.Passenger(
+                first_name=_text(p.first_name, f"passengers[{i}].first_name"),
+                last_name=_text(p.last_name, f"passengers[{i}].last_name"),
+                date_of_birth=dob,
+            )
+        )
+    digits = body.card.number.replace(" ", "").replace("-", "")
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        raise FieldError("card.number", "must be 12..19 digits")
+    if not luhn_ok(digits):
+        raise FieldError("card.number", "is not a valid card number (Luhn check failed)")
+    if (body.card.exp_year, body.card.exp_month) < (today.year, today.month):
+        raise FieldError(
+            "card.exp_year", f"the card expired ({body.card.exp_month:02d}/{body.card.exp_year})"
+        )
+    seats = []
+    for i, s in enumerate(body.seat_selections):
+        if s.flight_id not in flight_ids:
+            raise FieldError(f"seat_selections[{i}].flight_id", "is not one of flight_ids")
+        if s.passenger_index >= len(passengers):
+            raise FieldError(f"seat_selections[{i}].passenger_index", "has no such passenger")
+        seats.append(
+            common_pb2.SeatSelection(
+                flight_id=s.flight_id, passenger_index=s.passenger_index, seat=s.seat.upper()
+            )
+        )
+    fail_at: list[str] = []
+    for i, raw in enumerate(body.fail_at):
+        step = step_name(raw, f"fail_at[{i}]")
+        if step not in fail_at:
+            fail_at.append(step)
+    fail_at.sort(key=STEP_ORDER.index)
+    faults = [fault_token(f, f"faults[{i}]") for i, f in enumerate(body.faults)]
+    key = body.idempotency_key.strip() or uuid.uuid4().hex
+    if not _KEY.match(key):
+        raise FieldError("idempotency_key", "may hold only letters, digits and . _ : -")
+    cid = body.correlation_id.strip() or correlation_id.strip() or context.new_correlation_id()
+    if not _KEY.match(cid) or len(cid) > 64:
+        raise FieldError("correlation_id", "may hold only letters, digits and . _ : - (<= 64)")
+    request = orchestrator_pb2.BookFlightRequest(
+        customer_id=_text(body.customer_id, "customer_id"),
+        flight_ids=flight_ids,
+        passengers=passengers,
+        cabin_class=common_pb2.CabinClass.Value(body.cabin_class),
+        loyalty_points=body.loyalty_points,
+        card=common_pb2.Card(
+            number=digits,
+            exp_month=body.card.exp_month,
+            exp_year=body.card.exp_year,
+            cvc=body.card.cvc,
+            holder_name=_text(body.card.holder_name, "card.holder_name"),
+        ),
+        seat_selections=seats,
+    )
+    return BookingPlan(request, cid, key, tuple(fail_at), tuple(faults))
+
+
+def status_filter(raw: str | None) -> int:
+    """`?status=failed` -> the SagaStatus number (0 = no filter)."""
+    if raw is None or not raw.strip() or raw.strip().upper() == "ALL":
+        return 0
+    name = raw.strip().upper()
+    if name not in SAGA_STATUSES:
+        raise FieldError("status", f"must be one of {', '.join(SAGA_STATUSES)} (got {raw[:30]!r})")
+    return int(orchestrator_pb2.SagaStatus.Value(name))
+
+
+def search_request(
+    origin: str,
+    destination: str,
+    date_: str,
+    return_date: str = "",
+    cabin_class: str = "",
+    passengers: int = 1,
+) -> seat_pb2.SearchFlightsRequest:
+    if not _IATA.match(origin.strip()):
+        raise FieldError("origin", f"must be a 3-letter airport code (got {origin[:10]!r})")
+    if not _IATA.match(destination.strip()):
+        raise FieldError(
+            "destination", f"must be a 3-letter airport code (got {destination[:10]!r})"
+        )
+    if origin.strip().upper() == destination.strip().upper():
+        raise FieldError("destination", "must differ from origin")
+    outbound = _iso_date(date_, "date")
+    back = _iso_date(return_date, "return_date") if return_date.strip() else ""
+    if back and back < outbound:
+        raise FieldError("return_date", "must not be before date")
+    cabin = cabin_class.strip().upper().replace("-", "_") or "ECONOMY"
+    if cabin not in CABIN_CLASSES:
+        raise FieldError("cabin_class", f"must be one of {', '.join(CABIN_CLASSES)}")
+    if not 1 <= passengers <= 9:
+        raise FieldError("passengers", "must be 1..9")
+    return seat_pb2.SearchFlightsRequest(
+        origin=origin.strip().upper(),
+        destination=destination.strip().upper(),
+        date=outbound,
+        return_date=back,
+        cabin_class=common_pb2.CabinClass.Value(cabin),
+        passengers=passengers,
+    )
+
+
+# ---------------------------------------------------------------------------- proto -> JSON
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON: proto field names, enums by name, every field present, int64 as int."""
+    out: dict[str, Any] = json_format.MessageToDict(
+        message,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+        unquote_int64_if_possible=True,
+    )
+    return out
+
+
+_MARKERS = {
+    "SAGA_STARTED": ("[SAGA]", "INFO"),
+    "SAGA_COMPLETED": ("[SAGA]", "INFO"),
+    "SAGA_COMPENSATED": ("[SAGA]", "WARNING"),
+    "SAGA_FAILED": ("[SAGA]", "ERROR"),
+    "SAGA_RESUMED": ("[SAGA]", "WARNING"),
+    "STEP_STARTED": ("[SAGA STEP]", "INFO"),
+    "STEP_SUCCEEDED": ("[SAGA STEP]", "INFO"),
+    "STEP_RETRYING": ("[SAGA STEP]", "WARNING"),
+    "STEP_FAILED_EVENT": ("[SAGA STEP]", "ERROR"),
+    "COMPENSATION_STARTED": ("[COMPENSATION]", "INFO"),
+    "COMPENSATION_SUCCEEDED": ("[COMPENSATION]", "INFO"),
+    "COMPENSATION_RETRYING": ("[COMPENSATION]", "WARNING"),
+}
+
+
+def event_log_line(event: orchestrator_pb2.SagaEvent) -> str:
+    """One saga event as a console log line, in the services' format and the original markers."""
+    kind = orchestrator_pb2.SagaEventType.Name(event.type)
+    marker, level = _MARKERS.get(kind, ("[SAGA]", "INFO"))
+    when = event.at.ToDatetime(UTC).strftime("%H:%M:%S.%f")[:-3] if event.HasField("at") else "-"
+    parts = [
+        f"{when} {level:<7} orchestrator cid={event.correlation_id or '-'} saga={event.saga_id}",
+        marker,
+        kind.removesuffix("_EVENT").lower(),
+    ]
+    if event.step:
+        parts.append(f"step={event.step}")
+    if event.attempt:
+        parts.append(f"attempt={event.attempt}")
+    parts.append(f"status={orchestrator_pb2.SagaStatus.Name(event.status)}")
+    if event.message:
+        parts.append(f"- {event.message}")
+    return " ".join(parts)
+
+
+def event_dict(event: orchestrator_pb2.SagaEvent) -> dict[str, Any]:
+    out = to_dict(event)
+    out["log"] = event_log_line(event)
+    return out
+
+
+# ---------------------------------------------------------------------------- proof panel
+
+
+def seat_proof(holds: seat_pb2.SeatHolds) -> dict[str, Any]:
+    active = [h for h in holds.holds if not h.HasField("released_at")]
+    released = [h for h in holds.holds if h.HasField("released_at")]
+    state = "held" if active else "released" if released else "none"
+    out = to_dict(holds)
+    out.update(state=state, held=len(active), released=len(released))
+    out["summary"] = {
+        "held": f"{len(active)} seat(s) held",
+        "released": f"{len(released)} seat(s) released",
+        "none": "no seat held",
+    }[state]
+    return out
+
+
+def loyalty_proof(movements: loyalty_pb2.PointsMovements) -> dict[str, Any]:
+    deducted = -sum(m.delta for m in movements.movements if m.kind == "deduction")
+    refunded = sum(m.delta for m in movements.movements if m.kind == "refund")
+    kinds = {m.kind for m in movements.movements}
+    state = "refunded" if "refund" in kinds else "deducted" if "deduction" in kinds else "none"
+    out = to_dict(movements)
+    out.update(state=state, deducted=deducted, refunded=refunded)
+    out["summary"] = {
+        "refunded": f"{deducted} points deducted, {refunded} points refunded",
+        "deducted": f"{deducted} points deducted",
+        "none": "no points movement",
+    }[state]
+    return out
+
+
+def payment_proof(payments: payment_pb2.Payments) -> dict[str, Any]:
+    charged = sum(e.amount_cents for e in payments.entries if e.kind == "charge")
+    refunded = sum(e.amount_cents for e in payments.entries if e.kind == "refund")
+    kinds = {e.kind for e in payments.entries}
+    state = "refunded" if "refund" in kinds else "charged" if "charge" in kinds else "none"
+    out = to_dict(payments)
+    out.update(state=state, charged_cents=charged, refunded_cents=refunded)
+    out["summary"] = {
+        "refunded": f"charged {money(charged)}, refunded {money(refunded)}",
+        "charged": f"charged {money(charged)}",
+        "none": "no payment",
+    }[state]
+    return out
+
+
+def booking_proof(records: booking_pb2.BookingRecords) -> dict[str, Any]:
+    last = records.bookings[-1] if records.bookings else None
+    state = last.status.lower() if last is not None and last.status else "none"
+    out = to_dict(records)
+    out.update(state=state, booking_reference=last.booking_reference if last else "")
+    out["summary"] = (
+        f"booking {last.booking_reference} {last.status}" if last is not None else "no booking"
+    )
+    return out
+
+
+def money(cents: int, currency: str = "USD") -> str:
+    return f"{cents / 100:,.2f} {currency}"
