@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sized
+from datetime import date
 
 from sagakit.errors import InvalidArgument
 
@@ -49,4 +50,18 @@ def iso_date(field: str, value: str, required: bool = True) -> str:
         return ""
     if not _DATE.match(value):
         raise InvalidArgument(field, f"must be a date YYYY-MM-DD (got {value[:20]!r})")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        # The pattern alone lets through dates that do not exist, like 2026-02-30.
+        raise InvalidArgument(field, f"is not a calendar date (got {value!r})") from None
     return value
+
+
+def passenger(field: str, first_name: str, last_name: str, date_of_birth: str) -> tuple[str, ...]:
+    """One traveller's fields (`field` is e.g. "passengers[0]"); returns them cleaned."""
+    return (
+        text(f"{field}.first_name", first_name, MAX_NAME),
+        text(f"{field}.last_name", last_name, MAX_NAME),
+        iso_date(f"{field}.date_of_birth", date_of_birth, required=False),
+    )
