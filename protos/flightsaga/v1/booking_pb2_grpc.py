@@ -61,14 +61,16 @@ class BookingServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Do(self, request, context):
-        """Create the confirmed booking. Idempotent per saga_id.
+        """Create the confirmed booking under a fresh reference. Idempotent per saga_id: a repeat
+        returns the same reference.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Compensate(self, request, context):
-        """Cancel the booking of saga_id. Always succeeds; repeats change nothing.
+        """Cancel the booking of saga_id (it stays readable as CANCELLED). Always succeeds; a repeat
+        changes nothing and returns the first call's reply.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

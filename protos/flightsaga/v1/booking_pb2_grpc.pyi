@@ -33,9 +33,13 @@ class BookingServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> BookingServiceAsyncStub: ...
     Do: _grpc.UnaryUnaryMultiCallable[_booking_pb2.ConfirmBookingRequest, _booking_pb2.ConfirmBookingResponse]
-    """Create the confirmed booking. Idempotent per saga_id."""
+    """Create the confirmed booking under a fresh reference. Idempotent per saga_id: a repeat
+    returns the same reference.
+    """
     Compensate: _grpc.UnaryUnaryMultiCallable[_booking_pb2.CancelBookingRequest, _booking_pb2.CancelBookingResponse]
-    """Cancel the booking of saga_id. Always succeeds; repeats change nothing."""
+    """Cancel the booking of saga_id (it stays readable as CANCELLED). Always succeeds; a repeat
+    changes nothing and returns the first call's reply.
+    """
     GetBooking: _grpc.UnaryUnaryMultiCallable[_booking_pb2.GetBookingRequest, _booking_pb2.Booking]
     """A booking by reference (or by saga id when reference is empty)."""
     GetBookingRecords: _grpc.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _booking_pb2.BookingRecords]
@@ -45,9 +49,13 @@ class BookingServiceStub:
 class BookingServiceAsyncStub(BookingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Do: _aio.UnaryUnaryMultiCallable[_booking_pb2.ConfirmBookingRequest, _booking_pb2.ConfirmBookingResponse]  # type: ignore[assignment]
-    """Create the confirmed booking. Idempotent per saga_id."""
+    """Create the confirmed booking under a fresh reference. Idempotent per saga_id: a repeat
+    returns the same reference.
+    """
     Compensate: _aio.UnaryUnaryMultiCallable[_booking_pb2.CancelBookingRequest, _booking_pb2.CancelBookingResponse]  # type: ignore[assignment]
-    """Cancel the booking of saga_id. Always succeeds; repeats change nothing."""
+    """Cancel the booking of saga_id (it stays readable as CANCELLED). Always succeeds; a repeat
+    changes nothing and returns the first call's reply.
+    """
     GetBooking: _aio.UnaryUnaryMultiCallable[_booking_pb2.GetBookingRequest, _booking_pb2.Booking]  # type: ignore[assignment]
     """A booking by reference (or by saga id when reference is empty)."""
     GetBookingRecords: _aio.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _booking_pb2.BookingRecords]  # type: ignore[assignment]
@@ -60,7 +68,9 @@ class BookingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _booking_pb2.ConfirmBookingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_booking_pb2.ConfirmBookingResponse, _abc.Awaitable[_booking_pb2.ConfirmBookingResponse]]:
-        """Create the confirmed booking. Idempotent per saga_id."""
+        """Create the confirmed booking under a fresh reference. Idempotent per saga_id: a repeat
+        returns the same reference.
+        """
 
     @_abc_1.abstractmethod
     def Compensate(
@@ -68,7 +78,9 @@ class BookingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _booking_pb2.CancelBookingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_booking_pb2.CancelBookingResponse, _abc.Awaitable[_booking_pb2.CancelBookingResponse]]:
-        """Cancel the booking of saga_id. Always succeeds; repeats change nothing."""
+        """Cancel the booking of saga_id (it stays readable as CANCELLED). Always succeeds; a repeat
+        changes nothing and returns the first call's reply.
+        """
 
     @_abc_1.abstractmethod
     def GetBooking(

@@ -116,7 +116,7 @@ class RefundPointsResponse(_message.Message):
     NULL_COMPENSATION_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     points_refunded: _builtins.int
-    """0 for a repeated or null compensation"""
+    """0 for a null compensation; a repeat returns the first reply"""
     balance_after: _builtins.int
     """unset (0) for a null compensation"""
     null_compensation: _builtins.bool

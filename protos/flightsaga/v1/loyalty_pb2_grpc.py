@@ -69,7 +69,8 @@ class LoyaltyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Compensate(self, request, context):
-        """Refund what Do deducted for saga_id. Always succeeds; repeats change nothing.
+        """Refund what Do deducted for saga_id. Always succeeds; a repeat changes nothing and
+        returns the first call's reply.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

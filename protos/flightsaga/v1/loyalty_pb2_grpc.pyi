@@ -39,7 +39,9 @@ class LoyaltyServiceStub:
     FAILED_PRECONDITION: balance short, or points worth more than max_value_cents.
     """
     Compensate: _grpc.UnaryUnaryMultiCallable[_loyalty_pb2.RefundPointsRequest, _loyalty_pb2.RefundPointsResponse]
-    """Refund what Do deducted for saga_id. Always succeeds; repeats change nothing."""
+    """Refund what Do deducted for saga_id. Always succeeds; a repeat changes nothing and
+    returns the first call's reply.
+    """
     GetAccount: _grpc.UnaryUnaryMultiCallable[_loyalty_pb2.GetAccountRequest, _loyalty_pb2.Account]
     """An account and its balance."""
     GetMovements: _grpc.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _loyalty_pb2.PointsMovements]
@@ -53,7 +55,9 @@ class LoyaltyServiceAsyncStub(LoyaltyServiceStub):
     FAILED_PRECONDITION: balance short, or points worth more than max_value_cents.
     """
     Compensate: _aio.UnaryUnaryMultiCallable[_loyalty_pb2.RefundPointsRequest, _loyalty_pb2.RefundPointsResponse]  # type: ignore[assignment]
-    """Refund what Do deducted for saga_id. Always succeeds; repeats change nothing."""
+    """Refund what Do deducted for saga_id. Always succeeds; a repeat changes nothing and
+    returns the first call's reply.
+    """
     GetAccount: _aio.UnaryUnaryMultiCallable[_loyalty_pb2.GetAccountRequest, _loyalty_pb2.Account]  # type: ignore[assignment]
     """An account and its balance."""
     GetMovements: _aio.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _loyalty_pb2.PointsMovements]  # type: ignore[assignment]
@@ -76,7 +80,9 @@ class LoyaltyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _loyalty_pb2.RefundPointsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_loyalty_pb2.RefundPointsResponse, _abc.Awaitable[_loyalty_pb2.RefundPointsResponse]]:
-        """Refund what Do deducted for saga_id. Always succeeds; repeats change nothing."""
+        """Refund what Do deducted for saga_id. Always succeeds; a repeat changes nothing and
+        returns the first call's reply.
+        """
 
     @_abc_1.abstractmethod
     def GetAccount(

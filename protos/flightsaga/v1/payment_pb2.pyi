@@ -34,7 +34,7 @@ class ChargeRequest(_message.Message):
     amount_cents: _builtins.int
     """>= 0 (0 when points paid the whole fare)"""
     currency: _builtins.str
-    """"USD" """
+    """"USD" (empty means USD; nothing else is accepted)"""
     description: _builtins.str
     """optional, <= 200 chars"""
     @_builtins.property
@@ -123,7 +123,7 @@ class RefundResponse(_message.Message):
     NULL_COMPENSATION_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     refund_id: _builtins.str
-    """empty for a repeated or null compensation"""
+    """e.g. "re_8c1d..."; empty for a null compensation"""
     amount_cents: _builtins.int
     null_compensation: _builtins.bool
     def __init__(

@@ -64,7 +64,8 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Compensate(self, request, context):
-        """Refund the charge of saga_id, exactly once. Always succeeds; repeats change nothing.
+        """Refund the charge of saga_id, exactly once. Always succeeds; a repeat changes nothing and
+        returns the first call's reply (the same refund_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

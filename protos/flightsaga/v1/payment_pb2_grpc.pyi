@@ -37,7 +37,9 @@ class PaymentServiceStub:
     FAILED_PRECONDITION: the card was declined (reason in the message).
     """
     Compensate: _grpc.UnaryUnaryMultiCallable[_payment_pb2.RefundRequest, _payment_pb2.RefundResponse]
-    """Refund the charge of saga_id, exactly once. Always succeeds; repeats change nothing."""
+    """Refund the charge of saga_id, exactly once. Always succeeds; a repeat changes nothing and
+    returns the first call's reply (the same refund_id).
+    """
     GetPayments: _grpc.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _payment_pb2.Payments]
     """The ledger entries (charge, refund) and barrier marks of one saga."""
 
@@ -49,7 +51,9 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     FAILED_PRECONDITION: the card was declined (reason in the message).
     """
     Compensate: _aio.UnaryUnaryMultiCallable[_payment_pb2.RefundRequest, _payment_pb2.RefundResponse]  # type: ignore[assignment]
-    """Refund the charge of saga_id, exactly once. Always succeeds; repeats change nothing."""
+    """Refund the charge of saga_id, exactly once. Always succeeds; a repeat changes nothing and
+    returns the first call's reply (the same refund_id).
+    """
     GetPayments: _aio.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _payment_pb2.Payments]  # type: ignore[assignment]
     """The ledger entries (charge, refund) and barrier marks of one saga."""
 
@@ -70,7 +74,9 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payment_pb2.RefundRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.RefundResponse, _abc.Awaitable[_payment_pb2.RefundResponse]]:
-        """Refund the charge of saga_id, exactly once. Always succeeds; repeats change nothing."""
+        """Refund the charge of saga_id, exactly once. Always succeeds; a repeat changes nothing and
+        returns the first call's reply (the same refund_id).
+        """
 
     @_abc_1.abstractmethod
     def GetPayments(

@@ -128,7 +128,7 @@ class ReleaseSeatsResponse(_message.Message):
     NULL_COMPENSATION_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     seats_released: _builtins.int
-    """0 for a repeated or null compensation"""
+    """0 for a null compensation; a repeat returns the first reply"""
     null_compensation: _builtins.bool
     """no Do had run for this saga"""
     def __init__(
@@ -161,13 +161,13 @@ class SearchFlightsRequest(_message.Message):
     destination: _builtins.str
     """IATA code, e.g. "LAX" """
     date: _builtins.str
-    """YYYY-MM-DD, outbound date"""
+    """YYYY-MM-DD, outbound date (local at origin); required"""
     return_date: _builtins.str
     """optional YYYY-MM-DD: also search the way back"""
     cabin_class: _common_pb2.CabinClass.ValueType
     """optional: fares shown for this cabin (default ECONOMY)"""
     passengers: _builtins.int
-    """optional: only flights with this many free seats (default 1)"""
+    """optional: only flights with this many free seats (default 1, max 9)"""
     def __init__(
         self,
         *,
@@ -293,7 +293,9 @@ class FlightDetails(_message.Message):
     FLIGHT_FIELD_NUMBER: _builtins.int
     CABINS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def flight(self) -> Global___Leg: ...
+    def flight(self) -> Global___Leg:
+        """fare and seats_available for ECONOMY; per-cabin figures are in cabins"""
+
     @_builtins.property
     def cabins(self) -> _containers.RepeatedCompositeFieldContainer[Global___CabinSeatMap]: ...
     def __init__(

@@ -75,7 +75,8 @@ class SeatServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Compensate(self, request, context):
-        """Release the seats held for saga_id. Always succeeds; a second call changes nothing.
+        """Release the seats held for saga_id (the holds stay in GetHolds with released_at set).
+        Always succeeds; a repeat changes nothing and returns the first call's reply.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

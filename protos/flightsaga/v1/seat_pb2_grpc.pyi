@@ -38,7 +38,9 @@ class SeatServiceStub:
     saga was already compensated (late Do refused by the barrier).
     """
     Compensate: _grpc.UnaryUnaryMultiCallable[_seat_pb2.ReleaseSeatsRequest, _seat_pb2.ReleaseSeatsResponse]
-    """Release the seats held for saga_id. Always succeeds; a second call changes nothing."""
+    """Release the seats held for saga_id (the holds stay in GetHolds with released_at set).
+    Always succeeds; a repeat changes nothing and returns the first call's reply.
+    """
     SearchFlights: _grpc.UnaryUnaryMultiCallable[_seat_pb2.SearchFlightsRequest, _seat_pb2.SearchFlightsResponse]
     """Search the schedule. An empty result is a normal answer, not an error."""
     GetFlight: _grpc.UnaryUnaryMultiCallable[_seat_pb2.GetFlightRequest, _seat_pb2.FlightDetails]
@@ -55,7 +57,9 @@ class SeatServiceAsyncStub(SeatServiceStub):
     saga was already compensated (late Do refused by the barrier).
     """
     Compensate: _aio.UnaryUnaryMultiCallable[_seat_pb2.ReleaseSeatsRequest, _seat_pb2.ReleaseSeatsResponse]  # type: ignore[assignment]
-    """Release the seats held for saga_id. Always succeeds; a second call changes nothing."""
+    """Release the seats held for saga_id (the holds stay in GetHolds with released_at set).
+    Always succeeds; a repeat changes nothing and returns the first call's reply.
+    """
     SearchFlights: _aio.UnaryUnaryMultiCallable[_seat_pb2.SearchFlightsRequest, _seat_pb2.SearchFlightsResponse]  # type: ignore[assignment]
     """Search the schedule. An empty result is a normal answer, not an error."""
     GetFlight: _aio.UnaryUnaryMultiCallable[_seat_pb2.GetFlightRequest, _seat_pb2.FlightDetails]  # type: ignore[assignment]
@@ -81,7 +85,9 @@ class SeatServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _seat_pb2.ReleaseSeatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_seat_pb2.ReleaseSeatsResponse, _abc.Awaitable[_seat_pb2.ReleaseSeatsResponse]]:
-        """Release the seats held for saga_id. Always succeeds; a second call changes nothing."""
+        """Release the seats held for saga_id (the holds stay in GetHolds with released_at set).
+        Always succeeds; a repeat changes nothing and returns the first call's reply.
+        """
 
     @_abc_1.abstractmethod
     def SearchFlights(
