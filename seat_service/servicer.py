@@ -1,0 +1,150 @@
+"""SeatService: protobuf <-> the inventory and schedule modules; no business rules here."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import grpc
+
+from flightsaga.v1 import common_pb2, seat_pb2, seat_pb2_grpc
+from flightsaga.v1.common_pb2 import CabinClass
+from sagakit import validate
+from sagakit.errors import NotFound
+from sagakit.participant import Participant
+from sagakit.timestamps import to_ts
+from seat_service import inventory, schedule, search
+from seat_service.schedule import CURRENCY, Flight
+
+
+def _leg(offer: search.Offer) -> seat_pb2.Leg:
+    f = offer.flight
+    leg = seat_pb2.Leg(
+        flight_id=f.flight_id,
+        flight_number=f.number,
+        origin=f.route.origin,
+        destination=f.route.destination,
+        aircraft=f.aircraft.name,
+        fare_cents=offer.fare_cents,
+        seats_available=offer.seats_available,
+        cabin_class=offer.cabin,
+    )
+    leg.departure.FromDatetime(f.departure)
+    leg.arrival.FromDatetime(f.arrival)
+    return leg
+
+
+class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
+    def __init__(
+        self, participant: Participant[seat_pb2.ReserveSeatsResponse, seat_pb2.ReleaseSeatsResponse]
+    ) -> None:
+        self.participant = participant
+        self.db = participant.db
+
+    async def Do(
+        self, request: seat_pb2.ReserveSeatsRequest, context: grpc.aio.ServicerContext
+    ) -> seat_pb2.ReserveSeatsResponse:
+        saga_id = validate.saga_id(request.saga_id)
+        for i, p in enumerate(request.passengers):
+            validate.passenger(f"passengers[{i}]", p.first_name, p.last_name, p.date_of_birth)
+        req = inventory.reservation(
+            list(request.flight_ids),
+            request.cabin_class,
+            len(request.passengers),
+            [(s.flight_id, s.passenger_index, s.seat) for s in request.seat_selections],
+        )
+
+        def apply(conn: sqlite3.Connection) -> seat_pb2.ReserveSeatsResponse:
+            held = inventory.hold(conn, saga_id, req)
+            legs = search.offers(conn, list(req.flights), req.cabin)
+            return seat_pb2.ReserveSeatsResponse(
+                saga_id=saga_id,
+                seats=[
+                    common_pb2.SeatAssignment(
+                        flight_id=a.flight_id, passenger_index=a.passenger_index, seat=a.seat
+                    )
+                    for a in held.seats
+                ],
+                fare_cents=held.fare_cents,
+                currency=CURRENCY,
+                legs=[_leg(o) for o in legs],
+            )
+
+        return await self.participant.do(saga_id, apply)
+
+    async def Compensate(
+        self, request: seat_pb2.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
+    ) -> seat_pb2.ReleaseSeatsResponse:
+        saga_id = validate.saga_id(request.saga_id)
+        return await self.participant.compensate(
+            saga_id,
+            lambda conn: seat_pb2.ReleaseSeatsResponse(
+                saga_id=saga_id, seats_released=inventory.release(conn, saga_id)
+            ),
+            lambda: seat_pb2.ReleaseSeatsResponse(saga_id=saga_id, null_compensation=True),
+        )
+
+    async def SearchFlights(
+        self, request: seat_pb2.SearchFlightsRequest, context: grpc.aio.ServicerContext
+    ) -> seat_pb2.SearchFlightsResponse:
+        q = search.query(
+            request.origin,
+            request.destination,
+            request.date,
+            request.return_date,
+            request.cabin_class,
+            request.passengers,
+        )
+        outbound, inbound = await self.db.read(lambda conn: search.search(conn, q))
+        return seat_pb2.SearchFlightsResponse(
+            outbound=[_leg(o) for o in outbound], inbound=[_leg(o) for o in inbound]
+        )
+
+    async def GetFlight(
+        self, request: seat_pb2.GetFlightRequest, context: grpc.aio.ServicerContext
+    ) -> seat_pb2.FlightDetails:
+        fid = validate.text("flight_id", request.flight_id).upper()
+        flight = schedule.find(fid)
+        if flight is None:
+            raise NotFound(f"flight_id: no flight {fid!r} on the schedule")
+        return await self.db.read(lambda conn: self._details(conn, flight))
+
+    @staticmethod
+    def _details(conn: sqlite3.Connection, flight: Flight) -> seat_pb2.FlightDetails:
+        holders = inventory.active_holders(conn, flight.flight_id)
+        (economy,) = search.offers(conn, [flight], CabinClass.ECONOMY)
+        cabins = [
+            seat_pb2.CabinSeatMap(
+                cabin_class=cabin,
+                fare_cents=flight.route.fare_cents(cabin),
+                seats=[
+                    seat_pb2.SeatState(seat=s, held=s in holders, saga_id=holders.get(s, ""))
+                    for s in flight.aircraft.seats(cabin)
+                ],
+            )
+            for cabin in schedule.CABINS
+        ]
+        return seat_pb2.FlightDetails(flight=_leg(economy), cabins=cabins)
+
+    async def GetHolds(
+        self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> seat_pb2.SeatHolds:
+        saga_id = validate.saga_id(request.saga_id)
+
+        def read(conn: sqlite3.Connection) -> seat_pb2.SeatHolds:
+            reply = seat_pb2.SeatHolds(
+                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
+            )
+            for h in inventory.holds_of(conn, saga_id):
+                hold = reply.holds.add(
+                    flight_id=h.flight_id,
+                    seat=h.seat,
+                    passenger_index=h.passenger_index,
+                    cabin_class=h.cabin,
+                )
+                if (ts := to_ts(h.held_at)) is not None:
+                    hold.held_at.CopyFrom(ts)
+                if (ts := to_ts(h.released_at)) is not None:
+                    hold.released_at.CopyFrom(ts)
+            return reply
+
+        return await self.db.read(read)
