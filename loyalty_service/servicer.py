@@ -1,0 +1,90 @@
+"""LoyaltyService: protobuf <-> the ledger module; no business rules here."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import grpc
+
+from flightsaga.v1 import common_pb2, loyalty_pb2, loyalty_pb2_grpc
+from loyalty_service import ledger
+from sagakit import validate
+from sagakit.participant import Participant
+from sagakit.timestamps import to_ts
+
+
+class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
+    def __init__(
+        self,
+        participant: Participant[
+            loyalty_pb2.DeductPointsResponse, loyalty_pb2.RefundPointsResponse
+        ],
+    ) -> None:
+        self.participant = participant
+        self.db = participant.db
+
+    async def Do(
+        self, request: loyalty_pb2.DeductPointsRequest, context: grpc.aio.ServicerContext
+    ) -> loyalty_pb2.DeductPointsResponse:
+        saga_id = validate.saga_id(request.saga_id)
+        d = ledger.deduction(request.account_id, request.points, request.max_value_cents)
+
+        def apply(conn: sqlite3.Connection) -> loyalty_pb2.DeductPointsResponse:
+            m = ledger.deduct(conn, saga_id, d)
+            return loyalty_pb2.DeductPointsResponse(
+                saga_id=saga_id,
+                account_id=m.account_id,
+                points_deducted=-m.delta,
+                value_cents=ledger.points_value_cents(-m.delta),
+                balance_after=m.balance_after,
+            )
+
+        return await self.participant.do(saga_id, apply)
+
+    async def Compensate(
+        self, request: loyalty_pb2.RefundPointsRequest, context: grpc.aio.ServicerContext
+    ) -> loyalty_pb2.RefundPointsResponse:
+        saga_id = validate.saga_id(request.saga_id)
+
+        def undo(conn: sqlite3.Connection) -> loyalty_pb2.RefundPointsResponse:
+            m = ledger.refund(conn, saga_id)
+            return loyalty_pb2.RefundPointsResponse(
+                saga_id=saga_id, points_refunded=m.delta, balance_after=m.balance_after
+            )
+
+        return await self.participant.compensate(
+            saga_id,
+            undo,
+            lambda: loyalty_pb2.RefundPointsResponse(saga_id=saga_id, null_compensation=True),
+        )
+
+    async def GetAccount(
+        self, request: loyalty_pb2.GetAccountRequest, context: grpc.aio.ServicerContext
+    ) -> loyalty_pb2.Account:
+        account_id = validate.text("account_id", request.account_id).upper()
+        a = await self.db.read(lambda conn: ledger.account(conn, account_id))
+        return loyalty_pb2.Account(
+            account_id=a.account_id, holder_name=a.holder_name, balance=a.balance, tier=a.tier
+        )
+
+    async def GetMovements(
+        self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> loyalty_pb2.PointsMovements:
+        saga_id = validate.saga_id(request.saga_id)
+
+        def read(conn: sqlite3.Connection) -> loyalty_pb2.PointsMovements:
+            reply = loyalty_pb2.PointsMovements(
+                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
+            )
+            for m in ledger.movements(conn, saga_id):
+                pm = reply.movements.add(
+                    account_id=m.account_id,
+                    delta=m.delta,
+                    kind=m.kind,
+                    balance_after=m.balance_after,
+                )
+                if (ts := to_ts(m.at)) is not None:
+                    pm.at.CopyFrom(ts)
+            return reply
+
+        return await self.db.read(read)
