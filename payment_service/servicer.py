@@ -1,0 +1,88 @@
+"""PaymentService: protobuf <-> the cards and ledger modules; no business rules here."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import grpc
+
+from flightsaga.v1 import common_pb2, payment_pb2, payment_pb2_grpc
+from payment_service import ledger
+from sagakit import validate
+from sagakit.participant import Participant
+from sagakit.timestamps import to_ts
+
+
+class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
+    def __init__(
+        self, participant: Participant[payment_pb2.ChargeResponse, payment_pb2.RefundResponse]
+    ) -> None:
+        self.participant = participant
+        self.db = participant.db
+
+    async def Do(
+        self, request: payment_pb2.ChargeRequest, context: grpc.aio.ServicerContext
+    ) -> payment_pb2.ChargeResponse:
+        saga_id = validate.saga_id(request.saga_id)
+        card = request.card
+        c = ledger.charge_request(
+            request.amount_cents,
+            request.currency,
+            (card.number, card.exp_month, card.exp_year, card.cvc, card.holder_name)
+            if request.HasField("card")
+            else None,
+            request.description,
+        )
+
+        def apply(conn: sqlite3.Connection) -> payment_pb2.ChargeResponse:
+            e = ledger.charge(conn, saga_id, c)
+            return payment_pb2.ChargeResponse(
+                saga_id=saga_id,
+                transaction_id=e.entry_id,
+                amount_cents=e.amount_cents,
+                currency=e.currency,
+                card_last4=e.card_last4,
+                card_brand=e.card_brand,
+            )
+
+        return await self.participant.do(saga_id, apply)
+
+    async def Compensate(
+        self, request: payment_pb2.RefundRequest, context: grpc.aio.ServicerContext
+    ) -> payment_pb2.RefundResponse:
+        saga_id = validate.saga_id(request.saga_id)
+
+        def undo(conn: sqlite3.Connection) -> payment_pb2.RefundResponse:
+            e = ledger.refund(conn, saga_id)
+            return payment_pb2.RefundResponse(
+                saga_id=saga_id, refund_id=e.entry_id, amount_cents=e.amount_cents
+            )
+
+        return await self.participant.compensate(
+            saga_id,
+            undo,
+            lambda: payment_pb2.RefundResponse(saga_id=saga_id, null_compensation=True),
+        )
+
+    async def GetPayments(
+        self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> payment_pb2.Payments:
+        saga_id = validate.saga_id(request.saga_id)
+
+        def read(conn: sqlite3.Connection) -> payment_pb2.Payments:
+            reply = payment_pb2.Payments(
+                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
+            )
+            for e in ledger.entries(conn, saga_id):
+                entry = reply.entries.add(
+                    entry_id=e.entry_id,
+                    kind=e.kind,
+                    amount_cents=e.amount_cents,
+                    currency=e.currency,
+                    card_last4=e.card_last4,
+                )
+                if (ts := to_ts(e.at)) is not None:
+                    entry.at.CopyFrom(ts)
+            return reply
+
+        return await self.db.read(read)
