@@ -1,0 +1,106 @@
+"""The whole FlightSaga stack in-process: four participants and the orchestrator on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from flightsaga.v1 import (
+    booking_pb2_grpc,
+    loyalty_pb2_grpc,
+    orchestrator_pb2_grpc,
+    payment_pb2_grpc,
+    seat_pb2_grpc,
+)
+from orchestrator.app import build as build_orchestrator
+from tests.support.services import config_for, running_service
+
+# Fast but realistic settings for tests: short step deadlines, few compensation rounds.
+TEST_ENV = {
+    "STEP_TIMEOUT_MS": "1000",
+    "STEP_MAX_ATTEMPTS": "3",
+    "COMPENSATION_MAX_ATTEMPTS": "4",
+    "SAGA_TIMEOUT_S": "60",
+}
+
+
+@dataclass
+class Stack:
+    orchestrator_addr: str
+    addrs: dict[str, str]
+    data_dir: Path
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(addr)
+        self.channels.append(channel)
+        return channel
+
+    def __post_init__(self) -> None:
+        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(
+            self._channel(self.orchestrator_addr)
+        )
+        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel(self.addrs["seat_service"]))
+        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(
+            self._channel(self.addrs["loyalty_service"])
+        )
+        self.payment = payment_pb2_grpc.PaymentServiceStub(
+            self._channel(self.addrs["payment_service"])
+        )
+        self.booking = booking_pb2_grpc.BookingServiceStub(
+            self._channel(self.addrs["booking_service"])
+        )
+
+
+def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **TEST_ENV,
+        "SEAT_SERVICE_ADDR": addrs["seat_service"],
+        "LOYALTY_SERVICE_ADDR": addrs["loyalty_service"],
+        "PAYMENT_SERVICE_ADDR": addrs["payment_service"],
+        "BOOKING_SERVICE_ADDR": addrs["booking_service"],
+        "BOOKINGS_LOG": str(data_dir / "bookings.jsonl"),
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_participants(data_dir: Path) -> AsyncIterator[dict[str, str]]:
+    async with AsyncExitStack() as stack:
+        addrs = {}
+        for name in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
+            addrs[name] = await stack.enter_async_context(running_service(name, data_dir))
+        yield addrs
+
+
+@asynccontextmanager
+async def running_orchestrator(
+    addrs: dict[str, str], data_dir: Path, fault_injection: bool = True, **env: str
+) -> AsyncIterator[str]:
+    config = config_for("orchestrator", data_dir, fault_injection)
+    app = build_orchestrator(config, orchestrator_env(addrs, data_dir, **env))
+    port = await app.start("127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await app.stop(0.5)
+
+
+@asynccontextmanager
+async def running_stack(
+    data_dir: Path, fault_injection: bool = True, **env: str
+) -> AsyncIterator[Stack]:
+    async with (
+        running_participants(data_dir) as addrs,
+        running_orchestrator(addrs, data_dir, fault_injection, **env) as orch,
+    ):
+        stack = Stack(orch, addrs, data_dir)
+        try:
+            yield stack
+        finally:
+            for channel in stack.channels:
+                await channel.close()

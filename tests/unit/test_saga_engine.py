@@ -1,0 +1,184 @@
+"""The generic saga engine's state machine, with scripted step functions and a real SQLite log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
+from orchestrator.engine.model import SagaStatus, StepState
+from orchestrator.engine.runner import RunnerSettings, SagaRunner
+from orchestrator.engine.store import SagaStore
+
+STEPS = ("a", "b", "c", "d")
+
+
+def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="scripted")
+
+
+class Script:
+    """Per step, what each successive Do / Compensate call does: None = succeed, else raise."""
+
+    def __init__(self) -> None:
+        self.do: dict[str, list[BaseException | None]] = {s: [] for s in STEPS}
+        self.undo: dict[str, list[BaseException | None]] = {s: [] for s in STEPS}
+        self.calls: list[str] = []
+
+    def _next(self, plan: list[BaseException | None]) -> None:
+        outcome = plan.pop(0) if plan else None
+        if outcome is not None:
+            raise outcome
+
+    def definition(self) -> SagaDefinition:
+        def action(name: str) -> Any:
+            async def run(call: StepCall) -> dict[str, Any]:
+                self.calls.append(f"do:{name}")
+                self._next(self.do[name])
+                return {"step": name, "seen": sorted(call.results)}
+
+            return run
+
+        def compensation(name: str) -> Any:
+            async def run(call: StepCall) -> dict[str, Any]:
+                self.calls.append(f"undo:{name}")
+                self._next(self.undo[name])
+                return {"undone": name}
+
+            return run
+
+        retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
+        return SagaDefinition(
+            "test",
+            tuple(StepSpec(n, action(n), compensation(n), 1.0, retry) for n in STEPS),
+        )
+
+
+@pytest.fixture
+def script() -> Iterator[Script]:
+    yield Script()
+
+
+async def make_runner(path: Path, script: Script, threshold: int = 3) -> SagaRunner:
+    store = SagaStore(path / "saga.db", "NORMAL")
+    await store.open()
+    settings = RunnerSettings(
+        saga_timeout=30,
+        compensation_threshold=threshold,
+        compensation_retry=RetryPolicy(0, 0.001, 0.002),
+    )
+    return SagaRunner(store, {"test": script.definition()}, settings)
+
+
+async def run_one(runner: SagaRunner, saga_id: str = "s1") -> Any:
+    saga = runner.new_saga("test", saga_id, "cid-1", b"payload")
+    await runner.start(saga)
+    return await runner.wait(saga_id, 10)
+
+
+async def test_success_runs_every_step_in_order(tmp_path: Path, script: Script) -> None:
+    runner = await make_runner(tmp_path, script)
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPLETED
+    assert script.calls == ["do:a", "do:b", "do:c", "do:d"]
+    assert [s.state for s in saga.steps] == [StepState.SUCCEEDED] * 4
+    # Later steps see earlier results.
+    assert saga.step("d").result["seen"] == ["a", "b", "c"]
+    events = [e.type for e in await runner.store.events("s1")]
+    assert events[0] == "SAGA_STARTED" and events[-1] == "SAGA_COMPLETED"
+
+
+@pytest.mark.parametrize("failing", range(4))
+async def test_business_failure_compensates_earlier_steps_in_reverse(
+    tmp_path: Path, script: Script, failing: int
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    script.do[STEPS[failing]] = [rpc_error(grpc.StatusCode.FAILED_PRECONDITION)]
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == list(reversed(STEPS[:failing]))
+    assert saga.steps[failing].state == StepState.STEP_FAILED
+    assert all(s.state == StepState.SKIPPED for s in saga.steps[failing + 1 :])
+    assert "FAILED_PRECONDITION" in saga.error
+
+
+async def test_unknown_outcome_is_retried_then_succeeds(tmp_path: Path, script: Script) -> None:
+    runner = await make_runner(tmp_path, script)
+    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE), TimeoutError()]
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPLETED
+    assert saga.step("c").attempts == 3
+    assert script.calls.count("do:c") == 3
+
+
+async def test_spent_retries_compensate_the_uncertain_step_too(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    script.do["b"] = [rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)] * 3
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == ["b", "a"]
+    assert saga.step("b").attempts == 3
+
+
+async def test_business_failure_after_unknown_outcome_still_compensates_step(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE), rpc_error(grpc.StatusCode.ABORTED)]
+    saga = await run_one(runner)
+    assert saga.compensation_order == ["c", "b", "a"]
+
+
+async def test_compensation_retried_until_success(tmp_path: Path, script: Script) -> None:
+    runner = await make_runner(tmp_path, script, threshold=3)
+    script.do["c"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 2
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.step("b").compensation_attempts == 3
+
+
+async def test_compensation_past_threshold_fails_and_resume_finishes(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script, threshold=3)
+    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 3
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.FAILED
+    assert saga.compensation_order == ["c"]
+    assert saga.step("b").state == StepState.COMPENSATION_FAILED
+    assert (await runner.store.stats())["compensations_pending"] == 2  # b and a
+    await runner.resume("s1", clear_faults=True)
+    saga = await runner.wait("s1", 10)
+    assert saga is not None and saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == ["c", "b", "a"]
+
+
+async def test_restarted_runner_resumes_a_saga_left_executing(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    saga = runner.new_saga("test", "s2", "cid", b"")
+    saga.event_seq = 1
+    from orchestrator.engine.model import SagaEvent
+
+    await runner.store.create(saga, SagaEvent("s2", 1, "SAGA_STARTED", saga.status))
+    # As if the process died during step b's Do: a succeeded, b's intent logged.
+    saga.steps[0].state, saga.steps[0].result = StepState.SUCCEEDED, {"step": "a"}
+    saga.steps[1].state, saga.steps[1].attempts = StepState.EXECUTING, 1
+    await runner.store.save(saga, saga.steps[:2], None)
+    await runner.store.close()
+
+    fresh = await make_runner(tmp_path, script)
+    assert await fresh.recover() == 1
+    done = await fresh.wait("s2", 10)
+    assert done is not None and done.status == SagaStatus.COMPLETED
+    assert script.calls == ["do:b", "do:c", "do:d"]
+    assert done.step("b").attempts == 2
