@@ -17,17 +17,28 @@ from sagakit import context
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-class _ContextFilter(logging.Filter):
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Stamped at creation, in the task that logs, so every handler (files, tests) sees the ids.
+    record = _base_factory(*args, **kwargs)
+    record.correlation_id = context.correlation_id.get()
+    record.saga_id = context.saga_id.get()
+    return record
+
+
+if getattr(_base_factory, "__name__", "") != "_record_with_context":
+    logging.setLogRecordFactory(_record_with_context)
+
+
+class _ServiceFilter(logging.Filter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
-        if not hasattr(record, "correlation_id"):
-            record.correlation_id = context.correlation_id.get()
-        if not hasattr(record, "saga_id"):
-            record.saga_id = context.saga_id.get()
         return True
 
 
@@ -66,7 +77,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(service: str, log_format: str = "console", level: str = "INFO") -> None:
     """Route every logger of the process to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_ContextFilter(service))
+    handler.addFilter(_ServiceFilter(service))
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -114,13 +114,14 @@ class SagaRunner:
         stored, created = await self.store.create(saga, event)
         if created:
             self.bus.publish(event)
+            context.saga_id.set(saga.saga_id)
             log.info(
                 "[SAGA] started %s (%d steps)%s",
                 saga.definition,
                 len(saga.steps),
                 f", faults: {saga.fault_plan}" if saga.fault_plan else "",
-                extra={"saga_id": saga.saga_id, "correlation_id": saga.correlation_id},
             )
+            log.info("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
             self._spawn(stored)
         return self._live.get(stored.saga_id, stored), created
 
@@ -128,12 +129,9 @@ class SagaRunner:
         """Resume every saga the log says is not terminal (after a crash or restart)."""
         sagas = await self.store.load_live()
         for saga in sagas:
-            log.warning(
-                "[SAGA] recovering %s saga left %s",
-                saga.definition,
-                saga.status.value,
-                extra={"saga_id": saga.saga_id, "correlation_id": saga.correlation_id},
-            )
+            context.correlation_id.set(saga.correlation_id)
+            context.saga_id.set(saga.saga_id)
+            log.warning("[SAGA] recovering %s saga left %s", saga.definition, saga.status.value)
             self._spawn(saga)
         return len(sagas)
 
@@ -158,7 +156,8 @@ class SagaRunner:
             for st in saga.steps:
                 st.compensation_round = 0
         await self._transition(saga, saga.steps, "SAGA_RESUMED", message="operator resume")
-        log.warning("[SAGA] resumed by operator", extra=self._ids(saga))
+        context.correlation_id.set(saga.correlation_id)
+        log.warning("[SAGA] resumed by operator")
         self._spawn(saga)
         return saga
 
@@ -225,9 +224,6 @@ class SagaRunner:
             raise
         except Exception:
             log.exception("[SAGA] driver crashed; the saga stays %s", saga.status.value)
-            return
-        if self._on_terminal is not None:
-            await self._on_terminal(saga)
 
     async def _forward(self, saga: SagaRecord, definition: SagaDefinition) -> None:
         for step in saga.steps:
@@ -399,10 +395,6 @@ class SagaRunner:
             timeout=spec.timeout,
         )
 
-    @staticmethod
-    def _ids(saga: SagaRecord) -> dict[str, str]:
-        return {"saga_id": saga.saga_id, "correlation_id": saga.correlation_id}
-
     def _event(
         self,
         saga: SagaRecord,
@@ -440,6 +432,9 @@ class SagaRunner:
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
         await self.store.save(saga, steps, event)
+        if saga.terminal and self._on_terminal is not None:
+            # Before watchers hear of the end, so whoever sees it finished finds it logged too.
+            await self._on_terminal(saga)
         self.bus.publish(event)
 
 

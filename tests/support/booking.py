@@ -1,0 +1,80 @@
+"""Booking requests and participant-record proofs shared by orchestrator-level tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flightsaga.v1 import booking_pb2, common_pb2, seat_pb2
+from flightsaga.v1 import orchestrator_pb2 as pb
+from flightsaga.v1.common_pb2 import SagaRecordsRequest
+from tests.support.stack import Stack
+
+GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+
+
+def book_request(
+    flight_ids: list[str],
+    customer: str = "LOY-1001",
+    points: int = 1000,
+    passengers: int = 1,
+    card: str = GOOD_CARD,
+    seats: list[common_pb2.SeatSelection] | None = None,
+) -> pb.BookFlightRequest:
+    return pb.BookFlightRequest(
+        customer_id=customer,
+        flight_ids=flight_ids,
+        passengers=[
+            common_pb2.Passenger(first_name=f"Pax{i}", last_name="Tester")
+            for i in range(passengers)
+        ],
+        cabin_class=common_pb2.ECONOMY,
+        loyalty_points=points,
+        card=common_pb2.Card(
+            number=card, exp_month=12, exp_year=2031, cvc="123", holder_name="Pax Tester"
+        ),
+        seat_selections=seats or [],
+    )
+
+
+async def first_flight(
+    stack: Stack, origin: str = "JFK", dest: str = "LAX", date: str = "2026-12-01"
+) -> str:
+    found = await stack.seat.SearchFlights(
+        seat_pb2.SearchFlightsRequest(origin=origin, destination=dest, date=date)
+    )
+    return found.outbound[0].flight_id
+
+
+@dataclass
+class Proof:
+    """What the participants' own records say about one saga."""
+
+    seats_held: int
+    seats_released: int
+    points_delta: int
+    charged_cents: int
+    refunded_cents: int
+    charges: int
+    refunds: int
+    booking_status: str
+
+
+async def proof(stack: Stack, saga_id: str) -> Proof:
+    req = SagaRecordsRequest(saga_id=saga_id)
+    holds = await stack.seat.GetHolds(req)
+    moves = await stack.loyalty.GetMovements(req)
+    pays = await stack.payment.GetPayments(req)
+    books: booking_pb2.BookingRecords = await stack.booking.GetBookingRecords(req)
+    charges = [e for e in pays.entries if e.kind == "charge"]
+    refunds = [e for e in pays.entries if e.kind == "refund"]
+    return Proof(
+        seats_held=sum(1 for h in holds.holds if not h.HasField("released_at")),
+        seats_released=sum(1 for h in holds.holds if h.HasField("released_at")),
+        points_delta=sum(m.delta for m in moves.movements),
+        charged_cents=sum(e.amount_cents for e in charges),
+        refunded_cents=sum(e.amount_cents for e in refunds),
+        charges=len(charges),
+        refunds=len(refunds),
+        booking_status=books.bookings[0].status if books.bookings else "",
+    )
