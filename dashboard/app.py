@@ -148,6 +148,10 @@ def create_app(config: DashboardConfig) -> FastAPI:
         version="0.1.0",
         description="Web UI and JSON API over the FlightSaga gRPC services (a client only).",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their assets from a CDN; the dashboard serves nothing from
+        # outside, so only the schema itself is served (/openapi.json).
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(CorrelationMiddleware)  # type: ignore[arg-type]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 
 from dashboard.peers import ApiError, Peers
@@ -120,17 +121,7 @@ class BookingStarter:
 
     @staticmethod
     def _log_outcome(saga: orchestrator_pb2.Saga) -> None:
-        status = orchestrator_pb2.SagaStatus.Name(saga.status)
-        level = logging.INFO if status in ("COMPLETED", "RUNNING") else logging.WARNING
-        log.log(
-            level,
-            "[SAGA] saga %s is %s%s%s",
-            saga.saga_id,
-            status,
-            f" ref={saga.booking_reference}" if saga.booking_reference else "",
-            f" error={saga.error}" if saga.error else "",
-            extra={"saga_id": saga.saga_id, "correlation_id": saga.correlation_id},
-        )
+        contextvars.copy_context().run(_emit_outcome, saga)
 
     async def close(self) -> None:
         """Stop waiting for outstanding BookFlight replies (their sagas go on)."""
@@ -139,3 +130,19 @@ class BookingStarter:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+
+
+def _emit_outcome(saga: orchestrator_pb2.Saga) -> None:
+    """Log a saga's outcome with its own ids (run in a copied context)."""
+    context.saga_id.set(saga.saga_id)
+    context.correlation_id.set(saga.correlation_id or context.correlation_id.get())
+    status = orchestrator_pb2.SagaStatus.Name(saga.status)
+    level = logging.INFO if status in ("COMPLETED", "RUNNING") else logging.WARNING
+    log.log(
+        level,
+        "[SAGA] saga %s is %s%s%s",
+        saga.saga_id,
+        status,
+        f" ref={saga.booking_reference}" if saga.booking_reference else "",
+        f" error={saga.error}" if saga.error else "",
+    )

@@ -1,0 +1,149 @@
+// Shared helpers for the dashboard pages. Plain browser JavaScript, no build step.
+"use strict";
+
+const STEPS = [
+  { name: "reserve_seat", label: "Reserve Seat", short: "Reserve seat", undo: "release the held seats" },
+  { name: "deduct_loyalty_points", label: "Deduct Points", short: "Deduct points", undo: "refund the points" },
+  { name: "process_payment", label: "Process Payment", short: "Process payment", undo: "refund the charge" },
+  { name: "confirm_booking", label: "Confirm Booking", short: "Confirm booking", undo: "cancel the booking" },
+];
+const TERMINAL = new Set(["COMPLETED", "COMPENSATED", "FAILED"]);
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.field = body && body.field;
+    this.code = body && body.code;
+    this.errors = (body && body.errors) || [];
+  }
+}
+
+function $(sel, root) { return (root || document).querySelector(sel); }
+function $all(sel, root) { return Array.from((root || document).querySelectorAll(sel)); }
+
+// el("td", {class: "num", dataset: {testid: "x"}}, "text", child...)
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function badge(text, cls, testid) {
+  return el("span", { class: `badge ${cls || text}`, dataset: testid ? { testid } : undefined }, text);
+}
+
+// The orchestrator-unreachable banner, on every page.
+function showBanner(message) {
+  const banner = $("#banner-unreachable");
+  if (!banner) return;
+  banner.textContent = message;
+  banner.hidden = false;
+}
+function hideBanner() {
+  const banner = $("#banner-unreachable");
+  if (banner) banner.hidden = true;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    showBanner("The dashboard itself is unreachable: " + err.message);
+    throw new ApiError(0, { error: "dashboard unreachable: " + err.message });
+  }
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 503 && /orchestrator/.test(error.message)) showBanner(error.message);
+    throw error;
+  }
+  if (path.startsWith("/api/")) hideBanner();
+  return data;
+}
+
+async function checkHealth() {
+  try {
+    const health = await api("GET", "/healthz");
+    const orch = health.peers && health.peers.orchestrator;
+    if (orch && orch.status !== "SERVING") {
+      showBanner(`orchestrator unreachable at ${orch.addr} (${orch.env})`);
+    } else {
+      hideBanner();
+    }
+  } catch (_) { /* the banner is already up */ }
+}
+
+// Validation errors: the message next to the field (data-testid="error-<field>"), or in the
+// form's general error box when there is no such field on the page.
+function clearFieldErrors(form) {
+  for (const node of $all(".field-error", form)) node.textContent = "";
+  for (const node of $all(".invalid", form)) node.classList.remove("invalid");
+  const box = $(".form-error", form);
+  if (box) { box.textContent = ""; box.hidden = true; }
+}
+function showFieldError(form, error) {
+  const fields = error.errors && error.errors.length ? error.errors : [{ field: error.field, message: error.message }];
+  let shown = false;
+  for (const { field, message } of fields) {
+    if (!field) continue;
+    // "faults[1].arg" has no input of its own: its message goes to the "faults" slot.
+    const slot = form.querySelector(`[data-testid="error-${CSS.escape(field)}"]`)
+      || form.querySelector(`[data-testid="error-${CSS.escape(field.split(/[.[]/)[0])}"]`);
+    if (slot) {
+      slot.textContent = message;
+      const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
+      if (input) input.classList.add("invalid");
+      shown = true;
+    }
+  }
+  const box = $(".form-error", form);
+  if (box && (!shown || error.status !== 400)) {
+    box.textContent = error.message;
+    box.hidden = false;
+  }
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+function fmtClock(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+function money(cents, currency) {
+  return `${(Number(cents || 0) / 100).toFixed(2)} ${currency || "USD"}`;
+}
+function stepLabel(name) {
+  const step = STEPS.find((s) => s.name === name);
+  return step ? step.short : name;
+}
+
+function markActiveNav() {
+  for (const a of $all("header.top nav a")) {
+    if (a.getAttribute("href") === location.pathname || (location.pathname === "/" && a.dataset.page === "test")) {
+      a.classList.add("active");
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", markActiveNav);
