@@ -70,8 +70,8 @@ def parse_participant_faults(x_fail: str, x_fault: str, own_step: str) -> list[F
         kind, _, arg = rest.partition("=")
         if kind not in KINDS:
             raise InvalidArgument("x-fault", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        delay = parse_duration_ms("x-fault", arg) if kind == "delay" else 0
         if kind == "delay" and not arg:
             raise InvalidArgument("x-fault", "delay needs a duration, e.g. do:delay=1500")
+        delay = parse_duration_ms("x-fault", arg) if kind == "delay" else 0
         faults.append(Fault(op, kind, delay))
     return faults
