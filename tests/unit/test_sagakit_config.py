@@ -1,0 +1,53 @@
+"""Service configuration from the environment: bad values fail fast, naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sagakit.config import ConfigError, ServiceConfig
+
+
+def test_defaults() -> None:
+    c = ServiceConfig.from_env("seat_service", 50051, environ={})
+    assert (c.host, c.port, c.database) == ("0.0.0.0", 50051, Path("data/seat_service.db"))
+    assert not c.fault_injection and c.log_format == "console" and c.log_level == "INFO"
+
+
+def test_overrides() -> None:
+    c = ServiceConfig.from_env(
+        "seat_service",
+        50051,
+        environ={
+            "LISTEN_ADDR": "127.0.0.1:6000",
+            "PORT": "7000",
+            "DATABASE_URL": "sqlite:////tmp/x/seat.db",
+            "FAULT_INJECTION": "ENABLED",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "debug",
+        },
+    )
+    assert (c.host, c.port, c.database) == ("127.0.0.1", 6000, Path("/tmp/x/seat.db"))
+    assert c.fault_injection and c.log_format == "json" and c.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PORT": "abc"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"LISTEN_ADDR": "nowhere"}, "LISTEN_ADDR"),
+        ({"LISTEN_ADDR": "host:99999"}, "LISTEN_ADDR"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://db/flightsaga"}, "DATABASE_URL"),
+        ({"FAULT_INJECTION": "maybe"}, "FAULT_INJECTION"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
+def test_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ServiceConfig.from_env("seat_service", 50051, environ=env)
+    assert str(info.value).startswith(variable)

@@ -1,0 +1,89 @@
+"""The generated flight schedule and aircraft layouts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from flightsaga.v1.common_pb2 import CabinClass
+from seat_service import schedule
+
+
+def test_every_route_flies_every_day_of_the_season() -> None:
+    flights = schedule.all_flights()
+    days = (schedule.LAST_DAY - schedule.FIRST_DAY).days + 1
+    assert days == 121
+    per_route = Counter((f.route.origin, f.route.destination) for f in flights)
+    for route in schedule.ROUTES:
+        assert per_route[(route.origin, route.destination)] == days * len(route.departures)
+        assert 2 <= len(route.departures) <= 3
+    assert len({f.flight_id for f in flights}) == len(flights)
+
+
+def test_routes_come_in_both_directions() -> None:
+    pairs = {(r.origin, r.destination) for r in schedule.ROUTES}
+    assert {("JFK", "LAX"), ("LAX", "JFK"), ("JFK", "LHR"), ("LHR", "JFK")} <= pairs
+    assert all((d, o) in pairs for o, d in pairs)
+
+
+def test_the_schedule_is_deterministic() -> None:
+    a = [(f.flight_id, f.departure) for f in schedule.all_flights()]
+    b = [(f.flight_id, f.departure) for f in schedule.all_flights()]
+    assert a == b
+
+
+def test_find_round_trips_and_rejects_unknown_ids() -> None:
+    flight = schedule.find("fs101-20261201")
+    assert flight is not None and flight.flight_id == "FS101-20261201"
+    assert flight.departure.astimezone(UTC) == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
+    for bad in ("FS101-20261131", "FS101-20270401", "FS999-20261201", "FS101", "", "FS101-2026"):
+        assert schedule.find(bad) is None
+
+
+def test_local_departure_dates_and_dst() -> None:
+    winter = schedule.find("FS301-20261201")  # JFK 18:30 EST
+    spring = schedule.find("FS301-20270320")  # JFK 18:30 EDT (US switched 2027-03-14)
+    assert winter is not None and spring is not None
+    assert winter.departure.astimezone(UTC).hour == 23
+    assert spring.departure.astimezone(UTC).hour == 22
+    # Overnight to London: arrives the next local day.
+    assert winter.arrival.date() == date(2026, 12, 2)
+    assert winter.arrival - winter.departure == timedelta(minutes=415)
+
+
+def test_flights_between_are_sorted_and_empty_outside_the_season() -> None:
+    found = schedule.flights_between("LAX", "JFK", date(2027, 1, 15))
+    assert [f.number for f in found] == ["FS102", "FS104", "FS106"]
+    assert schedule.flights_between("LAX", "JFK", date(2027, 4, 1)) == []
+    assert schedule.flights_between("LAX", "XXX", date(2027, 1, 15)) == []
+
+
+@pytest.mark.parametrize("aircraft", [schedule.A321, schedule.B789, schedule.E175])
+def test_cabins_are_disjoint_and_front_to_back(aircraft: schedule.Aircraft) -> None:
+    seen: list[str] = []
+    last_row = 0
+    for cabin in schedule.CABINS:
+        seats = aircraft.seats(cabin)
+        assert seats, f"{aircraft.name} has no {CabinClass.Name(cabin)}"
+        rows = [int(s[:-1]) for s in seats]
+        assert min(rows) > last_row
+        last_row = max(rows)
+        seen.extend(seats)
+        assert all(aircraft.cabin_of(s) == cabin for s in seats)
+    assert len(seen) == len(set(seen))
+    assert aircraft.cabin_of("99Z") is None
+
+
+def test_a321_layout() -> None:
+    sizes = {CabinClass.Name(c): len(schedule.A321.seats(c)) for c in schedule.CABINS}
+    assert sizes == {"FIRST": 8, "BUSINESS": 16, "PREMIUM_ECONOMY": 24, "ECONOMY": 150}
+    assert schedule.A321.seats(CabinClass.ECONOMY)[:3] == ("11A", "11B", "11C")
+
+
+def test_fares_rise_with_the_cabin_in_whole_dollars() -> None:
+    for route in schedule.ROUTES:
+        fares = [route.fare_cents(c) for c in reversed(schedule.CABINS)]  # economy first
+        assert fares == sorted(fares) and len(set(fares)) == 4
+        assert all(f % 100 == 0 and f > 0 for f in fares)
