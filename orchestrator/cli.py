@@ -1,0 +1,276 @@
+"""`flightsaga`: book flights and break them on purpose, from the terminal.
+
+    flightsaga up                                     run the whole system locally
+    flightsaga flights JFK LAX 2026-12-01 [--return 2026-12-08]
+    flightsaga book --from JFK --to LAX --date 2026-12-01 [--fail-at payment] [--json]
+    flightsaga book --flight FS101-20261201 --passenger "Ada Lovelace" --points 1000
+    flightsaga get|watch|resume SAGA_ID      flightsaga list [--status FAILED]      flightsaga stats
+    flightsaga demo                                   the original five scenarios
+
+Exit status: 0 success (for `book`: the booking was confirmed), 1 the booking was not
+confirmed or a scenario misbehaved, 2 bad usage or bad input, 3 the stack is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from flightsaga.v1 import orchestrator_pb2 as pb
+from orchestrator import demo, render
+from orchestrator.client import CABINS, OrchestratorClient, Unreachable, booking
+
+EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def as_json(message: Message) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+
+
+def _passenger(text: str) -> tuple[str, str]:
+    first, _, last = text.strip().partition(" ")
+    if not first or not last:
+        raise argparse.ArgumentTypeError(f"passenger must be 'First Last', got {text!r}")
+    return first, last.strip()
+
+
+def _expiry(text: str) -> tuple[int, int]:
+    month, sep, year = text.partition("/")
+    if not sep or not month.isdigit() or not year.isdigit():
+        raise argparse.ArgumentTypeError(f"expiry must be MM/YYYY, got {text!r}")
+    return int(month), int(year) if len(year) == 4 else 2000 + int(year)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flightsaga", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--orchestrator", help="address host:port (default: $ORCHESTRATOR_ADDR or 127.0.0.1:50050)"
+    )
+    p.add_argument("--seat", help="seat service host:port for flight search ($SEAT_SERVICE_ADDR)")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline per call in seconds")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run every service locally until Ctrl-C")
+    up.add_argument("--data-dir", default="data", help="folder for the SQLite files (./data)")
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=50050,
+        help="orchestrator port; +1..+4 for the participants",
+    )
+    up.add_argument("--dashboard-port", type=int, default=8080)
+    up.add_argument("--no-dashboard", action="store_true")
+    up.add_argument("--log-dir", help="also write each service's log to DIR/<service>.log")
+
+    fl = sub.add_parser("flights", help="search the schedule")
+    fl.add_argument("origin")
+    fl.add_argument("destination")
+    fl.add_argument("date", help="YYYY-MM-DD")
+    fl.add_argument("--return", dest="return_date", default="", help="YYYY-MM-DD: round trip")
+    fl.add_argument("--class", dest="cabin", default="economy", choices=sorted(CABINS))
+    fl.add_argument("--passengers", type=int, default=1)
+    fl.add_argument("--json", action="store_true")
+
+    bk = sub.add_parser("book", help="book flights (runs the saga)")
+    bk.add_argument("--flight", action="append", default=[], help="flight id; repeat per leg")
+    bk.add_argument("--from", dest="origin", help="or search: origin airport")
+    bk.add_argument("--to", dest="destination", help="destination airport")
+    bk.add_argument("--date", help="outbound date YYYY-MM-DD")
+    bk.add_argument("--return", dest="return_date", default="", help="return date: round trip")
+    bk.add_argument(
+        "--passenger",
+        action="append",
+        type=_passenger,
+        default=[],
+        help="'First Last'; repeat per passenger (default: Ada Lovelace)",
+    )
+    bk.add_argument("--class", dest="cabin", default="economy", choices=sorted(CABINS))
+    bk.add_argument("--customer", default="LOY-1001", help="loyalty account id")
+    bk.add_argument(
+        "--points", type=int, default=0, help="loyalty points to use (1 point = 1 cent)"
+    )
+    bk.add_argument("--card", default="4242424242424242", help="card number (test cards in README)")
+    bk.add_argument("--expiry", type=_expiry, default=(12, 2030), help="MM/YYYY")
+    bk.add_argument("--cvc", default="123")
+    bk.add_argument(
+        "--fail-at",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="inject a business failure at STEP (repeatable)",
+    )
+    bk.add_argument(
+        "--fault", default="", metavar="SPEC", help="x-fault spec, e.g. payment:transient=2"
+    )
+    bk.add_argument("--correlation-id")
+    bk.add_argument("--idempotency-key")
+    bk.add_argument("--json", action="store_true", help="print the saga as JSON")
+
+    for name, text in (("get", "show one saga"), ("watch", "follow a saga's events live")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("saga_id")
+        c.add_argument("--json", action="store_true")
+    rs = sub.add_parser("resume", help="operator retry of a FAILED saga")
+    rs.add_argument("saga_id")
+    rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
+    rs.add_argument("--json", action="store_true")
+    ls = sub.add_parser("list", help="recent sagas")
+    ls.add_argument(
+        "--status",
+        default="",
+        choices=["", "running", "compensating", "completed", "compensated", "failed"],
+    )
+    ls.add_argument("--page-size", type=int, default=20)
+    ls.add_argument("--page-token", default="")
+    ls.add_argument("--json", action="store_true")
+    st = sub.add_parser("stats", help="counts by saga and step state")
+    st.add_argument("--json", action="store_true")
+    dm = sub.add_parser("demo", help="run the original five scenarios and report")
+    dm.add_argument("--from", dest="origin", default="JFK")
+    dm.add_argument("--to", dest="destination", default="LAX")
+    dm.add_argument("--date", default="2026-12-01")
+    dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
+    return p
+
+
+async def _book(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    flights = list(a.flight)
+    if not flights:
+        if not (a.origin and a.destination and a.date):
+            print("error: give --flight ID (per leg) or --from, --to and --date", file=sys.stderr)
+            return EXIT_USAGE
+        found = await fs.search_flights(a.origin, a.destination, a.date, a.return_date, a.cabin)
+        if not found.outbound or (a.return_date and not found.inbound):
+            print("No flights found", file=sys.stderr)
+            return EXIT_NOT_CONFIRMED
+        flights = [found.outbound[0].flight_id]
+        if a.return_date:
+            flights.append(found.inbound[0].flight_id)
+    request = booking(
+        flights,
+        passengers=a.passenger or [("Ada", "Lovelace")],
+        cabin=a.cabin,
+        customer_id=a.customer,
+        points=a.points,
+        card_number=a.card,
+        card_expiry=a.expiry,
+        card_cvc=a.cvc,
+    )
+    saga = await fs.book(
+        request,
+        fail_at=a.fail_at,
+        fault=a.fault,
+        correlation_id=a.correlation_id,
+        idempotency_key=a.idempotency_key,
+        timeout=a.timeout,
+    )
+    print(as_json(saga) if a.json else render.saga_text(saga))
+    return EXIT_OK if saga.status == pb.COMPLETED else EXIT_NOT_CONFIRMED
+
+
+async def _run(a: argparse.Namespace) -> int:
+    async with OrchestratorClient(a.orchestrator, a.seat, a.timeout) as fs:
+        if a.command == "book":
+            return await _book(fs, a)
+        if a.command == "flights":
+            found = await fs.search_flights(
+                a.origin, a.destination, a.date, a.return_date, a.cabin, a.passengers
+            )
+            if a.json:
+                print(as_json(found))
+            elif not found.outbound:
+                print("No flights found")
+            else:
+                for title, legs in (("outbound", found.outbound), ("return", found.inbound)):
+                    if legs:
+                        print(title)
+                    for leg in legs:
+                        dep = leg.departure.ToDatetime().strftime("%Y-%m-%d %H:%M")
+                        print(
+                            f"  {leg.flight_id:<16} {leg.origin}-{leg.destination} {dep}  "
+                            f"{render.money(leg.fare_cents)}  {leg.seats_available} seats free"
+                        )
+            return EXIT_OK
+        if a.command == "get":
+            saga = await fs.get(a.saga_id)
+            print(as_json(saga) if a.json else render.saga_text(saga))
+            return EXIT_OK
+        if a.command == "watch":
+            async for event in fs.watch(a.saga_id):
+                print(as_json(event) if a.json else render.event_text(event), flush=True)
+            return EXIT_OK
+        if a.command == "resume":
+            saga = await fs.resume(a.saga_id, a.clear_faults)
+            print(as_json(saga) if a.json else render.saga_text(saga))
+            return EXIT_OK if saga.status in (pb.COMPLETED, pb.COMPENSATED) else EXIT_NOT_CONFIRMED
+        if a.command == "list":
+            page = await fs.list(a.status, a.page_size, a.page_token)
+            if a.json:
+                print(as_json(page))
+            else:
+                for s in page.sagas:
+                    print(render.saga_row(s))
+                more = (
+                    f"; next page: --page-token {page.next_page_token}"
+                    if page.next_page_token
+                    else ""
+                )
+                print(f"{len(page.sagas)} of {page.total} sagas{more}")
+            return EXIT_OK
+        if a.command == "stats":
+            stats = await fs.stats()
+            print(as_json(stats) if a.json else render.stats_text(stats))
+            return EXIT_OK
+        if a.command == "demo":
+            found = await fs.search_flights(a.origin, a.destination, a.date)
+            if not found.outbound:
+                print("No flights found for the demo route", file=sys.stderr)
+                return EXIT_USAGE
+            results = await demo.run_demo(fs, found.outbound[0].flight_id)
+            print(demo.table(results))
+            demo.write_report(results, Path(a.report), fs.addr)
+            print(f"report written to {a.report}")
+            return EXIT_OK if all(r.passed for r in results) else EXIT_NOT_CONFIRMED
+    raise AssertionError(a.command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "up":
+        from orchestrator.launcher import Launcher
+
+        launcher = Launcher(
+            Path(args.data_dir),
+            base_port=args.base_port,
+            dashboard_port=args.dashboard_port,
+            dashboard=not args.no_dashboard,
+            log_dir=Path(args.log_dir) if args.log_dir else None,
+        )
+        sys.exit(asyncio.run(launcher.run()))
+    try:
+        sys.exit(asyncio.run(_run(args)))
+    except Unreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_UNREACHABLE)
+    except grpc.aio.AioRpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        bad_input = exc.code() in (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.NOT_FOUND,
+            grpc.StatusCode.FAILED_PRECONDITION,
+        )
+        sys.exit(EXIT_USAGE if bad_input else EXIT_NOT_CONFIRMED)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,210 @@
+"""The Python client library for FlightSaga (what the CLI, the demo and scripts use).
+
+    async with OrchestratorClient() as fs:              # ORCHESTRATOR_ADDR or 127.0.0.1:50050
+        flights = await fs.search_flights("JFK", "LAX", "2026-12-01")
+        saga = await fs.book(booking(flight_ids=[flights.outbound[0].flight_id]),
+                             fail_at=["payment"])
+        async for event in fs.watch(saga.saga_id): ...
+
+Every call has a deadline. An unreachable orchestrator raises `Unreachable`, whose message says
+which address was tried and which environment variable sets it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+
+import grpc
+
+from flightsaga.v1 import (
+    common_pb2,
+    orchestrator_pb2,
+    orchestrator_pb2_grpc,
+    seat_pb2,
+    seat_pb2_grpc,
+)
+from sagakit import context
+
+DEFAULT_ORCHESTRATOR = "127.0.0.1:50050"
+DEFAULT_SEAT = "127.0.0.1:50051"
+CABINS = {
+    "economy": common_pb2.ECONOMY,
+    "premium": common_pb2.PREMIUM_ECONOMY,
+    "premium_economy": common_pb2.PREMIUM_ECONOMY,
+    "business": common_pb2.BUSINESS,
+    "first": common_pb2.FIRST,
+}
+
+
+class Unreachable(Exception):
+    """The orchestrator (or seat service) did not answer."""
+
+
+def booking(
+    flight_ids: Sequence[str],
+    passengers: Sequence[tuple[str, str]] = (("Ada", "Lovelace"),),
+    cabin: str = "economy",
+    customer_id: str = "LOY-1001",
+    points: int = 0,
+    card_number: str = "4242424242424242",
+    card_expiry: tuple[int, int] = (12, 2030),
+    card_cvc: str = "123",
+    card_holder: str = "",
+) -> orchestrator_pb2.BookFlightRequest:
+    """A BookFlightRequest from plain values (cabin by name: economy, premium, business, first)."""
+    if cabin.lower() not in CABINS:
+        raise ValueError(f"cabin must be one of {', '.join(CABINS)}")
+    holder = card_holder or (" ".join(passengers[0]) if passengers else "")
+    return orchestrator_pb2.BookFlightRequest(
+        customer_id=customer_id,
+        flight_ids=list(flight_ids),
+        passengers=[common_pb2.Passenger(first_name=f, last_name=last) for f, last in passengers],
+        cabin_class=CABINS[cabin.lower()],
+        loyalty_points=points,
+        card=common_pb2.Card(
+            number=card_number,
+            exp_month=card_expiry[0],
+            exp_year=card_expiry[1],
+            cvc=card_cvc,
+            holder_name=holder,
+        ),
+    )
+
+
+class OrchestratorClient:
+    def __init__(
+        self, addr: str | None = None, seat_addr: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.addr = addr or os.environ.get("ORCHESTRATOR_ADDR") or DEFAULT_ORCHESTRATOR
+        self.seat_addr = seat_addr or os.environ.get("SEAT_SERVICE_ADDR") or DEFAULT_SEAT
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(self.addr)
+        self._stub = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
+        self._seat_channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> OrchestratorClient:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+        if self._seat_channel is not None:
+            await self._seat_channel.close()
+
+    @staticmethod
+    def _raise_if_unreachable(exc: grpc.aio.AioRpcError, addr: str, var: str) -> None:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            raise Unreachable(
+                f"cannot reach {addr} ({exc.details()}); is the stack up (`make up`)? "
+                f"Set {var} to point elsewhere."
+            ) from exc
+
+    async def book(
+        self,
+        request: orchestrator_pb2.BookFlightRequest,
+        fail_at: Sequence[str] = (),
+        fault: str = "",
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> orchestrator_pb2.Saga:
+        """Run a booking saga; returns the saga once terminal (or as it stands at the deadline)."""
+        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
+        if fail_at:
+            md.append(("x-fail-at", ",".join(fail_at)))
+        if fault:
+            md.append(("x-fault", fault))
+        if idempotency_key:
+            md.append(("x-idempotency-key", idempotency_key))
+        try:
+            saga: orchestrator_pb2.Saga = await self._stub.BookFlight(
+                request, metadata=tuple(md), timeout=timeout or self.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
+            raise
+        return saga
+
+    async def _call(self, method: str, request: object) -> object:
+        try:
+            return await getattr(self._stub, method)(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
+            raise
+
+    async def get(self, saga_id: str) -> orchestrator_pb2.Saga:
+        reply = await self._call("GetSaga", orchestrator_pb2.GetSagaRequest(saga_id=saga_id))
+        assert isinstance(reply, orchestrator_pb2.Saga)
+        return reply
+
+    async def list(
+        self, status: str = "", page_size: int = 20, page_token: str = ""
+    ) -> orchestrator_pb2.ListSagasResponse:
+        value = orchestrator_pb2.SagaStatus.Value(status.upper() or "SAGA_STATUS_UNSPECIFIED")
+        reply = await self._call(
+            "ListSagas",
+            orchestrator_pb2.ListSagasRequest(
+                status=value, page_size=page_size, page_token=page_token
+            ),
+        )
+        assert isinstance(reply, orchestrator_pb2.ListSagasResponse)
+        return reply
+
+    async def resume(self, saga_id: str, clear_faults: bool = False) -> orchestrator_pb2.Saga:
+        reply = await self._call(
+            "ResumeSaga",
+            orchestrator_pb2.ResumeSagaRequest(saga_id=saga_id, clear_faults=clear_faults),
+        )
+        assert isinstance(reply, orchestrator_pb2.Saga)
+        return reply
+
+    async def stats(self) -> orchestrator_pb2.Stats:
+        reply = await self._call("GetStats", orchestrator_pb2.GetStatsRequest())
+        assert isinstance(reply, orchestrator_pb2.Stats)
+        return reply
+
+    async def watch(self, saga_id: str) -> AsyncIterator[orchestrator_pb2.SagaEvent]:
+        """The saga's events, past then live, until it is terminal (no deadline: it's a stream)."""
+        call = self._stub.WatchSaga(orchestrator_pb2.WatchSagaRequest(saga_id=saga_id))
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
+            raise
+
+    async def search_flights(
+        self,
+        origin: str,
+        destination: str,
+        date: str,
+        return_date: str = "",
+        cabin: str = "economy",
+        passengers: int = 1,
+    ) -> seat_pb2.SearchFlightsResponse:
+        """Flight search goes to the seat service, which owns the schedule (SEAT_SERVICE_ADDR)."""
+        if self._seat_channel is None:
+            self._seat_channel = grpc.aio.insecure_channel(self.seat_addr)
+        stub = seat_pb2_grpc.SeatServiceStub(self._seat_channel)
+        try:
+            reply: seat_pb2.SearchFlightsResponse = await stub.SearchFlights(
+                seat_pb2.SearchFlightsRequest(
+                    origin=origin.upper(),
+                    destination=destination.upper(),
+                    date=date,
+                    return_date=return_date,
+                    cabin_class=CABINS.get(cabin.lower(), common_pb2.ECONOMY),
+                    passengers=passengers,
+                ),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.seat_addr, "SEAT_SERVICE_ADDR")
+            raise
+        return reply

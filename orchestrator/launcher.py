@@ -1,0 +1,252 @@
+"""`flightsaga up`: the whole system as local processes, one command.
+
+Starts the four participants, then the orchestrator, then the dashboard, each as its own
+process with its SQLite file under one data folder and FAULT_INJECTION=enabled; waits for every
+health check; streams their logs with a prefix per service; on Ctrl-C (or SIGTERM) stops them
+all gracefully. A service that fails to start or dies is reported with its own output, and the
+others are stopped: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sagakit.healthprobe import check_http
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+STOP_GRACE = 10.0
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    port: int
+    http: bool = False
+    proc: asyncio.subprocess.Process | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+
+    @property
+    def addr(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}" if self.http else self.addr
+
+
+class StartError(Exception):
+    pass
+
+
+def _die_with_parent() -> None:
+    # Linux: a child gets SIGTERM if the launcher itself is killed, so no orphans are left.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class Launcher:
+    def __init__(
+        self,
+        data_dir: Path,
+        base_port: int = 50050,
+        dashboard_port: int = 8080,
+        dashboard: bool = True,
+        log_dir: Path | None = None,
+        out: TextIO = sys.stdout,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.log_dir = log_dir
+        self.out = out
+        self.extra_env = extra_env or {}
+        self.participants = [
+            Service("seat", "seat_service", base_port + 1),
+            Service("loyalty", "loyalty_service", base_port + 2),
+            Service("payment", "payment_service", base_port + 3),
+            Service("booking", "booking_service", base_port + 4),
+        ]
+        self.orchestrator = Service("orchestrator", "orchestrator", base_port)
+        self.dashboard = Service("dashboard", "dashboard", dashboard_port, http=True)
+        self.services = [*self.participants, self.orchestrator]
+        if dashboard:
+            self.services.append(self.dashboard)
+        self._pumps: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def env_for(self, svc: Service) -> dict[str, str]:
+        p = {s.name: s.addr for s in self.participants}
+        return {
+            **os.environ,
+            "LISTEN_ADDR": svc.addr,
+            "DATABASE_URL": f"sqlite:///{self.data_dir / (svc.module + '.db')}",
+            "FAULT_INJECTION": "enabled",
+            "SEAT_SERVICE_ADDR": p["seat"],
+            "LOYALTY_SERVICE_ADDR": p["loyalty"],
+            "PAYMENT_SERVICE_ADDR": p["payment"],
+            "BOOKING_SERVICE_ADDR": p["booking"],
+            "ORCHESTRATOR_ADDR": self.orchestrator.addr,
+            "BOOKINGS_LOG": str(self.data_dir / "bookings.jsonl"),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    async def _pump(self, svc: Service) -> None:
+        assert svc.proc is not None and svc.proc.stdout is not None
+        log_file = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = (self.log_dir / f"{svc.name}.log").open("a", encoding="utf-8")
+        try:
+            async for raw in svc.proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                svc.tail.append(line)
+                self.say(f"{svc.name:<12}| {line}")
+                if log_file is not None:
+                    log_file.write(line + "\n")
+                    log_file.flush()
+        finally:
+            if log_file is not None:
+                log_file.close()
+
+    async def _spawn(self, svc: Service) -> None:
+        svc.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            svc.module,
+            env=self.env_for(svc),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        self._pumps.append(asyncio.create_task(self._pump(svc)))
+
+    async def _healthy(self, svc: Service) -> bool:
+        if svc.http:
+            code, _ = await asyncio.to_thread(check_http, f"{svc.url}/healthz", 1.0)
+            return code == 0
+        async with grpc.aio.insecure_channel(svc.addr) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1.0
+                )
+            except grpc.aio.AioRpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def _wait_healthy(self, svc: Service) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + START_TIMEOUT
+        while loop.time() < end:
+            assert svc.proc is not None
+            if svc.proc.returncode is not None:
+                await asyncio.sleep(0.2)  # let the pump print the service's last words
+                raise StartError(
+                    f"{svc.name} failed to start (exit code {svc.proc.returncode}):\n    "
+                    + "\n    ".join(svc.tail)
+                )
+            if await self._healthy(svc):
+                return
+            await asyncio.sleep(0.2)
+        raise StartError(f"{svc.name} did not become healthy within {START_TIMEOUT:.0f}s")
+
+    async def start(self) -> None:
+        """Start everything in dependency order; on any failure stop what started and raise."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        waves = [self.participants, [self.orchestrator]]
+        if self.dashboard in self.services:
+            waves.append([self.dashboard])
+        try:
+            for wave in waves:
+                for svc in wave:
+                    await self._spawn(svc)
+                await asyncio.gather(*(self._wait_healthy(s) for s in wave))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def banner(self) -> str:
+        rows = [f"  {s.name:<13}{s.url}" for s in self.services]
+        flight = "--from JFK --to LAX --date 2026-12-01"
+        cli = ".venv/bin/flightsaga"
+        if self.orchestrator.port != 50050:
+            seat = self.participants[0].addr
+            cli = f"ORCHESTRATOR_ADDR={self.orchestrator.addr} SEAT_SERVICE_ADDR={seat} {cli}"
+        return "\n".join(
+            [
+                f"FlightSaga is up (data in {self.data_dir}, fault injection enabled):",
+                *rows,
+                "Try:",
+                f"  {cli} book {flight}",
+                f"  {cli} book {flight} --fail-at payment",
+                f"  .venv/bin/grpcurl -plaintext {self.orchestrator.addr} list",
+                "Press Ctrl-C to stop.",
+            ]
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM every service (dashboard first, participants last), then SIGKILL stragglers."""
+        self._stopping = True
+        running = [s for s in reversed(self.services) if s.proc and s.proc.returncode is None]
+        for svc in running:
+            assert svc.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                svc.proc.terminate()
+        for svc in running:
+            assert svc.proc is not None
+            try:
+                await asyncio.wait_for(svc.proc.wait(), STOP_GRACE)
+            except TimeoutError:
+                self.say(f"{svc.name} did not stop within {STOP_GRACE:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    svc.proc.kill()
+                await svc.proc.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+
+    async def run(self) -> int:
+        """Start, print the banner, wait for Ctrl-C/SIGTERM or a dying service; stop all."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+        except StartError as exc:
+            self.say(f"error: {exc}\nAll FlightSaga services were stopped.")
+            return 1
+        self.say(self.banner())
+        waits = {asyncio.create_task(s.proc.wait()): s for s in self.services if s.proc}
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        for task in done:
+            if task in waits:
+                svc = waits[task]
+                self.say(
+                    f"error: {svc.name} exited unexpectedly (exit code {task.result()}); "
+                    "stopping the others"
+                )
+                code = 1
+        self.say("Stopping FlightSaga...")
+        stopper.cancel()
+        await self.stop()
+        for task in waits:
+            task.cancel()
+        self.say("All FlightSaga services stopped.")
+        return code
