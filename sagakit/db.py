@@ -9,6 +9,7 @@ nothing either way).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,13 +54,18 @@ class Database:
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(conn) in one write transaction: all of it commits, or none of it."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._tx, fn)
+        # copy_context: log lines written inside fn keep the request's correlation and saga ids.
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, ctx.run, self._tx, fn
+        )
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(conn) on the database thread without a write lock."""
         conn = self._conn
         assert conn is not None, "Database.open() was not awaited"
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, fn, conn)
 
     async def close(self) -> None:
         def _close() -> None:
