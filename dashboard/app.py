@@ -153,7 +153,7 @@ def create_app(config: DashboardConfig) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(CorrelationMiddleware)  # type: ignore[arg-type]
+    app.add_middleware(CorrelationMiddleware)
 
     def peers() -> Peers:
         p: Peers = state["peers"]

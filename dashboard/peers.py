@@ -135,7 +135,7 @@ class Peers:
         peer: Peer,
         method: Callable[..., Awaitable[T]],
         request: Any,
-        timeout: float | None = None,  # noqa: ASYNC109 - a gRPC deadline, not a wait
+        timeout: float | None = None,
         metadata: tuple[tuple[str, str], ...] = (),
     ) -> T:
         """One unary call with a deadline and the correlation id; errors become ApiError."""

@@ -129,7 +129,7 @@ def test_booking_proof_uses_the_last_booking() -> None:
     assert booking_proof(booking_pb2.BookingRecords())["state"] == "none"
 
 
-class _RpcError(grpc.aio.AioRpcError):
+class _RpcError(grpc.aio.AioRpcError):  # type: ignore[misc]
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
         super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
 
