@@ -1,0 +1,133 @@
+"""kill -9 of the orchestrator with 50 sagas in flight; a restart finishes every one of them.
+
+Participants run as real servers in this process; the orchestrator is a real OS process that
+is SIGKILLed mid-flight and restarted on the same saga log. Afterwards every saga is terminal
+and the participants' own records agree with each saga's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
+from flightsaga.v1 import orchestrator_pb2 as pb
+from tests.support.booking import book_request, first_flight, proof
+from tests.support.procs import ServiceProcess, free_port
+from tests.support.stack import Stack, orchestrator_env, running_participants
+
+pytestmark = pytest.mark.chaos
+
+SAGAS = 50
+FAULTS = [
+    {},
+    {},
+    {"x-fault": "payment:delay=700"},
+    {"x-fault": "booking:transient=2"},
+    {"x-fault": "payment:lost-reply"},
+    {"x-fail-at": "booking", "x-fault": "loyalty:compensate-fail=2"},
+    {"x-fail-at": "payment"},
+    {"x-fault": "seat:delay=900,loyalty:transient=1"},
+]
+
+
+@pytest.fixture
+async def participants(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    async with running_participants(tmp_path) as addrs:
+        yield addrs
+
+
+def orchestrator_process(addrs: dict[str, str], data: Path, port: int) -> ServiceProcess:
+    env = orchestrator_env(
+        addrs,
+        data,
+        DATABASE_URL=f"sqlite:///{data / 'orchestrator.db'}",
+        FAULT_INJECTION="enabled",
+        STEP_TIMEOUT_MS="500",
+    )
+    return ServiceProcess("orchestrator", port, env, data / "orchestrator.log")
+
+
+async def wait_all_terminal(stub: orchestrator_pb2_grpc.OrchestratorStub) -> pb.Stats:
+    for _ in range(600):
+        stats = await stub.GetStats(pb.GetStatsRequest(), timeout=5)
+        if stats.running == 0 and stats.compensating == 0:
+            return stats
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"sagas still live after 60 s: {stats}")
+
+
+async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
+    tmp_path: Path, participants: dict[str, str]
+) -> None:
+    rng = random.Random(7)
+    port = free_port()
+    orch = orchestrator_process(participants, tmp_path, port)
+    orch.start()
+    await orch.wait_healthy()
+    channel = grpc.aio.insecure_channel(orch.addr)
+    stack = Stack(orch.addr, participants, tmp_path)
+    try:
+        flights = [await first_flight(stack, date=d) for d in ("2026-12-02", "2026-12-03")]
+        start_balance = (
+            await stack.loyalty.GetAccount(loyalty_pb2.GetAccountRequest(account_id="LOY-1004"))
+        ).balance
+        points = {}
+
+        async def launch(i: int) -> None:
+            md = (*FAULTS[i % len(FAULTS)].items(), ("x-idempotency-key", f"crash-{i}"))
+            pts = rng.choice([0, 100, 250])
+            req = book_request([flights[i % 2]], customer="LOY-1004", points=pts)
+            points[f"crash-{i}"] = pts
+            # A short deadline: the call answers with the saga as it stands; it goes on.
+            try:
+                await stack.orchestrator.BookFlight(req, metadata=md, timeout=0.4)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() in (
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.UNAVAILABLE,
+                )
+
+        await asyncio.gather(*(launch(i) for i in range(SAGAS)))
+        before = await stack.orchestrator.GetStats(pb.GetStatsRequest(), timeout=5)
+        assert before.running + before.compensating > 0, "nothing was in flight at the kill"
+        orch.kill9()
+
+        orch.start()  # same saga log, same port
+        await orch.wait_healthy()
+        stats = await wait_all_terminal(stack.orchestrator)
+        assert stats.total == SAGAS
+        assert stats.failed == 0
+
+        listed = await stack.orchestrator.ListSagas(pb.ListSagasRequest(page_size=200), timeout=5)
+        spent = 0
+        for saga in listed.sagas:
+            p = await proof(stack, saga.saga_id)
+            status = pb.SagaStatus.Name(saga.status)
+            if status == "COMPLETED":
+                pts = points[saga.idempotency_key]
+                spent += pts
+                assert (p.seats_held, p.points_delta, p.charges, p.refunds) == (1, -pts, 1, 0)
+                assert p.booking_status == "CONFIRMED"
+            else:
+                assert status == "COMPENSATED", saga
+                assert p.seats_held == 0, saga.saga_id
+                assert p.points_delta == 0, saga.saga_id
+                assert p.charged_cents == p.refunded_cents and p.charges <= 1
+                assert p.booking_status in ("", "CANCELLED")
+        end_balance = (
+            await stack.loyalty.GetAccount(loyalty_pb2.GetAccountRequest(account_id="LOY-1004"))
+        ).balance
+        assert end_balance == start_balance - spent
+        log = (tmp_path / "orchestrator.log").read_text()
+        assert "[SAGA] recovering" in log
+    finally:
+        await channel.close()
+        for ch in stack.channels:
+            await ch.close()
+        orch.stop()
