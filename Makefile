@@ -41,9 +41,11 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -q tests/integration
 
-# The whole suite: lint, types, then every test tier.
+# The whole suite: lint, types, every pytest tier, then the compose tier (or a loud
+# "COMPOSE TIER NOT RUN" where Docker cannot be used; CI makes that an error).
 test: venv lint
 	$(PY) -m pytest -q
+	scripts/maybe-compose-test.sh
 
 bench: venv
 	$(PY) -m bench

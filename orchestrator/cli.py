@@ -4,7 +4,8 @@
     flightsaga flights JFK LAX 2026-12-01 [--return 2026-12-08]
     flightsaga book --from JFK --to LAX --date 2026-12-01 [--fail-at payment] [--json]
     flightsaga book --flight FS101-20261201 --passenger "Ada Lovelace" --points 1000
-    flightsaga get|watch|resume SAGA_ID      flightsaga list [--status FAILED]      flightsaga stats
+    flightsaga get|watch|resume SAGA_ID|latest
+    flightsaga list [--status failed]     flightsaga stats
     flightsaga demo                                   the original five scenarios
 
 Exit status: 0 success (for `book`: the booking was confirmed), 1 the booking was not
@@ -115,10 +116,10 @@ def parser() -> argparse.ArgumentParser:
 
     for name, text in (("get", "show one saga"), ("watch", "follow a saga's events live")):
         c = sub.add_parser(name, help=text)
-        c.add_argument("saga_id")
+        c.add_argument("saga_id", help="a saga id, or `latest`")
         c.add_argument("--json", action="store_true")
     rs = sub.add_parser("resume", help="operator retry of a FAILED saga")
-    rs.add_argument("saga_id")
+    rs.add_argument("saga_id", help="a saga id, or `latest`")
     rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
     rs.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="recent sagas")
@@ -175,8 +176,20 @@ async def _book(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     return EXIT_OK if saga.status == pb.COMPLETED else EXIT_NOT_CONFIRMED
 
 
+async def _saga_id(fs: OrchestratorClient, given: str) -> str:
+    """`latest` stands for the newest saga, so examples need no copy-paste of ids."""
+    if given != "latest":
+        return given
+    page = await fs.list(page_size=1)
+    if not page.sagas:
+        raise ValueError("there are no sagas yet")
+    return page.sagas[0].saga_id
+
+
 async def _run(a: argparse.Namespace) -> int:
     async with OrchestratorClient(a.orchestrator, a.seat, a.timeout) as fs:
+        if hasattr(a, "saga_id"):
+            a.saga_id = await _saga_id(fs, a.saga_id)
         if a.command == "book":
             return await _book(fs, a)
         if a.command == "flights":
