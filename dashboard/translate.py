@@ -378,7 +378,7 @@ def payment_proof(payments: payment_pb2.Payments) -> dict[str, Any]:
     out["summary"] = {
         "refunded": f"charged {money(charged)}, refunded {money(refunded)}",
         "charged": f"charged {money(charged)}",
-        "none": "no payment",
+        "none": "no charge (nothing to refund)",
     }[state]
     return out
 

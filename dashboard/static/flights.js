@@ -51,20 +51,22 @@ async function search(event) {
   }
 }
 
+// One row per passenger; rows are added or removed, never redrawn, so typed names stay put.
 function drawPassengers() {
   const n = Math.max(1, Math.min(9, Number($("#book-form [name=count]").value) || 1));
   const rows = $("#passenger-rows");
-  const old = $all("input", rows).map((i) => i.value);
-  rows.replaceChildren();
-  for (let i = 0; i < n; i++) {
-    rows.append(
+  let have = rows.querySelectorAll(".passenger").length;
+  while (have < n) {
+    const i = have++;
+    rows.append(el("div", { class: "passenger grid", dataset: { testid: `passenger-${i}` } },
       el("label", {}, `Passenger ${i + 1} first name`,
-        el("input", { name: `passengers[${i}].first_name`, value: old[2 * i] ?? (i ? "" : "Ada"), dataset: { testid: `book-first-${i}` } }),
+        el("input", { name: `passengers[${i}].first_name`, value: i ? "" : "Ada", dataset: { testid: `book-first-${i}` } }),
         el("span", { class: "field-error", dataset: { testid: `error-passengers[${i}].first_name` } })),
       el("label", {}, "last name",
-        el("input", { name: `passengers[${i}].last_name`, value: old[2 * i + 1] ?? (i ? "" : "Lovelace"), dataset: { testid: `book-last-${i}` } }),
-        el("span", { class: "field-error", dataset: { testid: `error-passengers[${i}].last_name` } })));
+        el("input", { name: `passengers[${i}].last_name`, value: i ? "" : "Lovelace", dataset: { testid: `book-last-${i}` } }),
+        el("span", { class: "field-error", dataset: { testid: `error-passengers[${i}].last_name` } }))));
   }
+  while (have > n) { rows.lastElementChild.remove(); have--; }
 }
 
 function openBooking(flightIds) {
@@ -82,9 +84,10 @@ async function book(event) {
   clearFieldErrors(form);
   const v = (name) => form.querySelector(`[name="${CSS.escape(name)}"]`).value.trim();
   const int = (name) => (/^-?\d+$/.test(v(name)) ? Number(v(name)) : v(name));
-  const passengers = $all("#passenger-rows label input")
-    .filter((i) => i.name.endsWith("first_name"))
-    .map((first, i) => ({ first_name: first.value.trim(), last_name: v(`passengers[${i}].last_name`) }));
+  const passengers = $all("#passenger-rows .passenger").map((_, i) => ({
+    first_name: v(`passengers[${i}].first_name`),
+    last_name: v(`passengers[${i}].last_name`),
+  }));
   const body = {
     customer_id: v("customer_id"),
     flight_ids: legs,
@@ -107,7 +110,7 @@ async function book(event) {
 document.addEventListener("DOMContentLoaded", () => {
   $("#search-form").addEventListener("submit", search);
   $("#book-form").addEventListener("submit", book);
-  $("#book-form [name=count]").addEventListener("change", drawPassengers);
+  $("#book-form [name=count]").addEventListener("input", drawPassengers);
   $("#book-cancel").addEventListener("click", () => { $("#book-panel").hidden = true; });
   $("#book-round-trip").addEventListener("click", () =>
     openBooking([$('input[name="pick-out"]:checked').value, $('input[name="pick-in"]:checked').value]));

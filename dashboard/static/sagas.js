@@ -34,10 +34,10 @@ function row(saga) {
     actions.push(el("button", { type: "button", class: "danger", dataset: { testid: `resume-${id}` }, onclick: (e) => resume(id, e.target) }, "Resume"));
   }
   return el("tr", { dataset: { testid: `saga-row-${id}`, status: saga.status } },
-    el("td", {}, fmtTime(saga.created_at)),
+    el("td", { class: "nowrap" }, fmtTime(saga.created_at)),
     el("td", {}, el("a", { href: `/test?saga=${encodeURIComponent(id)}`, class: "mono", dataset: { testid: `saga-link-${id}` } }, id.slice(0, 12))),
     el("td", {}, badge(saga.status, saga.status, `saga-status-${id}`)),
-    el("td", {}, stepsSummary(saga)),
+    el("td", { class: "nowrap" }, stepsSummary(saga)),
     el("td", { class: "mono" }, saga.compensation_order.join(" → ")),
     el("td", {}, saga.booking_reference ? el("b", { class: "mono" }, saga.booking_reference) : el("span", { class: "muted" }, saga.error || "")),
     el("td", {}, actions));

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +83,7 @@ class StackThread:
         self.stack: Stack | None = None
         self._stop: asyncio.Event | None = None
         self._main: Future[None] | None = None
+        self._extra = AsyncExitStack()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -107,7 +108,13 @@ class StackThread:
         ready.result(timeout)
         return self
 
+    def extra_dashboard(self, config: DashboardConfig) -> str:
+        """Another dashboard on this loop (e.g. pointing at a dead orchestrator); stopped with
+        the stack. Returns its base URL."""
+        return self.run(self._extra.enter_async_context(running_dashboard(config)))
+
     def stop(self, timeout: float = 30.0) -> None:
+        self.run(self._extra.aclose(), timeout)
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         if self._main is not None:

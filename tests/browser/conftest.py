@@ -1,0 +1,118 @@
+"""Browser tier: the dashboard in headless Debian Chromium, driven by Playwright's Python API.
+
+Chromium comes from the OS (`apt-get install -y chromium`, /usr/bin/chromium or
+$FLIGHTSAGA_CHROMIUM); `playwright install` is never used. When Chromium or Playwright is
+missing the tier is skipped with a loud reason, except under CI=1 or
+FLIGHTSAGA_REQUIRE_BROWSER=1, where it fails.
+
+The stack (four participants, orchestrator, dashboard) runs in-process on a background event
+loop, on 127.0.0.1 ports chosen by the OS. Every test saves a full-page screenshot to
+artifacts/screenshots/<test>.png (pass or fail).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.dashboard_stack import StackThread
+
+CHROMIUM = os.environ.get("FLIGHTSAGA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+def _required() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("CI", "FLIGHTSAGA_REQUIRE_BROWSER"))
+
+
+def _unavailable(reason: str) -> None:
+    message = f"BROWSER TIER NOT RUN: {reason}"
+    if _required():
+        pytest.fail(f"{message} (required because CI / FLIGHTSAGA_REQUIRE_BROWSER is set)")
+    pytest.skip(
+        f"{message} -- install it with `apt-get install -y chromium`; never `playwright install`"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
+    if not path or not os.access(path, os.X_OK):
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack_thread() -> Iterator[StackThread]:
+    stack = StackThread().start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(stack_thread: StackThread) -> str:
+    return stack_thread.base_url
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _unavailable(f"the playwright package is not installed ({exc})")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    except Exception as exc:
+        pw.stop()
+        _unavailable(f"Chromium at {chromium_path} did not start: {exc}")
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+        try:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        finally:
+            context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
