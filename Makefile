@@ -52,3 +52,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data
+
+# The compose tier: the docker-compose stack built from the Dockerfile, tested end to end with a
+# real Docker engine (scripts/docker-prepare.sh installs/starts Docker and builds the image).
+.PHONY: compose-test
+compose-test: venv
+	scripts/compose-test.sh

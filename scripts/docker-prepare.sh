@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# Prepare the Docker side of FlightSaga on a machine like CI's (Debian, root, no image registry):
+#
+#   1. apt-get install docker.io, docker-compose, debootstrap   (only what is missing)
+#   2. start dockerd in the background unless a daemon answers  (log: $DOCKERD_LOG)
+#   3. the base image: debootstrap a minimal bookworm with python3 + python3-venv from the
+#      Debian mirror this machine's apt already uses, and `docker import` it   (cached)
+#   4. the wheelhouse: the project and its runtime dependencies as wheels, built on the host
+#   5. `docker build` the one FlightSaga image (no network needed inside the build)
+#
+# Idempotent: a re-run skips what is already there and takes seconds.
+#
+# Environment (all optional):
+#   FLIGHTSAGA_BASE_IMAGE    base image; default flightsaga-base:bookworm (built here). Any other
+#                            value (e.g. python:3.12-slim) is used as is: no debootstrap.
+#   FLIGHTSAGA_DEBIAN_MIRROR Debian mirror URL for debootstrap; default: read from apt's sources.
+#   FLIGHTSAGA_ROOTFS_DIR    scratch dir for debootstrap (default /var/tmp/flightsaga-rootfs).
+#   DOCKERD_LOG              where a dockerd started here logs (default /var/log/flightsaga-dockerd.log).
+#   VENV                     the project's virtualenv (default .venv).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+LOCAL_BASE=flightsaga-base:bookworm
+SUITE=bookworm
+BASE_IMAGE=${FLIGHTSAGA_BASE_IMAGE:-$LOCAL_BASE}
+ROOTFS_DIR=${FLIGHTSAGA_ROOTFS_DIR:-/var/tmp/flightsaga-rootfs}
+DOCKERD_LOG=${DOCKERD_LOG:-/var/log/flightsaga-dockerd.log}
+VENV=${VENV:-.venv}
+WHEELHOUSE=$ROOT/wheelhouse
+
+log() { printf '[docker-prepare] %s\n' "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# The image name lives in docker-compose.yml only, so the build and compose agree.
+IMAGE=$(sed -n 's/^[[:space:]]*image:[[:space:]]*"\{0,1\}\([^"[:space:]#]*\).*/\1/p' docker-compose.yml | head -n 1)
+[ -n "$IMAGE" ] || die "no 'image:' found in docker-compose.yml"
+
+SECONDS_START=$(date +%s)
+step_start=0
+step() {
+    step_start=$(date +%s)
+    log "== $*"
+}
+step_done() { log "   done in $(($(date +%s) - step_start))s"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root for: $*"
+    fi
+}
+
+apt_install() {
+    # Another apt may be running (another install on the same machine): wait for its lock.
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 -q -y)
+    if ! as_root env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "$@"; then
+        log "apt-get install failed; refreshing package lists and retrying"
+        as_root "${apt[@]}" update
+        as_root env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "$@"
+    fi
+}
+
+have_compose() {
+    docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------------------------------------
+ensure_packages() {
+    step "packages"
+    local missing=()
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+        missing+=(docker.io)
+    fi
+    have_compose || missing+=(docker-compose)
+    if [ "$BASE_IMAGE" = "$LOCAL_BASE" ] && ! command -v debootstrap >/dev/null 2>&1; then
+        missing+=(debootstrap)
+    fi
+    # A daemon that already answers needs no dockerd here (e.g. a developer's Docker Desktop).
+    if docker info >/dev/null 2>&1; then
+        local keep=()
+        for p in "${missing[@]}"; do [ "$p" = docker.io ] || keep+=("$p"); done
+        missing=("${keep[@]}")
+    fi
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing: ${missing[*]}"
+        apt_install "${missing[@]}"
+    else
+        log "all present"
+    fi
+    step_done
+}
+
+ensure_dockerd() {
+    step "docker daemon"
+    if docker info >/dev/null 2>&1; then
+        log "a daemon answers already"
+        step_done
+        return
+    fi
+    command -v dockerd >/dev/null 2>&1 || die "no docker daemon answers and dockerd is not installed"
+    [ "$(id -u)" -eq 0 ] || die "no docker daemon answers; start one (dockerd needs root)"
+    if pgrep -x dockerd >/dev/null 2>&1; then
+        log "dockerd is running but does not answer yet; waiting"
+    else
+        mkdir -p "$(dirname "$DOCKERD_LOG")"
+        log "starting dockerd (log: $DOCKERD_LOG)"
+        # setsid + nohup: the daemon outlives this script (the compose tier needs it after).
+        setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+    fi
+    local i
+    for i in $(seq 1 60); do
+        if docker info >/dev/null 2>&1; then
+            log "dockerd answers after ${i}s"
+            step_done
+            return
+        fi
+        if ! pgrep -x dockerd >/dev/null 2>&1; then
+            break
+        fi
+        sleep 1
+    done
+    log "dockerd did not come up; the last lines of $DOCKERD_LOG:"
+    tail -n 60 "$DOCKERD_LOG" >&2 || true
+    die "no docker daemon"
+}
+
+# The first Debian mirror in apt's sources (deb822 .sources first, then one-line .list files).
+debian_mirror() {
+    if [ -n "${FLIGHTSAGA_DEBIAN_MIRROR:-}" ]; then
+        printf '%s\n' "$FLIGHTSAGA_DEBIAN_MIRROR"
+        return
+    fi
+    local url="" f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        # Prefer a deb stanza carrying the suite itself (not -security/-updates), else any deb one.
+        url=$(awk -v suite="$SUITE" '
+            function flush() {
+                if (uris != "" && types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no") {
+                    if (first == "" && uris !~ /security/) first = uris
+                    if (exact == "" && (" " suites " ") ~ (" " suite " ")) exact = uris
+                }
+                uris = ""; types = ""; suites = ""; enabled = ""
+            }
+            /^[ \t]*$/ { flush(); next }
+            /^URIs:/     { sub(/^URIs:[ \t]*/, ""); split($0, u, /[ \t]+/); uris = u[1] }
+            /^Types:/    { sub(/^Types:[ \t]*/, ""); types = $0 }
+            /^Suites:/   { sub(/^Suites:[ \t]*/, ""); suites = $0 }
+            /^Enabled:/  { sub(/^Enabled:[ \t]*/, ""); enabled = tolower($0) }
+            END { flush(); if (exact != "") print exact; else if (first != "") print first }
+        ' "$f")
+        [ -n "$url" ] && break
+    done
+    if [ -z "$url" ]; then
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [ -r "$f" ] || continue
+            # deb [options] URL suite components...
+            url=$(awk '$1 == "deb" {
+                    i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                    if ($i !~ /security/) { print $i; exit }
+                }' "$f")
+            [ -n "$url" ] && break
+        done
+    fi
+    [ -n "$url" ] || return 1
+    printf '%s\n' "$url"
+}
+
+ensure_base_image() {
+    step "base image $BASE_IMAGE"
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        log "present (cached)"
+        step_done
+        return
+    fi
+    if [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not present locally; docker build will pull it"
+        step_done
+        return
+    fi
+    local mirror
+    mirror=$(debian_mirror) || die "no Debian mirror found in /etc/apt/sources.list{,.d/*}; set FLIGHTSAGA_DEBIAN_MIRROR"
+    log "debootstrap $SUITE (minbase + python3, python3-venv) from the apt mirror into $ROOTFS_DIR"
+    as_root rm -rf "$ROOTFS_DIR"
+    if ! as_root debootstrap --variant=minbase --include=python3,python3-venv \
+        "$SUITE" "$ROOTFS_DIR" "$mirror" >"$ROOTFS_DIR.log" 2>&1; then
+        tail -n 40 "$ROOTFS_DIR.log" >&2 || true
+        die "debootstrap failed (full log: $ROOTFS_DIR.log)"
+    fi
+    # Slim it: package caches, lists, docs and locales are not needed at run time.
+    as_root rm -rf "$ROOTFS_DIR"/var/cache/apt/archives/*.deb "$ROOTFS_DIR"/var/lib/apt/lists/* \
+        "$ROOTFS_DIR"/usr/share/doc/* "$ROOTFS_DIR"/usr/share/man/* "$ROOTFS_DIR"/usr/share/info/* \
+        "$ROOTFS_DIR"/usr/share/locale/* "$ROOTFS_DIR"/var/log/*.log "$ROOTFS_DIR"/var/cache/debconf/*-old
+    as_root tar -C "$ROOTFS_DIR" -c . | docker import \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["python3"]' \
+        - "$LOCAL_BASE" >/dev/null
+    as_root rm -rf "$ROOTFS_DIR" "$ROOTFS_DIR.log"
+    log "imported $LOCAL_BASE ($(docker image inspect -f '{{.Size}}' "$LOCAL_BASE" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
+# pip, minus the noise (the missing-README build warning, unreachable find-links dirs).
+quiet_pip() {
+    local out rc=0
+    out=$("$VENV/bin/pip" "$1" -q "${@:2}" 2>&1) || rc=$?
+    printf '%s\n' "$out" | grep -v -e BuildBackendWarning -e "return '\\\\n'.join" \
+        -e 'is ignored: it is neither a file nor a directory' -e '^[[:space:]]*$' >&2 || true
+    return "$rc"
+}
+
+pyver() { "$@" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
+ensure_wheelhouse() {
+    step "wheelhouse"
+    [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV (run: make venv)"
+    local host_py base_py stamp
+    host_py=$(pyver "$VENV/bin/python")
+    base_py=$(docker run --rm --network none --entrypoint python3 "$BASE_IMAGE" \
+        -c 'import sys; print("%d.%d" % sys.version_info[:2])') ||
+        die "cannot run python3 in $BASE_IMAGE"
+    mkdir -p "$WHEELHOUSE"
+    # The dependency wheels change only with pyproject.toml and the target Python: cache them.
+    stamp="py$base_py-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ "$(cat "$WHEELHOUSE/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        log "dependency wheels for Python $base_py (host venv: $host_py)"
+        rm -f "$WHEELHOUSE"/*.whl "$WHEELHOUSE/.stamp"
+        if [ "$host_py" = "$base_py" ]; then
+            quiet_pip wheel --wheel-dir "$WHEELHOUSE" .
+        else
+            # The base's Python differs from the host's: fetch binary wheels for its version.
+            quiet_pip wheel --no-deps --wheel-dir "$WHEELHOUSE" .
+            quiet_pip download --only-binary=:all: --dest "$WHEELHOUSE" \
+                --python-version "$base_py" --implementation cp \
+                --platform "manylinux_2_28_$(uname -m)" --platform "manylinux_2_17_$(uname -m)" \
+                --platform "manylinux2014_$(uname -m)" "$WHEELHOUSE"/flightsaga-*.whl
+        fi
+        printf '%s\n' "$stamp" >"$WHEELHOUSE/.stamp"
+    fi
+    # The project's own wheel is rebuilt every time (it carries the source), reproducibly: the same
+    # source gives the same bytes, so docker build's cache skips the install when nothing changed.
+    # A stale setuptools build/ dir would smuggle deleted modules into the wheel: drop it first.
+    rm -rf "$ROOT/build" "$WHEELHOUSE"/flightsaga-*.whl
+    SOURCE_DATE_EPOCH=315532800 quiet_pip wheel --no-deps --no-build-isolation \
+        --wheel-dir "$WHEELHOUSE" .
+    ls "$WHEELHOUSE"/flightsaga-*.whl >/dev/null 2>&1 || die "building the project wheel failed"
+    log "$(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels in $WHEELHOUSE"
+    step_done
+}
+
+build_image() {
+    step "docker build $IMAGE (base $BASE_IMAGE)"
+    # The classic builder never caches `COPY --from`, so skip the build when its inputs (the
+    # Dockerfile, the wheels, the base image) are those of the image we already have.
+    local inputs
+    inputs=$({
+        docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || echo "$BASE_IMAGE"
+        sha256sum Dockerfile .dockerignore "$WHEELHOUSE"/*.whl
+    } | sha256sum | cut -c1-32)
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$IMAGE" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        step_done
+        return
+    fi
+    # Without the buildx plugin a recent CLI refuses BuildKit; the classic builder does all we need.
+    if ! docker buildx version >/dev/null 2>&1; then
+        export DOCKER_BUILDKIT=0
+    fi
+    local build_log
+    build_log=$(mktemp)
+    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
+        -t "$IMAGE" . >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        die "docker build failed"
+    fi
+    rm -f "$build_log"
+    # Earlier builds of the image (and their builder stage) are now dangling: drop only those.
+    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga" >/dev/null
+    log "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
+ensure_packages
+ensure_dockerd
+ensure_base_image
+ensure_wheelhouse
+build_image
+log "ready in $(($(date +%s) - SECONDS_START))s"

