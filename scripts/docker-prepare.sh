@@ -107,6 +107,11 @@ ensure_dockerd() {
     fi
     command -v dockerd >/dev/null 2>&1 || die "no docker daemon answers and dockerd is not installed"
     [ "$(id -u)" -eq 0 ] || die "no docker daemon answers; start one (dockerd needs root)"
+    # dockerd needs the cgroup hierarchies mounted; most machines' init does it, else this does.
+    if ! grep -qE '^[^ ]+ /sys/fs/cgroup[/ ]' /proc/mounts && command -v cgroupfs-mount >/dev/null 2>&1; then
+        log "mounting cgroups (cgroupfs-mount)"
+        cgroupfs-mount || true
+    fi
     if pgrep -x dockerd >/dev/null 2>&1; then
         log "dockerd is running but does not answer yet; waiting"
     else
