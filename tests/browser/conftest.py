@@ -41,13 +41,23 @@ def _required() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("CI", "FLIGHTSAGA_REQUIRE_BROWSER"))
 
 
+_NOT_RUN: list[str] = []
+
+
 def _unavailable(reason: str) -> None:
     message = f"BROWSER TIER NOT RUN: {reason}"
+    if message not in _NOT_RUN:
+        _NOT_RUN.append(message)
     if _required():
         pytest.fail(f"{message} (required because CI / FLIGHTSAGA_REQUIRE_BROWSER is set)")
     pytest.skip(
         f"{message} -- install it with `apt-get install -y chromium`; never `playwright install`"
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for message in _NOT_RUN:
+        terminalreporter.write_sep("!", message, red=True, bold=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -213,3 +213,8 @@ def test_orchestrator_unreachable_banner(page: Page, stack_thread: StackThread) 
     expect(banner).to_be_visible()
     tid(page, "btn-success").click()
     expect(tid(page, "form-error")).to_contain_text("orchestrator unreachable")
+
+
+def test_unknown_saga_link_says_so(page: Page) -> None:
+    page.goto("/test?saga=no-such-saga")
+    expect(tid(page, "saga-error")).to_contain_text("no saga 'no-such-saga'")

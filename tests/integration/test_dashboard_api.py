@@ -172,6 +172,24 @@ async def test_transient_fault_is_retried_and_shown_as_attempts(dash: Dash) -> N
     assert payment["attempts"] == 3
 
 
+async def test_a_slow_saga_answers_at_once_with_its_id(dash: Dash) -> None:
+    """The POST does not wait for the saga: its id comes from ListSagas by idempotency key."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    started = await dash.book(faults=[{"step": "payment", "kind": "delay"}])
+    assert loop.time() - began < 2.0
+    assert started["status"] == "RUNNING"
+    frames = await sse_frames(dash.http, started["links"]["events"])
+    retries = [
+        f["data"]
+        for f in frames
+        if f["event"] == "saga_event" and f["data"]["type"] == "STEP_RETRYING"
+    ]
+    assert retries and all(r["step"] == "process_payment" for r in retries)
+    assert frames[-1]["event"] == "end"
+    assert frames[-1]["data"]["status"] == "COMPENSATED"
+
+
 async def test_events_stream_the_timeline_then_end(dash: Dash) -> None:
     started = await dash.book(fail_at=["payment"])
     sid = started["saga_id"]
