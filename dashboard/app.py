@@ -105,8 +105,8 @@ def validation_error_body(exc: RequestValidationError) -> dict[str, Any]:
         if kind == "json_invalid":
             field = "body"
             message = f"invalid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}"
-        elif kind == "missing" and loc == ("body",):
-            field, message = "body", "a JSON object is required"
+        elif loc == ("body",):
+            field, message = "body", "must be a JSON object (Content-Type: application/json)"
         elif kind == "extra_forbidden":
             field, message = _loc_to_field(loc), "is not a known field"
         else:

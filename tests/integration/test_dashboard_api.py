@@ -398,6 +398,15 @@ async def test_unknown_saga_is_404(dash: Dash, suffix: str) -> None:
 async def test_resume_unknown_saga_is_404(dash: Dash) -> None:
     reply = await dash.http.post("/api/sagas/nope/resume", json={"clear_faults": True})
     assert reply.status_code == 404
+    assert (await dash.http.post("/api/sagas/nope/resume")).status_code == 404  # body optional
+
+
+async def test_a_body_that_is_not_json_says_so(dash: Dash) -> None:
+    reply = await dash.http.post(
+        "/api/bookings", content=b"customer=LOY-1001", headers={"Content-Type": "text/plain"}
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "body: must be a JSON object (Content-Type: application/json)"
 
 
 async def test_openapi_describes_the_api(dash: Dash) -> None:
