@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PROTO_DIR := protos
 PROTOS := $(wildcard $(PROTO_DIR)/flightsaga/v1/*.proto)
 
-.PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser compose chaos bench clean
+.PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser chaos bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,15 @@ unit: venv
 
 integration: venv
 	$(PY) -m pytest -q tests/integration
+
+e2e: venv
+	$(PY) -m pytest -q tests/e2e
+
+browser: venv
+	$(PY) -m pytest -q tests/browser
+
+chaos: venv
+	$(PY) -m pytest -q tests/chaos
 
 # The whole suite: lint, types, every pytest tier, then the compose tier (or a loud
 # "COMPOSE TIER NOT RUN" where Docker cannot be used; CI makes that an error).

@@ -9,6 +9,7 @@ from orchestrator import booking_saga
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.engine.definition import RetryPolicy
+from orchestrator.engine.model import SagaStatus
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
@@ -62,6 +63,20 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         await peers.close()
         await store.close()
 
+    async def saga_gauges() -> list[str]:
+        counts = await store.stats()
+        return [
+            "# HELP flightsaga_sagas Sagas by state; FAILED ones need an operator (ResumeSaga)",
+            "# TYPE flightsaga_sagas gauge",
+            *(f'flightsaga_sagas{{status="{s.value}"}} {counts[s.value]}' for s in SagaStatus),
+            "# HELP flightsaga_compensations_pending Compensations queued on live or FAILED sagas",
+            "# TYPE flightsaga_compensations_pending gauge",
+            f"flightsaga_compensations_pending {counts['compensations_pending']}",
+            "# HELP flightsaga_sagas_active Sagas being driven by this process",
+            "# TYPE flightsaga_sagas_active gauge",
+            f"flightsaga_sagas_active {runner.active()}",
+        ]
+
     app = GrpcApp(
         name="orchestrator",
         services=[
@@ -73,4 +88,5 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         on_start=[start],
         on_stop=[stop],
     )
+    app.metrics.add_collector(saga_gauges)
     return app

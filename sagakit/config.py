@@ -112,6 +112,7 @@ class ServiceConfig:
     fault_injection: bool
     log_format: str
     log_level: str
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(
@@ -131,4 +132,7 @@ class ServiceConfig:
             log_level=env_choice(
                 "LOG_LEVEL", ("debug", "info", "warning", "error"), "info", env
             ).upper(),
+            metrics_port=env_int("METRICS_PORT", -1, 0, 65535, env)
+            if env.get("METRICS_PORT", "").strip()
+            else None,
         )

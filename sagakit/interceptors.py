@@ -12,6 +12,7 @@ import grpc
 from sagakit import context
 from sagakit.errors import DomainError
 from sagakit.faults import Fault, parse_participant_faults
+from sagakit.metrics import Metrics
 
 log = logging.getLogger("sagakit.rpc")
 
@@ -69,7 +70,24 @@ class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL."""
+    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL.
+
+    Also counts every unary call by method and outcome (flightsaga_rpc_total).
+    """
+
+    def __init__(self, metrics: Metrics | None = None, service: str = "") -> None:
+        self.metrics = metrics
+        self.service = service
+
+    def _count(self, method: str, code: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(
+                "flightsaga_rpc_total",
+                "gRPC calls handled, by method and status code",
+                service=self.service,
+                method=method.rsplit("/", 1)[-1],
+                code=code,
+            )
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -77,14 +95,18 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         def wrap(behavior: Behavior, det: grpc.HandlerCallDetails) -> Behavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 try:
-                    return await behavior(request, ctx)
+                    reply = await behavior(request, ctx)
+                    self._count(det.method, "OK")
+                    return reply
                 except DomainError as exc:
                     log.info("%s -> %s: %s", det.method, exc.code.name, exc.message)
+                    self._count(det.method, exc.code.name)
                     await ctx.abort(exc.code, exc.message)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
                 except Exception:
                     log.exception("%s failed unexpectedly", det.method)
+                    self._count(det.method, "INTERNAL")
                     await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
 
             return run

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from sagakit.config import ConfigError, ServiceConfig
 from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor
 from sagakit.logs import setup_logging
+from sagakit.metrics import Metrics
 
 log = logging.getLogger("sagakit.server")
 
@@ -33,13 +34,19 @@ class GrpcApp:
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     on_start: Sequence[Callable[[], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_port: int | None = None  # METRICS_PORT; None = no metrics endpoint
     server: grpc.aio.Server | None = field(default=None, init=False)
     health: health.aio.HealthServicer | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
 
     async def start(self, host: str, port: int) -> int:
         """Bind, start and report SERVING; returns the bound port (useful with port 0)."""
-        interceptors = [CorrelationInterceptor(), *self.interceptors, ErrorInterceptor()]
+        interceptors = [
+            CorrelationInterceptor(),
+            *self.interceptors,
+            ErrorInterceptor(self.metrics, self.name),
+        ]
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         for _, add in self.services:
             add(server)
@@ -62,6 +69,8 @@ class GrpcApp:
             await hook()
         await server.start()
         self.server = server
+        if self.metrics_port is not None:
+            await self.metrics.serve(host, self.metrics_port)
         for name in ["", *names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("%s listening on %s:%d", self.name, host, self.port)
@@ -73,6 +82,7 @@ class GrpcApp:
         if self.server is not None:
             await self.server.stop(grace)
             self.server = None
+        await self.metrics.close()
         for hook in self.on_stop:
             await hook()
 
@@ -94,6 +104,7 @@ def run_service(service: str, default_port: int, build: Callable[[ServiceConfig]
         config = ServiceConfig.from_env(service, default_port)
         setup_logging(service, config.log_format, config.log_level)
         app = build(config)
+        app.metrics_port = config.metrics_port
         await app.serve_until_signal(config.host, config.port)
 
     try:

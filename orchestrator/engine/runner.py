@@ -153,6 +153,9 @@ class SagaRunner:
         if saga.status == SagaStatus.FAILED:
             saga.status = SagaStatus.COMPENSATING
             saga.finished_at = None
+            # Back to why the saga is compensating at all, not why the compensation got stuck.
+            failed = next((s for s in saga.steps if s.error), None)
+            saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
             for st in saga.steps:
                 st.compensation_round = 0
         await self._transition(saga, saga.steps, "SAGA_RESUMED", message="operator resume")
