@@ -85,6 +85,9 @@ async def test_failed_saga_is_resumed_by_the_operator(stack: Stack) -> None:
             "reserve_seat",
         ]
         assert not resumed.fault_plan
+        # It now says why it was compensated, not that it needs an operator.
+        assert resumed.error.startswith("confirm_booking failed"), resumed.error
+        assert "needs an operator" not in resumed.error
         failed = await fs.list("failed", page_size=200)
         assert saga.saga_id not in [s.saga_id for s in failed.sagas]
 
