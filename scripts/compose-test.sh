@@ -103,7 +103,7 @@ deadline=$(($(now) + HEALTH_TIMEOUT))
 while :; do
     unhealthy=()
     for s in "${SERVICES[@]}"; do
-        id=$(compose ps -q "$s" 2>/dev/null || true)
+        id=$(compose ps -a -q "$s" 2>/dev/null || true)
         health=$([ -n "$id" ] && docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id" 2>/dev/null || echo missing)
         case "$health" in
         running/healthy) ;;

@@ -98,6 +98,18 @@ ensure_packages() {
     step_done
 }
 
+# A live (not zombie) dockerd process.
+dockerd_alive() {
+    local pid
+    for pid in $(pgrep -x dockerd 2>/dev/null); do
+        case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
+        Z* | "") ;;
+        *) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 ensure_dockerd() {
     step "docker daemon"
     if docker info >/dev/null 2>&1; then
@@ -112,9 +124,11 @@ ensure_dockerd() {
         log "mounting cgroups (cgroupfs-mount)"
         cgroupfs-mount || true
     fi
-    if pgrep -x dockerd >/dev/null 2>&1; then
+    if dockerd_alive; then
         log "dockerd is running but does not answer yet; waiting"
     else
+        # A daemon killed earlier (e.g. with the session that started it) leaves its pid file.
+        rm -f /var/run/docker.pid
         mkdir -p "$(dirname "$DOCKERD_LOG")"
         log "starting dockerd (log: $DOCKERD_LOG)"
         # setsid + nohup: the daemon outlives this script (the compose tier needs it after).
@@ -127,13 +141,15 @@ ensure_dockerd() {
             step_done
             return
         fi
-        if ! pgrep -x dockerd >/dev/null 2>&1; then
-            break
-        fi
+        dockerd_alive || break
         sleep 1
     done
-    log "dockerd did not come up; the last lines of $DOCKERD_LOG:"
-    tail -n 60 "$DOCKERD_LOG" >&2 || true
+    if [ -r "$DOCKERD_LOG" ]; then
+        log "dockerd did not come up; the last lines of $DOCKERD_LOG:"
+        tail -n 60 "$DOCKERD_LOG" >&2
+    else
+        log "a dockerd not started here does not answer (its log is wherever it was started)"
+    fi
     die "no docker daemon"
 }
 
@@ -214,12 +230,14 @@ ensure_base_image() {
     step_done
 }
 
-# pip, minus the noise (the missing-README build warning, unreachable find-links dirs).
+# pip, quiet: its output (setuptools' packaging warnings, unreachable find-links dirs, ...) is
+# shown when it fails, or always with FLIGHTSAGA_VERBOSE=1.
 quiet_pip() {
     local out rc=0
     out=$("$VENV/bin/pip" "$1" -q "${@:2}" 2>&1) || rc=$?
-    printf '%s\n' "$out" | grep -v -e BuildBackendWarning -e "return '\\\\n'.join" \
-        -e 'is ignored: it is neither a file nor a directory' -e '^[[:space:]]*$' >&2 || true
+    if [ "$rc" -ne 0 ] || [ "${FLIGHTSAGA_VERBOSE:-0}" = 1 ]; then
+        printf '%s\n' "$out" >&2
+    fi
     return "$rc"
 }
 

@@ -85,7 +85,7 @@ async def compose(*args: str, timeout: float = 180.0) -> str:
 
 
 async def container_id(service: str) -> str:
-    cid = (await compose("ps", "-q", service)).strip()
+    cid = (await compose("ps", "-a", "-q", service)).strip()
     if not cid:
         raise AssertionError(f"compose service {service!r} has no container")
     return cid.splitlines()[0]
