@@ -1,0 +1,4 @@
+"""Benchmarks: saga throughput and latency against the raw participant call chain.
+
+`python -m bench` (or `make bench`); see bench/README.md. Never timed asserts in tests.
+"""

@@ -1,0 +1,318 @@
+"""`python -m bench`: saga throughput and latency against the raw participant call chain.
+
+Brings up the local stack on free ports with a fresh data dir (or uses --target), warms up, then
+runs N bookings per mode at each concurrency level, and writes a table, a JSON report and a PNG
+chart. Exits 1 if any booking did not end as expected. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.measure import Level, peak_rss, run_level
+from bench.stack import SystemUnderTest, local_stack, target_addrs
+from bench.workload import MODES, Peers, Workload, check_modes, collect_flights
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    code_dir: Path | None  # None: the installed (working tree) code
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Saga throughput and latency against the raw participant call chain.",
+    )
+    p.add_argument("-n", "--bookings", type=int, default=200, help="bookings per mode and level")
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        default="1,8,32,64",
+        help="comma-separated concurrency levels (default 1,8,32,64)",
+    )
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated, from {', '.join(MODES)} (default: all)",
+    )
+    p.add_argument("--warmup", type=int, default=40, help="unmeasured bookings per mode first")
+    p.add_argument(
+        "--target",
+        nargs="+",
+        metavar="HOST:PORT",
+        help="use a running stack: the orchestrator (participants on the next 4 ports), or "
+        "five addresses: orchestrator seat loyalty payment booking",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="rounds (fresh stack each); medians")
+    p.add_argument(
+        "--compare",
+        metavar="GIT_REF",
+        help="also run the services from this revision, alternating rounds with the working "
+        "tree (the baseline comes first in the report)",
+    )
+    p.add_argument("--label", default="current", help="name of the working-tree variant")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=REF_OR_DIR",
+        help="run the services from a git revision or a source folder ('.' is the working "
+        "tree); repeatable; rounds alternate between variants, the first is the baseline",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the local services (repeatable)",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    try:
+        args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+        args.mode_list = check_modes([m.strip() for m in args.modes.split(",") if m.strip()])
+    except ValueError as exc:
+        p.error(str(exc))
+    if not args.levels or min(args.levels) < 1 or args.bookings < 1 or args.repeat < 1:
+        p.error("bookings, repeat and every concurrency level must be at least 1")
+    if args.target and (args.compare or args.variant):
+        p.error("--compare / --variant start their own stacks; not with --target")
+    if args.compare and args.variant:
+        p.error("use either --compare or --variant")
+    if any("=" not in v for v in args.variant):
+        p.error("--variant expects LABEL=REF_OR_DIR")
+    bad = [e for e in args.env if "=" not in e]
+    if bad:
+        p.error(f"--env expects KEY=VALUE, got {bad[0]!r}")
+    return args
+
+
+def _git(*args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip()
+
+
+def export_revision(ref: str, into: Path) -> Path:
+    """The source tree at `ref`, unpacked into a folder (the repository is left untouched)."""
+    with tempfile.TemporaryFile() as tar:
+        subprocess.run(["git", "-C", str(REPO), "archive", ref], stdout=tar, check=True)
+        tar.seek(0)
+        with tarfile.open(fileobj=tar) as tf:
+            tf.extractall(into, filter="data")
+    return into
+
+
+def prepare_variants(args: argparse.Namespace, stack: ExitStack) -> list[Variant]:
+    """The code each variant runs: the working tree, a source folder or an exported revision."""
+
+    def source(ref: str) -> Path | None:
+        if Path(ref).is_dir():
+            path = Path(ref).resolve()
+            return None if path == REPO else path
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-src-")))
+        return export_revision(ref, tmp)
+
+    if args.variant:
+        return [
+            Variant(label, source(ref)) for label, ref in (v.split("=", 1) for v in args.variant)
+        ]
+    variants = [Variant(args.label, None)]
+    if args.compare:
+        short = _git("rev-parse", "--short", args.compare) or args.compare
+        variants.insert(0, Variant(f"baseline {short}", source(args.compare)))
+    return variants
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+async def run_round(
+    sut: SystemUnderTest, args: argparse.Namespace, round_no: int
+) -> dict[str, Any]:
+    peers = Peers(sut.addrs)
+    try:
+        per_level = args.bookings * len(args.levels) * len(args.mode_list)
+        needed = per_level + args.warmup * len(args.mode_list)
+        pool = await collect_flights(peers, seed=args.seed + round_no)
+        if pool.capacity() < needed * 2:
+            pool = await collect_flights(peers, dates=121, seed=args.seed + round_no)
+        work = Workload(peers, pool, seed=args.seed + round_no)
+        warm: list[Level] = []
+        for mode in args.mode_list:
+            op = work.operation(mode, args.warmup)
+            if args.warmup:
+                warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
+        levels: list[Level] = []
+        for conc in args.levels:
+            for mode in args.mode_list:
+                op = work.operation(mode, args.bookings)
+                level = await run_level(
+                    mode, op, args.bookings, conc, sut.pids, not args.no_progress
+                )
+                levels.append(level)
+                say(report.level_line(level.to_json()))
+        return {
+            "flights": len(pool),
+            "warmup": {
+                "n": sum(w.n for w in warm),
+                "ok": sum(w.ok for w in warm),
+                "errors": sum(w.errors for w in warm),
+                "unexpected": sum(w.unexpected for w in warm),
+                "problem_samples": [s for w in warm for s in w.samples][:5],
+            },
+            "levels": [lv.to_json() for lv in levels],
+            "peak_rss_kb": peak_rss(sut.pids),
+        }
+    finally:
+        await peers.close()
+
+
+def summarize_variant(variant: Variant, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    levels = report.aggregate([r["levels"] for r in rounds])
+    rows = report.ratios(levels)
+    rss: dict[str, int] = {}
+    for r in rounds:
+        for k, v in r["peak_rss_kb"].items():
+            rss[k] = max(rss.get(k, 0), v)
+    return {
+        "label": variant.label,
+        "code": str(variant.code_dir or REPO),
+        "rounds": rounds,
+        "levels": levels,
+        "ratios": rows,
+        "targets": report.targets(rows),
+        "peak_rss_kb": rss,
+    }
+
+
+def count_failed(variants: list[dict[str, Any]]) -> int:
+    bad = 0
+    for v in variants:
+        for r in v["rounds"]:
+            bad += r["warmup"]["errors"] + r["warmup"]["unexpected"]
+            bad += sum(lv["errors"] + lv["unexpected"] for lv in r["levels"])
+    return bad
+
+
+async def run(args: argparse.Namespace) -> int:
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    extra_env = dict(e.split("=", 1) for e in args.env)
+    with ExitStack() as stack:
+        variants = await asyncio.to_thread(prepare_variants, args, stack)
+        results: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        say(
+            f"FlightSaga benchmark: {args.bookings} bookings per level, concurrency "
+            f"{args.levels}, modes {args.mode_list}, warm-up {args.warmup}, "
+            f"{args.repeat} round(s), {os.cpu_count()} CPUs"
+        )
+        for round_no in range(1, args.repeat + 1):
+            for variant in variants:
+                say(f"-- round {round_no}/{args.repeat}: {variant.label}")
+                say(report.LEVEL_HEADER)
+                if args.target:
+                    sut = SystemUnderTest(target_addrs(args.target))
+                    results[variant.label].append(await run_round(sut, args, round_no))
+                    continue
+                async with local_stack(variant.code_dir, extra_env) as sut:
+                    results[variant.label].append(await run_round(sut, args, round_no))
+    summary = [summarize_variant(v, results[v.label]) for v in variants]
+    failed = count_failed(summary)
+    out_json = args.out / f"{stamp}.json"
+    out_png = args.out / f"{stamp}.png"
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine() | {"loadavg_end": list(os.getloadavg())},
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--short"))},
+        "settings": {
+            "bookings_per_level": args.bookings,
+            "concurrency": args.levels,
+            "modes": args.mode_list,
+            "warmup_per_mode": args.warmup,
+            "repeat": args.repeat,
+            "target": args.target,
+            "compare": args.compare,
+            "variants": args.variant,
+            "env": extra_env,
+            "seed": args.seed,
+        },
+        "variants": summary,
+        "failed_bookings": failed,
+        "ok": failed == 0,
+        "chart": str(out_png),
+    }
+    report.write_chart(summary, out_png)
+    doc["machine"]["loadavg_end"] = list(os.getloadavg())
+    report.write_json(doc, out_json)
+    say()
+    for v in summary:
+        for line in report.variant_text(v):
+            say(line)
+        say()
+    for line in report.comparison_text(summary):
+        say(line)
+    say(f"report: {out_json}\nchart:  {out_png}")
+    if failed:
+        banner = "!" * 78
+        say(
+            f"\n{banner}\n!!! {failed} BOOKING(S) DID NOT END AS EXPECTED: these figures are "
+            f"not valid.\n!!! See problem_samples in {out_json}\n{banner}"
+        )
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        code = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    say(f"({time.perf_counter() - t0:.0f} s)")
+    return code

@@ -1,0 +1,265 @@
+"""The benchmark's report: terminal tables, the JSON file and the PNG chart."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.measure import CLIENT
+
+SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", CLIENT)
+SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
+SHORT |= {"booking": "book", CLIENT: "client"}
+# Targets from issue 7 (reported, never asserted).
+TARGET_THROUGHPUT = (32, 0.5)  # at this concurrency, saga throughput >= this x raw
+TARGET_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x raw
+
+
+def _median(values: Iterable[float]) -> float:
+    vals = [v for v in values if v == v]  # drop NaN
+    return round(statistics.median(vals), 3) if vals else float("nan")
+
+
+def aggregate(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of several rounds -> one row per (mode, concurrency): medians; counts summed."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for rows in rounds:
+        for row in rows:
+            groups.setdefault((row["mode"], row["concurrency"]), []).append(row)
+    out = []
+    for (mode, conc), rows in groups.items():
+        order = {k: i for i, k in enumerate(SERVICES)}
+        cpu_keys = sorted(
+            {k for r in rows for k in r["cpu_ms_per_op"]}, key=lambda k: order.get(k, 99)
+        )
+        out.append(
+            {
+                "mode": mode,
+                "concurrency": conc,
+                "rounds": len(rows),
+                "n": sum(r["n"] for r in rows),
+                "ok": sum(r["ok"] for r in rows),
+                "errors": sum(r["errors"] for r in rows),
+                "unexpected": sum(r["unexpected"] for r in rows),
+                "problem_samples": [s for r in rows for s in r["problem_samples"]][:5],
+                "throughput_per_s": _median(r["throughput_per_s"] for r in rows),
+                "latency_ms": {
+                    k: _median(r["latency_ms"][k] for r in rows)
+                    for k in ("p50", "p95", "p99", "mean", "max")
+                },
+                "cpu_ms_per_op": {
+                    k: _median(r["cpu_ms_per_op"][k] for r in rows if k in r["cpu_ms_per_op"])
+                    for k in cpu_keys
+                },
+                "cpu_ms_per_op_services": _median(r["cpu_ms_per_op_services"] for r in rows),
+            }
+        )
+    return out
+
+
+def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Saga against the raw chain at each concurrency both were run at."""
+    by = {(r["mode"], r["concurrency"]): r for r in levels}
+    out = []
+    for conc in sorted({c for m, c in by if m == "saga" and ("raw", c) in by}):
+        saga, raw = by["saga", conc], by["raw", conc]
+
+        def ratio(a: float, b: float) -> float:
+            return round(a / b, 3) if b else float("nan")
+
+        out.append(
+            {
+                "concurrency": conc,
+                "saga_per_s": saga["throughput_per_s"],
+                "raw_per_s": raw["throughput_per_s"],
+                "throughput_ratio": ratio(saga["throughput_per_s"], raw["throughput_per_s"]),
+                "saga_p50_ms": saga["latency_ms"]["p50"],
+                "raw_p50_ms": raw["latency_ms"]["p50"],
+                "p50_ratio": ratio(saga["latency_ms"]["p50"], raw["latency_ms"]["p50"]),
+                "saga_p99_ms": saga["latency_ms"]["p99"],
+                "raw_p99_ms": raw["latency_ms"]["p99"],
+                "p99_ratio": ratio(saga["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
+            }
+        )
+    return out
+
+
+def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by = {r["concurrency"]: r for r in rows}
+    tc, tmin = TARGET_THROUGHPUT
+    pc, pmax = TARGET_P50
+    out: dict[str, Any] = {}
+    if tc in by:
+        out[f"throughput_ratio_at_c{tc}"] = {
+            "value": by[tc]["throughput_ratio"],
+            "target": f">= {tmin}",
+            "met": by[tc]["throughput_ratio"] >= tmin,
+        }
+    if pc in by:
+        out[f"p50_ratio_at_c{pc}"] = {
+            "value": by[pc]["p50_ratio"],
+            "target": f"<= {pmax}",
+            "met": by[pc]["p50_ratio"] <= pmax,
+        }
+    return out
+
+
+# ---- terminal ---------------------------------------------------------------------------
+
+
+def level_line(row: dict[str, Any]) -> str:
+    lat = row["latency_ms"]
+    bad = row["errors"] + row["unexpected"]
+    cpu = " ".join(
+        f"{SHORT.get(k, k)}={v:.2f}" for k, v in row["cpu_ms_per_op"].items() if k in SHORT
+    )
+    flag = f"  <-- {bad} FAILED" if bad else ""
+    return (
+        f"  {row['mode']:<8}{row['concurrency']:>5}{row['n']:>7}{row['ok']:>7}{bad:>6}"
+        f"{row['throughput_per_s']:>10.1f}{lat['p50']:>9.1f}{lat['p95']:>9.1f}{lat['p99']:>9.1f}"
+        f"   {cpu}{flag}"
+    )
+
+
+LEVEL_HEADER = (
+    f"  {'mode':<8}{'conc':>5}{'n':>7}{'ok':>7}{'bad':>6}{'ops/s':>10}{'p50 ms':>9}"
+    f"{'p95 ms':>9}{'p99 ms':>9}   CPU ms per op (per process)"
+)
+
+
+def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        f"  {'conc':>5}{'saga/s':>10}{'raw/s':>10}{'saga/raw':>10}"
+        f"{'saga p50':>10}{'raw p50':>10}{'saga/raw':>10}{'saga p99':>10}{'raw p99':>10}"
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['concurrency']:>5}{r['saga_per_s']:>10.1f}{r['raw_per_s']:>10.1f}"
+            f"{r['throughput_ratio']:>10.2f}{r['saga_p50_ms']:>10.1f}{r['raw_p50_ms']:>10.1f}"
+            f"{r['p50_ratio']:>10.2f}{r['saga_p99_ms']:>10.1f}{r['raw_p99_ms']:>10.1f}"
+        )
+    return lines
+
+
+def variant_text(variant: dict[str, Any]) -> list[str]:
+    rounds = len(variant["rounds"])
+    how = f"median of {rounds} rounds" if rounds > 1 else "1 round"
+    lines = [f"== {variant['label']} ({how}) ==", LEVEL_HEADER]
+    lines += [level_line(r) for r in variant["levels"]]
+    if variant["ratios"]:
+        lines += ["", "  saga vs raw chain (throughput: higher is better; latency: lower):"]
+        lines += ratio_table(variant["ratios"])
+    for name, t in variant["targets"].items():
+        lines.append(
+            f"  target {name}: {t['value']:.2f} ({t['target']}): "
+            + ("met" if t["met"] else "not met")
+        )
+    if variant["peak_rss_kb"]:
+        rss = ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in variant["peak_rss_kb"].items())
+        lines.append(f"  peak RSS: {rss}")
+    return lines
+
+
+def comparison_text(variants: list[dict[str, Any]]) -> list[str]:
+    """Each variant against the first (the baseline), mode by mode."""
+    if len(variants) < 2:
+        return []
+    base = {(r["mode"], r["concurrency"]): r for r in variants[0]["levels"]}
+    lines = [f"== change against {variants[0]['label']} =="]
+    for v in variants[1:]:
+        lines.append(
+            f"  {v['label']:<12}{'mode':<9}{'conc':>5}{'ops/s':>10}{'x base':>8}"
+            f"{'p50 ms':>9}{'x base':>8}{'p99 ms':>9}{'x base':>8}"
+        )
+        for r in v["levels"]:
+            b = base.get((r["mode"], r["concurrency"]))
+            if b is None:
+                continue
+            tp = r["throughput_per_s"] / b["throughput_per_s"] if b["throughput_per_s"] else 0
+            p50 = r["latency_ms"]["p50"] / b["latency_ms"]["p50"] if b["latency_ms"]["p50"] else 0
+            p99 = r["latency_ms"]["p99"] / b["latency_ms"]["p99"] if b["latency_ms"]["p99"] else 0
+            lines.append(
+                f"  {'':<12}{r['mode']:<9}{r['concurrency']:>5}{r['throughput_per_s']:>10.1f}"
+                f"{tp:>8.2f}{r['latency_ms']['p50']:>9.1f}{p50:>8.2f}"
+                f"{r['latency_ms']['p99']:>9.1f}{p99:>8.2f}"
+            )
+    return lines
+
+
+# ---- files ------------------------------------------------------------------------------
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
+    """Throughput and p50/p99 latency against concurrency: saga vs raw chain (per variant)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"raw": "tab:gray", "saga": "tab:blue", "failure": "tab:red", "mix": "tab:green"}
+    styles = ["-", "--", ":", "-."]
+    fig, (ax_tp, ax_lat) = plt.subplots(1, 2, figsize=(13, 5))
+    levels_seen: set[int] = set()
+    for vi, variant in enumerate(variants):
+        style = styles[vi % len(styles)]
+        suffix = f" ({variant['label']})" if len(variants) > 1 else ""
+        modes: dict[str, list[dict[str, Any]]] = {}
+        for row in variant["levels"]:
+            modes.setdefault(row["mode"], []).append(row)
+        for mode, rows in modes.items():
+            rows.sort(key=lambda r: r["concurrency"])
+            xs = [r["concurrency"] for r in rows]
+            levels_seen.update(xs)
+            color = colors.get(mode, "black")
+            ax_tp.plot(
+                xs,
+                [r["throughput_per_s"] for r in rows],
+                style,
+                marker="o",
+                color=color,
+                label=f"{mode}{suffix}",
+            )
+            if mode not in ("saga", "raw"):
+                continue
+            ax_lat.plot(
+                xs,
+                [r["latency_ms"]["p50"] for r in rows],
+                style,
+                marker="o",
+                color=color,
+                label=f"{mode} p50{suffix}",
+            )
+            ax_lat.plot(
+                xs,
+                [r["latency_ms"]["p99"] for r in rows],
+                style,
+                marker="^",
+                color=color,
+                alpha=0.6,
+                label=f"{mode} p99{suffix}",
+            )
+    ticks = sorted(levels_seen)
+    for ax in (ax_tp, ax_lat):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("concurrent clients")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    ax_tp.set_ylabel("bookings per second")
+    ax_tp.set_title("Throughput")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("latency (ms, log scale)")
+    ax_lat.set_title("Latency p50 / p99: saga vs raw chain")
+    fig.suptitle("FlightSaga: saga through the orchestrator vs the raw participant call chain")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
