@@ -192,41 +192,21 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
         )
         return to_dict(reply)
 
-    async def release_seats(call: StepCall) -> dict[str, Any]:
-        return to_dict(
-            await peers.seat.Compensate(
-                seat_pb2.ReleaseSeatsRequest(saga_id=call.saga_id),
-                metadata=call.metadata,
-                timeout=call.timeout,
-            )
-        )
+    def compensation(method: Any, request_type: Any) -> Any:
+        """Every compensation is `Compensate(saga_id)` on the step's participant."""
 
-    async def refund_points(call: StepCall) -> dict[str, Any]:
-        return to_dict(
-            await peers.loyalty.Compensate(
-                loyalty_pb2.RefundPointsRequest(saga_id=call.saga_id),
-                metadata=call.metadata,
-                timeout=call.timeout,
+        async def run(call: StepCall) -> dict[str, Any]:
+            reply = await method(
+                request_type(saga_id=call.saga_id), metadata=call.metadata, timeout=call.timeout
             )
-        )
+            return to_dict(reply)
 
-    async def refund_payment(call: StepCall) -> dict[str, Any]:
-        return to_dict(
-            await peers.payment.Compensate(
-                payment_pb2.RefundRequest(saga_id=call.saga_id),
-                metadata=call.metadata,
-                timeout=call.timeout,
-            )
-        )
+        return run
 
-    async def cancel_booking(call: StepCall) -> dict[str, Any]:
-        return to_dict(
-            await peers.booking.Compensate(
-                booking_pb2.CancelBookingRequest(saga_id=call.saga_id),
-                metadata=call.metadata,
-                timeout=call.timeout,
-            )
-        )
+    release_seats = compensation(peers.seat.Compensate, seat_pb2.ReleaseSeatsRequest)
+    refund_points = compensation(peers.loyalty.Compensate, loyalty_pb2.RefundPointsRequest)
+    refund_payment = compensation(peers.payment.Compensate, payment_pb2.RefundRequest)
+    cancel_booking = compensation(peers.booking.Compensate, booking_pb2.CancelBookingRequest)
 
     def step(name: str, action: Any, compensation: Any) -> StepSpec:
         return StepSpec(name, action, compensation, step_timeout, retry)

@@ -6,9 +6,7 @@ from flightsaga.v1 import payment_pb2, payment_pb2_grpc
 from payment_service.ledger import SCHEMA
 from payment_service.servicer import PaymentServicer
 from sagakit.config import ServiceConfig
-from sagakit.db import Database
-from sagakit.interceptors import FaultInterceptor
-from sagakit.participant import Participant
+from sagakit.participant import participant_app
 from sagakit.server import GrpcApp
 from sagakit.steps import PROCESS_PAYMENT
 
@@ -16,22 +14,13 @@ SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_na
 
 
 def build(config: ServiceConfig) -> GrpcApp:
-    db = Database(config.database, SCHEMA)
-    participant = Participant(
-        db, PROCESS_PAYMENT, payment_pb2.ChargeResponse, payment_pb2.RefundResponse
-    )
-    servicer = PaymentServicer(participant)
-    return GrpcApp(
-        name=config.service,
-        services=[
-            (
-                SERVICE_NAME,
-                lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-                    servicer, server
-                ),
-            )
-        ],
-        interceptors=[FaultInterceptor(PROCESS_PAYMENT, config.fault_injection)],
-        on_start=[db.open],
-        on_stop=[db.close],
+    return participant_app(
+        config,
+        PROCESS_PAYMENT,
+        SCHEMA,
+        (payment_pb2.ChargeResponse, payment_pb2.RefundResponse),
+        SERVICE_NAME,
+        lambda participant, server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
+            PaymentServicer(participant), server
+        ),
     )

@@ -7,11 +7,15 @@ import sqlite3
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import grpc
 from google.protobuf.message import Message
 
 from flightsaga.v1 import common_pb2
 from sagakit import barrier, context, validate
+from sagakit.config import ServiceConfig
 from sagakit.db import Database
+from sagakit.interceptors import FaultInterceptor
+from sagakit.server import GrpcApp
 from sagakit.timestamps import to_ts
 
 DoRes = TypeVar("DoRes", bound=Message)
@@ -85,3 +89,26 @@ class Participant(Generic[DoRes, CompRes]):
                 mark.compensated_at.CopyFrom(ts)
             out.append(mark)
         return out
+
+
+def participant_app(
+    config: ServiceConfig,
+    step: str,
+    schema: str,
+    replies: tuple[type[DoRes], type[CompRes]],
+    service_name: str,
+    register: Callable[[Participant[DoRes, CompRes], grpc.aio.Server], None],
+) -> GrpcApp:
+    """Every participant's wiring: its database, the barrier-guarded step, fault injection.
+
+    `register(participant, server)` builds the service's servicer and adds it to the server.
+    """
+    db = Database(config.database, schema)
+    participant = Participant(db, step, *replies)
+    return GrpcApp(
+        name=config.service,
+        services=[(service_name, lambda server: register(participant, server))],
+        interceptors=[FaultInterceptor(step, config.fault_injection)],
+        on_start=[db.open],
+        on_stop=[db.close],
+    )
