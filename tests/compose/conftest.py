@@ -17,8 +17,8 @@ from tests.compose import stackctl
 
 COMPOSE = os.environ.get("FLIGHTSAGA_STACK", "").strip().lower() == "compose"
 SKIP_REASON = (
-    "COMPOSE TIER NOT RUN: tests/compose needs the docker-compose stack; "
-    "run scripts/compose-test.sh (make compose-test), which sets FLIGHTSAGA_STACK=compose"
+    "tests/compose skipped: they need the docker-compose stack and run only in the compose "
+    "tier (scripts/compose-test.sh, make compose-test), which sets FLIGHTSAGA_STACK=compose"
 )
 
 
