@@ -151,7 +151,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if (
                 current is not None
                 and current.status in TERMINAL
-                and saga_id not in self.runner._tasks
+                and not self.runner.is_driving(saga_id)
             ):
                 return
             while True:

@@ -190,6 +190,9 @@ class SagaRunner:
     def active(self) -> int:
         return len(self._tasks)
 
+    def is_driving(self, saga_id: str) -> bool:
+        return saga_id in self._tasks
+
     async def stop(self, grace: float) -> None:
         """Let running sagas finish within `grace`; the rest resume from the log on restart."""
         tasks = list(self._tasks.values())
