@@ -170,11 +170,15 @@ def port_free(port: int) -> bool:
 
 
 def free_ports() -> tuple[int, int]:
-    """A base port with base..base+4 free, and a free dashboard port (checked now, not reserved)."""
+    """A base port with base..base+4 free, and a free dashboard port (checked now, not reserved).
+
+    Both below the usual ephemeral range (32768+), where outgoing connections take their source
+    ports, so a port found free now is not taken by some client a moment later.
+    """
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 45000)
-        dash = rng.randrange(45000, 60000)
+        base = rng.randrange(20000, 30000)
+        dash = rng.randrange(30000, 32700)
         if all(port_free(p) for p in (*range(base, base + 5), dash)):
             return base, dash
     raise RuntimeError("no free port range on 127.0.0.1")
