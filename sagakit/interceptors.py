@@ -47,6 +47,9 @@ class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         def wrap(behavior: Behavior, _: grpc.HandlerCallDetails) -> Behavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 context.correlation_id.set(cid)
+                # Bound here so even lines logged before the servicer runs (faults) carry it.
+                if saga_id := getattr(request, "saga_id", ""):
+                    context.saga_id.set(str(saga_id)[:64])
                 await ctx.send_initial_metadata(((context.CORRELATION_HEADER, cid),))
                 return await behavior(request, ctx)
 
