@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,5 +42,53 @@ async def test_a_failing_transaction_rolls_back(tmp_path: Path) -> None:
             await db.transaction(half)
         count = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
         assert count == 0
+    finally:
+        await db.close()
+
+
+async def test_concurrent_transactions_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db", "CREATE TABLE t (x INTEGER);")
+    await db.open()
+    commits: list[str] = []
+    try:
+        assert db._conn is not None
+        db._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+        def insert(i: int) -> Callable[[sqlite3.Connection], int]:
+            def fn(conn: sqlite3.Connection) -> int:
+                conn.execute("INSERT INTO t VALUES (?)", (i,))
+                if i % 7 == 3:
+                    raise ValueError(f"job {i} failed")
+                return i * 10
+
+            return fn
+
+        results = await asyncio.gather(
+            *(db.transaction(insert(i)) for i in range(50)),
+            return_exceptions=True,
+        )
+        for i, r in enumerate(results):
+            if i % 7 == 3:
+                assert isinstance(r, ValueError) and str(r) == f"job {i} failed"
+            else:
+                assert r == i * 10
+        rows = await db.read(lambda c: [x for (x,) in c.execute("SELECT x FROM t ORDER BY x")])
+        assert rows == [i for i in range(50) if i % 7 != 3]  # each failure rolled back alone
+        assert 1 <= len(commits) < 50  # callers queued behind a busy thread shared commits
+    finally:
+        await db.close()
+
+
+async def test_a_read_after_a_transaction_sees_it(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db", "CREATE TABLE t (x INTEGER);")
+    await db.open()
+    try:
+        write = asyncio.ensure_future(
+            db.transaction(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        )
+        await asyncio.sleep(0)  # the write is queued, not yet awaited
+        count = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+        assert count == 1
+        await write
     finally:
         await db.close()
