@@ -16,7 +16,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import report
 from bench.measure import Level, peak_rss, run_level
+from bench.profile import profiling, top
 from bench.stack import SystemUnderTest, local_stack, target_addrs
 from bench.workload import MODES, Peers, Workload, check_modes, collect_flights
 
@@ -86,6 +87,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra environment for the local services (repeatable)",
     )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record py-spy profiles of every service during the measured levels into DIR",
+    )
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -169,30 +176,37 @@ def say(line: str = "") -> None:
 
 
 async def run_round(
-    sut: SystemUnderTest, args: argparse.Namespace, round_no: int
+    sut: SystemUnderTest, args: argparse.Namespace, round_no: int, label: str
 ) -> dict[str, Any]:
     peers = Peers(sut.addrs)
     try:
         per_level = args.bookings * len(args.levels) * len(args.mode_list)
         needed = per_level + args.warmup * len(args.mode_list)
         pool = await collect_flights(peers, seed=args.seed + round_no)
-        if pool.capacity() < needed * 2:
-            pool = await collect_flights(peers, dates=121, seed=args.seed + round_no)
+        pool = pool.sample(needed + len(pool), seed=args.seed + round_no)
+        needed += len(pool)
         work = Workload(peers, pool, seed=args.seed + round_no)
-        warm: list[Level] = []
+        # Warm-up: every flight of the pool once (the orchestrator's flight check, the seat
+        # service's pages), then a few bookings of each mode.
+        prime = work.operation("saga", len(pool))
+        warm = [await run_level("warm-up", prime, len(pool), 4, {}, not args.no_progress)]
         for mode in args.mode_list:
             op = work.operation(mode, args.warmup)
             if args.warmup:
                 warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
         levels: list[Level] = []
-        for conc in args.levels:
-            for mode in args.mode_list:
-                op = work.operation(mode, args.bookings)
-                level = await run_level(
-                    mode, op, args.bookings, conc, sut.pids, not args.no_progress
-                )
-                levels.append(level)
-                say(report.level_line(level.to_json()))
+        async with AsyncExitStack() as stack:
+            if args.profile is not None and sut.pids:
+                out = args.profile / f"round{round_no}-{label}"
+                await stack.enter_async_context(profiling(sut.pids, out))
+            for conc in args.levels:
+                for mode in args.mode_list:
+                    op = work.operation(mode, args.bookings)
+                    level = await run_level(
+                        mode, op, args.bookings, conc, sut.pids, not args.no_progress
+                    )
+                    levels.append(level)
+                    say(report.level_line(level.to_json()))
         return {
             "flights": len(pool),
             "warmup": {
@@ -254,10 +268,14 @@ async def run(args: argparse.Namespace) -> int:
                 say(report.LEVEL_HEADER)
                 if args.target:
                     sut = SystemUnderTest(target_addrs(args.target))
-                    results[variant.label].append(await run_round(sut, args, round_no))
+                    results[variant.label].append(
+                        await run_round(sut, args, round_no, variant.label)
+                    )
                     continue
                 async with local_stack(variant.code_dir, extra_env) as sut:
-                    results[variant.label].append(await run_round(sut, args, round_no))
+                    results[variant.label].append(
+                        await run_round(sut, args, round_no, variant.label)
+                    )
     summary = [summarize_variant(v, results[v.label]) for v in variants]
     failed = count_failed(summary)
     out_json = args.out / f"{stamp}.json"
@@ -295,6 +313,11 @@ async def run(args: argparse.Namespace) -> int:
         say()
     for line in report.comparison_text(summary):
         say(line)
+    if args.profile is not None:
+        for prof in sorted(args.profile.glob("*/*.txt")):
+            say(f"profile {prof} (inclusive %, self %):")
+            for inc, own, fn in top(prof, 15):
+                say(f"  {inc:5.1f} {own:5.1f}  {fn}")
     say(f"report: {out_json}\nchart:  {out_png}")
     if failed:
         banner = "!" * 78

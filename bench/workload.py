@@ -115,6 +115,20 @@ class FlightPool:
     def capacity(self) -> int:
         return sum(self._left.values())
 
+    def sample(self, seats: int, seed: int) -> FlightPool:
+        """A random subset of the flights with at least 3x `seats` free seats in all."""
+        rng = random.Random(seed)
+        flights = sorted(self._left)
+        rng.shuffle(flights)
+        picked: dict[str, int] = {}
+        for f in flights:
+            if sum(picked.values()) >= 3 * seats:
+                break
+            picked[f] = self._left[f]
+        if sum(picked.values()) < seats:
+            raise RuntimeError(f"only {sum(picked.values())} free seats found, {seats} needed")
+        return FlightPool(picked, margin=0)
+
     def take(self) -> str:
         for _ in range(len(self._left)):
             flight = next(self._cycle)

@@ -31,7 +31,8 @@ def test_tiny_benchmark_writes_a_complete_report_and_chart(tmp_path: Path) -> No
     assert doc["settings"]["concurrency"] == [1, 2]
     (variant,) = doc["variants"]
     (round_,) = variant["rounds"]
-    assert round_["warmup"]["ok"] == 2 * len(MODES)
+    warmup = round_["warmup"]
+    assert warmup["ok"] == warmup["n"] == round_["flights"] + 2 * len(MODES)
     levels = {(lv["mode"], lv["concurrency"]): lv for lv in variant["levels"]}
     assert set(levels) == {(m, c) for m in MODES for c in (1, 2)}
     for lv in levels.values():
