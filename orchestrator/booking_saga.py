@@ -45,8 +45,19 @@ def to_dict(message: Message) -> dict[str, Any]:
     )
 
 
+# The fields later steps read from each earlier reply. Parsing just these skips the rest (the
+# seat reply's legs and their timestamps), which the saga log keeps but no step needs.
+_READ_LATER = {
+    steps.RESERVE_SEAT: ("fare_cents", "currency", "seats"),
+    steps.DEDUCT_LOYALTY_POINTS: ("points_deducted", "value_cents"),
+    steps.PROCESS_PAYMENT: ("amount_cents", "transaction_id", "currency"),
+}
+
+
 def _reply(results: Mapping[str, Mapping[str, Any]], step: str, message: M) -> M:
-    json_format.ParseDict(dict(results[step]), message, ignore_unknown_fields=True)
+    reply = results[step]
+    wanted = {k: reply[k] for k in _READ_LATER[step] if k in reply}
+    json_format.ParseDict(wanted, message, ignore_unknown_fields=True)
     return message
 
 

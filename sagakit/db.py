@@ -140,10 +140,11 @@ class Database:
                 except RuntimeError:
                     pass  # the caller's loop is closed: nobody is waiting any more
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) in one write transaction: all of it commits, or none of it.
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue fn(conn) as one write transaction now, without waiting for it.
 
-        Returns once it is committed (possibly in one commit with other callers' work).
+        The future resolves once it is committed (or with its error). Transactions commit in
+        the order they were submitted: one submitted later is never on disk before this one.
         """
         loop = asyncio.get_running_loop()
         # copy_context: log lines written inside fn keep the request's correlation and saga ids.
@@ -156,8 +157,15 @@ class Database:
         except RuntimeError:  # closed
             self._queue.remove(job)
             raise
-        result: T = await job.future
-        return result
+        future: asyncio.Future[T] = job.future
+        return future
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) in one write transaction: all of it commits, or none of it.
+
+        Returns once it is committed (possibly in one commit with other callers' work).
+        """
+        return await self.submit(fn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(conn) on the database thread without a write lock."""

@@ -2,6 +2,13 @@
 
 Every transition is written to the saga log before the participant call it announces and
 again with its outcome; a restarted runner resumes every live saga from the log.
+
+An outcome (a step or compensation succeeded) is queued for commit without waiting, and commits
+together with the transition that follows it, which is awaited before the next participant call
+or the saga's end: so it shares that transition's fsync. The log commits writes in order, so an
+outcome is never missing from a log that holds a later transition; a crash before that commit
+leaves the step as started, and recovery repeats the (idempotent) call, as it would today for a
+crash just after the participant answered.
 """
 
 from __future__ import annotations
@@ -82,6 +89,8 @@ class SagaRunner:
         self._on_terminal = on_terminal
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, SagaRecord] = {}
+        # Outcome writes queued but not yet seen committed, by saga (see _note).
+        self._queued: dict[str, list[asyncio.Future[None]]] = {}
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class SagaRunner:
                 len(saga.steps),
                 f", faults: {saga.fault_plan}" if saga.fault_plan else "",
             )
-            log.info("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
+            log.debug("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
             self._spawn(stored)
         return self._live.get(stored.saga_id, stored), created
 
@@ -182,6 +191,8 @@ class SagaRunner:
                 except TimeoutError:
                     break
                 if event.status in TERMINAL:
+                    if saga.terminal:
+                        return saga  # the live record, just logged: no need to read it back
                     break
             return await self.get(saga_id)
         finally:
@@ -212,6 +223,7 @@ class SagaRunner:
         def done(_: asyncio.Task[None]) -> None:
             self._tasks.pop(saga.saga_id, None)
             self._live.pop(saga.saga_id, None)
+            self._queued.pop(saga.saga_id, None)
 
         task.add_done_callback(done)
 
@@ -260,7 +272,13 @@ class SagaRunner:
             step.state = StepState.EXECUTING
             step.started_at = step.started_at or now()
             await self._transition(saga, [step], "STEP_STARTED", step, f"attempt {step.attempts}")
-            log.info("[SAGA STEP] %s: Do attempt %d", step.name, step.attempts)
+            # A first attempt's start is routine (its outcome line follows): DEBUG; retries INFO.
+            log.log(
+                logging.INFO if step.attempts > 1 else logging.DEBUG,
+                "[SAGA STEP] %s: Do attempt %d",
+                step.name,
+                step.attempts,
+            )
             plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
             call = self._call(saga, spec, plan.do_metadata(step.name, step.attempts))
             try:
@@ -294,7 +312,7 @@ class SagaRunner:
             step.result = result
             step.error = ""
             step.finished_at = now()
-            await self._transition(saga, [step], "STEP_SUCCEEDED", step, _kv(result, 4))
+            self._note(saga, [step], "STEP_SUCCEEDED", step, _kv(result, 4))
             log.info("[SAGA STEP] %s: succeeded (attempt %d)", step.name, step.attempts)
             return True
 
@@ -347,8 +365,11 @@ class SagaRunner:
             await self._transition(
                 saga, [step], "COMPENSATION_STARTED", step, f"attempt {step.compensation_attempts}"
             )
-            log.info(
-                "[COMPENSATION] %s: Compensate attempt %d", step.name, step.compensation_attempts
+            log.log(
+                logging.INFO if step.compensation_attempts > 1 else logging.DEBUG,
+                "[COMPENSATION] %s: Compensate attempt %d",
+                step.name,
+                step.compensation_attempts,
             )
             plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
             call = self._call(
@@ -384,7 +405,7 @@ class SagaRunner:
             step.compensation_error = ""
             step.compensated_at = now()
             saga.compensation_order.append(step.name)
-            await self._transition(saga, [step], "COMPENSATION_SUCCEEDED", step, _kv(result, 4))
+            self._note(saga, [step], "COMPENSATION_SUCCEEDED", step, _kv(result, 4))
             log.info("[COMPENSATION] %s: compensated", step.name)
             return True
 
@@ -438,10 +459,35 @@ class SagaRunner:
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
         await self.store.save(saga, steps, event)
+        # Outcomes queued before this write committed before it (in order): surface a failure.
+        for queued in self._queued.pop(saga.saga_id, ()):
+            await queued  # already done: committed no later than this write
         if saga.terminal and self._on_terminal is not None:
             # Before watchers hear of the end, so whoever sees it finished finds it logged too.
             await self._on_terminal(saga)
         self.bus.publish(event)
+
+    def _note(
+        self,
+        saga: SagaRecord,
+        steps: list[StepRecord],
+        type_: str,
+        step: StepRecord | None = None,
+        message: str = "",
+    ) -> None:
+        """Queue an outcome for the saga log without waiting; watchers hear of it once it is
+        committed. Only for outcomes the saga's next transition (always awaited) follows."""
+        saga.event_seq += 1
+        saga.updated_at = now()
+        event = self._event(saga, type_, step, message)
+        written = self.store.save_later(saga, steps, event)
+
+        def committed(f: asyncio.Future[None]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                self.bus.publish(event)
+
+        written.add_done_callback(committed)
+        self._queued.setdefault(saga.saga_id, []).append(written)
 
 
 def _kv(values: dict[str, object] | None, limit: int = 8) -> str:

@@ -7,6 +7,7 @@ runner's objects are a cache.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -85,6 +86,14 @@ _STEP_COLS = (
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
     " compensation_result, compensation_error"
 )
+
+
+_UPDATE_SAGA = (
+    "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
+    " compensation_order=?, event_seq=? WHERE saga_id=?"
+)
+_UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the _saga_row fields a transition may change, in order
+_UPSERT_STEP = f"INSERT OR REPLACE INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})"
 
 
 def _dump(value: object) -> str | None:
@@ -247,32 +256,25 @@ class SagaStore:
         self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
     ) -> None:
         """Persist one transition: the saga row, the changed steps and the event, atomically."""
+        await self.save_later(saga, steps, event)
+
+    def save_later(
+        self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
+    ) -> asyncio.Future[None]:
+        """Queue one transition for commit now (its rows taken as they are now), and return a
+        future for its commit. Writes commit in the order they were queued."""
         saga_row = _saga_row(saga)
+        update = (*(saga_row[i] for i in _UPDATED), saga.saga_id)
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
-                " compensation_order=?, event_seq=? WHERE saga_id=?",
-                (
-                    saga_row[3],
-                    saga_row[6],
-                    saga_row[8],
-                    saga_row[9],
-                    saga_row[11],
-                    saga_row[12],
-                    saga_row[13],
-                    saga.saga_id,
-                ),
-            )
-            conn.executemany(
-                f"INSERT OR REPLACE INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})",
-                step_rows,
-            )
+            conn.execute(_UPDATE_SAGA, update)
+            if step_rows:
+                conn.executemany(_UPSERT_STEP, step_rows)
             if event is not None:
                 _insert_event(conn, event)
 
-        await self.db.transaction(tx)
+        return self.db.submit(tx)
 
     async def load(self, saga_id: str) -> SagaRecord | None:
         found = await self.db.read(lambda c: _load(c, "saga_id=?", (saga_id,)))
