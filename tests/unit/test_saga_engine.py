@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,13 @@ from typing import Any
 import grpc
 import pytest
 
-from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
+from orchestrator.engine.definition import (
+    RetryPolicy,
+    SagaDefinition,
+    StepCall,
+    StepFn,
+    StepSpec,
+)
 from orchestrator.engine.model import SagaStatus, StepState
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
@@ -183,3 +192,58 @@ async def test_restarted_runner_resumes_a_saga_left_executing(
     assert done is not None and done.status == SagaStatus.COMPLETED
     assert script.calls == ["do:b", "do:c", "do:d"]
     assert done.step("b").attempts == 2
+
+
+async def test_every_call_finds_its_intent_and_every_earlier_outcome_on_disk(
+    tmp_path: Path, script: Script
+) -> None:
+    """Outcomes commit with the next transition: still before the next participant call."""
+    path = tmp_path / "saga.db"
+    seen: list[tuple[str, list[str]]] = []
+
+    def logged_states() -> list[str]:
+        # A separate connection sees committed transactions only.
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            rows = conn.execute("SELECT state FROM saga_steps WHERE saga_id='s1' ORDER BY idx")
+            return [state for (state,) in rows]
+
+    def checked(what: str, fn: StepFn) -> StepFn:
+        async def run(call: StepCall) -> dict[str, Any]:
+            seen.append((what, logged_states()))
+            return await fn(call)
+
+        return run
+
+    base = script.definition()
+    definition = SagaDefinition(
+        "test",
+        tuple(
+            dataclasses.replace(
+                s, action=checked(f"do:{s.name}", s.action),
+                compensation=checked(f"undo:{s.name}", s.compensation),
+            )
+            for s in base.steps
+        ),
+    )  # fmt: skip
+    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    store = SagaStore(path, "FULL")
+    await store.open()
+    runner = SagaRunner(store, {"test": definition})
+    try:
+        saga = runner.new_saga("test", "s1", "cid-1", b"payload")
+        await runner.start(saga)
+        final = await runner.wait("s1", 10)
+    finally:
+        await store.close()
+    assert final is not None and final.status == SagaStatus.COMPENSATED
+    P, E, S, F = "PENDING", "EXECUTING", "SUCCEEDED", "STEP_FAILED"
+    C, D = "COMPENSATING_STEP", "COMPENSATED_STEP"
+    assert seen == [
+        ("do:a", [E, P, P, P]),
+        ("do:b", [S, E, P, P]),
+        ("do:c", [S, S, E, P]),
+        ("do:d", [S, S, S, E]),
+        ("undo:c", [S, S, C, F]),
+        ("undo:b", [S, C, D, F]),
+        ("undo:a", [C, D, D, F]),
+    ]
