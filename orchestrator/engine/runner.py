@@ -3,12 +3,11 @@
 Every transition is written to the saga log before the participant call it announces and
 again with its outcome; a restarted runner resumes every live saga from the log.
 
-An outcome (a step or compensation succeeded) is queued for commit without waiting, and commits
-together with the transition that follows it, which is awaited before the next participant call
-or the saga's end: so it shares that transition's fsync. The log commits writes in order, so an
-outcome is never missing from a log that holds a later transition; a crash before that commit
-leaves the step as started, and recovery repeats the (idempotent) call, as it would today for a
-crash just after the participant answered.
+An outcome (a step or compensation succeeded) is held back and written in one transaction with
+the transition that follows it, which is awaited before the next participant call or the end of
+the saga: one fsync for both, and still on disk before anything depends on it. A crash before
+that commit leaves the step as started in the log, and recovery repeats its (idempotent) call,
+exactly as after a crash just as the participant answered.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from orchestrator.engine.model import (
     StepState,
     now,
 )
-from orchestrator.engine.store import SagaStore
+from orchestrator.engine.store import SagaStore, Write
 from sagakit import context
 from sagakit.context import CORRELATION_HEADER
 from sagakit.errors import BUSINESS_FAILURE_CODES, NotFound, Rejected
@@ -89,8 +88,8 @@ class SagaRunner:
         self._on_terminal = on_terminal
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, SagaRecord] = {}
-        # Outcome writes queued but not yet seen committed, by saga (see _note).
-        self._queued: dict[str, list[asyncio.Future[None]]] = {}
+        # Outcomes held back for the saga's next transition (see _note), by saga.
+        self._held: dict[str, list[tuple[Write, SagaEvent]]] = {}
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -187,7 +186,9 @@ class SagaRunner:
                 if left is not None and left <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(queue.get(), left)
+                    # asyncio.timeout, not wait_for: no extra task per event.
+                    async with asyncio.timeout(left):
+                        event = await queue.get()
                 except TimeoutError:
                     break
                 if event.status in TERMINAL:
@@ -223,7 +224,6 @@ class SagaRunner:
         def done(_: asyncio.Task[None]) -> None:
             self._tasks.pop(saga.saga_id, None)
             self._live.pop(saga.saga_id, None)
-            self._queued.pop(saga.saga_id, None)
 
         task.add_done_callback(done)
 
@@ -242,6 +242,11 @@ class SagaRunner:
             raise
         except Exception:
             log.exception("[SAGA] driver crashed; the saga stays %s", saga.status.value)
+        finally:
+            held = self._held.pop(saga.saga_id, None)
+            if held:  # stopped between an outcome and the next transition: log it anyway
+                written = self.store.save_soon([w for w, _ in held])
+                written.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def _forward(self, saga: SagaRecord, definition: SagaDefinition) -> None:
         for step in saga.steps:
@@ -282,7 +287,8 @@ class SagaRunner:
             plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
             call = self._call(saga, spec, plan.do_metadata(step.name, step.attempts))
             try:
-                result = await asyncio.wait_for(spec.action(call), spec.timeout + 1.0)
+                async with asyncio.timeout(spec.timeout + 1.0):
+                    result = await spec.action(call)
             except Exception as exc:
                 error = _describe(exc)
                 step.error = error
@@ -376,7 +382,8 @@ class SagaRunner:
                 saga, spec, plan.compensate_metadata(step.name, step.compensation_attempts)
             )
             try:
-                result = await asyncio.wait_for(spec.compensation(call), spec.timeout + 1.0)
+                async with asyncio.timeout(spec.timeout + 1.0):
+                    result = await spec.compensation(call)
             except Exception as exc:
                 step.compensation_error = _describe(exc)
                 if not _is_unknown_outcome(exc) and not _is_business_failure(exc):
@@ -454,14 +461,16 @@ class SagaRunner:
         step: StepRecord | None = None,
         message: str = "",
     ) -> None:
-        """Write the transition to the saga log, then tell watchers."""
+        """Write the transition (after any held-back outcomes) to the saga log, then tell
+        watchers."""
         saga.event_seq += 1
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
-        await self.store.save(saga, steps, event)
-        # Outcomes queued before this write committed before it (in order): surface a failure.
-        for queued in self._queued.pop(saga.saga_id, ()):
-            await queued  # already done: committed no later than this write
+        held = self._held.get(saga.saga_id, [])
+        await self.store.save(saga, steps, event, [w for w, _ in held])
+        self._held.pop(saga.saga_id, None)
+        for _, earlier in held:
+            self.bus.publish(earlier)
         if saga.terminal and self._on_terminal is not None:
             # Before watchers hear of the end, so whoever sees it finished finds it logged too.
             await self._on_terminal(saga)
@@ -475,19 +484,13 @@ class SagaRunner:
         step: StepRecord | None = None,
         message: str = "",
     ) -> None:
-        """Queue an outcome for the saga log without waiting; watchers hear of it once it is
-        committed. Only for outcomes the saga's next transition (always awaited) follows."""
+        """Hold an outcome back for the saga's next transition, written in the same transaction.
+        Only for outcomes that a transition always follows before any participant call."""
         saga.event_seq += 1
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
-        written = self.store.save_later(saga, steps, event)
-
-        def committed(f: asyncio.Future[None]) -> None:
-            if not f.cancelled() and f.exception() is None:
-                self.bus.publish(event)
-
-        written.add_done_callback(committed)
-        self._queued.setdefault(saga.saga_id, []).append(written)
+        write = self.store.transition(saga, steps, event)
+        self._held.setdefault(saga.saga_id, []).append((write, event))
 
 
 def _kv(values: dict[str, object] | None, limit: int = 8) -> str:

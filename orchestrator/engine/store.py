@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +87,9 @@ _STEP_COLS = (
     " compensation_result, compensation_error"
 )
 
+
+# One transition's writes, ready to run inside a transaction.
+Write = Callable[[sqlite3.Connection], None]
 
 _UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
@@ -252,27 +255,49 @@ class SagaStore:
 
         return await self.db.transaction(tx)
 
-    async def save(
+    def transition(
         self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
-    ) -> None:
-        """Persist one transition: the saga row, the changed steps and the event, atomically."""
-        await self.save_later(saga, steps, event)
-
-    def save_later(
-        self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
-    ) -> asyncio.Future[None]:
-        """Queue one transition for commit now (its rows taken as they are now), and return a
-        future for its commit. Writes commit in the order they were queued."""
+    ) -> Write:
+        """One transition's writes, its rows taken as they are now; run them in a transaction
+        (see save's `earlier`)."""
         saga_row = _saga_row(saga)
         update = (*(saga_row[i] for i in _UPDATED), saga.saga_id)
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> None:
             conn.execute(_UPDATE_SAGA, update)
             if step_rows:
                 conn.executemany(_UPSERT_STEP, step_rows)
             if event is not None:
                 _insert_event(conn, event)
+
+        return write
+
+    async def save(
+        self,
+        saga: SagaRecord,
+        steps: Iterable[StepRecord],
+        event: SagaEvent | None,
+        earlier: Sequence[Write] = (),
+    ) -> None:
+        """Persist one transition: the saga row, the changed steps and the event, atomically;
+        after the `earlier` transitions held back for it, in the same transaction."""
+        own = self.transition(saga, steps, event)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for write in earlier:
+                write(conn)
+            own(conn)
+
+        await self.db.transaction(tx)
+
+    def save_soon(self, writes: Sequence[Write]) -> asyncio.Future[None]:
+        """Commit held-back transitions without waiting (a driver stopping before its next
+        transition). Any failure is left to the future."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for write in writes:
+                write(conn)
 
         return self.db.submit(tx)
 
