@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from flightsaga.v1 import (
@@ -45,19 +46,37 @@ def to_dict(message: Message) -> dict[str, Any]:
     )
 
 
-# The fields later steps read from each earlier reply. Parsing just these skips the rest (the
-# seat reply's legs and their timestamps), which the saga log keeps but no step needs.
+# The fields later steps read from each earlier reply (scalars, or repeated messages).
 _READ_LATER = {
     steps.RESERVE_SEAT: ("fare_cents", "currency", "seats"),
     steps.DEDUCT_LOYALTY_POINTS: ("points_deducted", "value_cents"),
     steps.PROCESS_PAYMENT: ("amount_cents", "transaction_id", "currency"),
 }
+_INTEGER = {
+    FieldDescriptor.CPPTYPE_INT32,
+    FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32,
+    FieldDescriptor.CPPTYPE_UINT64,
+}
 
 
 def _reply(results: Mapping[str, Mapping[str, Any]], step: str, message: M) -> M:
+    """An earlier step's reply, rebuilt from its logged JSON form (to_dict: int64 as strings)
+    with just the fields later steps read; cheaper than json_format.ParseDict of all of it."""
     reply = results[step]
-    wanted = {k: reply[k] for k in _READ_LATER[step] if k in reply}
-    json_format.ParseDict(wanted, message, ignore_unknown_fields=True)
+    fields = message.DESCRIPTOR.fields_by_name
+    for name in _READ_LATER[step]:
+        if name not in reply:
+            continue
+        value, field = reply[name], fields[name]
+        if field.message_type is not None:
+            repeated = getattr(message, name)
+            for item in value:
+                json_format.ParseDict(item, repeated.add(), ignore_unknown_fields=True)
+        elif field.cpp_type in _INTEGER:
+            setattr(message, name, int(value))
+        else:
+            setattr(message, name, value)
     return message
 
 
