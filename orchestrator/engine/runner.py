@@ -174,7 +174,7 @@ class SagaRunner:
 
     async def wait(self, saga_id: str, within: float | None) -> SagaRecord | None:
         """The saga once terminal, or as it stands when `within` seconds pass."""
-        queue = self.bus.subscribe(saga_id)
+        queue = self.bus.subscribe(saga_id, only=_ends_saga)
         try:
             saga = await self.get(saga_id)
             if saga is None or saga.terminal:
@@ -491,6 +491,10 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
+
+
+def _ends_saga(event: SagaEvent) -> bool:
+    return event.status in TERMINAL
 
 
 def _kv(values: dict[str, object] | None, limit: int = 8) -> str:
