@@ -113,9 +113,8 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def level_line(row: dict[str, Any]) -> str:
     lat = row["latency_ms"]
     bad = row["errors"] + row["unexpected"]
-    cpu = " ".join(
-        f"{SHORT.get(k, k)}={v:.2f}" for k, v in row["cpu_ms_per_op"].items() if k in SHORT
-    )
+    per = row["cpu_ms_per_op"]
+    cpu = " ".join(f"{SHORT[k]}={per[k]:.2f}" for k in SERVICES if k in per)
     flag = f"  <-- {bad} FAILED" if bad else ""
     return (
         f"  {row['mode']:<8}{row['concurrency']:>5}{row['n']:>7}{row['ok']:>7}{bad:>6}"
