@@ -42,8 +42,11 @@ class QuietLauncher(Launcher):
     that loop is the load generator, so it would bill the services' logging to the client.
     """
 
-    def __init__(self, data_dir: Path, base_port: int, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, base_port: int, extra_env: dict[str, str], cwd: Path | None = None
+    ) -> None:
         self._sink = open(os.devnull, "w")  # closed in stop()
+        self.cwd = cwd
         super().__init__(data_dir, base_port, dashboard=False, out=self._sink, extra_env=extra_env)
         self._logs: list[IO[bytes]] = []
 
@@ -61,6 +64,7 @@ class QuietLauncher(Launcher):
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            cwd=self.cwd,
         )
         svc.tail.append(f"(output in {self.log_path(svc)})")
 
@@ -89,12 +93,16 @@ async def local_stack(
 ) -> AsyncIterator[SystemUnderTest]:
     """Start the whole stack on free ports with a fresh data dir; stop it on exit.
 
-    With code_dir, the services import their packages from that source tree (PYTHONPATH goes
-    before the editable install): how the benchmark runs a baseline revision side by side.
+    With code_dir, the services import their packages from that source tree: they run in it
+    (`python -m` puts the working directory first on sys.path) with it on PYTHONPATH (before
+    the editable install). That is how the benchmark runs a baseline revision side by side.
     """
     env = dict(extra_env or {})
     if code_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code_dir), str(code_dir / "protos")])
+        # Check the tree really shadows the installed code (the services import from it).
+        if not (code_dir / "orchestrator" / "__main__.py").is_file():
+            raise RuntimeError(f"{code_dir} is not a FlightSaga source tree")
     with contextlib.ExitStack() as stack:
         if keep_data is None:
             data = Path(
@@ -102,10 +110,14 @@ async def local_stack(
             )
         else:
             data = keep_data
-        launcher = QuietLauncher(data, free_base_port(), env)
+        launcher = QuietLauncher(data, free_base_port(), env, cwd=code_dir)
         await launcher.start()
         try:
             pids = {s.name: s.proc.pid for s in launcher.services if s.proc is not None}
+            if code_dir is not None:  # `python -m` imports from its working directory first
+                for name, pid in pids.items():
+                    if Path(os.readlink(f"/proc/{pid}/cwd")) != code_dir:
+                        raise RuntimeError(f"{name} does not run from {code_dir}")
             addrs = Addrs(launcher.orchestrator.addr, *(s.addr for s in launcher.participants))
             yield SystemUnderTest(addrs, pids, data)
         finally:
