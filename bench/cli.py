@@ -253,6 +253,7 @@ def count_failed(variants: list[dict[str, Any]]) -> int:
 async def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    host = machine()
     extra_env = dict(e.split("=", 1) for e in args.env)
     with ExitStack() as stack:
         variants = await asyncio.to_thread(prepare_variants, args, stack)
@@ -284,7 +285,7 @@ async def run(args: argparse.Namespace) -> int:
         "schema": 1,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine() | {"loadavg_end": list(os.getloadavg())},
+        "machine": host,
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--short"))},
         "settings": {
             "bookings_per_level": args.bookings,
