@@ -191,9 +191,21 @@ def comparison_text(variants: list[dict[str, Any]]) -> list[str]:
 # ---- files ------------------------------------------------------------------------------
 
 
+def _strict(value: Any) -> Any:
+    """NaN (a level with no successful booking has no latency) -> null: strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(_strict(report), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
