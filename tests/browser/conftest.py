@@ -76,7 +76,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack_thread() -> Iterator[StackThread]:
     stack = StackThread().start()
     try:
@@ -85,12 +85,14 @@ def stack_thread() -> Iterator[StackThread]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(stack_thread: StackThread) -> str:
     return stack_thread.base_url
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: sync Playwright keeps an event loop running in the main thread
+# while it is open, which would break every async test collected after this folder.
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
