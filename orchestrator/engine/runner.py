@@ -276,7 +276,8 @@ class SagaRunner:
             step.attempts += 1
             step.state = StepState.EXECUTING
             step.started_at = step.started_at or now()
-            await self._transition(saga, [step], "STEP_STARTED", step, f"attempt {step.attempts}")
+            # The attempt number travels in the event's own field; no message needed.
+            await self._transition(saga, [step], "STEP_STARTED", step)
             # A first attempt's start is routine (its outcome line follows): DEBUG; retries INFO.
             log.log(
                 logging.INFO if step.attempts > 1 else logging.DEBUG,
@@ -368,9 +369,7 @@ class SagaRunner:
             step.compensation_round += 1
             step.state = StepState.COMPENSATING_STEP
             step.compensation_started_at = step.compensation_started_at or now()
-            await self._transition(
-                saga, [step], "COMPENSATION_STARTED", step, f"attempt {step.compensation_attempts}"
-            )
+            await self._transition(saga, [step], "COMPENSATION_STARTED", step)
             log.log(
                 logging.INFO if step.compensation_attempts > 1 else logging.DEBUG,
                 "[COMPENSATION] %s: Compensate attempt %d",
