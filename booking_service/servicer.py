@@ -97,7 +97,6 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         return await self.participant.compensate(
             saga_id,
             undo,
-            lambda: booking_pb2.CancelBookingResponse(saga_id=saga_id, null_compensation=True),
         )
 
     async def GetBooking(

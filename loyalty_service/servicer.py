@@ -55,7 +55,6 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         return await self.participant.compensate(
             saga_id,
             undo,
-            lambda: loyalty_pb2.RefundPointsResponse(saga_id=saga_id, null_compensation=True),
         )
 
     async def GetAccount(

@@ -61,7 +61,6 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         return await self.participant.compensate(
             saga_id,
             undo,
-            lambda: payment_pb2.RefundResponse(saga_id=saga_id, null_compensation=True),
         )
 
     async def GetPayments(

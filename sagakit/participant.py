@@ -51,7 +51,6 @@ class Participant(Generic[DoRes, CompRes]):
         self,
         saga_id: str,
         undo: Callable[[sqlite3.Connection], CompRes],
-        null_reply: Callable[[], CompRes],
     ) -> CompRes:
         saga_id = validate.saga_id(saga_id)
         context.saga_id.set(saga_id)
@@ -62,7 +61,10 @@ class Participant(Generic[DoRes, CompRes]):
                 saga_id,
                 self.step,
                 lambda: undo(conn).SerializeToString(),
-                lambda: null_reply().SerializeToString(),
+                # Every Compensate reply has saga_id and null_compensation (the contract).
+                lambda: self._compensate_reply(
+                    saga_id=saga_id, null_compensation=True
+                ).SerializeToString(),
             )
 
         raw, replay = await self.db.transaction(tx)

@@ -80,7 +80,6 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             lambda conn: seat_pb2.ReleaseSeatsResponse(
                 saga_id=saga_id, seats_released=inventory.release(conn, saga_id)
             ),
-            lambda: seat_pb2.ReleaseSeatsResponse(saga_id=saga_id, null_compensation=True),
         )
 
     async def SearchFlights(
