@@ -68,7 +68,9 @@ def parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--dashboard-port", type=int, default=8080)
     up.add_argument("--no-dashboard", action="store_true")
-    up.add_argument("--log-dir", help="also write each service's log to DIR/<service>.log")
+    up.add_argument(
+        "--log-dir", help="also write each service's log to DIR/<service>.log (DATA_DIR/logs)"
+    )
 
     fl = sub.add_parser("flights", help="search the schedule")
     fl.add_argument("origin")
@@ -264,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             base_port=args.base_port,
             dashboard_port=args.dashboard_port,
             dashboard=not args.no_dashboard,
-            log_dir=Path(args.log_dir) if args.log_dir else None,
+            log_dir=Path(args.log_dir) if args.log_dir else Path(args.data_dir) / "logs",
         )
         sys.exit(asyncio.run(launcher.run()))
     try:

@@ -191,6 +191,7 @@ class Launcher:
         return "\n".join(
             [
                 f"FlightSaga is up (data in {self.data_dir}, fault injection enabled):",
+                *([f"  logs per service in {self.log_dir}"] if self.log_dir else []),
                 *rows,
                 "Try:",
                 f"  {cli} book {flight}",
