@@ -265,3 +265,25 @@ def test_a_wrong_exit_status_is_caught(stack: Stack) -> None:
     assert [o.ok for o in outcomes] == [False, True]
     with pytest.raises(AssertionError, match=r"README.md:2: expected exit 0, got 2"):
         assert_all_ok(commands, outcomes)
+
+
+# --- the README's Python example ------------------------------------------------------------
+
+PYTHON_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```", re.S | re.M)
+
+
+def test_readme_python_example_runs_against_the_stack(stack: Stack) -> None:
+    blocks = PYTHON_BLOCK.findall(README.read_text())
+    assert blocks, "README.md has no ```python block"
+    for code in blocks:
+        done = subprocess.run(
+            [str(BIN / "python"), "-c", code],
+            cwd=REPO,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+        )
+        assert done.returncode == 0, done.stderr
+        # The example books with a failure at payment: two compensations, in reverse.
+        assert "['deduct_loyalty_points', 'reserve_seat']" in done.stdout
