@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
@@ -62,6 +63,8 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         await runner.stop(grace=2.0)
         await peers.close()
         await store.close()
+        if log_file is not None:
+            await asyncio.to_thread(log_file.close)  # lines still queued are written first
 
     async def saga_gauges() -> list[str]:
         counts = await store.stats()

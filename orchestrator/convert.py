@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.booking_saga import masked
@@ -93,3 +94,108 @@ def event_to_proto(e: SagaEvent) -> pb.SagaEvent:
     )
     _set_ts(msg, "at", e.at)
     return msg
+
+
+# ---- the Saga message's JSON, straight from the record ------------------------------------
+# What json_format.MessageToJson(saga_to_proto(saga), preserving_proto_field_name=True) prints,
+# built without the protobuf round trip (about a tenth of its CPU): the bookings log's line.
+
+
+def _ts_json(iso: str | None) -> str | None:
+    """A Timestamp's JSON form (RFC 3339, UTC, 0/3/6/9 fraction digits) from an ISO string."""
+    if not iso:
+        return None
+    # The saga log's own timestamps: "YYYY-MM-DDTHH:MM:SS.ffffff+00:00".
+    if len(iso) == 32 and iso[19] == "." and iso.endswith("+00:00"):
+        micros = iso[20:26]
+        if micros == "000000":
+            return iso[:19] + "Z"
+        if micros.endswith("000"):
+            return f"{iso[:19]}.{micros[:3]}Z"
+        return f"{iso[:26]}Z"
+    ts = to_ts(iso)
+    return None if ts is None else ts.ToJsonString()
+
+
+def _struct_json(value: Any) -> Any:
+    """A dict as a google.protobuf.Struct prints it: every number is a double."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _struct_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_struct_json(v) for v in value]
+    return value
+
+
+def _int64(value: Any) -> str:
+    """An int64 field's JSON (a decimal string), or "" (left out) when zero."""
+    n = int(value or 0)
+    return str(n) if n else ""
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    """proto3 JSON leaves out fields at their default (empty, zero, unset)."""
+    if value:
+        out[key] = value
+
+
+def step_json(st: StepRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _put(out, "name", st.name)
+    _put(out, "index", st.index)
+    out["state"] = st.state.value
+    _put(out, "attempts", st.attempts)
+    _put(out, "compensation_attempts", st.compensation_attempts)
+    _put(out, "started_at", _ts_json(st.started_at))
+    _put(out, "finished_at", _ts_json(st.finished_at))
+    _put(out, "compensation_started_at", _ts_json(st.compensation_started_at))
+    _put(out, "compensated_at", _ts_json(st.compensated_at))
+    if st.result is not None:
+        out["result"] = _struct_json(st.result)
+    _put(out, "error", st.error)
+    if st.compensation_result is not None:
+        out["compensation_result"] = _struct_json(st.compensation_result)
+    _put(out, "compensation_error", st.compensation_error)
+    if st.started_at and st.finished_at:
+        delta = datetime.fromisoformat(st.finished_at) - datetime.fromisoformat(st.started_at)
+        _put(out, "duration_ms", max(0, int(delta.total_seconds() * 1000)))
+    return out
+
+
+def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
+    """saga_to_proto(saga) as proto3 JSON (original field names), as a dict for json.dumps."""
+    request = pb.BookFlightRequest.FromString(saga.payload)
+    results = saga.results()
+    booking = results.get("confirm_booking", {})
+    seats = results.get("reserve_seat", {})
+    payment = results.get("process_payment", {})
+    out: dict[str, Any] = {}
+    _put(out, "saga_id", saga.saga_id)
+    _put(out, "correlation_id", saga.correlation_id)
+    out["status"] = saga.status.value
+    _put(out, "steps", [step_json(st) for st in saga.steps])
+    _put(out, "compensation_order", list(saga.compensation_order))
+    if saga.status == "COMPLETED":
+        _put(out, "booking_reference", booking.get("booking_reference", ""))
+    _put(out, "error", saga.error)
+    out["request"] = json_format.MessageToDict(masked(request), preserving_proto_field_name=True)
+    _put(out, "idempotency_key", saga.idempotency_key)
+    _put(out, "replayed", replayed)
+    _put(out, "fault_plan", saga.fault_plan)
+    _put(out, "created_at", _ts_json(saga.created_at))
+    _put(out, "updated_at", _ts_json(saga.updated_at))
+    _put(out, "finished_at", _ts_json(saga.finished_at))
+    # int64 fields print as strings in proto3 JSON.
+    _put(out, "fare_cents", _int64(seats.get("fare_cents")))
+    _put(out, "amount_charged_cents", _int64(payment.get("amount_cents")))
+    _put(out, "transaction_id", payment.get("transaction_id", ""))
+    _put(out, "currency", seats.get("currency", "") or "USD")
+    return out
+
+
+def saga_json_line(saga: SagaRecord) -> str:
+    """One line of JSON: the bookings log's record of a finished saga."""
+    return json.dumps(saga_json(saga), separators=(", ", ": "))

@@ -1,0 +1,136 @@
+"""The bookings log's line (convert.saga_json_line) is the Saga message's proto3 JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.protobuf import json_format
+
+from flightsaga.v1 import common_pb2
+from flightsaga.v1 import orchestrator_pb2 as pb
+from orchestrator.convert import saga_json, saga_json_line, saga_to_proto
+from orchestrator.engine.model import SagaRecord, SagaStatus, StepRecord, StepState
+
+REQUEST = pb.BookFlightRequest(
+    customer_id="LOY-1001",
+    flight_ids=["FS101-20261201", "FS102-20261205"],
+    passengers=[common_pb2.Passenger(first_name="Ada", last_name="Lovelace")],
+    cabin_class=common_pb2.ECONOMY,
+    loyalty_points=1000,
+    card=common_pb2.Card(
+        number="4242 4242 4242 4242", exp_month=12, exp_year=2031, cvc="123", holder_name="Ada"
+    ),
+    seat_selections=[common_pb2.SeatSelection(flight_id="FS101-20261201", seat="12A")],
+)
+
+SEATS = {
+    "saga_id": "s1",
+    "assignments": [
+        {"flight_id": "FS101-20261201", "passenger_index": 0, "seat": "12A"},
+        {"flight_id": "FS102-20261205", "passenger_index": 0, "seat": "3C"},
+    ],
+    "fare_cents": "45900",
+    "currency": "USD",
+    "held": True,
+    "ratio": 0.25,
+    "big": 10**17,
+    "nothing": None,
+}
+
+
+def _saga(status: SagaStatus) -> SagaRecord:
+    t0 = "2026-11-26T08:15:30.123456+00:00"
+    steps = [
+        StepRecord(
+            "reserve_seat",
+            1,
+            StepState.SUCCEEDED,
+            attempts=2,
+            started_at=t0,
+            finished_at="2026-11-26T08:15:31.120000+00:00",
+            result=SEATS,
+        ),
+        StepRecord(
+            "deduct_loyalty_points",
+            2,
+            StepState.SUCCEEDED,
+            attempts=1,
+            started_at="2026-11-26T08:15:31.000000+00:00",
+            finished_at="2026-11-26T08:15:31.000001+00:00",
+            result={"points_deducted": "1000", "balance": "249000"},
+        ),
+        StepRecord(
+            "process_payment",
+            3,
+            StepState.SUCCEEDED,
+            attempts=1,
+            started_at="2026-11-26T09:15:31.5+01:00",  # not the log's own format
+            finished_at="2026-11-26T08:15:32.600000+00:00",
+            result={"transaction_id": "txn_1", "amount_cents": "44900", "empty": {}},
+        ),
+        StepRecord("confirm_booking", 4, StepState.PENDING),
+    ]
+    saga = SagaRecord(
+        saga_id="s1",
+        definition="book_flight",
+        correlation_id="cid-1",
+        payload=REQUEST.SerializeToString(),
+        steps=steps,
+        status=status,
+        created_at=t0,
+        updated_at="2026-11-26T08:15:33.000000+00:00",
+    )
+    if status == SagaStatus.COMPLETED:
+        steps[3].state = StepState.SUCCEEDED
+        steps[3].attempts = 1
+        steps[3].started_at = "2026-11-26T08:15:32.700000+00:00"
+        steps[3].finished_at = "2026-11-26T08:15:32.800000+00:00"
+        steps[3].result = {"booking_reference": "K7QX2M", "status": "CONFIRMED"}
+        saga.finished_at = "2026-11-26T08:15:33.000000+00:00"
+    else:
+        steps[3].state = StepState.STEP_FAILED
+        steps[3].attempts = 3
+        steps[3].error = "ABORTED: injected failure"
+        steps[3].started_at = "2026-11-26T08:15:32.700000+00:00"
+        steps[3].finished_at = "2026-11-26T08:15:32.800000+00:00"
+        saga.error = "confirm_booking failed: ABORTED: injected failure"
+        saga.fault_plan = "confirm_booking:fail"
+        saga.idempotency_key = "key-1"
+        for st in reversed(steps[:3]):
+            st.state = StepState.COMPENSATED_STEP
+            st.compensation_attempts = 1
+            st.compensation_started_at = "2026-11-26T08:15:32.900000+00:00"
+            st.compensated_at = "2026-11-26T08:15:32.950000+00:00"
+            st.compensation_result = {"saga_id": "s1", "null_compensation": False}
+            saga.compensation_order.append(st.name)
+        if status == SagaStatus.FAILED:
+            steps[0].state = StepState.COMPENSATION_FAILED
+            steps[0].compensation_error = "UNAVAILABLE: down"
+            steps[0].compensation_result = None
+            saga.compensation_order.pop()
+        saga.finished_at = "2026-11-26T08:15:33.000000+00:00"
+    return saga
+
+
+@pytest.mark.parametrize(
+    "status", [SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED]
+)
+def test_the_line_is_the_saga_messages_json(status: SagaStatus) -> None:
+    saga = _saga(status)
+    expected = json_format.MessageToJson(
+        saga_to_proto(saga), indent=None, preserving_proto_field_name=True
+    )
+    line = saga_json_line(saga)
+    assert "\n" not in line
+    assert json.loads(line) == json.loads(expected)
+
+
+def test_a_running_saga_and_a_replay_too() -> None:
+    saga = _saga(SagaStatus.COMPLETED)
+    saga.status = SagaStatus.RUNNING
+    saga.finished_at = None
+    expected = json_format.MessageToDict(
+        saga_to_proto(saga, replayed=True), preserving_proto_field_name=True
+    )
+    assert json.loads(json.dumps(saga_json(saga, replayed=True))) == expected
