@@ -119,9 +119,18 @@ class SagaRunner:
         """Log the new saga and run it; with a known idempotency key, return the existing one."""
         saga.event_seq = 1
         event = self._event(saga, "SAGA_STARTED", message=f"{len(saga.steps)} steps queued")
-        stored, created = await self.store.create(saga, event)
+        # The first step's start (its intent) goes in the same commit as the saga itself.
+        later: tuple[SagaEvent, ...] = ()
+        if saga.steps and saga.status == SagaStatus.RUNNING:
+            first = saga.steps[0]
+            _begin_attempt(first)
+            saga.event_seq += 1
+            later = (self._event(saga, "STEP_STARTED", first),)
+        stored, created = await self.store.create(saga, event, *later)
         if created:
             self.bus.publish(event)
+            for e in later:
+                self.bus.publish(e)
             context.saga_id.set(saga.saga_id)
             log.info(
                 "[SAGA] started %s (%d steps)%s",
@@ -130,7 +139,7 @@ class SagaRunner:
                 f", faults: {saga.fault_plan}" if saga.fault_plan else "",
             )
             log.debug("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
-            self._spawn(stored)
+            self._spawn(stored, first_started=bool(later))
         return self._live.get(stored.saga_id, stored), created
 
     async def recover(self) -> int:
@@ -216,9 +225,10 @@ class SagaRunner:
 
     # ---- driving ------------------------------------------------------------------------
 
-    def _spawn(self, saga: SagaRecord) -> None:
+    def _spawn(self, saga: SagaRecord, first_started: bool = False) -> None:
+        """Drive the saga; `first_started`: its first step's start is logged already."""
         self._live[saga.saga_id] = saga
-        task = asyncio.create_task(self._drive(saga), name=f"saga-{saga.saga_id}")
+        task = asyncio.create_task(self._drive(saga, first_started), name=f"saga-{saga.saga_id}")
         self._tasks[saga.saga_id] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -227,14 +237,15 @@ class SagaRunner:
 
         task.add_done_callback(done)
 
-    async def _drive(self, saga: SagaRecord) -> None:
+    async def _drive(self, saga: SagaRecord, first_started: bool = False) -> None:
         context.correlation_id.set(saga.correlation_id)
         context.saga_id.set(saga.saga_id)
         definition = self.definitions[saga.definition]
         try:
             while not saga.terminal:
                 if saga.status == SagaStatus.RUNNING:
-                    await self._forward(saga, definition)
+                    await self._forward(saga, definition, first_started)
+                    first_started = False
                 else:
                     await self._compensate_all(saga, definition)
         except asyncio.CancelledError:
@@ -248,12 +259,15 @@ class SagaRunner:
                 written = self.store.save_soon([w for w, _ in held])
                 written.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    async def _forward(self, saga: SagaRecord, definition: SagaDefinition) -> None:
+    async def _forward(
+        self, saga: SagaRecord, definition: SagaDefinition, first_started: bool = False
+    ) -> None:
         for step in saga.steps:
             if step.state == StepState.SUCCEEDED:
                 continue
-            if not await self._execute(saga, definition, step):
+            if not await self._execute(saga, definition, step, first_started):
                 return
+            first_started = False
         saga.status = SagaStatus.COMPLETED
         saga.finished_at = now()
         summary = definition.summarize(saga.results())
@@ -266,18 +280,23 @@ class SagaRunner:
         )
 
     async def _execute(
-        self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord
+        self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord, started: bool
     ) -> bool:
+        """Run the step's Do until it succeeds or fails for good; `started`: the first
+        attempt's start is logged already (with the saga's creation)."""
         spec = definition.spec(step.name)
         while True:
-            if self._expired(saga):
-                await self._fail_step(saga, step, "saga deadline exceeded", unknown=step.uncertain)
-                return False
-            step.attempts += 1
-            step.state = StepState.EXECUTING
-            step.started_at = step.started_at or now()
-            # The attempt number travels in the event's own field; no message needed.
-            await self._transition(saga, [step], "STEP_STARTED", step)
+            if started:
+                started = False
+            else:
+                if self._expired(saga):
+                    await self._fail_step(
+                        saga, step, "saga deadline exceeded", unknown=step.uncertain
+                    )
+                    return False
+                _begin_attempt(step)
+                # The attempt number travels in the event's own field; no message needed.
+                await self._transition(saga, [step], "STEP_STARTED", step)
             # A first attempt's start is routine (its outcome line follows): DEBUG; retries INFO.
             log.log(
                 logging.INFO if step.attempts > 1 else logging.DEBUG,
@@ -490,6 +509,12 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
+
+
+def _begin_attempt(step: StepRecord) -> None:
+    step.attempts += 1
+    step.state = StepState.EXECUTING
+    step.started_at = step.started_at or now()
 
 
 def _ends_saga(event: SagaEvent) -> bool:

@@ -235,8 +235,11 @@ class SagaStore:
     async def close(self) -> None:
         await self.db.close()
 
-    async def create(self, saga: SagaRecord, event: SagaEvent) -> tuple[SagaRecord, bool]:
-        """Insert a new saga, or return the existing one with the same idempotency key."""
+    async def create(
+        self, saga: SagaRecord, event: SagaEvent, *later: SagaEvent
+    ) -> tuple[SagaRecord, bool]:
+        """Insert a new saga with its events (the start, then any `later` ones: its first
+        step's start), or return the existing one with the same idempotency key."""
 
         def tx(conn: sqlite3.Connection) -> tuple[SagaRecord, bool]:
             if saga.idempotency_key:
@@ -250,7 +253,8 @@ class SagaStore:
                 f"INSERT INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})",
                 [_step_row(saga.saga_id, st) for st in saga.steps],
             )
-            _insert_event(conn, event)
+            for e in (event, *later):
+                _insert_event(conn, e)
             return saga, True
 
         return await self.db.transaction(tx)
