@@ -38,7 +38,14 @@ def wrap_unary(
 
 
 class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Bind x-correlation-id (or a new one) to the contextvar and echo it to the caller."""
+    """Bind x-correlation-id (or a new one) to the contextvar and echo it to the caller.
+
+    A unary call echoes it in the trailing metadata, which grpc.aio sends with the status in
+    the call's last batch: no operation of its own (sending initial metadata early is one more
+    batch per call). `abort()` without trailing metadata of its own, and an unhandled
+    exception, keep what was set here, so a failed call echoes it too. A stream sends it in
+    its initial metadata, before the first event.
+    """
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -50,7 +57,7 @@ class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 # Bound here so even lines logged before the servicer runs (faults) carry it.
                 if saga_id := getattr(request, "saga_id", ""):
                     context.saga_id.set(str(saga_id)[:64])
-                await ctx.send_initial_metadata(((context.CORRELATION_HEADER, cid),))
+                ctx.set_trailing_metadata(((context.CORRELATION_HEADER, cid),))
                 return await behavior(request, ctx)
 
             return run

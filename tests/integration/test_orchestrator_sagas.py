@@ -312,3 +312,24 @@ async def test_finished_sagas_are_appended_to_the_bookings_log(stack: Stack) -> 
         "deduct_loyalty_points",
         "reserve_seat",
     ]
+
+
+async def test_the_correlation_id_is_echoed_in_the_response_metadata(stack: Stack) -> None:
+    flight = await first_flight(stack)
+    md = (("x-correlation-id", "cid-echo-1"),)
+    call = stack.orchestrator.BookFlight(book_request([flight]), metadata=md, timeout=30)
+    await call
+    assert ("x-correlation-id", "cid-echo-1") in tuple(await call.trailing_metadata())
+    # An error carries it too: a domain error (abort) and a participant's refusal.
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stack.orchestrator.GetSaga(pb.GetSagaRequest(saga_id="nope"), metadata=md)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert ("x-correlation-id", "cid-echo-1") in tuple(missing.value.trailing_metadata() or ())
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stack.loyalty.GetAccount(loyalty_pb2.GetAccountRequest(account_id="?"), metadata=md)
+    assert refused.value.code() != grpc.StatusCode.OK
+    assert ("x-correlation-id", "cid-echo-1") in tuple(refused.value.trailing_metadata() or ())
+    # Without one, the server's own id comes back.
+    call = stack.orchestrator.GetStats(pb.GetStatsRequest())
+    await call
+    assert dict(tuple(await call.trailing_metadata()))["x-correlation-id"]
