@@ -15,6 +15,7 @@ from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
 from sagakit.config import ServiceConfig
+from sagakit.faults import MAX_DELAY_MS
 from sagakit.server import GrpcApp
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
@@ -27,6 +28,15 @@ def build(service: ServiceConfig, environ: Mapping[str, str] | None = None) -> G
     return build_from(config)
 
 
+def default_delay_ms(config: OrchestratorConfig) -> int:
+    """A `delay` fault with no duration holds every Do attempt past the orchestrator's whole
+    retry window (its time budget, never past the saga deadline, plus the errored attempts'
+    timeouts), so the step is compensated and its Do arrives late, after the compensation."""
+    window = min(config.step_retry_for, config.saga_timeout)
+    window += config.step_timeout * (config.step_max_attempts + 2) + 3.0
+    return min(int(window * 1000), MAX_DELAY_MS)
+
+
 def build_from(config: OrchestratorConfig) -> GrpcApp:
     store = SagaStore(config.service.database, config.sqlite_synchronous)
     peers = booking_saga.Peers(
@@ -35,7 +45,12 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
     definition = booking_saga.build(
         peers,
         config.step_timeout,
-        RetryPolicy(max_attempts=config.step_max_attempts, base_delay=0.05, max_delay=1.0),
+        RetryPolicy(
+            max_attempts=config.step_max_attempts,
+            base_delay=0.05,
+            max_delay=1.0,
+            retry_for=config.step_retry_for,
+        ),
     )
     log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
     runner = SagaRunner(
@@ -43,7 +58,12 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         {definition.name: definition},
         RunnerSettings(
             saga_timeout=config.saga_timeout,
-            compensation_threshold=config.compensation_threshold,
+            compensation_retry=RetryPolicy(
+                max_attempts=config.compensation_max_attempts,
+                base_delay=0.1,
+                max_delay=config.compensation_backoff_cap,
+                retry_for=config.compensation_retry_for,
+            ),
         ),
         on_terminal=log_file.append if log_file else None,
     )
@@ -52,7 +72,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         peers,
         config.service.fault_injection,
         config.step_timeout,
-        config.step_max_attempts,
+        default_delay_ms(config),
     )
 
     async def start() -> None:

@@ -20,9 +20,12 @@ class OrchestratorConfig:
     payment_addr: str
     booking_addr: str
     step_timeout: float  # seconds, per participant call
-    step_max_attempts: int  # Do attempts on unknown outcomes before compensating
+    step_max_attempts: int  # Do attempts answered with an error before compensating
+    step_retry_for: float  # seconds to retry a Do while its participant is unreachable
     saga_timeout: float  # seconds for the whole forward path
-    compensation_threshold: int  # failed compensation attempts before the saga is FAILED
+    compensation_max_attempts: int  # compensations answered with an error before FAILED
+    compensation_retry_for: float  # seconds to retry an unreachable compensation before FAILED
+    compensation_backoff_cap: float  # longest wait between two compensation attempts
     bookings_log: Path | None  # one JSON line per finished saga; None disables
     sqlite_synchronous: str
 
@@ -39,8 +42,11 @@ class OrchestratorConfig:
             booking_addr=env_addr("BOOKING_SERVICE_ADDR", "127.0.0.1:50054", env),
             step_timeout=env_int("STEP_TIMEOUT_MS", 3000, 50, 600_000, env) / 1000,
             step_max_attempts=env_int("STEP_MAX_ATTEMPTS", 3, 1, 100, env),
+            step_retry_for=env_float("STEP_RETRY_FOR_S", 15.0, 0.0, env),
             saga_timeout=env_float("SAGA_TIMEOUT_S", 120.0, 1.0, env),
-            compensation_threshold=env_int("COMPENSATION_MAX_ATTEMPTS", 5, 1, 1000, env),
+            compensation_max_attempts=env_int("COMPENSATION_MAX_ATTEMPTS", 5, 1, 1000, env),
+            compensation_retry_for=env_float("COMPENSATION_RETRY_FOR_S", 300.0, 0.0, env),
+            compensation_backoff_cap=env_float("COMPENSATION_BACKOFF_CAP_S", 10.0, 0.1, env),
             bookings_log=None if log_path.lower() in ("off", "none") else Path(log_path),
             sqlite_synchronous=env_choice(
                 "SQLITE_SYNCHRONOUS", ("full", "normal"), "full", env

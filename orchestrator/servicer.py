@@ -31,13 +31,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         peers: booking_saga.Peers,
         fault_injection: bool,
         step_timeout: float,
-        max_attempts: int,
+        default_delay_ms: int,
     ) -> None:
         self.runner = runner
         self.peers = peers
         self.fault_injection = fault_injection
         self.step_timeout = step_timeout
-        self.max_attempts = max_attempts
+        # A `delay` fault with no duration: long enough that every attempt times out.
+        self.default_delay_ms = default_delay_ms
         self._known_flights: set[str] = set()
 
     # ---- BookFlight ---------------------------------------------------------------------
@@ -53,9 +54,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
         # A delay with no duration outlasts every attempt, so the step is compensated and its
         # hanging Do arrives after the compensation.
-        default_delay = int(self.step_timeout * 1000 * (self.max_attempts + 2) + 3000)
         return FaultPlan.parse(
-            fail_at, fault, steps.canonical_step, steps.STEP_ORDER, lambda _: default_delay
+            fail_at,
+            fault,
+            steps.canonical_step,
+            steps.STEP_ORDER,
+            lambda _: self.default_delay_ms,
         )
 
     async def _check_flights(self, req: pb.BookFlightRequest) -> None:

@@ -5,6 +5,7 @@ Every failure raises ConfigError naming the variable, so a bad deployment fails 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ def env_float(
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value < lo:
         raise ConfigError(f"{name} must be >= {lo}, got {value}")
     return value

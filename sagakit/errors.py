@@ -55,3 +55,14 @@ BUSINESS_FAILURE_CODES = frozenset(
         grpc.StatusCode.PERMISSION_DENIED,
     }
 )
+
+# Answers that mean the participant was not reached (down, restarting, paused, overloaded, or
+# the call was cut off): retried for as long as the time budget allows, since outages end.
+UNREACHABLE_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)

@@ -10,15 +10,26 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff with full jitter."""
+    """When to try a call again, and when to stop.
+
+    Two budgets, because two kinds of trouble need different patience:
+    - `retry_for` seconds while the participant cannot be reached (no answer: it is down,
+      restarting, paused or overloaded). Outages end by themselves; a handful of quick attempts
+      would give up on a service that is back a second later.
+    - `max_attempts` answers that say the call failed without saying what happened (an error
+      inside the participant). Those rarely fix themselves: a few attempts, then stop.
+    Delays grow exponentially from `base_delay` up to `max_delay`, with equal jitter (a delay
+    is uniform in [d/2, d]) so that sagas failing together do not retry together.
+    """
 
     max_attempts: int = 3
     base_delay: float = 0.05
     max_delay: float = 2.0
+    retry_for: float = 15.0
 
     def backoff(self, attempt: int) -> float:
         """Delay before the attempt after `attempt` (1-based)."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        cap = min(self.max_delay, self.base_delay * (2 ** min(attempt - 1, 30)))
         return random.uniform(cap / 2, cap)
 
 

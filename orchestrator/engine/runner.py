@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
 
 import grpc
 
@@ -36,7 +38,7 @@ from orchestrator.engine.model import (
 from orchestrator.engine.store import SagaStore, Write
 from sagakit import context
 from sagakit.context import CORRELATION_HEADER
-from sagakit.errors import BUSINESS_FAILURE_CODES, NotFound, Rejected
+from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES, NotFound, Rejected
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -44,11 +46,18 @@ log = logging.getLogger("orchestrator.saga")
 @dataclass(frozen=True)
 class RunnerSettings:
     saga_timeout: float = 60.0
-    # Compensation attempts per round before the saga is flagged FAILED (needs an operator).
-    compensation_threshold: int = 5
+    # A compensation is retried until it succeeds; the saga is flagged FAILED (an operator's
+    # turn) once the participant has been unreachable for `retry_for` seconds, or has answered
+    # `max_attempts` times that the compensation failed.
     compensation_retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(max_attempts=0, base_delay=0.1, max_delay=5.0)
+        default_factory=lambda: RetryPolicy(
+            max_attempts=5, base_delay=0.1, max_delay=10.0, retry_for=300.0
+        )
     )
+    # How often the runner looks for live sagas in the log that nobody drives (a start whose
+    # driver never ran, a driver that crashed), and how long such a saga must have been idle.
+    adopt_every: float = 1.0
+    adopt_idle: float = 2.0
 
 
 def needs_compensation(step: StepRecord) -> bool:
@@ -65,12 +74,40 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _is_business_failure(exc: BaseException) -> bool:
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in BUSINESS_FAILURE_CODES
+class Verdict(Enum):
+    """What a failed call says about the participant's side."""
+
+    REFUSED = "refused"  # a definitive business answer: nothing was done
+    UNREACHABLE = "unreachable"  # no answer: it may have run; retry while the budget lasts
+    ERRORED = "errored"  # an answer that failed without saying what happened: may have run
 
 
-def _is_unknown_outcome(exc: BaseException) -> bool:
-    return isinstance(exc, grpc.aio.AioRpcError | TimeoutError)
+def _verdict(exc: BaseException) -> Verdict:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() in BUSINESS_FAILURE_CODES:
+            return Verdict.REFUSED
+        if exc.code() in UNREACHABLE_CODES:
+            return Verdict.UNREACHABLE
+        return Verdict.ERRORED
+    if isinstance(exc, TimeoutError):
+        return Verdict.UNREACHABLE
+    # Anything else (a bug in step code, a reply that would not parse) happened somewhere
+    # around the call: the participant may have acted, so it is never "did not run".
+    return Verdict.ERRORED
+
+
+def _at(timestamp: str | None) -> datetime:
+    return datetime.fromisoformat(timestamp) if timestamp else datetime.now(UTC)
+
+
+@dataclass
+class _Attempts:
+    """The outcome of one retry loop (Do or Compensate) over a step."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str = ""
+    verdict: Verdict | None = None
 
 
 class SagaRunner:
@@ -90,6 +127,9 @@ class SagaRunner:
         self._live: dict[str, SagaRecord] = {}
         # Outcomes held back for the saga's next transition (see _note), by saga.
         self._held: dict[str, list[tuple[Write, SagaEvent]]] = {}
+        # Starts under way (logged or being logged, driver not yet spawned): not orphans.
+        self._starting: set[str] = set()
+        self._adopter: asyncio.Task[None] | None = None
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -116,7 +156,18 @@ class SagaRunner:
         )
 
     async def start(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
-        """Log the new saga and run it; with a known idempotency key, return the existing one."""
+        """Log the new saga and run it; with a known idempotency key, return the existing one.
+
+        Logging and spawning the driver happen in a task of their own, shielded from the
+        caller: a caller that hangs up (its deadline passes, it is cancelled) while the saga is
+        being logged cannot leave a logged saga that nobody drives.
+        """
+        self._starting.add(saga.saga_id)
+        task = asyncio.create_task(self._log_and_spawn(saga), name=f"start-{saga.saga_id}")
+        task.add_done_callback(lambda _: self._starting.discard(saga.saga_id))
+        return await asyncio.shield(task)
+
+    async def _log_and_spawn(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
         saga.event_seq = 1
         event = self._event(saga, "SAGA_STARTED", message=f"{len(saga.steps)} steps queued")
         # The first step's start (its intent) goes in the same commit as the saga itself.
@@ -143,14 +194,45 @@ class SagaRunner:
         return self._live.get(stored.saga_id, stored), created
 
     async def recover(self) -> int:
-        """Resume every saga the log says is not terminal (after a crash or restart)."""
+        """Resume every saga the log says is not terminal (after a crash or restart), then
+        keep watching for live sagas that nobody drives."""
         sagas = await self.store.load_live()
         for saga in sagas:
             context.correlation_id.set(saga.correlation_id)
             context.saga_id.set(saga.saga_id)
             log.warning("[SAGA] recovering %s saga left %s", saga.definition, saga.status.value)
             self._spawn(saga)
+        if self._adopter is None and self.settings.adopt_every > 0:
+            self._adopter = asyncio.create_task(self._adopt_forever(), name="saga-adopter")
         return len(sagas)
+
+    async def adopt_orphans(self) -> int:
+        """Drive every live saga in the log that this runner does not drive and that has been
+        idle for `adopt_idle` seconds (a safety net: starts are shielded, drivers catch their
+        errors, but a saga that exists must end whatever happened to its driver)."""
+        idle_since = datetime.now(UTC) - timedelta(seconds=self.settings.adopt_idle)
+        ids = await self.store.live_ids(idle_since.isoformat(timespec="microseconds"))
+        orphans = [i for i in ids if i not in self._tasks and i not in self._starting]
+        adopted = 0
+        for saga_id in orphans:
+            saga = await self.store.load(saga_id)
+            if saga is None or saga.terminal or saga_id in self._tasks:
+                continue
+            context.correlation_id.set(saga.correlation_id)
+            context.saga_id.set(saga.saga_id)
+            log.warning("[SAGA] adopting %s saga left %s with no driver", saga.definition,
+                        saga.status.value)  # fmt: skip
+            self._spawn(saga)
+            adopted += 1
+        return adopted
+
+    async def _adopt_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.adopt_every)
+            try:
+                await self.adopt_orphans()
+            except Exception:
+                log.exception("[SAGA] looking for sagas with no driver failed; trying again")
 
     async def get(self, saga_id: str) -> SagaRecord | None:
         return self._live.get(saga_id) or await self.store.load(saga_id)
@@ -216,6 +298,10 @@ class SagaRunner:
 
     async def stop(self, grace: float) -> None:
         """Let running sagas finish within `grace`; the rest resume from the log on restart."""
+        if self._adopter is not None:
+            self._adopter.cancel()
+            await asyncio.gather(self._adopter, return_exceptions=True)
+            self._adopter = None
         tasks = list(self._tasks.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
@@ -240,8 +326,8 @@ class SagaRunner:
     async def _drive(self, saga: SagaRecord, first_started: bool = False) -> None:
         context.correlation_id.set(saga.correlation_id)
         context.saga_id.set(saga.saga_id)
-        definition = self.definitions[saga.definition]
         try:
+            definition = self.definitions[saga.definition]
             while not saga.terminal:
                 if saga.status == SagaStatus.RUNNING:
                     await self._forward(saga, definition, first_started)
@@ -275,9 +361,7 @@ class SagaRunner:
         log.info("[SAGA] completed: all %d steps succeeded %s", len(saga.steps), _kv(summary))
 
     def _expired(self, saga: SagaRecord) -> bool:
-        return bool(saga.deadline_at) and datetime.now(UTC) >= datetime.fromisoformat(
-            str(saga.deadline_at)
-        )
+        return bool(saga.deadline_at) and datetime.now(UTC) >= _at(saga.deadline_at)
 
     async def _execute(
         self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord, started: bool
@@ -285,62 +369,122 @@ class SagaRunner:
         """Run the step's Do until it succeeds or fails for good; `started`: the first
         attempt's start is logged already (with the saga's creation)."""
         spec = definition.spec(step.name)
+        outcome = await self._attempts(saga, definition, spec, step, forward=True, started=started)
+        if not outcome.ok:
+            # Unknown unless the participant said no and never might have said yes: an attempt
+            # that got no definitive answer (even one cut off by a crash, logged as started
+            # only) may have committed, so the step is compensated too.
+            unknown = outcome.verdict != Verdict.REFUSED and step.attempts > 0
+            await self._fail_step(saga, step, outcome.error, unknown=unknown)
+            return False
+        step.state = StepState.SUCCEEDED
+        step.result = outcome.result
+        step.error = ""
+        step.finished_at = now()
+        self._note(saga, [step], "STEP_SUCCEEDED", step, _kv(outcome.result, 4))
+        log.info("[SAGA STEP] %s: succeeded (attempt %d)", step.name, step.attempts)
+        return True
+
+    async def _attempts(
+        self,
+        saga: SagaRecord,
+        definition: SagaDefinition,
+        spec: StepSpec,
+        step: StepRecord,
+        forward: bool,
+        started: bool = False,
+    ) -> _Attempts:
+        """The one retry loop, for a step's Do (`forward`) and for its Compensate.
+
+        Each attempt's start is logged before the call. Failures are retried with capped
+        exponential backoff: while the participant cannot be reached, until the policy's time
+        budget is spent (for a Do, never past the saga deadline); after answers that failed
+        without saying what happened, up to its attempt count. A Do the participant refuses
+        ends at once; a refused Compensate counts as a failed attempt.
+        """
+        policy = spec.retry if forward else self.settings.compensation_retry
+        what, label = ("Do", "[SAGA STEP]") if forward else ("Compensate", "[COMPENSATION]")
+        kind = "STEP" if forward else "COMPENSATION"
+        plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
+        # The time budget counts from this loop's start: after a restart, the time the
+        # orchestrator itself was down is not time the participant was unreachable.
+        began = datetime.now(UTC)
+        until = began + timedelta(seconds=policy.retry_for)
+        if forward and saga.deadline_at:
+            until = min(until, _at(saga.deadline_at))
+        tries = errored = 0
         while True:
             if started:
                 started = False
             else:
-                if self._expired(saga):
-                    await self._fail_step(
-                        saga, step, "saga deadline exceeded", unknown=step.uncertain
-                    )
-                    return False
-                _begin_attempt(step)
-                # The attempt number travels in the event's own field; no message needed.
-                await self._transition(saga, [step], "STEP_STARTED", step)
+                if forward and self._expired(saga):
+                    return _Attempts(False, error="saga deadline exceeded")
+                self._begin(step, forward)
+                await self._transition(saga, [step], f"{kind}_STARTED", step)
+            tries += 1
+            attempt = step.attempts if forward else step.compensation_attempts
             # A first attempt's start is routine (its outcome line follows): DEBUG; retries INFO.
             log.log(
-                logging.INFO if step.attempts > 1 else logging.DEBUG,
-                "[SAGA STEP] %s: Do attempt %d",
+                logging.INFO if attempt > 1 else logging.DEBUG,
+                "%s %s: %s attempt %d",
+                label,
                 step.name,
-                step.attempts,
+                what,
+                attempt,
             )
-            plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
-            call = self._call(saga, spec, plan.do_metadata(step.name, step.attempts))
+            if not saga.fault_plan:
+                plan = FaultPlan()  # ResumeSaga(clear_faults) applies from the next attempt
+            faults = (
+                plan.do_metadata(step.name, attempt)
+                if forward
+                else plan.compensate_metadata(step.name, attempt)
+            )
+            fn = spec.action if forward else spec.compensation
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await spec.action(call)
+                    result = await fn(self._call(saga, spec, faults))
             except Exception as exc:
-                error = _describe(exc)
-                step.error = error
-                if _is_business_failure(exc):
-                    await self._fail_step(saga, step, error, unknown=False)
-                    return False
-                if not _is_unknown_outcome(exc):
-                    log.exception("[SAGA STEP] %s: step code failed", step.name)
-                    await self._fail_step(saga, step, error, unknown=False)
-                    return False
-                step.uncertain = True
-                if step.attempts >= spec.retry.max_attempts:
-                    await self._fail_step(
-                        saga, step, f"{error} (after {step.attempts} attempts)", unknown=True
-                    )
-                    return False
-                delay = spec.retry.backoff(step.attempts)
+                error, verdict = _describe(exc), _verdict(exc)
+                if verdict == Verdict.ERRORED and not isinstance(exc, grpc.aio.AioRpcError):
+                    log.exception("%s %s: %s code failed", label, step.name, what)
+                if forward:
+                    step.error = error
+                    if verdict == Verdict.REFUSED:
+                        return _Attempts(False, error=error, verdict=verdict)
+                    step.uncertain = True
+                else:
+                    step.compensation_error = error
+                    step.compensation_round += 1
+                left = (until - datetime.now(UTC)).total_seconds()
+                if verdict == Verdict.UNREACHABLE:
+                    if left <= 0:
+                        why = f"no answer for {(datetime.now(UTC) - began).total_seconds():.1f} s"
+                        return _Attempts(False, error=f"{error} ({why})", verdict=verdict)
+                else:
+                    errored += 1
+                    if errored >= policy.max_attempts:
+                        why = f"failed {errored} times"
+                        return _Attempts(False, error=f"{error} ({why})", verdict=verdict)
+                # An errored attempt is retried even past the time budget, up to its count.
+                delay = policy.backoff(tries)
+                if verdict == Verdict.UNREACHABLE:
+                    delay = min(delay, left)
                 await self._transition(
-                    saga, [step], "STEP_RETRYING", step, f"{error}; retry in {delay * 1000:.0f} ms"
-                )
-                log.warning(
-                    "[SAGA STEP] %s: %s; retrying in %.0f ms", step.name, error, delay * 1000
-                )
+                    saga, [step], f"{kind}_RETRYING", step,
+                    f"{error}; retry in {delay * 1000:.0f} ms",
+                )  # fmt: skip
+                log.warning("%s %s: %s; retrying in %.0f ms", label, step.name, error, delay * 1000)
                 await asyncio.sleep(delay)
                 continue
-            step.state = StepState.SUCCEEDED
-            step.result = result
-            step.error = ""
-            step.finished_at = now()
-            self._note(saga, [step], "STEP_SUCCEEDED", step, _kv(result, 4))
-            log.info("[SAGA STEP] %s: succeeded (attempt %d)", step.name, step.attempts)
-            return True
+            return _Attempts(True, result=result)
+
+    def _begin(self, step: StepRecord, forward: bool) -> None:
+        if forward:
+            _begin_attempt(step)
+            return
+        step.compensation_attempts += 1
+        step.state = StepState.COMPENSATING_STEP
+        step.compensation_started_at = step.compensation_started_at or now()
 
     async def _fail_step(
         self, saga: SagaRecord, step: StepRecord, error: str, unknown: bool
@@ -366,8 +510,8 @@ class SagaRunner:
                 saga.status = SagaStatus.FAILED
                 saga.finished_at = now()
                 saga.error = (
-                    f"compensation of {step.name} failed {step.compensation_round} times: "
-                    f"{step.compensation_error}; needs an operator (ResumeSaga)"
+                    f"compensation of {step.name} failed: {step.compensation_error}; "
+                    "needs an operator (ResumeSaga)"
                 )
                 await self._transition(saga, [step], "SAGA_FAILED", step, saga.error)
                 log.error("[SAGA] FAILED: %s", saga.error)
@@ -382,57 +526,19 @@ class SagaRunner:
         self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord
     ) -> bool:
         spec = definition.spec(step.name)
-        policy = self.settings.compensation_retry
-        while True:
-            step.compensation_attempts += 1
-            step.compensation_round += 1
-            step.state = StepState.COMPENSATING_STEP
-            step.compensation_started_at = step.compensation_started_at or now()
-            await self._transition(saga, [step], "COMPENSATION_STARTED", step)
-            log.log(
-                logging.INFO if step.compensation_attempts > 1 else logging.DEBUG,
-                "[COMPENSATION] %s: Compensate attempt %d",
-                step.name,
-                step.compensation_attempts,
-            )
-            plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
-            call = self._call(
-                saga, spec, plan.compensate_metadata(step.name, step.compensation_attempts)
-            )
-            try:
-                async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await spec.compensation(call)
-            except Exception as exc:
-                step.compensation_error = _describe(exc)
-                if not _is_unknown_outcome(exc) and not _is_business_failure(exc):
-                    log.exception("[COMPENSATION] %s: compensation code failed", step.name)
-                if step.compensation_round >= self.settings.compensation_threshold:
-                    step.state = StepState.COMPENSATION_FAILED
-                    return False
-                delay = policy.backoff(step.compensation_round)
-                await self._transition(
-                    saga,
-                    [step],
-                    "COMPENSATION_RETRYING",
-                    step,
-                    f"{step.compensation_error}; retry in {delay * 1000:.0f} ms",
-                )
-                log.warning(
-                    "[COMPENSATION] %s: %s; retrying in %.0f ms",
-                    step.name,
-                    step.compensation_error,
-                    delay * 1000,
-                )
-                await asyncio.sleep(delay)
-                continue
-            step.state = StepState.COMPENSATED_STEP
-            step.compensation_result = result
-            step.compensation_error = ""
-            step.compensated_at = now()
-            saga.compensation_order.append(step.name)
-            self._note(saga, [step], "COMPENSATION_SUCCEEDED", step, _kv(result, 4))
-            log.info("[COMPENSATION] %s: compensated", step.name)
-            return True
+        outcome = await self._attempts(saga, definition, spec, step, forward=False)
+        if not outcome.ok:
+            step.state = StepState.COMPENSATION_FAILED
+            step.compensation_error = outcome.error
+            return False
+        step.state = StepState.COMPENSATED_STEP
+        step.compensation_result = outcome.result
+        step.compensation_error = ""
+        step.compensated_at = now()
+        saga.compensation_order.append(step.name)
+        self._note(saga, [step], "COMPENSATION_SUCCEEDED", step, _kv(outcome.result, 4))
+        log.info("[COMPENSATION] %s: compensated", step.name)
+        return True
 
     # ---- helpers ------------------------------------------------------------------------
 

@@ -315,6 +315,19 @@ class SagaStore:
             lambda c: _load(c, f"status IN ({marks}) ORDER BY created_at", [s.value for s in LIVE])
         )
 
+    async def live_ids(self, idle_since: str) -> list[str]:
+        """Ids of live sagas whose last transition is older than `idle_since`."""
+        marks = ",".join("?" * len(LIVE))
+        return await self.db.read(
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    f"SELECT saga_id FROM sagas WHERE status IN ({marks}) AND updated_at < ?",
+                    [*(s.value for s in LIVE), idle_since],
+                )
+            ]
+        )
+
     async def page(self, status: SagaStatus | None, limit: int, offset: int) -> Page:
         def q(conn: sqlite3.Connection) -> Page:
             where, args = ("status=?", [status.value]) if status else ("1=1", [])

@@ -19,11 +19,13 @@ from flightsaga.v1 import (
 from orchestrator.app import build as build_orchestrator
 from tests.support.services import config_for, running_service
 
-# Fast but realistic settings for tests: short step deadlines, few compensation rounds.
+# Fast but realistic settings for tests: short step deadlines and retry budgets.
 TEST_ENV = {
     "STEP_TIMEOUT_MS": "1000",
     "STEP_MAX_ATTEMPTS": "3",
+    "STEP_RETRY_FOR_S": "3",
     "COMPENSATION_MAX_ATTEMPTS": "4",
+    "COMPENSATION_RETRY_FOR_S": "10",
     "SAGA_TIMEOUT_S": "60",
 }
 

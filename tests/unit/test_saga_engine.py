@@ -60,7 +60,7 @@ class Script:
 
             return run
 
-        retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
+        retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, retry_for=0.3)
         return SagaDefinition(
             "test",
             tuple(StepSpec(n, action(n), compensation(n), 1.0, retry) for n in STEPS),
@@ -72,13 +72,20 @@ def script() -> Iterator[Script]:
     yield Script()
 
 
-async def make_runner(path: Path, script: Script, threshold: int = 3) -> SagaRunner:
+async def make_runner(
+    path: Path,
+    script: Script,
+    threshold: int = 3,
+    compensation_retry_for: float = 0.3,
+    saga_timeout: float = 30,
+) -> SagaRunner:
     store = SagaStore(path / "saga.db", "NORMAL")
     await store.open()
     settings = RunnerSettings(
-        saga_timeout=30,
-        compensation_threshold=threshold,
-        compensation_retry=RetryPolicy(0, 0.001, 0.002),
+        saga_timeout=saga_timeout,
+        compensation_retry=RetryPolicy(threshold, 0.001, 0.002, compensation_retry_for),
+        adopt_every=0,  # tests call adopt_orphans() themselves
+        adopt_idle=0,
     )
     return SagaRunner(store, {"test": script.definition()}, settings)
 
@@ -128,11 +135,47 @@ async def test_spent_retries_compensate_the_uncertain_step_too(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do["b"] = [rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)] * 3
+    script.do["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 3
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["b", "a"]
     assert saga.step("b").attempts == 3
+    assert saga.step("b").state == StepState.COMPENSATED_STEP
+    assert "failed 3 times" in saga.error
+
+
+async def test_unreachable_participant_is_retried_past_the_attempt_count_within_the_budget(
+    tmp_path: Path, script: Script
+) -> None:
+    """A short outage (many quick UNAVAILABLE / DEADLINE_EXCEEDED) is ridden out."""
+    runner = await make_runner(tmp_path, script)
+    script.do["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 6 + [TimeoutError()] * 2
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPLETED
+    assert saga.step("b").attempts == 9
+
+
+async def test_unreachable_past_the_time_budget_compensates_the_step(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    script.do["b"] = [rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)] * 100_000
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == ["b", "a"]
+    assert saga.step("b").state == StepState.COMPENSATED_STEP
+    assert "no answer for" in saga.error
+
+
+async def test_step_code_error_is_an_unknown_outcome_not_a_step_that_did_not_run(
+    tmp_path: Path, script: Script
+) -> None:
+    """A bug around the call (e.g. a reply that does not parse) may come after the commit."""
+    runner = await make_runner(tmp_path, script)
+    script.do["c"] = [KeyError("reply field")] * 3
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == ["c", "b", "a"]
 
 
 async def test_business_failure_after_unknown_outcome_still_compensates_step(
@@ -158,7 +201,7 @@ async def test_compensation_past_threshold_fails_and_resume_finishes(
 ) -> None:
     runner = await make_runner(tmp_path, script, threshold=3)
     script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 3
+    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 3
     saga = await run_one(runner)
     assert saga.status == SagaStatus.FAILED
     assert saga.compensation_order == ["c"]
@@ -247,3 +290,113 @@ async def test_every_call_finds_its_intent_and_every_earlier_outcome_on_disk(
         ("undo:b", [S, C, D, F]),
         ("undo:a", [C, D, D, F]),
     ]
+
+
+async def test_unreachable_compensation_keeps_retrying_past_the_attempt_count(
+    tmp_path: Path, script: Script
+) -> None:
+    """A participant down for a while is not an operator's problem: no FAILED."""
+    runner = await make_runner(tmp_path, script, threshold=3)
+    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 12
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.step("b").compensation_attempts == 13
+
+
+async def test_compensation_unreachable_past_its_budget_fails_for_an_operator(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script, threshold=3, compensation_retry_for=0.2)
+    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 100_000
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.FAILED
+    assert saga.step("b").compensation_attempts > 3
+    assert "no answer for" in saga.error and "needs an operator" in saga.error
+
+
+async def _logged_as_if_killed(
+    runner: SagaRunner, saga_id: str, executing: int, deadline_passed: bool
+) -> None:
+    """A saga as the log holds it after a kill -9: steps before `executing` succeeded, step
+    `executing` logged as started (attempt 1, no answer), the rest pending."""
+    from datetime import UTC, datetime, timedelta
+
+    from orchestrator.engine.model import SagaEvent
+
+    saga = runner.new_saga("test", saga_id, "cid", b"")
+    if deadline_passed:
+        saga.deadline_at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    saga.event_seq = 1
+    await runner.store.create(saga, SagaEvent(saga_id, 1, "SAGA_STARTED", saga.status))
+    for st in saga.steps[:executing]:
+        st.state, st.attempts, st.result = StepState.SUCCEEDED, 1, {"step": st.name}
+    if executing < len(saga.steps):
+        st = saga.steps[executing]
+        st.state, st.attempts = StepState.EXECUTING, 1
+    await runner.store.save(saga, saga.steps, None)
+
+
+@pytest.mark.parametrize("executing", range(4))
+async def test_recovery_past_the_saga_deadline_compensates_the_step_in_flight(
+    tmp_path: Path, script: Script, executing: int
+) -> None:
+    """The chaos campaign's lost compensation: a Do in flight at the kill may have committed;
+    a restart after the saga deadline must compensate it, not record it as not run."""
+    runner = await make_runner(tmp_path, script)
+    await _logged_as_if_killed(runner, "late", executing, deadline_passed=True)
+    await runner.store.close()
+
+    fresh = await make_runner(tmp_path, script)
+    assert await fresh.recover() == 1
+    done = await fresh.wait("late", 10)
+    assert done is not None and done.status == SagaStatus.COMPENSATED
+    assert done.compensation_order == list(reversed(STEPS[: executing + 1]))
+    assert done.step(STEPS[executing]).state == StepState.COMPENSATED_STEP
+    assert "saga deadline exceeded" in done.error
+    assert not any(c.startswith("do:") for c in script.calls)  # past the deadline: no new Do
+
+
+async def test_deadline_before_a_step_ever_started_does_not_compensate_it(
+    tmp_path: Path, script: Script
+) -> None:
+    runner = await make_runner(tmp_path, script)
+    await _logged_as_if_killed(runner, "late", 2, deadline_passed=True)
+    saga = await runner.store.load("late")
+    assert saga is not None
+    # Step c's outcome came back (succeeded) but d never started.
+    saga.steps[2].state, saga.steps[2].result = StepState.SUCCEEDED, {"step": "c"}
+    await runner.store.save(saga, saga.steps, None)
+    await runner.recover()
+    done = await runner.wait("late", 10)
+    assert done is not None and done.status == SagaStatus.COMPENSATED
+    assert done.step("d").state == StepState.STEP_FAILED
+    assert done.compensation_order == ["c", "b", "a"]
+
+
+async def test_a_logged_saga_nobody_drives_is_adopted(tmp_path: Path, script: Script) -> None:
+    runner = await make_runner(tmp_path, script)
+    await _logged_as_if_killed(runner, "orphan", 1, deadline_passed=False)
+    assert await runner.adopt_orphans() == 1
+    done = await runner.wait("orphan", 10)
+    assert done is not None and done.status == SagaStatus.COMPLETED
+    assert await runner.adopt_orphans() == 0  # terminal sagas are left alone
+
+
+async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
+    tmp_path: Path, script: Script
+) -> None:
+    """A caller that hangs up while its saga is being logged must not strand it."""
+    import asyncio
+
+    runner = await make_runner(tmp_path, script)
+    saga = runner.new_saga("test", "hung-up", "cid", b"")
+    caller = asyncio.create_task(runner.start(saga))
+    await asyncio.sleep(0)  # the start is under way: its insert is queued on the db thread
+    caller.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await caller
+    done = await runner.wait("hung-up", 10)
+    assert done is not None and done.status == SagaStatus.COMPLETED
+    assert script.calls == ["do:a", "do:b", "do:c", "do:d"]
