@@ -38,7 +38,9 @@ def default_delay_ms(config: OrchestratorConfig) -> int:
 
 
 def build_from(config: OrchestratorConfig) -> GrpcApp:
-    store = SagaStore(config.service.database, config.sqlite_synchronous)
+    store = SagaStore(
+        config.service.database, config.sqlite_synchronous, outbox=config.bookings_log is not None
+    )
     peers = booking_saga.Peers(
         config.seat_addr, config.loyalty_addr, config.payment_addr, config.booking_addr
     )
@@ -65,7 +67,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
                 retry_for=config.compensation_retry_for,
             ),
         ),
-        on_terminal=log_file.append if log_file else None,
+        sink=log_file,
     )
     servicer = OrchestratorServicer(
         runner,

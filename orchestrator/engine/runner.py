@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -35,6 +34,7 @@ from orchestrator.engine.model import (
     StepState,
     now,
 )
+from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import SagaStore, Write
 from sagakit import context
 from sagakit.context import CORRELATION_HEADER
@@ -116,13 +116,15 @@ class SagaRunner:
         store: SagaStore,
         definitions: dict[str, SagaDefinition],
         settings: RunnerSettings = RunnerSettings(),
-        on_terminal: Callable[[SagaRecord], Awaitable[None]] | None = None,
+        sink: TerminalSink | None = None,
     ) -> None:
         self.store = store
         self.definitions = definitions
         self.settings = settings
         self.bus = EventBus()
-        self._on_terminal = on_terminal
+        self._sink = sink
+        # Sagas the sink has, still to be cleared from the saga log's outbox (in batches).
+        self._sunk: list[str] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, SagaRecord] = {}
         # Outcomes held back for the saga's next transition (see _note), by saga.
@@ -194,8 +196,9 @@ class SagaRunner:
         return self._live.get(stored.saga_id, stored), created
 
     async def recover(self) -> int:
-        """Resume every saga the log says is not terminal (after a crash or restart), then
-        keep watching for live sagas that nobody drives."""
+        """Hand the sink what a kill kept from it, resume every saga the log says is not
+        terminal (after a crash or restart), then keep watching for live sagas nobody drives."""
+        await self._reconcile_sink()
         sagas = await self.store.load_live()
         for saga in sagas:
             context.correlation_id.set(saga.correlation_id)
@@ -230,9 +233,36 @@ class SagaRunner:
         while True:
             await asyncio.sleep(self.settings.adopt_every)
             try:
+                await self.flush_sunk()
                 await self.adopt_orphans()
             except Exception:
-                log.exception("[SAGA] looking for sagas with no driver failed; trying again")
+                log.exception("[SAGA] housekeeping failed (outbox, orphans); trying again")
+
+    async def _reconcile_sink(self) -> None:
+        if self._sink is None or not self.store.outbox:
+            return
+        ids, checkpoint = await self.store.unsunk()
+        if not ids:
+            return
+        sagas = [s for s in [await self.store.load(i) for i in ids] if s and s.terminal]
+        missing = await self._sink.missing(checkpoint, sagas)
+        for saga in missing:
+            await self._sink.append(saga)
+        if missing:
+            log.warning(
+                "[SAGA] %d finished saga(s) were missing from the bookings log after a stop; "
+                "appended: %s",
+                len(missing),
+                ", ".join(s.saga_id for s in missing),
+            )
+        await self.store.sunk(ids, self._sink.checkpoint(ids))
+
+    async def flush_sunk(self) -> None:
+        """Clear the sagas the sink has from the outbox (one transaction for a batch)."""
+        if self._sink is None or not self._sunk:
+            return
+        ids, self._sunk = self._sunk, []
+        await self.store.sunk(ids, self._sink.checkpoint(ids))
 
     async def get(self, saga_id: str) -> SagaRecord | None:
         return self._live.get(saga_id) or await self.store.load(saga_id)
@@ -308,6 +338,7 @@ class SagaRunner:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.flush_sunk()
 
     # ---- driving ------------------------------------------------------------------------
 
@@ -595,9 +626,14 @@ class SagaRunner:
         self._held.pop(saga.saga_id, None)
         for _, earlier in held:
             self.bus.publish(earlier)
-        if saga.terminal and self._on_terminal is not None:
+        if saga.terminal and self._sink is not None:
             # Before watchers hear of the end, so whoever sees it finished finds it logged too.
-            await self._on_terminal(saga)
+            try:
+                await self._sink.append(saga)
+                self._sunk.append(saga.saga_id)
+            except Exception:
+                # Still in the outbox: appended at the next start.
+                log.exception("[SAGA] could not write the finished saga to the bookings log")
         self.bus.publish(event)
 
     def _note(

@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS saga_steps (
     PRIMARY KEY (saga_id, idx)
 );
 CREATE INDEX IF NOT EXISTS saga_steps_state ON saga_steps (state);
+-- Terminal sagas not yet handed to the runner's sink (the bookings log): written in the same
+-- transaction as the terminal transition, cleared once the sink has them, so a kill between
+-- the two loses nothing.
+CREATE TABLE IF NOT EXISTS saga_outbox (
+    saga_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS engine_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS saga_events (
     saga_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -97,6 +108,8 @@ _UPDATE_SAGA = (
 )
 _UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the _saga_row fields a transition may change, in order
 _UPSERT_STEP = f"INSERT OR REPLACE INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})"
+_OUTBOX = "INSERT OR REPLACE INTO saga_outbox (saga_id, status) VALUES (?, ?)"
+SINK_CHECKPOINT = "sink_checkpoint"
 
 
 def _dump(value: object) -> str | None:
@@ -226,8 +239,10 @@ class Page:
 
 
 class SagaStore:
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL", outbox: bool = False) -> None:
+        """`outbox`: record terminal sagas for a sink (see saga_outbox in SCHEMA)."""
         self.db = Database(path, SCHEMA, synchronous)
+        self.outbox = outbox
 
     async def open(self) -> None:
         await self.db.open()
@@ -267,6 +282,7 @@ class SagaStore:
         saga_row = _saga_row(saga)
         update = (*(saga_row[i] for i in _UPDATED), saga.saga_id)
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
+        outbox = (saga.saga_id, saga.status.value) if self.outbox and saga.terminal else None
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(_UPDATE_SAGA, update)
@@ -274,6 +290,8 @@ class SagaStore:
                 conn.executemany(_UPSERT_STEP, step_rows)
             if event is not None:
                 _insert_event(conn, event)
+            if outbox is not None:
+                conn.execute(_OUTBOX, outbox)
 
         return write
 
@@ -314,6 +332,30 @@ class SagaStore:
         return await self.db.read(
             lambda c: _load(c, f"status IN ({marks}) ORDER BY created_at", [s.value for s in LIVE])
         )
+
+    async def unsunk(self) -> tuple[list[str], str]:
+        """Terminal sagas the sink may not have (oldest first), and the sink's checkpoint."""
+
+        def q(conn: sqlite3.Connection) -> tuple[list[str], str]:
+            ids = [r[0] for r in conn.execute("SELECT saga_id FROM saga_outbox ORDER BY rowid")]
+            row = conn.execute(
+                "SELECT value FROM engine_meta WHERE key=?", (SINK_CHECKPOINT,)
+            ).fetchone()
+            return ids, row[0] if row else ""
+
+        return await self.db.read(q)
+
+    async def sunk(self, saga_ids: Sequence[str], checkpoint: str) -> None:
+        """The sink has these sagas; `checkpoint` is its position to reconcile from."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM saga_outbox WHERE saga_id=?", [(i,) for i in saga_ids])
+            conn.execute(
+                "INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)",
+                (SINK_CHECKPOINT, checkpoint),
+            )
+
+        await self.db.transaction(tx)
 
     async def live_ids(self, idle_since: str) -> list[str]:
         """Ids of live sagas whose last transition is older than `idle_since`."""

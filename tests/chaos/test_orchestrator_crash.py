@@ -8,6 +8,7 @@ and the participants' own records agree with each saga's outcome.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,6 +127,10 @@ async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
         assert end_balance == start_balance - spent
         log = (tmp_path / "orchestrator.log").read_text()
         assert "[SAGA] recovering" in log
+        # The bookings log has every finished saga exactly once, kill or not.
+        lines = (tmp_path / "bookings.jsonl").read_text().splitlines()
+        logged = sorted(json.loads(line)["saga_id"] for line in lines)
+        assert logged == sorted(s.saga_id for s in listed.sagas)
     finally:
         await channel.close()
         for ch in stack.channels:

@@ -90,8 +90,8 @@ async def make_runner(
     return SagaRunner(store, {"test": script.definition()}, settings)
 
 
-async def run_one(runner: SagaRunner, saga_id: str = "s1") -> Any:
-    saga = runner.new_saga("test", saga_id, "cid-1", b"payload")
+async def run_one(runner: SagaRunner, saga_id: str = "s1", payload: bytes = b"payload") -> Any:
+    saga = runner.new_saga("test", saga_id, "cid-1", payload)
     await runner.start(saga)
     return await runner.wait(saga_id, 10)
 
@@ -400,3 +400,80 @@ async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
     done = await runner.wait("hung-up", 10)
     assert done is not None and done.status == SagaStatus.COMPLETED
     assert script.calls == ["do:a", "do:b", "do:c", "do:d"]
+
+
+# ---- the bookings log as the runner's sink: complete across kills, no line twice ----------
+
+
+async def sink_runner(path: Path, script: Script, sink: Any) -> SagaRunner:
+    store = SagaStore(path / "saga.db", "NORMAL", outbox=True)
+    await store.open()
+    settings = RunnerSettings(saga_timeout=30, adopt_every=0, adopt_idle=0)
+    return SagaRunner(store, {"test": script.definition()}, settings, sink=sink)
+
+
+def logged_ids(path: Path) -> list[str]:
+    import json
+
+    return [json.loads(line)["saga_id"] for line in path.read_text().splitlines()]
+
+
+async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
+    tmp_path: Path, script: Script
+) -> None:
+    from orchestrator.bookings_log import BookingsLog
+
+    path = tmp_path / "bookings.jsonl"
+    log = BookingsLog(path)
+    runner = await sink_runner(tmp_path, script, log)
+    await runner.recover()
+    for i in range(3):
+        await run_one(runner, f"kept-{i}", b"")
+    await runner.flush_sunk()  # these three are cleared from the outbox
+
+    class Killed:
+        """The process dies between the terminal commit and the line: nothing is written."""
+
+        async def append(self, saga: Any) -> None:
+            raise RuntimeError("killed")
+
+        def checkpoint(self, cleared: Any) -> str:
+            return log.checkpoint(cleared)
+
+    runner._sink = Killed()  # type: ignore[assignment]
+    await run_one(runner, "lost", b"")
+    runner._sink = log
+    await run_one(runner, "written-not-cleared", b"")  # its line is in, the outbox still has it
+    log.close()
+    with path.open("ab") as f:
+        f.write(b'{"saga_id": "torn-by-the-ki')  # a write cut off by the kill
+    await runner.store.close()
+
+    fresh_log = BookingsLog(path)
+    fresh = await sink_runner(tmp_path, script, fresh_log)
+    await fresh.recover()
+    fresh_log.close()
+    ids = logged_ids(path)
+    assert sorted(ids) == sorted(["kept-0", "kept-1", "kept-2", "lost", "written-not-cleared"])
+    assert (await fresh.store.unsunk())[0] == []
+    await fresh.store.close()
+
+
+async def test_a_clean_restart_appends_nothing(tmp_path: Path, script: Script) -> None:
+    from orchestrator.bookings_log import BookingsLog
+
+    path = tmp_path / "bookings.jsonl"
+    log = BookingsLog(path)
+    runner = await sink_runner(tmp_path, script, log)
+    await runner.recover()
+    await run_one(runner, "one", b"")
+    await runner.stop(1)
+    log.close()
+    await runner.store.close()
+    again_log = BookingsLog(path)
+    again = await sink_runner(tmp_path, script, again_log)
+    await again.recover()
+    await run_one(again, "two", b"")
+    again_log.close()
+    assert logged_ids(path) == ["one", "two"]
+    await again.store.close()
