@@ -24,6 +24,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from sagakit import context
+from sagakit.channels import open_channel
 
 log = logging.getLogger("dashboard.peers")
 
@@ -93,7 +94,7 @@ class Peers:
 
     @classmethod
     def open(cls, config: DashboardConfig) -> Peers:
-        channels = {p.env_var: grpc.aio.insecure_channel(p.addr) for p in config.peers}
+        channels = {p.env_var: open_channel(p.addr) for p in config.peers}
         return cls(config, channels)
 
     async def close(self) -> None:

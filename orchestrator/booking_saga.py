@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -30,6 +29,7 @@ from flightsaga.v1 import (
 )
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from sagakit import steps, validate
+from sagakit.channels import open_channel
 from sagakit.errors import InvalidArgument
 
 M = TypeVar("M", bound=Message)
@@ -91,7 +91,7 @@ class Peers:
 
     def __post_init__(self) -> None:
         self._channels = [
-            grpc.aio.insecure_channel(a)
+            open_channel(a)
             for a in (self.seat_addr, self.loyalty_addr, self.payment_addr, self.booking_addr)
         ]
         self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[0])

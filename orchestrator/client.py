@@ -26,6 +26,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from sagakit import context
+from sagakit.channels import open_channel
 
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50050"
 DEFAULT_SEAT = "127.0.0.1:50051"
@@ -80,7 +81,7 @@ class OrchestratorClient:
         self.addr = addr or os.environ.get("ORCHESTRATOR_ADDR") or DEFAULT_ORCHESTRATOR
         self.seat_addr = seat_addr or os.environ.get("SEAT_SERVICE_ADDR") or DEFAULT_SEAT
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(self.addr)
+        self._channel = open_channel(self.addr)
         self._stub = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self._seat_channel: grpc.aio.Channel | None = None
 
@@ -190,7 +191,7 @@ class OrchestratorClient:
     ) -> seat_pb2.SearchFlightsResponse:
         """Flight search goes to the seat service, which owns the schedule (SEAT_SERVICE_ADDR)."""
         if self._seat_channel is None:
-            self._seat_channel = grpc.aio.insecure_channel(self.seat_addr)
+            self._seat_channel = open_channel(self.seat_addr)
         stub = seat_pb2_grpc.SeatServiceStub(self._seat_channel)
         try:
             reply: seat_pb2.SearchFlightsResponse = await stub.SearchFlights(
