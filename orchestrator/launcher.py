@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
+import socket
 import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -52,10 +52,55 @@ class StartError(Exception):
     pass
 
 
-def _die_with_parent() -> None:
-    # Linux: a child gets SIGTERM if the launcher itself is killed, so no orphans are left.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+def free_base_port(attempts: int = 50) -> int:
+    """A port p with p..p+4 all free on 127.0.0.1 (orchestrator and the four participants)."""
+    for _ in range(attempts):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            base = int(s.getsockname()[1])
+        if base + 4 > 65535:
+            continue
+        try:
+            for port in range(base, base + 5):
+                with socket.socket() as s:
+                    s.bind((HOST, port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no run of 5 free ports found on 127.0.0.1")
+
+
+def code_env(code_dir: Path) -> dict[str, str]:
+    """Environment that makes services import their packages from another source tree.
+
+    `python -m` puts the working directory first on sys.path, so the services must also run
+    in that tree (Launcher(cwd=code_dir)); PYTHONPATH alone would lose to the editable install
+    only for packages the tree lacks, and the generated protos live under protos/.
+    """
+    if not (code_dir / "orchestrator" / "__main__.py").is_file():
+        raise StartError(f"{code_dir} is not a FlightSaga source tree")
+    return {"PYTHONPATH": os.pathsep.join([str(code_dir), str(code_dir / "protos")])}
+
+
+# Linux: a child asks for SIGTERM when the launcher itself dies, so no orphans are left; then
+# it becomes `python -m <service>` (same pid). A tiny exec wrapper rather than preexec_fn:
+# running Python between fork and exec, in a process whose gRPC threads are busy (chaos and
+# bench restart services under load), can crash the child (SIGSEGV) before it starts.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+except Exception:
+    pass
+if os.getppid() != int(sys.argv[2]):
+    sys.exit(1)  # the launcher died before prctl: nobody would stop this service
+os.execv(sys.executable, [sys.executable, "-m", sys.argv[1]])
+"""
+
+
+def service_argv(module: str) -> list[str]:
+    """The command of a service process, dying with this one (`python -m <module>`)."""
+    return [sys.executable, "-c", _DIE_WITH_PARENT, module, str(os.getpid())]
 
 
 class Launcher:
@@ -68,11 +113,19 @@ class Launcher:
         log_dir: Path | None = None,
         out: TextIO = sys.stdout,
         extra_env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        pump_output: bool = True,
     ) -> None:
+        """`pump_output=False` sends each service's output straight to `<log_dir>/<name>.log`
+        (the data folder when no log_dir) instead of through this process: a caller whose event
+        loop is busy generating load (bench, chaos) must not also carry every log line.
+        `cwd` runs the services in another source tree (with `code_env(cwd)` in extra_env)."""
         self.data_dir = data_dir.resolve()
         self.log_dir = log_dir
         self.out = out
         self.extra_env = extra_env or {}
+        self.cwd = cwd
+        self.pump_output = pump_output
         self.participants = [
             Service("seat", "seat_service", base_port + 1),
             Service("loyalty", "loyalty_service", base_port + 2),
@@ -125,17 +178,30 @@ class Launcher:
             if log_file is not None:
                 log_file.close()
 
-    async def _spawn(self, svc: Service) -> None:
-        svc.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            svc.module,
-            env=self.env_for(svc),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        self._pumps.append(asyncio.create_task(self._pump(svc)))
+    def log_path(self, svc: Service) -> Path:
+        return (self.log_dir or self.data_dir) / f"{svc.name}.log"
+
+    async def spawn(self, svc: Service) -> None:
+        """Start (or restart, on the same port and database) one service; do not wait for it."""
+        log: IO[bytes] | None = None
+        if not self.pump_output:
+            self.log_path(svc).parent.mkdir(parents=True, exist_ok=True)
+            log = self.log_path(svc).open("ab")  # the child keeps its own copy of the descriptor
+            svc.tail.clear()
+            svc.tail.append(f"(output in {self.log_path(svc)})")
+        try:
+            svc.proc = await asyncio.create_subprocess_exec(
+                *service_argv(svc.module),
+                env=self.env_for(svc),
+                stdout=asyncio.subprocess.PIPE if log is None else log,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=self.cwd,
+            )
+        finally:
+            if log is not None:
+                log.close()
+        if log is None:
+            self._pumps.append(asyncio.create_task(self._pump(svc)))
 
     async def _healthy(self, svc: Service) -> bool:
         if svc.http:
@@ -150,7 +216,8 @@ class Launcher:
                 return False
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    async def _wait_healthy(self, svc: Service) -> None:
+    async def wait_healthy(self, svc: Service) -> None:
+        """Until the service answers SERVING; StartError if it exits or takes too long."""
         loop = asyncio.get_running_loop()
         end = loop.time() + START_TIMEOUT
         while loop.time() < end:
@@ -175,8 +242,8 @@ class Launcher:
         try:
             for wave in waves:
                 for svc in wave:
-                    await self._spawn(svc)
-                await asyncio.gather(*(self._wait_healthy(s) for s in wave))
+                    await self.spawn(svc)
+                await asyncio.gather(*(self.wait_healthy(s) for s in wave))
         except BaseException:
             await self.stop()
             raise
