@@ -7,6 +7,7 @@
     flightsaga get|watch|resume SAGA_ID|latest
     flightsaga list [--status failed]     flightsaga stats
     flightsaga demo                                   the original five scenarios
+    flightsaga chaos [--sagas N] [--seed S] [--target ADDR] [--code DIR]   chaos campaign
 
 Exit status: 0 success (for `book`: the booking was confirmed), 1 the booking was not
 confirmed or a scenario misbehaved, 2 bad usage or bad input, 3 the stack is unreachable.
@@ -140,6 +141,15 @@ def parser() -> argparse.ArgumentParser:
     dm.add_argument("--to", dest="destination", default="LAX")
     dm.add_argument("--date", default="2026-12-01")
     dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
+    ch = sub.add_parser(
+        "chaos",
+        help="kill, stop and fault the services under load, then check every invariant",
+        description="A seeded, bounded chaos campaign (README: Chaos campaign). Exit status: "
+        "0 every invariant holds, 1 violations, 2 bad usage, 3 the campaign could not run.",
+    )
+    from chaos.cli import add_arguments
+
+    add_arguments(ch)
     return p
 
 
@@ -269,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             log_dir=Path(args.log_dir) if args.log_dir else Path(args.data_dir) / "logs",
         )
         sys.exit(asyncio.run(launcher.run()))
+    if args.command == "chaos":
+        from chaos.cli import run as run_chaos
+
+        sys.exit(run_chaos(args))
     try:
         sys.exit(asyncio.run(_run(args)))
     except Unreachable as exc:

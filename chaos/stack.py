@@ -1,0 +1,215 @@
+"""The system under test: processes this campaign started, or a deployment given by address.
+
+A local stack is the `flightsaga up` launcher with output to files and no dashboard; every
+kill -9, SIGSTOP and SIGCONT goes to the pid of a child this campaign spawned and has not yet
+reaped (so the pid cannot have been reused), never to a process found by name.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from flightsaga.v1 import (
+    booking_pb2_grpc,
+    loyalty_pb2_grpc,
+    orchestrator_pb2_grpc,
+    payment_pb2_grpc,
+    seat_pb2_grpc,
+)
+from orchestrator.launcher import Launcher, Service, code_env, free_base_port
+
+# Our own channels reconnect within a second of a restart: the campaign measures the services'
+# recovery, not its own client's reconnect backoff (which grows to minutes by default).
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+@dataclass(frozen=True)
+class Addrs:
+    orchestrator: str
+    seat: str
+    loyalty: str
+    payment: str
+    booking: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class Peers:
+    """One long-lived channel and stub per service, shared by every client of the campaign."""
+
+    def __init__(self, addrs: Addrs) -> None:
+        self.addrs = addrs
+        self._channels: list[grpc.aio.Channel] = []
+        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(
+            self._channel(addrs.orchestrator)
+        )
+        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel(addrs.seat))
+        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channel(addrs.loyalty))
+        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channel(addrs.payment))
+        self.booking = booking_pb2_grpc.BookingServiceStub(self._channel(addrs.booking))
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        self._channels.append(channel)
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+@dataclass
+class ProcessEvent:
+    """One signal or restart, as done: which service, which pid, when (s since the start)."""
+
+    service: str
+    action: str  # "kill -9", "SIGSTOP", "SIGCONT", "restart"
+    pid: int
+    at_s: float
+    phase: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LocalStack:
+    """The five gRPC services as child processes on free ports of 127.0.0.1."""
+
+    data_dir: Path
+    env: dict[str, str]
+    code_dir: Path | None = None
+    events: list[ProcessEvent] = field(default_factory=list)
+    phase: str = ""  # stamped on events, for the report
+    controls: bool = True
+
+    def __post_init__(self) -> None:
+        env = dict(self.env)
+        if self.code_dir is not None:
+            env.update(code_env(self.code_dir))
+        self.launcher = Launcher(
+            self.data_dir,
+            free_base_port(),
+            dashboard=False,
+            out=io.StringIO(),  # the launcher's own notices; our report says what happened
+            extra_env=env,
+            log_dir=self.data_dir / "logs",
+            cwd=self.code_dir,
+            pump_output=False,  # our loop generates load; it must not carry every log line
+        )
+        self._t0 = time.monotonic()
+        self._stopped: set[str] = set()
+        self.addrs = Addrs(
+            self.launcher.orchestrator.addr, *(s.addr for s in self.launcher.participants)
+        )
+
+    def _svc(self, name: str) -> Service:
+        for svc in self.launcher.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    def _note(self, name: str, action: str, pid: int) -> ProcessEvent:
+        event = ProcessEvent(name, action, pid, round(time.monotonic() - self._t0, 3), self.phase)
+        self.events.append(event)
+        return event
+
+    async def start(self) -> None:
+        await self.launcher.start()
+        self._t0 = time.monotonic()
+        if self.code_dir is not None:
+            self.check_code_dir()
+
+    def check_code_dir(self) -> None:
+        """`python -m` imports from its working directory first: prove each one runs there."""
+        assert self.code_dir is not None
+        for svc in self.launcher.services:
+            cwd = Path(os.readlink(f"/proc/{self.pid(svc.name)}/cwd"))
+            if cwd != self.code_dir.resolve():
+                raise RuntimeError(f"{svc.name} runs from {cwd}, not from {self.code_dir}")
+
+    def pid(self, name: str) -> int:
+        proc = self._svc(name).proc
+        if proc is None or proc.returncode is not None:
+            raise RuntimeError(f"{name} is not running")
+        return int(proc.pid)
+
+    async def kill9(self, name: str) -> ProcessEvent:
+        svc = self._svc(name)
+        pid = self.pid(name)  # our unreaped child: the pid is still ours
+        os.kill(pid, signal.SIGKILL)
+        assert svc.proc is not None
+        await svc.proc.wait()
+        self._stopped.discard(name)
+        return self._note(name, "kill -9", pid)
+
+    async def restart(self, name: str) -> ProcessEvent:
+        """Start the service again on the same port and database; wait until it serves."""
+        svc = self._svc(name)
+        await self.launcher.spawn(svc)
+        await self.launcher.wait_healthy(svc)
+        return self._note(name, "restart", self.pid(name))
+
+    def sigstop(self, name: str) -> ProcessEvent:
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGSTOP)
+        self._stopped.add(name)
+        return self._note(name, "SIGSTOP", pid)
+
+    def sigcont(self, name: str) -> ProcessEvent:
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGCONT)
+        self._stopped.discard(name)
+        return self._note(name, "SIGCONT", pid)
+
+    async def stop(self) -> None:
+        # A stopped process cannot act on SIGTERM: wake it first, then stop everything.
+        for name in list(self._stopped):
+            self.sigcont(name)
+        await self.launcher.stop()
+
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def bookings_log(self) -> Path:
+        return self.data_dir / "bookings.jsonl"
+
+
+@dataclass
+class TargetStack:
+    """A deployment somebody else runs: reads and bookings only, no process control."""
+
+    addrs: Addrs
+    events: list[ProcessEvent] = field(default_factory=list)
+    phase: str = ""
+    controls: bool = False
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def target_addrs(orchestrator: str, participants: dict[str, str | None]) -> Addrs:
+    """Participants default to the ports after the orchestrator's (the default layout)."""
+    host, _, port = orchestrator.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--target {orchestrator!r}: expected HOST:PORT")
+    base = int(port)
+    names = ("seat", "loyalty", "payment", "booking")
+    got = [participants.get(n) or f"{host}:{base + 1 + i}" for i, n in enumerate(names)]
+    return Addrs(orchestrator, *got)
