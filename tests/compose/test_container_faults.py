@@ -76,26 +76,18 @@ async def test_participant_stopped_mid_saga_then_back_completes_or_compensates(
         await stackctl.compose("start", "payment")
     await stackctl.wait_serving(["payment"], timeout=60)
 
-    resumed = 0
     for reply in replies:
         saga = await sagas.wait_terminal(clients, reply.saga_id)
-        if saga.status == pb.FAILED:
-            # Payment was down longer than the orchestrator's compensation rounds: the saga is
-            # flagged for an operator (the contract), and ResumeSaga now that payment is back
-            # must finish the compensation.
-            resumed += 1
-            await clients.orchestrator.ResumeSaga(
-                pb.ResumeSagaRequest(saga_id=saga.saga_id), timeout=30
-            )
-            saga = await sagas.wait_terminal(clients, saga.saga_id)
+        # A participant down for seconds is retried through, never handed to an operator.
         assert sagas.status(saga) in ("COMPLETED", "COMPENSATED"), saga.error
         await sagas.assert_records_agree(clients, saga)
         payment = next(s for s in saga.steps if s.name == "process_payment")
         if saga.status == pb.COMPENSATED:
-            # Retried while the container was down, then given up and compensated (the
-            # charge may have happened: compensated too).
+            # Down past the step's retry budget: given up and compensated (the charge may have
+            # happened: compensated too).
             assert payment.attempts >= 2, payment
             assert "UNAVAILABLE" in payment.error or "DEADLINE" in payment.error, payment
             assert "process_payment" in saga.compensation_order
-    print(f"payment stopped mid-saga: {resumed} of {len(replies)} sagas needed ResumeSaga")
+    outcomes = [sagas.status(await sagas.wait_terminal(clients, r.saga_id)) for r in replies]
+    print(f"payment stopped mid-saga: outcomes {outcomes}")
     await stackctl.wait_healthy(["payment"], timeout=60)

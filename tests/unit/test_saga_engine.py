@@ -477,3 +477,24 @@ async def test_a_clean_restart_appends_nothing(tmp_path: Path, script: Script) -
     again_log.close()
     assert logged_ids(path) == ["one", "two"]
     await again.store.close()
+
+
+async def test_saga_deadline_reached_while_retrying_compensates_the_step_too(
+    tmp_path: Path, script: Script
+) -> None:
+    """The step budget is long, the saga deadline short: the deadline wins, and the step that
+    was being retried (it may have run) is compensated with the ones before it."""
+    runner = await make_runner(tmp_path, script, saga_timeout=0.3)
+    spec = runner.definitions["test"]
+    runner.definitions["test"] = dataclasses.replace(
+        spec,
+        steps=tuple(
+            dataclasses.replace(s, retry=dataclasses.replace(s.retry, retry_for=60))
+            for s in spec.steps
+        ),
+    )
+    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 100_000
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.compensation_order == ["c", "b", "a"]
+    assert saga.step("d").state == StepState.SKIPPED
