@@ -76,7 +76,7 @@ class ProcessEvent:
     """One signal or restart, as done: which service, which pid, when (s since the start)."""
 
     service: str
-    action: str  # "kill -9", "SIGSTOP", "SIGCONT", "restart"
+    action: str  # "start", "kill -9", "SIGSTOP", "SIGCONT", "restart"
     pid: int
     at_s: float
     phase: str = ""
@@ -130,6 +130,8 @@ class LocalStack:
     async def start(self) -> None:
         await self.launcher.start()
         self._t0 = time.monotonic()
+        for svc in self.launcher.services:
+            self._note(svc.name, "start", self.pid(svc.name))
         if self.code_dir is not None:
             self.check_code_dir()
 
