@@ -104,8 +104,8 @@ def test_a_crash_stop_recovers_committed_rows(pg_cluster: pg.PgCluster) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id int)")
         conn.execute("INSERT INTO t SELECT generate_series(1, 100)")
-    pg_cluster.stop(mode="immediate")
-    pg_cluster.start()
+    with pg_cluster.stopped(mode="immediate"):
+        assert not pg_cluster.running
     assert scalar(url, "SELECT count(*) FROM t") == 100
 
 

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -272,6 +273,16 @@ class PgCluster:
         done = self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", "-t", "60")
         if done.returncode != 0 and self.running:
             raise RuntimeError(f"pg_ctl stop -m {mode} failed: {done.stderr.strip()}")
+
+    @contextlib.contextmanager
+    def stopped(self, mode: str = "fast") -> Iterator[None]:
+        """An outage: the server is down inside the block and back up after it, even if the
+        block fails (the cluster is shared by the whole session)."""
+        self.stop(mode)
+        try:
+            yield
+        finally:
+            self.start()
 
     def destroy(self) -> None:
         """Stop at once (never leave a server running) and remove the temp dir."""
