@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from booking_service import pnr
 from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
-from sagakit.barrier import SCHEMA as BARRIER_SCHEMA
 from sagakit.barrier import now_iso
+from sagakit.db import Conn, IntegrityError, savepoint
 from sagakit.errors import InvalidArgument, NotFound
 
 log = logging.getLogger("booking_service.bookings")
-
-SCHEMA = (
-    BARRIER_SCHEMA
-    + """
-CREATE TABLE IF NOT EXISTS bookings (
-    reference TEXT PRIMARY KEY,
-    saga_id TEXT NOT NULL UNIQUE,
-    customer_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('CONFIRMED', 'CANCELLED')),
-    itinerary TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    cancelled_at TEXT
-);
-"""
-)
 
 CONFIRMED = "CONFIRMED"
 CANCELLED = "CANCELLED"
@@ -118,7 +102,7 @@ def itinerary(
 
 
 def confirm(
-    conn: sqlite3.Connection,
+    conn: Conn,
     saga_id: str,
     customer_id: str,
     it: Itinerary,
@@ -130,12 +114,13 @@ def confirm(
     for _ in range(MAX_REFERENCE_TRIES):
         ref = new_reference()
         try:
-            conn.execute(
-                "INSERT INTO bookings (reference, saga_id, customer_id, status, itinerary,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (ref, saga_id, customer_id, CONFIRMED, doc, now),
-            )
-        except sqlite3.IntegrityError:
+            with savepoint(conn):  # a collision must not end the transaction (PostgreSQL)
+                conn.execute(
+                    "INSERT INTO bookings (reference, saga_id, customer_id, status, itinerary,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (ref, saga_id, customer_id, CONFIRMED, doc, now),
+                )
+        except IntegrityError:
             if _by(conn, "saga_id", saga_id) is not None:
                 raise  # not a reference collision: the barrier should have prevented this
             log.info("booking reference %s is taken; drawing another", ref)
@@ -145,7 +130,7 @@ def confirm(
     raise RuntimeError(f"no free booking reference after {MAX_REFERENCE_TRIES} tries")
 
 
-def cancel(conn: sqlite3.Connection, saga_id: str) -> Booking:
+def cancel(conn: Conn, saga_id: str) -> Booking:
     conn.execute(
         "UPDATE bookings SET status=?, cancelled_at=? WHERE saga_id=? AND status=?",
         (CANCELLED, now_iso(), saga_id, CONFIRMED),
@@ -158,7 +143,7 @@ def cancel(conn: sqlite3.Connection, saga_id: str) -> Booking:
     return booking
 
 
-def find(conn: sqlite3.Connection, reference: str = "", saga_id: str = "") -> Booking:
+def find(conn: Conn, reference: str = "", saga_id: str = "") -> Booking:
     booking = _by(conn, "reference", reference) if reference else _by(conn, "saga_id", saga_id)
     if booking is None:
         what = f"booking_reference {reference!r}" if reference else f"saga_id {saga_id!r}"
@@ -166,12 +151,12 @@ def find(conn: sqlite3.Connection, reference: str = "", saga_id: str = "") -> Bo
     return booking
 
 
-def of_saga(conn: sqlite3.Connection, saga_id: str) -> list[Booking]:
+def of_saga(conn: Conn, saga_id: str) -> list[Booking]:
     booking = _by(conn, "saga_id", saga_id)
     return [] if booking is None else [booking]
 
 
-def _by(conn: sqlite3.Connection, column: str, value: str) -> Booking | None:
+def _by(conn: Conn, column: str, value: str) -> Booking | None:
     assert column in ("reference", "saga_id")
     row = conn.execute(f"SELECT * FROM bookings WHERE {column}=?", (value,)).fetchone()
     if row is None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import grpc
 
 from booking_service import bookings
 from booking_service.bookings import Booking
 from flightsaga.v1 import booking_pb2, booking_pb2_grpc, common_pb2
 from sagakit import validate
+from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import Participant
 from sagakit.timestamps import to_ts
@@ -75,7 +74,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             request.currency,
         )
 
-        def apply(conn: sqlite3.Connection) -> booking_pb2.ConfirmBookingResponse:
+        def apply(conn: Conn) -> booking_pb2.ConfirmBookingResponse:
             b = bookings.confirm(conn, saga_id, customer_id, it)
             return booking_pb2.ConfirmBookingResponse(
                 saga_id=saga_id, booking_reference=b.reference, status=b.status
@@ -88,7 +87,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     ) -> booking_pb2.CancelBookingResponse:
         saga_id = validate.saga_id(request.saga_id)
 
-        def undo(conn: sqlite3.Connection) -> booking_pb2.CancelBookingResponse:
+        def undo(conn: Conn) -> booking_pb2.CancelBookingResponse:
             b = bookings.cancel(conn, saga_id)
             return booking_pb2.CancelBookingResponse(
                 saga_id=saga_id, booking_reference=b.reference, status=b.status
@@ -114,7 +113,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     ) -> booking_pb2.BookingRecords:
         saga_id = validate.saga_id(request.saga_id)
 
-        def read(conn: sqlite3.Connection) -> booking_pb2.BookingRecords:
+        def read(conn: Conn) -> booking_pb2.BookingRecords:
             return booking_pb2.BookingRecords(
                 saga_id=saga_id,
                 bookings=[_booking(b) for b in bookings.of_saga(conn, saga_id)],

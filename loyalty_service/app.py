@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flightsaga.v1 import loyalty_pb2, loyalty_pb2_grpc
-from loyalty_service.ledger import SCHEMA
 from loyalty_service.servicer import LoyaltyServicer
 from sagakit.config import ServiceConfig
+from sagakit.migrate import Migrations
 from sagakit.participant import participant_app
 from sagakit.server import GrpcApp
 from sagakit.steps import DEDUCT_LOYALTY_POINTS
@@ -17,7 +17,7 @@ def build(config: ServiceConfig) -> GrpcApp:
     return participant_app(
         config,
         DEDUCT_LOYALTY_POINTS,
-        SCHEMA,
+        Migrations("loyalty_service", marker_table="accounts"),
         (loyalty_pb2.DeductPointsResponse, loyalty_pb2.RefundPointsResponse),
         SERVICE_NAME,
         lambda participant, server: loyalty_pb2_grpc.add_LoyaltyServiceServicer_to_server(

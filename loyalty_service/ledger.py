@@ -16,50 +16,14 @@ points`, so no interleaving of sagas can overdraw an account.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 
 from sagakit import validate
-from sagakit.barrier import SCHEMA as BARRIER_SCHEMA
 from sagakit.barrier import now_iso
+from sagakit.db import Conn
 from sagakit.errors import NotFound, Rejected
 
 log = logging.getLogger("loyalty_service.ledger")
-
-SEED_ACCOUNTS = (
-    ("LOY-1001", "Alice Anderson", "GOLD", 50_000),
-    ("LOY-1002", "Bob Brooks", "SILVER", 12_000),
-    ("LOY-1003", "Carol Chen", "BLUE", 0),
-    ("LOY-1004", "Dmitri Novak", "PLATINUM", 250_000),
-    ("LOY-1005", "Erin Okafor", "SILVER", 5_000),
-    ("LOY-1006", "Farah Haddad", "BLUE", 1_500),
-)
-
-SCHEMA = (
-    BARRIER_SCHEMA
-    + """
-CREATE TABLE IF NOT EXISTS accounts (
-    account_id TEXT PRIMARY KEY,
-    holder_name TEXT NOT NULL,
-    tier TEXT NOT NULL,
-    balance INTEGER NOT NULL CHECK (balance >= 0)
-);
-CREATE TABLE IF NOT EXISTS movements (
-    id INTEGER PRIMARY KEY,
-    saga_id TEXT NOT NULL,
-    account_id TEXT NOT NULL REFERENCES accounts (account_id),
-    delta INTEGER NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('deduction', 'refund')),
-    balance_after INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    UNIQUE (saga_id, kind)
-);
-"""
-    + "".join(
-        f"INSERT OR IGNORE INTO accounts VALUES ('{a}', '{n}', '{t}', {b});\n"
-        for a, n, t, b in SEED_ACCOUNTS
-    )
-)
 
 MAX_POINTS = 10**9
 
@@ -100,7 +64,7 @@ def deduction(account_id: str, points: int, max_value_cents: int) -> Deduction:
     )
 
 
-def account(conn: sqlite3.Connection, account_id: str) -> Account:
+def account(conn: Conn, account_id: str) -> Account:
     row = conn.execute(
         "SELECT account_id, holder_name, tier, balance FROM accounts WHERE account_id=?",
         (account_id,),
@@ -110,7 +74,7 @@ def account(conn: sqlite3.Connection, account_id: str) -> Account:
     return Account(**dict(row))
 
 
-def deduct(conn: sqlite3.Connection, saga_id: str, d: Deduction) -> Movement:
+def deduct(conn: Conn, saga_id: str, d: Deduction) -> Movement:
     acct = account(conn, d.account_id)
     value = points_value_cents(d.points)
     if d.max_value_cents and value > d.max_value_cents:
@@ -131,7 +95,7 @@ def deduct(conn: sqlite3.Connection, saga_id: str, d: Deduction) -> Movement:
     return _record(conn, saga_id, d.account_id, -d.points, "deduction", after)
 
 
-def refund(conn: sqlite3.Connection, saga_id: str) -> Movement:
+def refund(conn: Conn, saga_id: str) -> Movement:
     """Give back exactly what this saga's deduction took."""
     row = conn.execute(
         "SELECT account_id, delta FROM movements WHERE saga_id=? AND kind='deduction'", (saga_id,)
@@ -150,7 +114,7 @@ def refund(conn: sqlite3.Connection, saga_id: str) -> Movement:
     return _record(conn, saga_id, row["account_id"], points, "refund", after)
 
 
-def movements(conn: sqlite3.Connection, saga_id: str) -> list[Movement]:
+def movements(conn: Conn, saga_id: str) -> list[Movement]:
     rows = conn.execute(
         "SELECT account_id, delta, kind, balance_after, at FROM movements WHERE saga_id=?"
         " ORDER BY id",
@@ -160,7 +124,7 @@ def movements(conn: sqlite3.Connection, saga_id: str) -> list[Movement]:
 
 
 def _record(
-    conn: sqlite3.Connection, saga_id: str, account_id: str, delta: int, kind: str, after: int
+    conn: Conn, saga_id: str, account_id: str, delta: int, kind: str, after: int
 ) -> Movement:
     m = Movement(account_id, delta, kind, after, now_iso())
     conn.execute(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import grpc
 
 from flightsaga.v1 import common_pb2, loyalty_pb2, loyalty_pb2_grpc
 from loyalty_service import ledger
 from sagakit import validate
+from sagakit.db import Conn
 from sagakit.participant import Participant
 from sagakit.timestamps import to_ts
 
@@ -29,7 +28,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         saga_id = validate.saga_id(request.saga_id)
         d = ledger.deduction(request.account_id, request.points, request.max_value_cents)
 
-        def apply(conn: sqlite3.Connection) -> loyalty_pb2.DeductPointsResponse:
+        def apply(conn: Conn) -> loyalty_pb2.DeductPointsResponse:
             m = ledger.deduct(conn, saga_id, d)
             return loyalty_pb2.DeductPointsResponse(
                 saga_id=saga_id,
@@ -46,7 +45,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
     ) -> loyalty_pb2.RefundPointsResponse:
         saga_id = validate.saga_id(request.saga_id)
 
-        def undo(conn: sqlite3.Connection) -> loyalty_pb2.RefundPointsResponse:
+        def undo(conn: Conn) -> loyalty_pb2.RefundPointsResponse:
             m = ledger.refund(conn, saga_id)
             return loyalty_pb2.RefundPointsResponse(
                 saga_id=saga_id, points_refunded=m.delta, balance_after=m.balance_after
@@ -71,7 +70,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
     ) -> loyalty_pb2.PointsMovements:
         saga_id = validate.saga_id(request.saga_id)
 
-        def read(conn: sqlite3.Connection) -> loyalty_pb2.PointsMovements:
+        def read(conn: Conn) -> loyalty_pb2.PointsMovements:
             reply = loyalty_pb2.PointsMovements(
                 saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
             )

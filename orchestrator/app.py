@@ -39,7 +39,9 @@ def default_delay_ms(config: OrchestratorConfig) -> int:
 
 def build_from(config: OrchestratorConfig) -> GrpcApp:
     store = SagaStore(
-        config.service.database, config.sqlite_synchronous, outbox=config.bookings_log is not None
+        config.service.database_url,
+        config.sqlite_synchronous,
+        outbox=config.bookings_log is not None,
     )
     peers = booking_saga.Peers(
         config.seat_addr, config.loyalty_addr, config.payment_addr, config.booking_addr

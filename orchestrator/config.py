@@ -33,7 +33,7 @@ class OrchestratorConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
         env = os.environ if environ is None else environ
         service = ServiceConfig.from_env("orchestrator", DEFAULT_PORT, env)
-        log_path = env_str("BOOKINGS_LOG", str(service.database.parent / "bookings.jsonl"), env)
+        log_path = env_str("BOOKINGS_LOG", str(service.data_dir / "bookings.jsonl"), env)
         return cls(
             service=service,
             seat_addr=env_addr("SEAT_SERVICE_ADDR", "127.0.0.1:50051", env),

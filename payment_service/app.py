@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flightsaga.v1 import payment_pb2, payment_pb2_grpc
-from payment_service.ledger import SCHEMA
 from payment_service.servicer import PaymentServicer
 from sagakit.config import ServiceConfig
+from sagakit.migrate import Migrations
 from sagakit.participant import participant_app
 from sagakit.server import GrpcApp
 from sagakit.steps import PROCESS_PAYMENT
@@ -17,7 +17,7 @@ def build(config: ServiceConfig) -> GrpcApp:
     return participant_app(
         config,
         PROCESS_PAYMENT,
-        SCHEMA,
+        Migrations("payment_service", marker_table="ledger"),
         (payment_pb2.ChargeResponse, payment_pb2.RefundResponse),
         SERVICE_NAME,
         lambda participant, server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(

@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from payment_service import cards
 from sagakit import validate
-from sagakit.barrier import SCHEMA as BARRIER_SCHEMA
 from sagakit.barrier import now_iso
+from sagakit.db import Conn
 from sagakit.errors import InvalidArgument, Rejected
 
 log = logging.getLogger("payment_service.ledger")
-
-SCHEMA = (
-    BARRIER_SCHEMA
-    + """
-CREATE TABLE IF NOT EXISTS ledger (
-    entry_id TEXT PRIMARY KEY,
-    saga_id TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('charge', 'refund')),
-    amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
-    currency TEXT NOT NULL,
-    card_last4 TEXT NOT NULL,
-    card_brand TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL,
-    UNIQUE (saga_id, kind)
-);
-"""
-)
 
 CURRENCY = "USD"
 MAX_AMOUNT_CENTS = 10**9  # 10 million dollars: beyond any fare
@@ -77,7 +58,7 @@ def charge_request(
     return Charge(amount, cur, info, text)
 
 
-def charge(conn: sqlite3.Connection, saga_id: str, c: Charge) -> Entry:
+def charge(conn: Conn, saga_id: str, c: Charge) -> Entry:
     if c.card.decline_reason is not None:
         log.info("[SAGA STEP] card ending %s declined: %s", c.card.last4, c.card.decline_reason)
         raise Rejected(f"card declined: {c.card.decline_reason}")
@@ -97,7 +78,7 @@ def charge(conn: sqlite3.Connection, saga_id: str, c: Charge) -> Entry:
     return entry
 
 
-def refund(conn: sqlite3.Connection, saga_id: str) -> Entry:
+def refund(conn: Conn, saga_id: str) -> Entry:
     """Refund the saga's charge in full (the barrier makes this happen once)."""
     (original,) = [e for e in entries(conn, saga_id) if e.kind == "charge"]
     entry = Entry(
@@ -116,7 +97,7 @@ def refund(conn: sqlite3.Connection, saga_id: str) -> Entry:
     return entry
 
 
-def entries(conn: sqlite3.Connection, saga_id: str) -> list[Entry]:
+def entries(conn: Conn, saga_id: str) -> list[Entry]:
     rows = conn.execute(
         "SELECT entry_id, kind, amount_cents, currency, card_last4, card_brand, at FROM ledger"
         " WHERE saga_id=? ORDER BY at",
@@ -125,7 +106,7 @@ def entries(conn: sqlite3.Connection, saga_id: str) -> list[Entry]:
     return [Entry(**dict(r)) for r in rows]
 
 
-def _insert(conn: sqlite3.Connection, saga_id: str, e: Entry, description: str) -> None:
+def _insert(conn: Conn, saga_id: str, e: Entry, description: str) -> None:
     conn.execute(
         "INSERT INTO ledger (entry_id, saga_id, kind, amount_cents, currency, card_last4,"
         " card_brand, description, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import grpc
 
 from flightsaga.v1 import common_pb2, payment_pb2, payment_pb2_grpc
 from payment_service import ledger
 from sagakit import validate
+from sagakit.db import Conn
 from sagakit.participant import Participant
 from sagakit.timestamps import to_ts
 
@@ -34,7 +33,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             request.description,
         )
 
-        def apply(conn: sqlite3.Connection) -> payment_pb2.ChargeResponse:
+        def apply(conn: Conn) -> payment_pb2.ChargeResponse:
             e = ledger.charge(conn, saga_id, c)
             return payment_pb2.ChargeResponse(
                 saga_id=saga_id,
@@ -52,7 +51,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     ) -> payment_pb2.RefundResponse:
         saga_id = validate.saga_id(request.saga_id)
 
-        def undo(conn: sqlite3.Connection) -> payment_pb2.RefundResponse:
+        def undo(conn: Conn) -> payment_pb2.RefundResponse:
             e = ledger.refund(conn, saga_id)
             return payment_pb2.RefundResponse(
                 saga_id=saga_id, refund_id=e.entry_id, amount_cents=e.amount_cents
@@ -68,7 +67,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     ) -> payment_pb2.Payments:
         saga_id = validate.saga_id(request.saga_id)
 
-        def read(conn: sqlite3.Connection) -> payment_pb2.Payments:
+        def read(conn: Conn) -> payment_pb2.Payments:
             reply = payment_pb2.Payments(
                 saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
             )

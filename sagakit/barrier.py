@@ -9,13 +9,16 @@ Runs inside the participant's business transaction, so the mark and the change c
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from sagakit.db import Conn
 from sagakit.errors import Aborted
 
-SCHEMA = """
+# The barrier's table as release 0.1.0 made it: every participant's baseline migration creates
+# it. Frozen: a change to the barrier's table is a new revision in each participant's chain.
+BASELINE_DDL = """
 CREATE TABLE IF NOT EXISTS saga_barrier (
     saga_id TEXT NOT NULL,
     step TEXT NOT NULL,
@@ -32,8 +35,8 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _mark(conn: sqlite3.Connection, saga_id: str, step: str, op: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def _mark(conn: Conn, saga_id: str, step: str, op: str) -> Any | None:
+    row: Any | None = conn.execute(
         "SELECT result, null_compensation FROM saga_barrier WHERE saga_id=? AND step=? AND op=?",
         (saga_id, step, op),
     ).fetchone()
@@ -41,7 +44,7 @@ def _mark(conn: sqlite3.Connection, saga_id: str, step: str, op: str) -> sqlite3
 
 
 def _insert(
-    conn: sqlite3.Connection, saga_id: str, step: str, op: str, result: bytes, null: bool = False
+    conn: Conn, saga_id: str, step: str, op: str, result: bytes, null: bool = False
 ) -> None:
     conn.execute(
         "INSERT INTO saga_barrier (saga_id, step, op, result, null_compensation, created_at)"
@@ -50,9 +53,7 @@ def _insert(
     )
 
 
-def do(
-    conn: sqlite3.Connection, saga_id: str, step: str, apply: Callable[[], bytes]
-) -> tuple[bytes, bool]:
+def do(conn: Conn, saga_id: str, step: str, apply: Callable[[], bytes]) -> tuple[bytes, bool]:
     """Run `apply` once per (saga, step); returns (serialized result, was_replay)."""
     if _mark(conn, saga_id, step, "compensate") is not None:
         raise Aborted(f"saga {saga_id} was already compensated at {step}; late Do refused")
@@ -65,7 +66,7 @@ def do(
 
 
 def compensate(
-    conn: sqlite3.Connection,
+    conn: Conn,
     saga_id: str,
     step: str,
     undo: Callable[[], bytes],
@@ -84,7 +85,7 @@ def compensate(
     return result, False
 
 
-def marks(conn: sqlite3.Connection, saga_id: str) -> list[dict[str, object]]:
+def marks(conn: Conn, saga_id: str) -> list[dict[str, object]]:
     """The barrier marks of one saga, one dict per step: for the read RPCs."""
     rows = conn.execute(
         "SELECT step, op, null_compensation, created_at FROM saga_barrier WHERE saga_id=?"

@@ -92,16 +92,30 @@ def listen_addr(default_port: int, environ: Mapping[str, str] | None = None) -> 
     return "0.0.0.0", env_int("PORT", default_port, 0, 65535, env)
 
 
-def sqlite_path(url: str, var: str = "DATABASE_URL") -> Path:
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_file(url: str, var: str = "DATABASE_URL") -> Path:
     """`sqlite:///relative.db` or `sqlite:////absolute.db` -> a path."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        raise ConfigError(
-            f"{var}: PostgreSQL is not supported by this build yet; use sqlite:///path"
-        )
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ConfigError(f"{var} must look like sqlite:///path/to/file.db, got {url!r}")
+        raise ConfigError(
+            f"{var} must look like sqlite:///path/to/file.db or "
+            f"postgresql://user:password@host:port/database, got {url!r}"
+        )
     return Path(url[len(prefix) :])
+
+
+def database_url(url: str, var: str = "DATABASE_URL") -> str:
+    """A valid DATABASE_URL (SQLite file or PostgreSQL server), or a ConfigError naming `var`."""
+    if is_postgres(url):
+        rest = url.split("://", 1)[1]
+        if not rest.rpartition("@")[2].split("/", 1)[0] or "/" not in rest:
+            raise ConfigError(f"{var} must look like postgresql://user:password@host:port/database")
+        return url
+    sqlite_file(url, var)
+    return url
 
 
 @dataclass(frozen=True)
@@ -111,11 +125,18 @@ class ServiceConfig:
     service: str
     host: str
     port: int
-    database: Path
+    database_url: str  # sqlite:///file or postgresql://…
     fault_injection: bool
     log_format: str
     log_level: str
     metrics_port: int | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the service keeps files beside its database (the SQLite file's folder)."""
+        if is_postgres(self.database_url):
+            return Path("data")
+        return sqlite_file(self.database_url).parent
 
     @classmethod
     def from_env(
@@ -128,7 +149,7 @@ class ServiceConfig:
             service=service,
             host=host,
             port=port,
-            database=sqlite_path(url),
+            database_url=database_url(url),
             fault_injection=env_choice("FAULT_INJECTION", ("enabled", "disabled"), "disabled", env)
             == "enabled",
             log_format=env_choice("LOG_FORMAT", ("console", "json"), "console", env),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -13,8 +12,9 @@ from google.protobuf.message import Message
 from flightsaga.v1 import common_pb2
 from sagakit import barrier, context, validate
 from sagakit.config import ServiceConfig
-from sagakit.db import Database
+from sagakit.db import Conn, Database, connect
 from sagakit.interceptors import FaultInterceptor
+from sagakit.migrate import Migrations
 from sagakit.server import GrpcApp
 from sagakit.timestamps import to_ts
 
@@ -35,12 +35,12 @@ class Participant(Generic[DoRes, CompRes]):
         self._do_reply = do_reply
         self._compensate_reply = compensate_reply
 
-    async def do(self, saga_id: str, apply: Callable[[sqlite3.Connection], DoRes]) -> DoRes:
+    async def do(self, saga_id: str, apply: Callable[[Conn], DoRes]) -> DoRes:
         """Run `apply` once per saga; a replay returns the first reply."""
         saga_id = validate.saga_id(saga_id)
         context.saga_id.set(saga_id)
 
-        def tx(conn: sqlite3.Connection) -> tuple[bytes, bool]:
+        def tx(conn: Conn) -> tuple[bytes, bool]:
             return barrier.do(conn, saga_id, self.step, lambda: apply(conn).SerializeToString())
 
         raw, replay = await self.db.transaction(tx)
@@ -50,12 +50,12 @@ class Participant(Generic[DoRes, CompRes]):
     async def compensate(
         self,
         saga_id: str,
-        undo: Callable[[sqlite3.Connection], CompRes],
+        undo: Callable[[Conn], CompRes],
     ) -> CompRes:
         saga_id = validate.saga_id(saga_id)
         context.saga_id.set(saga_id)
 
-        def tx(conn: sqlite3.Connection) -> tuple[bytes, bool]:
+        def tx(conn: Conn) -> tuple[bytes, bool]:
             return barrier.compensate(
                 conn,
                 saga_id,
@@ -75,7 +75,7 @@ class Participant(Generic[DoRes, CompRes]):
         log.info("[COMPENSATION] %s Compensate %s", self.step, how)
         return reply
 
-    def barrier_marks(self, conn: sqlite3.Connection, saga_id: str) -> list[common_pb2.BarrierMark]:
+    def barrier_marks(self, conn: Conn, saga_id: str) -> list[common_pb2.BarrierMark]:
         out = []
         for m in barrier.marks(conn, saga_id):
             mark = common_pb2.BarrierMark(
@@ -96,7 +96,7 @@ class Participant(Generic[DoRes, CompRes]):
 def participant_app(
     config: ServiceConfig,
     step: str,
-    schema: str,
+    migrations: Migrations,
     replies: tuple[type[DoRes], type[CompRes]],
     service_name: str,
     register: Callable[[Participant[DoRes, CompRes], grpc.aio.Server], None],
@@ -105,7 +105,7 @@ def participant_app(
 
     `register(participant, server)` builds the service's servicer and adds it to the server.
     """
-    db = Database(config.database, schema)
+    db = connect(config.database_url, migrations)
     participant = Participant(db, step, *replies)
     return GrpcApp(
         name=config.service,

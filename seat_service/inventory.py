@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
 from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
-from sagakit.barrier import SCHEMA as BARRIER_SCHEMA
 from sagakit.barrier import now_iso
+from sagakit.db import Conn, IntegrityError
 from sagakit.errors import InvalidArgument, NotFound, Rejected
 from seat_service import schedule
 from seat_service.schedule import CABINS, Cabin, Flight
 
 log = logging.getLogger("seat_service.inventory")
-
-SCHEMA = (
-    BARRIER_SCHEMA
-    + """
-CREATE TABLE IF NOT EXISTS seat_holds (
-    id INTEGER PRIMARY KEY,
-    saga_id TEXT NOT NULL,
-    flight_id TEXT NOT NULL,
-    seat TEXT NOT NULL,
-    passenger_index INTEGER NOT NULL,
-    cabin INTEGER NOT NULL,
-    held_at TEXT NOT NULL,
-    released_at TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS seat_holds_active
-    ON seat_holds (flight_id, seat) WHERE released_at IS NULL;
-CREATE INDEX IF NOT EXISTS seat_holds_saga ON seat_holds (saga_id);
-"""
-)
 
 
 @dataclass(frozen=True)
@@ -138,7 +118,7 @@ def reservation(
     return Reservation(tuple(flights), chosen, passengers, picked)
 
 
-def active_holders(conn: sqlite3.Connection, flight_id: str) -> dict[str, str]:
+def active_holders(conn: Conn, flight_id: str) -> dict[str, str]:
     """seat -> saga_id for every active hold on the flight."""
     rows = conn.execute(
         "SELECT seat, saga_id FROM seat_holds WHERE flight_id=? AND released_at IS NULL",
@@ -147,7 +127,7 @@ def active_holders(conn: sqlite3.Connection, flight_id: str) -> dict[str, str]:
     return {row["seat"]: row["saga_id"] for row in rows}
 
 
-def free_counts(conn: sqlite3.Connection, flights: list[Flight]) -> dict[tuple[str, Cabin], int]:
+def free_counts(conn: Conn, flights: list[Flight]) -> dict[tuple[str, Cabin], int]:
     """(flight_id, cabin) -> free seats, for every cabin of the given flights."""
     ids = [f.flight_id for f in flights]
     held: Counter[tuple[str, Cabin]] = Counter()
@@ -166,7 +146,7 @@ def free_counts(conn: sqlite3.Connection, flights: list[Flight]) -> dict[tuple[s
     }
 
 
-def hold(conn: sqlite3.Connection, saga_id: str, req: Reservation) -> Held:
+def hold(conn: Conn, saga_id: str, req: Reservation) -> Held:
     """Hold a seat for every passenger on every leg, all or nothing (the caller's transaction)."""
     now = now_iso()
     assigned: list[Assignment] = []
@@ -197,14 +177,14 @@ def hold(conn: sqlite3.Connection, saga_id: str, req: Reservation) -> Held:
             " VALUES (?, ?, ?, ?, ?, ?)",
             [(saga_id, a.flight_id, a.seat, a.passenger_index, req.cabin, now) for a in assigned],
         )
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         # The partial unique index caught a double hold the checks above did not see.
         raise Rejected("a requested seat was taken meanwhile; try again") from None
     log.info("[SAGA STEP] held %d seat(s): %s", len(assigned), _describe(assigned))
     return Held(tuple(assigned), fare)
 
 
-def release(conn: sqlite3.Connection, saga_id: str) -> int:
+def release(conn: Conn, saga_id: str) -> int:
     """Release the saga's active holds; the rows stay as history. Returns how many."""
     cur = conn.execute(
         "UPDATE seat_holds SET released_at=? WHERE saga_id=? AND released_at IS NULL",
@@ -214,7 +194,7 @@ def release(conn: sqlite3.Connection, saga_id: str) -> int:
     return cur.rowcount
 
 
-def holds_of(conn: sqlite3.Connection, saga_id: str) -> list[Hold]:
+def holds_of(conn: Conn, saga_id: str) -> list[Hold]:
     rows = conn.execute(
         "SELECT flight_id, seat, passenger_index, cabin, held_at, released_at FROM seat_holds"
         " WHERE saga_id=? ORDER BY id",

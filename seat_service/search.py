@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
 from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
+from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from seat_service import inventory, schedule
 from seat_service.schedule import Cabin, Flight
@@ -55,12 +55,12 @@ def query(
     )
 
 
-def offers(conn: sqlite3.Connection, flights: list[Flight], cabin: Cabin) -> list[Offer]:
+def offers(conn: Conn, flights: list[Flight], cabin: Cabin) -> list[Offer]:
     free = inventory.free_counts(conn, flights)
     return [Offer(f, cabin, f.route.fare_cents(cabin), free[(f.flight_id, cabin)]) for f in flights]
 
 
-def search(conn: sqlite3.Connection, q: Query) -> tuple[list[Offer], list[Offer]]:
+def search(conn: Conn, q: Query) -> tuple[list[Offer], list[Offer]]:
     """(outbound, inbound) flights with at least `passengers` free seats in the cabin."""
 
     def legs(origin: str, destination: str, day: date | None) -> list[Offer]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import grpc
 
 from flightsaga.v1 import common_pb2, seat_pb2, seat_pb2_grpc
 from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
+from sagakit.db import Conn
 from sagakit.errors import NotFound
 from sagakit.participant import Participant
 from sagakit.timestamps import to_ts
@@ -53,7 +52,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
             [(s.flight_id, s.passenger_index, s.seat) for s in request.seat_selections],
         )
 
-        def apply(conn: sqlite3.Connection) -> seat_pb2.ReserveSeatsResponse:
+        def apply(conn: Conn) -> seat_pb2.ReserveSeatsResponse:
             held = inventory.hold(conn, saga_id, req)
             legs = search.offers(conn, list(req.flights), req.cabin)
             return seat_pb2.ReserveSeatsResponse(
@@ -108,7 +107,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
         return await self.db.read(lambda conn: self._details(conn, flight))
 
     @staticmethod
-    def _details(conn: sqlite3.Connection, flight: Flight) -> seat_pb2.FlightDetails:
+    def _details(conn: Conn, flight: Flight) -> seat_pb2.FlightDetails:
         holders = inventory.active_holders(conn, flight.flight_id)
         (economy,) = search.offers(conn, [flight], CabinClass.ECONOMY)
         cabins = [
@@ -129,7 +128,7 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     ) -> seat_pb2.SeatHolds:
         saga_id = validate.saga_id(request.saga_id)
 
-        def read(conn: sqlite3.Connection) -> seat_pb2.SeatHolds:
+        def read(conn: Conn) -> seat_pb2.SeatHolds:
             reply = seat_pb2.SeatHolds(
                 saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
             )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.engine.model import (
     LIVE,
@@ -22,71 +22,8 @@ from orchestrator.engine.model import (
     StepRecord,
     StepState,
 )
-from sagakit.db import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sagas (
-    saga_id TEXT PRIMARY KEY,
-    definition TEXT NOT NULL,
-    correlation_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    idempotency_key TEXT UNIQUE,
-    fault_plan TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    finished_at TEXT,
-    deadline_at TEXT,
-    error TEXT NOT NULL DEFAULT '',
-    compensation_order TEXT NOT NULL DEFAULT '[]',
-    event_seq INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sagas_status ON sagas (status, created_at);
-CREATE INDEX IF NOT EXISTS sagas_created ON sagas (created_at);
-CREATE TABLE IF NOT EXISTS saga_steps (
-    saga_id TEXT NOT NULL REFERENCES sagas (saga_id),
-    idx INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    compensation_attempts INTEGER NOT NULL DEFAULT 0,
-    compensation_round INTEGER NOT NULL DEFAULT 0,
-    uncertain INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    finished_at TEXT,
-    compensation_started_at TEXT,
-    compensated_at TEXT,
-    result TEXT,
-    error TEXT NOT NULL DEFAULT '',
-    compensation_result TEXT,
-    compensation_error TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (saga_id, idx)
-);
-CREATE INDEX IF NOT EXISTS saga_steps_state ON saga_steps (state);
--- Terminal sagas not yet handed to the runner's sink (the bookings log): written in the same
--- transaction as the terminal transition, cleared once the sink has them, so a kill between
--- the two loses nothing.
-CREATE TABLE IF NOT EXISTS saga_outbox (
-    saga_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS engine_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS saga_events (
-    saga_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    step TEXT NOT NULL DEFAULT '',
-    attempt INTEGER NOT NULL DEFAULT 0,
-    message TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    correlation_id TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (saga_id, seq)
-);
-"""
+from sagakit.db import Conn, Database, connect
+from sagakit.migrate import Migrations
 
 _SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
@@ -100,15 +37,23 @@ _STEP_COLS = (
 
 
 # One transition's writes, ready to run inside a transaction.
-Write = Callable[[sqlite3.Connection], None]
+Write = Callable[[Conn], None]
 
 _UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
     " compensation_order=?, event_seq=? WHERE saga_id=?"
 )
 _UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the _saga_row fields a transition may change, in order
-_UPSERT_STEP = f"INSERT OR REPLACE INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})"
-_OUTBOX = "INSERT OR REPLACE INTO saga_outbox (saga_id, status) VALUES (?, ?)"
+_STEP_UPDATED = [c.strip() for c in _STEP_COLS.split(",")][2:]  # all but the key
+_UPSERT_STEP = (
+    f"INSERT INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})"
+    " ON CONFLICT (saga_id, idx) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _STEP_UPDATED)
+)
+_OUTBOX = (
+    "INSERT INTO saga_outbox (saga_id, status) VALUES (?, ?)"
+    " ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status"
+)
 SINK_CHECKPOINT = "sink_checkpoint"
 
 
@@ -156,7 +101,7 @@ def _step_row(saga_id: str, st: StepRecord) -> tuple[object, ...]:
     )
 
 
-def _step_from(row: sqlite3.Row) -> StepRecord:
+def _step_from(row: Any) -> StepRecord:
     return StepRecord(
         name=row["name"],
         index=row["idx"],
@@ -178,7 +123,7 @@ def _step_from(row: sqlite3.Row) -> StepRecord:
     )
 
 
-def _saga_from(row: sqlite3.Row, steps: list[StepRecord]) -> SagaRecord:
+def _saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
     return SagaRecord(
         saga_id=row["saga_id"],
         definition=row["definition"],
@@ -198,7 +143,7 @@ def _saga_from(row: sqlite3.Row, steps: list[StepRecord]) -> SagaRecord:
     )
 
 
-def _insert_event(conn: sqlite3.Connection, e: SagaEvent) -> None:
+def _insert_event(conn: Conn, e: SagaEvent) -> None:
     conn.execute(
         "INSERT INTO saga_events (saga_id, seq, type, step, attempt, message, at, status,"
         " correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -216,7 +161,7 @@ def _insert_event(conn: sqlite3.Connection, e: SagaEvent) -> None:
     )
 
 
-def _load(conn: sqlite3.Connection, where: str, args: Iterable[object]) -> list[SagaRecord]:
+def _load(conn: Conn, where: str, args: Iterable[object]) -> list[SagaRecord]:
     rows = conn.execute(f"SELECT {_SAGA_COLS} FROM sagas WHERE {where}", tuple(args)).fetchall()
     out = []
     for row in rows:
@@ -238,10 +183,15 @@ class Page:
     next_offset: int | None
 
 
+MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
+
+
 class SagaStore:
-    def __init__(self, path: Path, synchronous: str = "FULL", outbox: bool = False) -> None:
-        """`outbox`: record terminal sagas for a sink (see saga_outbox in SCHEMA)."""
-        self.db = Database(path, SCHEMA, synchronous)
+    def __init__(self, target: Path | str, synchronous: str = "FULL", outbox: bool = False) -> None:
+        """`target`: a DATABASE_URL, or a SQLite file. `outbox`: record terminal sagas for a
+        sink (the saga_outbox table)."""
+        url = target if isinstance(target, str) else f"sqlite:///{target}"
+        self.db: Database = connect(url, MIGRATIONS, synchronous)
         self.outbox = outbox
 
     async def open(self) -> None:
@@ -256,7 +206,7 @@ class SagaStore:
         """Insert a new saga with its events (the start, then any `later` ones: its first
         step's start), or return the existing one with the same idempotency key."""
 
-        def tx(conn: sqlite3.Connection) -> tuple[SagaRecord, bool]:
+        def tx(conn: Conn) -> tuple[SagaRecord, bool]:
             if saga.idempotency_key:
                 found = _load(conn, "idempotency_key=?", (saga.idempotency_key,))
                 if found:
@@ -284,7 +234,7 @@ class SagaStore:
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
         outbox = (saga.saga_id, saga.status.value) if self.outbox and saga.terminal else None
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(_UPDATE_SAGA, update)
             if step_rows:
                 conn.executemany(_UPSERT_STEP, step_rows)
@@ -306,7 +256,7 @@ class SagaStore:
         after the `earlier` transitions held back for it, in the same transaction."""
         own = self.transition(saga, steps, event)
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def tx(conn: Conn) -> None:
             for write in earlier:
                 write(conn)
             own(conn)
@@ -317,7 +267,7 @@ class SagaStore:
         """Commit held-back transitions without waiting (a driver stopping before its next
         transition). Any failure is left to the future."""
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def tx(conn: Conn) -> None:
             for write in writes:
                 write(conn)
 
@@ -334,10 +284,10 @@ class SagaStore:
         )
 
     async def unsunk(self) -> tuple[list[str], str]:
-        """Terminal sagas the sink may not have (oldest first), and the sink's checkpoint."""
+        """Terminal sagas the sink may not have, and the sink's checkpoint."""
 
-        def q(conn: sqlite3.Connection) -> tuple[list[str], str]:
-            ids = [r[0] for r in conn.execute("SELECT saga_id FROM saga_outbox ORDER BY rowid")]
+        def q(conn: Conn) -> tuple[list[str], str]:
+            ids = [r[0] for r in conn.execute("SELECT saga_id FROM saga_outbox")]
             row = conn.execute(
                 "SELECT value FROM engine_meta WHERE key=?", (SINK_CHECKPOINT,)
             ).fetchone()
@@ -348,10 +298,11 @@ class SagaStore:
     async def sunk(self, saga_ids: Sequence[str], checkpoint: str) -> None:
         """The sink has these sagas; `checkpoint` is its position to reconcile from."""
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def tx(conn: Conn) -> None:
             conn.executemany("DELETE FROM saga_outbox WHERE saga_id=?", [(i,) for i in saga_ids])
             conn.execute(
-                "INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)",
+                "INSERT INTO engine_meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                 (SINK_CHECKPOINT, checkpoint),
             )
 
@@ -371,7 +322,7 @@ class SagaStore:
         )
 
     async def page(self, status: SagaStatus | None, limit: int, offset: int) -> Page:
-        def q(conn: sqlite3.Connection) -> Page:
+        def q(conn: Conn) -> Page:
             where, args = ("status=?", [status.value]) if status else ("1=1", [])
             total = conn.execute(f"SELECT COUNT(*) FROM sagas WHERE {where}", args).fetchone()[0]
             sagas = _load(
@@ -385,7 +336,7 @@ class SagaStore:
         return await self.db.read(q)
 
     async def events(self, saga_id: str, after_seq: int = 0) -> list[SagaEvent]:
-        def q(conn: sqlite3.Connection) -> list[SagaEvent]:
+        def q(conn: Conn) -> list[SagaEvent]:
             rows = conn.execute(
                 "SELECT * FROM saga_events WHERE saga_id=? AND seq>? ORDER BY seq",
                 (saga_id, after_seq),
@@ -408,7 +359,7 @@ class SagaStore:
         return await self.db.read(q)
 
     async def stats(self) -> dict[str, int]:
-        def q(conn: sqlite3.Connection) -> dict[str, int]:
+        def q(conn: Conn) -> dict[str, int]:
             out = {s.value: 0 for s in SagaStatus}
             for status, n in conn.execute("SELECT status, COUNT(*) FROM sagas GROUP BY status"):
                 out[status] = n

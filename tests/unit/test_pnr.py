@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from booking_service import bookings, pnr
+from sagakit.migrate import Migrations, upgrade
 
 
 def test_alphabet_has_no_look_alikes() -> None:
@@ -27,10 +29,11 @@ def test_is_reference_rejects(value: str) -> None:
 
 
 @pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    c = sqlite3.connect(":memory:")
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    url = f"sqlite:///{tmp_path / 'booking.db'}"
+    upgrade(url, Migrations("booking_service", marker_table="bookings"))
+    c = sqlite3.connect(tmp_path / "booking.db")
     c.row_factory = sqlite3.Row
-    c.executescript(bookings.SCHEMA)
     yield c
     c.close()
 

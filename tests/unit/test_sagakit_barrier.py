@@ -15,7 +15,7 @@ from sagakit.errors import Aborted
 def conn() -> Iterator[sqlite3.Connection]:
     c = sqlite3.connect(":memory:", isolation_level=None)
     c.row_factory = sqlite3.Row
-    c.executescript(barrier.SCHEMA + "CREATE TABLE effects (saga_id TEXT, what TEXT);")
+    c.executescript(barrier.BASELINE_DDL + "CREATE TABLE effects (saga_id TEXT, what TEXT);")
     yield c
     c.close()
 

@@ -11,7 +11,8 @@ from sagakit.config import ConfigError, ServiceConfig
 
 def test_defaults() -> None:
     c = ServiceConfig.from_env("seat_service", 50051, environ={})
-    assert (c.host, c.port, c.database) == ("0.0.0.0", 50051, Path("data/seat_service.db"))
+    assert (c.host, c.port, c.database_url) == ("0.0.0.0", 50051, "sqlite:///data/seat_service.db")
+    assert c.data_dir == Path("data")
     assert not c.fault_injection and c.log_format == "console" and c.log_level == "INFO"
 
 
@@ -28,7 +29,7 @@ def test_overrides() -> None:
             "LOG_LEVEL": "debug",
         },
     )
-    assert (c.host, c.port, c.database) == ("127.0.0.1", 6000, Path("/tmp/x/seat.db"))
+    assert (c.host, c.port, c.database_url) == ("127.0.0.1", 6000, "sqlite:////tmp/x/seat.db")
     assert c.fault_injection and c.log_format == "json" and c.log_level == "DEBUG"
 
 
@@ -41,7 +42,8 @@ def test_overrides() -> None:
         ({"LISTEN_ADDR": "host:99999"}, "LISTEN_ADDR"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "sqlite:///"}, "DATABASE_URL"),
-        ({"DATABASE_URL": "postgresql://db/flightsaga"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://u:p@db:5432"}, "DATABASE_URL"),
         ({"FAULT_INJECTION": "maybe"}, "FAULT_INJECTION"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
@@ -51,3 +53,11 @@ def test_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as info:
         ServiceConfig.from_env("seat_service", 50051, environ=env)
     assert str(info.value).startswith(variable)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_are_accepted(scheme: str) -> None:
+    url = f"{scheme}://flightsaga:secret@db:5432/seat"
+    c = ServiceConfig.from_env("seat_service", 50051, environ={"DATABASE_URL": url})
+    assert c.database_url == url
+    assert c.data_dir == Path("data")  # files beside the database: the local data folder

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sagakit import context
-from sagakit.db import Database
+from sagakit.sqlite_db import SqliteDatabase as Database
 
 
 async def test_transactions_see_the_callers_correlation_and_saga_id(tmp_path: Path) -> None:

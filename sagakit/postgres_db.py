@@ -1,0 +1,190 @@
+"""PostgreSQL behind a service, with psycopg 3 and its connection pool.
+
+Transaction functions are the same synchronous functions SQLite runs: here they run on a pool
+of worker threads, each with a pooled connection, SERIALIZABLE, so that the outcome is the one
+of some serial order (the barrier and the seat/points checks rely on it). When PostgreSQL
+reports a conflict with a concurrent transaction (serialization failure, deadlock), the
+function runs again from the start on a fresh snapshot.
+
+Commits are durable: `synchronous_commit` is on for every connection; concurrent commits share
+WAL flushes inside PostgreSQL (its own group commit), so there is no batching layer here.
+
+When the server is unreachable, calls fail with Unavailable (gRPC UNAVAILABLE) and nothing is
+half-written: a transaction that did not commit is rolled back by the server. The pool keeps
+trying to reconnect, so the service recovers by itself when the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import RowMaker
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from sagakit.config import ConfigError
+from sagakit.errors import Unavailable
+from sagakit.migrate import Migrations, check_version, upgrade
+
+T = TypeVar("T")
+log = logging.getLogger("sagakit.db")
+
+POOL_SIZE = 8  # connections, and worker threads running transactions
+CONNECT_TIMEOUT_S = 5
+MAX_RETRIES = 20  # runs of one transaction function on conflicts before giving up
+_RETRY = (errors.SerializationFailure, errors.DeadlockDetected)
+
+
+def masked(url: str) -> str:
+    """The URL with its password hidden (for messages)."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class Row(tuple[Any, ...]):
+    """A row readable by position and by column name, like sqlite3.Row."""
+
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
+    names = [c.name for c in cursor.description or ()]
+    index = {n: i for i, n in enumerate(names)}
+
+    def make(values: Sequence[Any]) -> Row:
+        row = Row(values)
+        row._index = index
+        return row
+
+    return make
+
+
+@lru_cache(maxsize=1024)
+def _sql(sql: str) -> str:
+    """`?` placeholders (both backends' spelling in our code) as psycopg's `%s`."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgConn:
+    """The Conn protocol over a psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Row]:
+        return self._conn.execute(_sql(sql), parameters, prepare=True)
+
+    def executemany(
+        self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /
+    ) -> psycopg.Cursor[Row]:
+        cur = self._conn.cursor()
+        cur.executemany(_sql(sql), seq_of_parameters)
+        return cur
+
+    def __iter__(self) -> Iterator[Any]:  # pragma: no cover - not a cursor
+        raise TypeError("iterate over execute()'s cursor")
+
+
+class PostgresDatabase:
+    def __init__(self, url: str, migrations: Migrations, pool_size: int = POOL_SIZE) -> None:
+        self.url = url
+        self._migrations = migrations
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._pool_size = pool_size
+
+    def _configure(self, conn: psycopg.Connection[Row]) -> None:
+        conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        conn.execute("SET synchronous_commit = on")
+        conn.commit()
+
+    def _open(self) -> None:
+        try:
+            with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                row = None
+                if conn.execute("SELECT to_regclass('alembic_version')").fetchone() != (None,):
+                    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            if not check_version(str(row[0]) if row else None, self._migrations):
+                upgrade(self.url, self._migrations)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"DATABASE_URL {masked(self.url)}: {_first_line(exc)}") from None
+        pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"row_factory": _rows, "connect_timeout": CONNECT_TIMEOUT_S},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="flightsaga",
+        )
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+        self._pool = pool
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+
+    def _run(self, fn: Callable[[PgConn], T], write: bool) -> T:
+        pool = self._pool
+        assert pool is not None, "Database.open() was not awaited"
+        for attempt in range(1, MAX_RETRIES + 1):
+            try:
+                with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+                    try:
+                        result = fn(PgConn(conn))
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    if write:
+                        conn.commit()
+                    else:
+                        conn.rollback()
+                    return result
+            except _RETRY:
+                if attempt == MAX_RETRIES:
+                    raise
+                log.debug("transaction conflicted with a concurrent one; running it again")
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                raise Unavailable(f"database unavailable: {_first_line(exc)}") from None
+        raise AssertionError("unreachable")
+
+    def submit(self, fn: Callable[[Any], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        return loop.run_in_executor(self._executor, ctx.run, self._run, fn, True)
+
+    async def transaction(self, fn: Callable[[Any], T]) -> T:
+        return await self.submit(fn)
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        ctx = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, ctx.run, self._run, fn, False)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,201 @@
+"""SQLite on one dedicated thread per database (the embedded default backend).
+
+All statements of a service run on one thread, so transactions are serialised without
+SQLITE_BUSY and the event loop never blocks on disk. WAL journal; synchronous=FULL by default
+(SQLITE_SYNCHRONOUS=NORMAL trades power-loss durability for speed; a killed process loses
+nothing either way).
+
+Group commit: transactions that queue up while the database thread is busy (concurrent
+requests, concurrent sagas) are run back to back inside one SQLite transaction, each in its own
+savepoint, and committed with one fsync. Every caller still awaits its own commit: `transaction`
+returns only once the batch holding its work is on disk, and a caller whose function raises is
+rolled back alone (to its savepoint) without touching the others in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sagakit.migrate import VERSION_TABLE, Migrations, check_version, upgrade
+
+T = TypeVar("T")
+
+# Most transactions one commit may carry: bounds how long the first of them waits.
+MAX_BATCH = 128
+
+
+@dataclass(slots=True)
+class _Job:
+    """One caller's transaction function, waiting for the database thread."""
+
+    fn: Callable[[sqlite3.Connection], Any]
+    ctx: contextvars.Context
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _version(conn: sqlite3.Connection) -> str | None:
+    """The schema version the file is at (None: no version table yet); cheap, so a service
+    at the current version never loads Alembic."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSION_TABLE,)
+    ).fetchone():
+        return None
+    row = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+    return str(row[0]) if row else None
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """On the caller's loop: hand each job its result or error (unless it was cancelled)."""
+    for job in jobs:
+        if job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+class SqliteDatabase:
+    def __init__(self, path: Path, schema: str | Migrations, synchronous: str = "FULL") -> None:
+        """`schema`: the service's migrations, or (tests) a script of CREATE statements."""
+        self.path = path
+        self._schema = schema
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{path.stem}")
+        self._conn: sqlite3.Connection | None = None
+        self._queue: deque[_Job] = deque()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if isinstance(self._schema, str):
+            conn.executescript(self._schema)
+        elif not check_version(_version(conn), self._schema):
+            upgrade(f"sqlite:///{self.path}", self._schema)
+        self._conn = conn
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        assert conn is not None, "Database.open() was not awaited"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        """Several callers' functions in one transaction, each in a savepoint; one commit."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.ctx.run(job.fn, conn)
+                except BaseException as exc:
+                    job.error = exc
+                    if not conn.in_transaction:
+                        raise  # SQLite gave up the whole transaction: nobody's work survives
+                    conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in jobs:
+                if job.error is None:
+                    job.result, job.error = None, exc
+
+    def _drain(self) -> None:
+        """On the database thread: run every queued transaction, committing them together."""
+        while self._queue:
+            jobs: list[_Job] = []
+            while self._queue and len(jobs) < MAX_BATCH:
+                job = self._queue.popleft()
+                if not job.future.cancelled():  # as an executor skips a cancelled work item
+                    jobs.append(job)
+            if not jobs:
+                continue
+            conn = self._conn
+            if conn is None:
+                for job in jobs:
+                    job.error = AssertionError("Database.open() was not awaited")
+            elif len(jobs) == 1:
+                job = jobs[0]
+                try:
+                    job.result = job.ctx.run(self._tx, job.fn)
+                except BaseException as exc:
+                    job.error = exc
+            else:
+                self._run_batch(conn, jobs)
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+            for job in jobs:
+                by_loop.setdefault(job.loop, []).append(job)
+            for loop, mine in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, mine)
+                except RuntimeError:
+                    pass  # the caller's loop is closed: nobody is waiting any more
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue fn(conn) as one write transaction now, without waiting for it.
+
+        The future resolves once it is committed (or with its error). Transactions commit in
+        the order they were submitted: one submitted later is never on disk before this one.
+        """
+        loop = asyncio.get_running_loop()
+        # copy_context: log lines written inside fn keep the request's correlation and saga ids.
+        job = _Job(fn, contextvars.copy_context(), loop, loop.create_future())
+        self._queue.append(job)
+        # One drain per call keeps FIFO order with read(): a read submitted after this call
+        # runs after this transaction. Drains that find the queue empty cost next to nothing.
+        try:
+            self._executor.submit(self._drain)
+        except RuntimeError:  # closed
+            self._queue.remove(job)
+            raise
+        future: asyncio.Future[T] = job.future
+        return future
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) in one write transaction: all of it commits, or none of it.
+
+        Returns once it is committed (possibly in one commit with other callers' work).
+        """
+        return await self.submit(fn)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) on the database thread without a write lock."""
+        conn = self._conn
+        assert conn is not None, "Database.open() was not awaited"
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, fn, conn)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
