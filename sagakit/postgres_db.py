@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import random
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -147,18 +150,28 @@ class PostgresDatabase:
                 with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
                     try:
                         result = fn(PgConn(conn))
-                    except BaseException:
+                    except BaseException as exc:
+                        # The server aborted the transaction (a statement failed, and the
+                        # function may have turned that into an answer of its own, e.g. a
+                        # concurrent insert of the same key seen as "taken"): run it again on
+                        # a fresh snapshot, where a serial order decides. A conflict that is
+                        # real shows again, without racing, and its answer stands.
+                        aborted = conn.info.transaction_status == TransactionStatus.INERROR
                         conn.rollback()
+                        if (aborted or isinstance(exc, _RETRY)) and attempt < MAX_RETRIES:
+                            log.debug("transaction aborted by a conflict; running it again")
+                            time.sleep(random.uniform(0, 0.002 * attempt))
+                            continue
                         raise
                     if write:
                         conn.commit()
                     else:
                         conn.rollback()
                     return result
-            except _RETRY:
+            except _RETRY:  # at commit
                 if attempt == MAX_RETRIES:
                     raise
-                log.debug("transaction conflicted with a concurrent one; running it again")
+                log.debug("commit conflicted with a concurrent transaction; running it again")
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 raise Unavailable(f"database unavailable: {_first_line(exc)}") from None
         raise AssertionError("unreachable")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,7 +47,7 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 class Running:
     case: Case
     stub: Any
-    db: Path
+    db: str  # the service's DATABASE_URL (SQLite or PostgreSQL: the suite runs on both)
 
     async def do(self, saga_id: str, n: int = 0, metadata: Any = None, **kw: Any) -> Any:
         return await self.stub.Do(self.case.do_request(saga_id, n), metadata=metadata, **kw)
@@ -62,23 +62,29 @@ class Running:
         return db_rows(self.db)
 
 
-async def _running(case: Case, tmp_path: Path, faults: bool = True) -> AsyncIterator[Running]:
+async def _running(
+    case: Case, tmp_path: Path, urls: Callable[[str], str], faults: bool = True
+) -> AsyncIterator[Running]:
     async with (
-        running_service(case.service, tmp_path, fault_injection=faults) as addr,
+        running_service(case.service, tmp_path, fault_injection=faults, urls=urls) as addr,
         grpc.aio.insecure_channel(addr) as channel,
     ):
-        yield Running(case, case.stub(channel), tmp_path / f"{case.service}.db")
+        yield Running(case, case.stub(channel), urls(case.service))
 
 
 @pytest.fixture(params=CASES, ids=str)
-async def p(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Running]:
-    async for running in _running(request.param, tmp_path):
+async def p(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: Callable[[str], str]
+) -> AsyncIterator[Running]:
+    async for running in _running(request.param, tmp_path, database_url):
         yield running
 
 
 @pytest.fixture(params=CASES, ids=str)
-async def p_no_faults(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Running]:
-    async for running in _running(request.param, tmp_path, faults=False):
+async def p_no_faults(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: Callable[[str], str]
+) -> AsyncIterator[Running]:
+    async for running in _running(request.param, tmp_path, database_url, faults=False):
         yield running
 
 
@@ -149,6 +155,35 @@ async def test_null_compensation_then_late_do_is_refused(p: Running) -> None:
     await expect_error(p.do("saga-1"), grpc.StatusCode.ABORTED, "compensated")
     assert p.rows() == rows
     assert await p.business("saga-1") == before
+
+
+async def test_concurrent_duplicate_dos_take_effect_once(p: Running) -> None:
+    """Retries racing each other (a client and the orchestrator, two replicas): one effect,
+    every caller the same answer. On PostgreSQL the transactions really run at once."""
+    before = await p.business("saga-1")
+    replies = await asyncio.gather(*(p.do("saga-1") for _ in range(12)))
+    assert all(r == replies[0] for r in replies)
+    records = await p.case.records(p.stub, "saga-1")
+    assert mark(records).do_done
+    await p.compensate("saga-1")
+    assert await p.business("saga-1") == before  # one compensation undid everything there was
+
+
+async def test_do_racing_its_compensate_ends_consistent(p: Running) -> None:
+    """A Do and its Compensate at the same time: either the Do ran and was undone, or the
+    Compensate was a null one and the Do was refused. Never an effect left behind."""
+    before = await p.business("saga-1")
+    do, comp = await asyncio.gather(p.do("saga-1"), p.compensate("saga-1"), return_exceptions=True)
+    assert not isinstance(comp, BaseException), comp
+    if isinstance(do, BaseException):
+        assert isinstance(do, grpc.aio.AioRpcError) and do.code() == grpc.StatusCode.ABORTED, do
+        assert comp.null_compensation
+    else:
+        assert not comp.null_compensation
+    assert await p.business("saga-1") == before
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await p.do("saga-1")
+    assert late.value.code() == grpc.StatusCode.ABORTED
 
 
 async def test_other_sagas_are_independent(p: Running) -> None:
@@ -558,13 +593,14 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
 )
 async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
     tmp_path: Path,
+    database_url: Callable[[str], str],
     service: str,
     rpc: str,
     request_msg: Message,
     code: grpc.StatusCode,
     field: str,
 ) -> None:
-    async for p in _running(BY_SERVICE[service], tmp_path):
+    async for p in _running(BY_SERVICE[service], tmp_path, database_url):
         await p.do("earlier-saga")  # so the tables are not empty
         rows = p.rows()
         details = await expect_error(getattr(p.stub, rpc)(request_msg), code)

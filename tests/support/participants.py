@@ -161,9 +161,14 @@ CASES = (
 BY_SERVICE = {c.service: c for c in CASES}
 
 
-def db_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of a service's SQLite file: 'the database did not change'."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def db_rows(target: Path | str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a service's database (a SQLite file, or a PostgreSQL URL):
+    'the database did not change'."""
+    if isinstance(target, str) and target.startswith("postgresql://"):
+        return _pg_rows(target)
+    if isinstance(target, str):
+        target = Path(target.removeprefix("sqlite:///"))
+    conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     try:
         tables = [
             r[0]
@@ -174,3 +179,23 @@ def db_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
     finally:
         conn.close()
+
+
+def _pg_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url) as conn:
+        tables = [
+            str(r[0])
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        return {
+            t: sorted(
+                (tuple(r) for r in conn.execute(sql.SQL("SELECT * FROM {}").format(
+                    sql.Identifier(t)
+                ))),
+                key=repr,
+            )
+            for t in tables
+        }  # fmt: skip

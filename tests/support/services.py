@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,12 +13,19 @@ from sagakit.server import GrpcApp
 PARTICIPANTS = ("seat_service", "loyalty_service", "payment_service", "booking_service")
 
 
-def config_for(service: str, data_dir: Path, fault_injection: bool = True) -> ServiceConfig:
+# A test's database for a service: `database_url(service)` (tests/conftest.py), or None for a
+# SQLite file in the test's data folder.
+UrlFor = Callable[[str], str] | None
+
+
+def config_for(
+    service: str, data_dir: Path, fault_injection: bool = True, urls: UrlFor = None
+) -> ServiceConfig:
     return ServiceConfig(
         service=service,
         host="127.0.0.1",
         port=0,
-        database_url=f"sqlite:///{data_dir / f'{service}.db'}",
+        database_url=urls(service) if urls else f"sqlite:///{data_dir / f'{service}.db'}",
         fault_injection=fault_injection,
         log_format="console",
         log_level="INFO",
@@ -34,10 +41,10 @@ def build_app(service: str, config: ServiceConfig, env: Mapping[str, str] | None
 
 @asynccontextmanager
 async def running_service(
-    service: str, data_dir: Path, fault_injection: bool = True
+    service: str, data_dir: Path, fault_injection: bool = True, urls: UrlFor = None
 ) -> AsyncIterator[str]:
     """Run one service; yields its address `127.0.0.1:<port>`; stops it on exit."""
-    app = build_app(service, config_for(service, data_dir, fault_injection))
+    app = build_app(service, config_for(service, data_dir, fault_injection, urls))
     port = await app.start("127.0.0.1", 0)
     try:
         yield f"127.0.0.1:{port}"

@@ -17,7 +17,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from orchestrator.app import build as build_orchestrator
-from tests.support.services import config_for, running_service
+from tests.support.services import UrlFor, config_for, running_service
 
 # Fast but realistic settings for tests: short step deadlines and retry budgets.
 TEST_ENV = {
@@ -71,19 +71,27 @@ def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dic
 
 
 @asynccontextmanager
-async def running_participants(data_dir: Path) -> AsyncIterator[dict[str, str]]:
+async def running_participants(
+    data_dir: Path, urls: UrlFor = None
+) -> AsyncIterator[dict[str, str]]:
     async with AsyncExitStack() as stack:
         addrs = {}
         for name in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
-            addrs[name] = await stack.enter_async_context(running_service(name, data_dir))
+            addrs[name] = await stack.enter_async_context(
+                running_service(name, data_dir, urls=urls)
+            )
         yield addrs
 
 
 @asynccontextmanager
 async def running_orchestrator(
-    addrs: dict[str, str], data_dir: Path, fault_injection: bool = True, **env: str
+    addrs: dict[str, str],
+    data_dir: Path,
+    fault_injection: bool = True,
+    urls: UrlFor = None,
+    **env: str,
 ) -> AsyncIterator[str]:
-    config = config_for("orchestrator", data_dir, fault_injection)
+    config = config_for("orchestrator", data_dir, fault_injection, urls)
     app = build_orchestrator(config, orchestrator_env(addrs, data_dir, **env))
     port = await app.start("127.0.0.1", 0)
     try:
@@ -94,11 +102,12 @@ async def running_orchestrator(
 
 @asynccontextmanager
 async def running_stack(
-    data_dir: Path, fault_injection: bool = True, **env: str
+    data_dir: Path, fault_injection: bool = True, urls: UrlFor = None, **env: str
 ) -> AsyncIterator[Stack]:
+    """The whole stack; `urls`: each service's database (default: SQLite files in data_dir)."""
     async with (
-        running_participants(data_dir) as addrs,
-        running_orchestrator(addrs, data_dir, fault_injection, **env) as orch,
+        running_participants(data_dir, urls) as addrs,
+        running_orchestrator(addrs, data_dir, fault_injection, urls, **env) as orch,
     ):
         stack = Stack(orch, addrs, data_dir)
         try:

@@ -1,0 +1,168 @@
+"""The Database protocol, one suite for both backends (SQLite file, real PostgreSQL server).
+
+Transaction functions are written once; whichever backend runs them, each runs whole or not at
+all and as if transactions ran one at a time: the barrier's semantics rest on that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from sagakit import barrier
+from sagakit.config import ConfigError
+from sagakit.db import Conn, Database, IntegrityError, connect, savepoint
+from sagakit.errors import Aborted
+from sagakit.migrate import Migrations
+
+# The seat service's schema: the barrier table plus seat_holds (a partial unique index).
+SEAT = Migrations("seat_service", marker_table="seat_holds")
+
+
+@pytest.fixture
+async def db(database_url: Callable[[str], str]) -> AsyncIterator[Database]:
+    database = connect(database_url("seat_service"), SEAT)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def hold(conn: Conn, saga_id: str, seat: str = "1A") -> None:
+    conn.execute(
+        "INSERT INTO seat_holds (saga_id, flight_id, seat, passenger_index, cabin, held_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (saga_id, "FS101-20261201", seat, 0, 1, barrier.now_iso()),
+    )
+
+
+def count(conn: Conn, saga_id: str | None = None) -> int:
+    if saga_id is None:
+        return int(conn.execute("SELECT COUNT(*) FROM seat_holds").fetchone()[0])
+    row = conn.execute("SELECT COUNT(*) AS n FROM seat_holds WHERE saga_id=?", (saga_id,))
+    return int(row.fetchone()["n"])
+
+
+async def test_a_transaction_commits_whole_or_not_at_all(db: Database) -> None:
+    def half(conn: Conn) -> None:
+        hold(conn, "s1")
+        raise ValueError("second half failed")
+
+    with pytest.raises(ValueError):
+        await db.transaction(half)
+    assert await db.read(count) == 0
+    await db.transaction(lambda c: hold(c, "s2"))
+    assert await db.read(lambda c: count(c, "s2")) == 1
+
+
+async def test_a_constraint_is_one_error_and_a_savepoint_lets_the_transaction_go_on(
+    db: Database,
+) -> None:
+    await db.transaction(lambda c: hold(c, "s1", "7C"))
+
+    def clash(conn: Conn) -> str:
+        try:
+            with savepoint(conn):
+                hold(conn, "s2", "7C")  # the partial unique index: seat already held
+        except IntegrityError:
+            hold(conn, "s2", "7D")
+            return "took 7D"
+        return "took 7C"
+
+    assert await db.transaction(clash) == "took 7D"
+    assert await db.read(count) == 2
+
+
+async def test_concurrent_barrier_dos_of_one_saga_take_effect_once(db: Database) -> None:
+    """Twenty transactions of the same Do at once, each slow inside: one effect, one result.
+    (On PostgreSQL they truly overlap: conflicts are detected and the losers run again.)"""
+    calls = 0
+
+    def do(conn: Conn) -> tuple[bytes, bool]:
+        def apply() -> bytes:
+            nonlocal calls
+            calls += 1
+            time.sleep(0.01)  # widen the race between check and insert
+            hold(conn, "racer")
+            return b"held 1A"
+
+        return barrier.do(conn, "racer", "reserve_seat", apply)
+
+    results = await asyncio.gather(*(db.transaction(do) for _ in range(20)))
+    assert {r for r, _ in results} == {b"held 1A"}
+    assert sum(1 for _, replay in results if not replay) == 1
+    assert await db.read(lambda c: count(c, "racer")) == 1
+
+
+async def test_concurrent_do_and_compensate_never_leave_an_effect(db: Database) -> None:
+    def do(conn: Conn) -> tuple[bytes, bool]:
+        def apply() -> bytes:
+            time.sleep(0.01)
+            hold(conn, "pair")
+            return b"held"
+
+        return barrier.do(conn, "pair", "reserve_seat", apply)
+
+    def compensate(conn: Conn) -> tuple[bytes, bool]:
+        def undo() -> bytes:
+            conn.execute("DELETE FROM seat_holds WHERE saga_id=?", ("pair",))
+            return b"released"
+
+        return barrier.compensate(conn, "pair", "reserve_seat", undo, lambda: b"null")
+
+    outcomes = await asyncio.gather(
+        *(db.transaction(do) for _ in range(5)),
+        *(db.transaction(compensate) for _ in range(5)),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes[:5] if isinstance(o, Aborted)]
+    assert all(isinstance(o, tuple | Aborted) for o in outcomes), outcomes
+    assert await db.read(lambda c: count(c, "pair")) == 0
+    compensations = {o[0] for o in outcomes[5:] if isinstance(o, tuple)}
+    assert len(compensations) == 1  # every Compensate got the first one's answer
+    assert (compensations == {b"null"}) == (len(refused) == 5)
+
+
+async def test_reads_see_every_committed_transaction(db: Database) -> None:
+    def holder(i: int) -> Callable[[Conn], None]:
+        return lambda c: hold(c, f"s{i}", f"{i}A")
+
+    await asyncio.gather(*(db.transaction(holder(i)) for i in range(30)))
+    assert await db.read(count) == 30
+
+
+@pytest.mark.parametrize("database_backend", ["postgres"])
+async def test_an_unreachable_server_stops_the_start_with_one_line(
+    database_backend: str, database_url: Callable[[str], str]
+) -> None:
+    url = database_url("seat_service").rsplit(":", 1)[0] + ":1/nowhere"
+    db = connect(url, SEAT)
+    with pytest.raises(ConfigError) as info:
+        await db.open()
+    message = str(info.value)
+    assert message.startswith("DATABASE_URL ") and "\n" not in message
+    assert "flightsaga:***@" in message  # the password is masked
+
+
+@pytest.mark.parametrize("database_backend", ["postgres"])
+async def test_a_wrong_password_or_missing_database_stops_the_start_with_one_line(
+    database_backend: str, database_url: Callable[[str], str]
+) -> None:
+    good = database_url("seat_service")
+    for url in (
+        good.replace("flightsaga:flightsaga@", "flightsaga:wrong-secret@"),
+        good.rsplit("/", 1)[0] + "/no_such_database",
+    ):
+        with pytest.raises(ConfigError) as info:
+            await connect(url, SEAT).open()
+        assert "DATABASE_URL" in str(info.value) and "wrong-secret" not in str(info.value)
+
+
+def test_sqlite_path_from_url(tmp_path: Path) -> None:
+    db = connect(f"sqlite:///{tmp_path / 'x.db'}", SEAT)
+    assert type(db).__name__ == "SqliteDatabase"
