@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -38,16 +38,21 @@ FAULTS = [
 
 
 @pytest.fixture
-async def participants(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    async with running_participants(tmp_path) as addrs:
+async def participants(
+    tmp_path: Path, database_url: Callable[[str], str]
+) -> AsyncIterator[dict[str, str]]:
+    """On SQLite files and on a PostgreSQL server: the test runs on both backends."""
+    async with running_participants(tmp_path, database_url) as addrs:
         yield addrs
 
 
-def orchestrator_process(addrs: dict[str, str], data: Path, port: int) -> ServiceProcess:
+def orchestrator_process(
+    addrs: dict[str, str], data: Path, port: int, database: str
+) -> ServiceProcess:
     env = orchestrator_env(
         addrs,
         data,
-        DATABASE_URL=f"sqlite:///{data / 'orchestrator.db'}",
+        DATABASE_URL=database,
         FAULT_INJECTION="enabled",
         STEP_TIMEOUT_MS="500",
     )
@@ -64,11 +69,11 @@ async def wait_all_terminal(stub: orchestrator_pb2_grpc.OrchestratorStub) -> pb.
 
 
 async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
-    tmp_path: Path, participants: dict[str, str]
+    tmp_path: Path, participants: dict[str, str], database_url: Callable[[str], str]
 ) -> None:
     rng = random.Random(7)
     port = free_port()
-    orch = orchestrator_process(participants, tmp_path, port)
+    orch = orchestrator_process(participants, tmp_path, port, database_url("orchestrator"))
     orch.start()
     await orch.wait_healthy()
     channel = grpc.aio.insecure_channel(orch.addr)

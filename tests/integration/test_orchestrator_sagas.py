@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -23,8 +23,9 @@ from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as s:
+async def stack(tmp_path: Path, database_url: Callable[[str], str]) -> AsyncIterator[Stack]:
+    """The whole stack, on SQLite files and on a PostgreSQL server (every test runs on both)."""
+    async with running_stack(tmp_path, urls=database_url) as s:
         yield s
 
 
