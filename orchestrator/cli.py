@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--log-dir", help="also write each service's log to DIR/<service>.log (DATA_DIR/logs)"
     )
+    up.add_argument(
+        "--database",
+        metavar="URL",
+        help="run every service on this PostgreSQL server (postgresql://user:pass@host:port/NAME)"
+        ", each in a database NAME_<service>, created if missing; default: SQLite files",
+    )
 
     fl = sub.add_parser("flights", help="search the schedule")
     fl.add_argument("origin")
@@ -269,14 +275,22 @@ async def _run(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "up":
-        from orchestrator.launcher import Launcher
+        from orchestrator.launcher import SERVICE_MODULES, Launcher
+        from sagakit.config import ConfigError
+        from sagakit.pgdatabases import ensure_databases
 
+        try:
+            databases = ensure_databases(args.database, SERVICE_MODULES) if args.database else None
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         launcher = Launcher(
             Path(args.data_dir),
             base_port=args.base_port,
             dashboard_port=args.dashboard_port,
             dashboard=not args.no_dashboard,
             log_dir=Path(args.log_dir) if args.log_dir else Path(args.data_dir) / "logs",
+            databases=databases,
         )
         sys.exit(asyncio.run(launcher.run()))
     if args.command == "chaos":

@@ -48,6 +48,16 @@ class Service:
         return f"http://{self.addr}" if self.http else self.addr
 
 
+# Every gRPC service's package: the ones with a database.
+SERVICE_MODULES = (
+    "orchestrator",
+    "seat_service",
+    "loyalty_service",
+    "payment_service",
+    "booking_service",
+)
+
+
 class StartError(Exception):
     pass
 
@@ -115,11 +125,15 @@ class Launcher:
         extra_env: dict[str, str] | None = None,
         cwd: Path | None = None,
         pump_output: bool = True,
+        databases: dict[str, str] | None = None,
     ) -> None:
         """`pump_output=False` sends each service's output straight to `<log_dir>/<name>.log`
         (the data folder when no log_dir) instead of through this process: a caller whose event
         loop is busy generating load (bench, chaos) must not also carry every log line.
-        `cwd` runs the services in another source tree (with `code_env(cwd)` in extra_env)."""
+        `cwd` runs the services in another source tree (with `code_env(cwd)` in extra_env).
+        `databases`: each service module's DATABASE_URL (default: a SQLite file each in
+        data_dir), e.g. from sagakit.pgdatabases.ensure_databases."""
+        self.databases = databases or {}
         self.data_dir = data_dir.resolve()
         self.log_dir = log_dir
         self.out = out
@@ -145,7 +159,9 @@ class Launcher:
         return {
             **os.environ,
             "LISTEN_ADDR": svc.addr,
-            "DATABASE_URL": f"sqlite:///{self.data_dir / (svc.module + '.db')}",
+            "DATABASE_URL": self.databases.get(
+                svc.module, f"sqlite:///{self.data_dir / (svc.module + '.db')}"
+            ),
             "FAULT_INJECTION": "enabled",
             "SEAT_SERVICE_ADDR": p["seat"],
             "LOYALTY_SERVICE_ADDR": p["loyalty"],
@@ -248,6 +264,14 @@ class Launcher:
             await self.stop()
             raise
 
+    def _where(self) -> str:
+        if not self.databases:
+            return f"data in {self.data_dir}"
+        from sagakit.postgres_db import masked
+
+        one = masked(next(iter(self.databases.values())))
+        return f"databases on PostgreSQL {one.rpartition('/')[0]}/…, files in {self.data_dir}"
+
     def banner(self) -> str:
         rows = [f"  {s.name:<13}{s.url}" for s in self.services]
         flight = "--from JFK --to LAX --date 2026-12-01"
@@ -257,7 +281,7 @@ class Launcher:
             cli = f"ORCHESTRATOR_ADDR={self.orchestrator.addr} SEAT_SERVICE_ADDR={seat} {cli}"
         return "\n".join(
             [
-                f"FlightSaga is up (data in {self.data_dir}, fault injection enabled):",
+                f"FlightSaga is up ({self._where()}, fault injection enabled):",
                 *([f"  logs per service in {self.log_dir}"] if self.log_dir else []),
                 *rows,
                 "Try:",

@@ -262,8 +262,10 @@ def launch(
     base_port: int | None = None,
     dashboard_port: int | None = None,
     dashboard: bool = True,
+    extra: Sequence[str] = (),
 ) -> Launched:
-    """Start `flightsaga up` in `root` (data/, logs/, up.out) without waiting for it."""
+    """Start `flightsaga up` in `root` (data/, logs/, up.out) without waiting for it;
+    `extra`: more arguments for `up` (e.g. --database URL)."""
     if base_port is None or dashboard_port is None:
         base, dash = free_ports()
         base_port = base if base_port is None else base_port
@@ -284,6 +286,7 @@ def launch(
     ]
     if not dashboard:
         argv.append("--no-dashboard")
+    argv.extend(extra)
     env = {**os.environ, "LOG_FORMAT": "console", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     with out_path.open("wb") as out:
         proc = subprocess.Popen(
@@ -298,11 +301,13 @@ def launch(
     return Launched(root, base_port, dashboard_port, proc, out_path)
 
 
-def launch_until_up(root: Path, dashboard: bool = True, tries: int = 3) -> Launched:
+def launch_until_up(
+    root: Path, dashboard: bool = True, tries: int = 3, extra: Sequence[str] = ()
+) -> Launched:
     """Launch on free ports and wait for the banner; retry on a port race with someone else."""
     last = ""
     for attempt in range(tries):
-        up = launch(root / f"try{attempt}", dashboard=dashboard)
+        up = launch(root / f"try{attempt}", dashboard=dashboard, extra=extra)
         if up.wait_for(BANNER):
             up.children = list(up.service_pids().values())
             return up
