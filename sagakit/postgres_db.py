@@ -42,6 +42,9 @@ log = logging.getLogger("sagakit.db")
 
 POOL_SIZE = 8  # connections, and worker threads running transactions
 CONNECT_TIMEOUT_S = 5
+# How long a call waits for a working connection before it fails UNAVAILABLE: rides out a
+# server restart of a second or two, and answers well within a caller's deadline otherwise.
+POOL_WAIT_S = 2.0
 MAX_RETRIES = 20  # runs of one transaction function on conflicts before giving up
 _RETRY = (errors.SerializationFailure, errors.DeadlockDetected)
 
@@ -147,7 +150,7 @@ class PostgresDatabase:
         assert pool is not None, "Database.open() was not awaited"
         for attempt in range(1, MAX_RETRIES + 1):
             try:
-                with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+                with pool.connection(timeout=POOL_WAIT_S) as conn:
                     try:
                         result = fn(PgConn(conn))
                     except BaseException as exc:
