@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import subprocess
 import sys
 import tarfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.databases import Backend, Databases, parse_backends
 from bench.measure import Level, peak_rss, run_level
 from bench.profile import profiling, top
 from bench.stack import SystemUnderTest, local_stack, target_addrs
@@ -36,6 +38,32 @@ RESULTS = REPO / "bench" / "results"
 class Variant:
     label: str
     code_dir: Path | None  # None: the installed (working tree) code
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one round measures: a variant's code on one database backend."""
+
+    label: str
+    variant: Variant
+    backend: Backend
+
+
+def cells(variants: list[Variant], backends: list[Backend], named: bool) -> list[Cell]:
+    """Every variant on every backend. Labels: the variant's alone on SQLite only, the
+    backend's alone for the working tree alone (`named`: --variant / --compare given),
+    `variant/backend` otherwise."""
+    out = []
+    for v in variants:
+        for b in backends:
+            if backends == [Backend("sqlite")]:
+                label = v.label
+            elif not named:
+                label = b.name
+            else:
+                label = f"{v.label}/{b.name}"
+            out.append(Cell(label, v, b))
+    return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,6 +114,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for the local services (repeatable)",
     )
+    p.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        metavar="BACKEND",
+        help="the local stack's databases: sqlite (default), postgres (a throwaway local "
+        "cluster for the run) or a postgresql://user:pass@host:port/NAME server (databases "
+        "NAME_b<stamp>r<round>_<service>, dropped after each round); comma-separated or "
+        "repeated to measure several backends in one run, rounds alternating; the first is "
+        "the baseline",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
     p.add_argument(
         "--profile",
@@ -105,6 +144,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("bookings, repeat and every concurrency level must be at least 1")
     if args.target and (args.compare or args.variant):
         p.error("--compare / --variant start their own stacks; not with --target")
+    if args.target and args.database:
+        p.error("--database sets up the local stack's databases; not with --target")
+    try:
+        args.backends = parse_backends(args.database)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.compare and args.variant:
         p.error("use either --compare or --variant")
     if any("=" not in v for v in args.variant):
@@ -195,15 +240,17 @@ async def run_round(
             if args.warmup:
                 warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
         levels: list[Level] = []
+        cpu_pids = sut.cpu_pids
         async with AsyncExitStack() as stack:
             if args.profile is not None and sut.pids:
-                out = args.profile / f"round{round_no}-{label}"
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+                out = args.profile / f"round{round_no}-{safe}"
                 await stack.enter_async_context(profiling(sut.pids, out))
             for conc in args.levels:
                 for mode in args.mode_list:
                     op = work.operation(mode, args.bookings)
                     level = await run_level(
-                        mode, op, args.bookings, conc, sut.pids, not args.no_progress
+                        mode, op, args.bookings, conc, cpu_pids, not args.no_progress
                     )
                     levels.append(level)
                     say(report.level_line(level.to_json()))
@@ -223,7 +270,7 @@ async def run_round(
         await peers.close()
 
 
-def summarize_variant(variant: Variant, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize_variant(cell: Cell, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     levels = report.aggregate([r["levels"] for r in rounds])
     rows = report.ratios(levels)
     rss: dict[str, int] = {}
@@ -231,8 +278,10 @@ def summarize_variant(variant: Variant, rounds: list[dict[str, Any]]) -> dict[st
         for k, v in r["peak_rss_kb"].items():
             rss[k] = max(rss.get(k, 0), v)
     return {
-        "label": variant.label,
-        "code": str(variant.code_dir or REPO),
+        "label": cell.label,
+        "code_label": cell.variant.label,
+        "database": cell.backend.name,
+        "code": str(cell.variant.code_dir or REPO),
         "rounds": rounds,
         "levels": levels,
         "ratios": rows,
@@ -255,29 +304,35 @@ async def run(args: argparse.Namespace) -> int:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     host = machine()
     extra_env = dict(e.split("=", 1) for e in args.env)
+    backends: list[Backend] = args.backends
+    dbs = Databases(stamp)
     with ExitStack() as stack:
         variants = await asyncio.to_thread(prepare_variants, args, stack)
-        results: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        runs = cells(variants, backends, named=bool(args.variant or args.compare))
+        results: dict[str, list[dict[str, Any]]] = {c.label: [] for c in runs}
         say(
             f"FlightSaga benchmark: {args.bookings} bookings per level, concurrency "
             f"{args.levels}, modes {args.mode_list}, warm-up {args.warmup}, "
-            f"{args.repeat} round(s), {os.cpu_count()} CPUs"
+            f"{args.repeat} round(s), databases {[b.name for b in backends]}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
         )
+        stack.callback(dbs.close)
+        await asyncio.to_thread(dbs.open, backends)
         for round_no in range(1, args.repeat + 1):
-            for variant in variants:
-                say(f"-- round {round_no}/{args.repeat}: {variant.label}")
+            for i, cell in enumerate(runs):
+                say(f"-- round {round_no}/{args.repeat}: {cell.label}")
                 say(report.LEVEL_HEADER)
                 if args.target:
                     sut = SystemUnderTest(target_addrs(args.target))
-                    results[variant.label].append(
-                        await run_round(sut, args, round_no, variant.label)
-                    )
+                    results[cell.label].append(await run_round(sut, args, round_no, cell.label))
                     continue
-                async with local_stack(variant.code_dir, extra_env) as sut:
-                    results[variant.label].append(
-                        await run_round(sut, args, round_no, variant.label)
-                    )
-    summary = [summarize_variant(v, results[v.label]) for v in variants]
+                with dbs.for_round(cell.backend, f"r{round_no}v{i}") as databases:
+                    code_dir = cell.variant.code_dir
+                    async with local_stack(code_dir, extra_env, databases=databases) as sut:
+                        sut.server_pids = dbs.server_pids(cell.backend)
+                        results[cell.label].append(await run_round(sut, args, round_no, cell.label))
+    summary = [summarize_variant(c, results[c.label]) for c in runs]
+    by_backend = report.backend_comparison(summary)
     failed = count_failed(summary)
     out_json = args.out / f"{stamp}.json"
     out_png = args.out / f"{stamp}.png"
@@ -296,10 +351,12 @@ async def run(args: argparse.Namespace) -> int:
             "target": args.target,
             "compare": args.compare,
             "variants": args.variant,
+            "databases": [b.name for b in backends],
             "env": extra_env,
             "seed": args.seed,
         },
         "variants": summary,
+        "backends": by_backend,
         "failed_bookings": failed,
         "ok": failed == 0,
         "chart": str(out_png),
@@ -313,6 +370,8 @@ async def run(args: argparse.Namespace) -> int:
             say(line)
         say()
     for line in report.comparison_text(summary):
+        say(line)
+    for line in report.backend_text(by_backend):
         say(line)
     if args.profile is not None:
         for prof in sorted(args.profile.glob("*/*.txt")):

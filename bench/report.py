@@ -8,14 +8,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.databases import POSTGRES_CPU
 from bench.measure import CLIENT
 
-SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", CLIENT)
+SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", POSTGRES_CPU, CLIENT)
 SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
-SHORT |= {"booking": "book", CLIENT: "client"}
+SHORT |= {"booking": "book", POSTGRES_CPU: "pg", CLIENT: "client"}
 # Targets from issue 7 (reported, never asserted).
 TARGET_THROUGHPUT = (32, 0.5)  # at this concurrency, saga throughput >= this x raw
 TARGET_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x raw
+# Targets from issue 11 (reported, never asserted), against the first backend of the run.
+TARGET_DB_THROUGHPUT = (32, 1.0)  # at this concurrency, saga/s >= this x the baseline's
+TARGET_DB_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x the baseline's
 
 
 def _median(values: Iterable[float]) -> float:
@@ -105,6 +109,96 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "met": by[pc]["p50_ratio"] <= pmax,
         }
     return out
+
+
+def backend_comparison(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each database backend against the run's first one, for the same code: per mode and
+    concurrency, throughput, p50 and CPU per booking (services + database server), and their
+    ratios (this / baseline); the issue 11 targets for the saga mode."""
+    out = []
+    bases: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        base = bases.setdefault(v.get("code_label", v["label"]), v)
+        if base is v or base.get("database") == v.get("database"):
+            continue
+        by_base = {(r["mode"], r["concurrency"]): r for r in base["levels"]}
+        rows = []
+        for r in v["levels"]:
+            b = by_base.get((r["mode"], r["concurrency"]))
+            if b is None:
+                continue
+
+            def ratio(x: float, y: float) -> float:
+                return round(x / y, 3) if y else float("nan")
+
+            rows.append(
+                {
+                    "mode": r["mode"],
+                    "concurrency": r["concurrency"],
+                    "base_per_s": b["throughput_per_s"],
+                    "per_s": r["throughput_per_s"],
+                    "throughput_ratio": ratio(r["throughput_per_s"], b["throughput_per_s"]),
+                    "base_p50_ms": b["latency_ms"]["p50"],
+                    "p50_ms": r["latency_ms"]["p50"],
+                    "p50_ratio": ratio(r["latency_ms"]["p50"], b["latency_ms"]["p50"]),
+                    "base_cpu_ms_per_op": b["cpu_ms_per_op_services"],
+                    "cpu_ms_per_op": r["cpu_ms_per_op_services"],
+                }
+            )
+        saga = {row["concurrency"]: row for row in rows if row["mode"] == "saga"}
+        goals: dict[str, Any] = {}
+        tc, tmin = TARGET_DB_THROUGHPUT
+        pc, pmax = TARGET_DB_P50
+        if tc in saga:
+            value = saga[tc]["throughput_ratio"]
+            goals[f"saga_throughput_ratio_at_c{tc}"] = {
+                "value": value,
+                "target": f">= {tmin}",
+                "met": value >= tmin,
+            }
+        if pc in saga:
+            value = saga[pc]["p50_ratio"]
+            goals[f"saga_p50_ratio_at_c{pc}"] = {
+                "value": value,
+                "target": f"<= {pmax}",
+                "met": value <= pmax,
+            }
+        out.append(
+            {
+                "label": v["label"],
+                "baseline": base["label"],
+                "database": v.get("database"),
+                "baseline_database": base.get("database"),
+                "rows": rows,
+                "targets": goals,
+            }
+        )
+    return out
+
+
+def backend_text(comparisons: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for c in comparisons:
+        b, t = c["baseline"], c["label"]
+        lines += [
+            "",
+            f"== {t} against {b} (same run): base = {b}, this = {t}; CPU: ms per booking, "
+            "services + database server ==",
+            f"  {'mode':<9}{'conc':>5}{'base/s':>10}{'this/s':>10}{'x':>7}"
+            f"{'base p50':>10}{'this p50':>10}{'x':>7}{'base CPU':>10}{'this CPU':>10}",
+        ]
+        for r in c["rows"]:
+            lines.append(
+                f"  {r['mode']:<9}{r['concurrency']:>5}{r['base_per_s']:>10.1f}{r['per_s']:>10.1f}"
+                f"{r['throughput_ratio']:>7.2f}{r['base_p50_ms']:>10.1f}{r['p50_ms']:>10.1f}"
+                f"{r['p50_ratio']:>7.2f}{r['base_cpu_ms_per_op']:>10.1f}{r['cpu_ms_per_op']:>10.1f}"
+            )
+        for name, g in c["targets"].items():
+            lines.append(
+                f"  target {name}: {g['value']:.2f} ({g['target']}): "
+                + ("met" if g["met"] else "not met")
+            )
+    return lines
 
 
 # ---- terminal ---------------------------------------------------------------------------

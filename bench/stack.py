@@ -20,6 +20,12 @@ class SystemUnderTest:
     # service name -> pid, for CPU and memory (empty against a --target stack)
     pids: dict[str, int] = field(default_factory=dict)
     data_dir: Path | None = None
+    # other processes whose CPU is reported (a local PostgreSQL server: name -> postmaster)
+    server_pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cpu_pids(self) -> dict[str, int]:
+        return {**self.pids, **self.server_pids}
 
 
 @contextlib.asynccontextmanager
@@ -27,12 +33,14 @@ async def local_stack(
     code_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
     keep_data: Path | None = None,
+    databases: dict[str, str] | None = None,
 ) -> AsyncIterator[SystemUnderTest]:
     """Start the whole stack on free ports with a fresh data dir; stop it on exit.
 
     With code_dir, the services import their packages from that source tree: they run in it
     (`python -m` puts the working directory first on sys.path) with it on PYTHONPATH (before
     the editable install). That is how the benchmark runs a baseline revision side by side.
+    `databases`: each service module's DATABASE_URL (default: SQLite files in the data dir).
     """
     env = dict(extra_env or {})
     if code_dir is not None:
@@ -54,6 +62,7 @@ async def local_stack(
             extra_env=env,
             cwd=code_dir,
             pump_output=False,
+            databases=databases,
         )
         await launcher.start()
         try:
