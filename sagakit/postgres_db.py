@@ -21,6 +21,7 @@ import contextvars
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,9 @@ CONNECT_TIMEOUT_S = 5
 # server restart of a second or two, and answers well within a caller's deadline otherwise.
 POOL_WAIT_S = 2.0
 MAX_RETRIES = 20  # runs of one transaction function on conflicts before giving up
+# A pooled connection that finished a transaction this recently is handed out without the
+# pool's liveness ping (a round trip per transaction otherwise); an idler one is pinged first.
+CHECK_IDLE_S = 1.0
 _RETRY = (errors.SerializationFailure, errors.DeadlockDetected)
 
 
@@ -106,6 +110,43 @@ class PgConn:
         raise TypeError("iterate over execute()'s cursor")
 
 
+class _Gate:
+    """Transactions of this process run side by side (shared), except one that has conflicted
+    before: it runs alone (exclusive), so no transaction of this process can make it fail
+    again. Without it, a hot row (one loyalty account under 32 concurrent bookings) can make
+    the same transaction lose MAX_RETRIES times in a row. Writers first: a waiting exclusive
+    run stops new shared ones from starting."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    def enter(self, alone: bool) -> None:
+        with self._cond:
+            if not alone:
+                while self._exclusive or self._waiting:
+                    self._cond.wait()
+                self._shared += 1
+                return
+            self._waiting += 1
+            while self._exclusive or self._shared:
+                self._cond.wait()
+            self._waiting -= 1
+            self._exclusive = True
+
+    def leave(self, alone: bool) -> None:
+        with self._cond:
+            if alone:
+                self._exclusive = False
+                self._cond.notify_all()
+            else:
+                self._shared -= 1
+                if not self._shared:
+                    self._cond.notify_all()
+
+
 class PostgresDatabase:
     def __init__(self, url: str, migrations: Migrations, pool_size: int = POOL_SIZE) -> None:
         self.url = url
@@ -113,6 +154,16 @@ class PostgresDatabase:
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._pool_size = pool_size
+        self._gate = _Gate()
+        self._last_ok: dict[int, float] = {}  # id(connection) -> when its last transaction ended
+
+    def _check(self, conn: psycopg.Connection[Row]) -> None:
+        """The pool's check when it hands out a connection: a round trip, unless the
+        connection ended a transaction less than CHECK_IDLE_S ago (if the server went away
+        since, the call fails UNAVAILABLE and the pool replaces the connection)."""
+        if time.monotonic() - self._last_ok.get(id(conn), -CHECK_IDLE_S) < CHECK_IDLE_S:
+            return
+        ConnectionPool.check_connection(conn)
 
     def _configure(self, conn: psycopg.Connection[Row]) -> None:
         conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
@@ -135,7 +186,7 @@ class PostgresDatabase:
             max_size=self._pool_size,
             kwargs={"row_factory": _rows, "connect_timeout": CONNECT_TIMEOUT_S},
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             open=False,
             name="flightsaga",
         )
@@ -149,6 +200,8 @@ class PostgresDatabase:
         pool = self._pool
         assert pool is not None, "Database.open() was not awaited"
         for attempt in range(1, MAX_RETRIES + 1):
+            alone = attempt > 1  # after a conflict: see _Gate
+            self._gate.enter(alone)
             try:
                 with pool.connection(timeout=POOL_WAIT_S) as conn:
                     try:
@@ -163,13 +216,13 @@ class PostgresDatabase:
                         conn.rollback()
                         if (aborted or isinstance(exc, _RETRY)) and attempt < MAX_RETRIES:
                             log.debug("transaction aborted by a conflict; running it again")
-                            time.sleep(random.uniform(0, 0.002 * attempt))
                             continue
                         raise
                     if write:
                         conn.commit()
                     else:
                         conn.rollback()
+                    self._last_ok[id(conn)] = time.monotonic()
                     return result
             except _RETRY:  # at commit
                 if attempt == MAX_RETRIES:
@@ -177,6 +230,9 @@ class PostgresDatabase:
                 log.debug("commit conflicted with a concurrent transaction; running it again")
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 raise Unavailable(f"database unavailable: {_first_line(exc)}") from None
+            finally:
+                self._gate.leave(alone)
+            time.sleep(random.uniform(0, 0.001 * attempt))
         raise AssertionError("unreachable")
 
     def submit(self, fn: Callable[[Any], T]) -> asyncio.Future[T]:
