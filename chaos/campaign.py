@@ -129,7 +129,7 @@ async def run_phase(
     opts: Options, stack: LocalStack | TargetStack, workload: Workload, phase: plan.Phase
 ) -> PhaseRun:
     s = opts.settings
-    stack.phase = phase.name
+    stack.phase = phase.label  # unique: several phases may share a name
     run = PhaseRun(phase)
     trigger = asyncio.Event()
     t0 = time.monotonic()

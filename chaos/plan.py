@@ -84,6 +84,11 @@ class Phase:
         return f"{self.kind}:{self.target}" if self.target else self.kind
 
     @property
+    def label(self) -> str:
+        """The phase's name with its place in the run: names repeat (two kills of one service)."""
+        return f"{self.index + 1}:{self.name}"
+
+    @property
     def kills(self) -> int:
         if self.kind == BLACKOUT:
             return len(SERVICES)

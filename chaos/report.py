@@ -52,7 +52,7 @@ def build(
         specs = {sid: ev.specs[ev.sagas[sid].key] for sid in sagas}
         calls = [c for c in ev.calls if c.phase == p.index]
         outcomes = Counter(ev.sagas[sid].status for sid in sagas)
-        kills = [e for e in events if e.phase == p.name and e.action == "kill -9"]
+        kills = [e for e in events if e.phase == p.label and e.action == "kill -9"]
         failed = [sid for sid in sagas if live_before_resume.get(sid) == "FAILED"]
         stuck = [sid for sid in sagas if live_before_resume.get(sid) in ("RUNNING", "COMPENSATING")]
         phases.append(
