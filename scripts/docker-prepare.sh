@@ -7,6 +7,9 @@
 #      Debian mirror this machine's apt already uses, and `docker import` it   (cached)
 #   4. the wheelhouse: the project and its runtime dependencies as wheels, built on the host
 #   5. `docker build` the one FlightSaga image (no network needed inside the build)
+#   6. the PostgreSQL image of docker-compose.postgres.yml (flightsaga-postgres:15): Debian's
+#      postgresql-15 on the same base; its .debs are downloaded on the host by the host's apt
+#      (resolved against the base's installed packages) and installed offline in the build
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
 #
@@ -14,6 +17,10 @@
 #   FLIGHTSAGA_BASE_IMAGE    base image; default flightsaga-base:bookworm (built here). Any other
 #                            value (e.g. python:3.12-slim) is used as is: no debootstrap.
 #   FLIGHTSAGA_DEBIAN_MIRROR Debian mirror URL for debootstrap; default: read from apt's sources.
+#   FLIGHTSAGA_POSTGRES_IMAGE the PostgreSQL image of docker-compose.postgres.yml; default
+#                            flightsaga-postgres:15 (built here, on the local base only). Any
+#                            other value (e.g. postgres:15, the official image) is not built:
+#                            compose pulls it.
 #   FLIGHTSAGA_ROOTFS_DIR    scratch dir for debootstrap (default /var/tmp/flightsaga-rootfs).
 #   DOCKERD_LOG              where a dockerd started here logs (default /var/log/flightsaga-dockerd.log).
 #   VENV                     the project's virtualenv (default .venv).
@@ -39,6 +46,12 @@ die() {
 # The image name lives in docker-compose.yml only, so the build and compose agree.
 IMAGE=$(sed -n 's/^[[:space:]]*image:[[:space:]]*"\{0,1\}\([^"[:space:]#]*\).*/\1/p' docker-compose.yml | head -n 1)
 [ -n "$IMAGE" ] || die "no 'image:' found in docker-compose.yml"
+# Likewise the local PostgreSQL image's name: the default in docker-compose.postgres.yml.
+LOCAL_PG_IMAGE=$(sed -n 's/.*FLIGHTSAGA_POSTGRES_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.postgres.yml | head -n 1)
+[ -n "$LOCAL_PG_IMAGE" ] || die "no FLIGHTSAGA_POSTGRES_IMAGE default found in docker-compose.postgres.yml"
+PG_IMAGE=${FLIGHTSAGA_POSTGRES_IMAGE:-$LOCAL_PG_IMAGE}
+PG_PACKAGES=(postgresql-15)
+PG_CONTEXT=$ROOT/.docker-build/postgres
 
 SECONDS_START=$(date +%s)
 step_start=0
@@ -314,9 +327,92 @@ build_image() {
     step_done
 }
 
+# The .debs of PG_PACKAGES and whatever they need beyond the base's installed packages, from
+# the host's apt (its sources, proxy and keys), into $PG_CONTEXT/debs. Cached per base image.
+download_postgres_debs() {
+    local base_id=$1 stamp status host_suite
+    stamp="$base_id ${PG_PACKAGES[*]}"
+    if [ "$(cat "$PG_CONTEXT/debs.stamp" 2>/dev/null)" = "$stamp" ] &&
+        compgen -G "$PG_CONTEXT/debs/postgresql-15_*.deb" >/dev/null; then
+        log "the .debs are cached ($(find "$PG_CONTEXT/debs" -name '*.deb' | wc -l) in $PG_CONTEXT/debs)"
+        return
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "the local PostgreSQL image needs apt-get on the host (or set FLIGHTSAGA_POSTGRES_IMAGE=postgres:15 where a registry is reachable)"
+    host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    [ "$host_suite" = "$SUITE" ] || die "the host's apt is for '${host_suite:-?}', the base is $SUITE: its .debs would not fit (set FLIGHTSAGA_POSTGRES_IMAGE=postgres:15 where a registry is reachable)"
+    rm -rf "$PG_CONTEXT/debs" "$PG_CONTEXT/debs.stamp"
+    mkdir -p "$PG_CONTEXT/debs/partial"
+    status="$PG_CONTEXT/base-dpkg-status"
+    docker run --rm --network none --entrypoint cat "$BASE_IMAGE" /var/lib/dpkg/status >"$status" ||
+        die "cannot read the dpkg status of $BASE_IMAGE"
+    # Resolved as if installing into the base (its dpkg status), downloaded only: the host's own
+    # packages and locks are not touched.
+    local apt=(apt-get -q -y -o "Dir::State::status=$status" -o "Dir::Cache::archives=$PG_CONTEXT/debs"
+        -o Debug::NoLocking=1 -o APT::Install-Recommends=false --download-only)
+    log "downloading ${PG_PACKAGES[*]} and dependencies (host apt, resolved against $BASE_IMAGE)"
+    if ! "${apt[@]}" install "${PG_PACKAGES[@]}" >"$PG_CONTEXT/apt.log" 2>&1; then
+        log "apt-get --download-only failed; refreshing the host's package lists and retrying"
+        as_root apt-get -o DPkg::Lock::Timeout=600 -q -y update >>"$PG_CONTEXT/apt.log" 2>&1 || true
+        if ! "${apt[@]}" install "${PG_PACKAGES[@]}" >>"$PG_CONTEXT/apt.log" 2>&1; then
+            tail -n 30 "$PG_CONTEXT/apt.log" >&2
+            die "downloading ${PG_PACKAGES[*]} failed (log: $PG_CONTEXT/apt.log)"
+        fi
+    fi
+    rm -rf "$PG_CONTEXT/debs/partial" "$PG_CONTEXT/debs/lock" "$status"
+    compgen -G "$PG_CONTEXT/debs/postgresql-15_*.deb" >/dev/null || die "no postgresql-15 .deb was downloaded (log: $PG_CONTEXT/apt.log)"
+    printf '%s\n' "$stamp" >"$PG_CONTEXT/debs.stamp"
+    log "$(find "$PG_CONTEXT/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$PG_CONTEXT/debs" | cut -f1)) in $PG_CONTEXT/debs"
+}
+
+build_postgres_image() {
+    step "PostgreSQL image $PG_IMAGE"
+    if [ "$PG_IMAGE" != "$LOCAL_PG_IMAGE" ]; then
+        log "FLIGHTSAGA_POSTGRES_IMAGE=$PG_IMAGE: not built here (compose pulls it)"
+        step_done
+        return
+    fi
+    if [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not built: it is built on the local $LOCAL_BASE only; with a registry use the official"
+        log "image for docker-compose.postgres.yml: FLIGHTSAGA_POSTGRES_IMAGE=postgres:15"
+        step_done
+        return
+    fi
+    local base_id inputs
+    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
+    download_postgres_debs "$base_id"
+    # The build context: the Dockerfile, the entrypoint and the .debs (nothing else is sent).
+    cp docker/postgres/Dockerfile docker/postgres/docker-entrypoint.sh "$PG_CONTEXT/"
+    inputs=$({
+        echo "$base_id"
+        cd "$PG_CONTEXT" && sha256sum Dockerfile docker-entrypoint.sh debs/*.deb
+    } | sha256sum | cut -c1-32)
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$PG_IMAGE" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        step_done
+        return
+    fi
+    if ! docker buildx version >/dev/null 2>&1; then
+        export DOCKER_BUILDKIT=0
+    fi
+    local build_log
+    build_log=$(mktemp)
+    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
+        -t "$PG_IMAGE" "$PG_CONTEXT" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        die "docker build of $PG_IMAGE failed"
+    fi
+    rm -f "$build_log"
+    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-postgres" >/dev/null
+    log "built $PG_IMAGE ($(docker image inspect -f '{{.Size}}' "$PG_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
 ensure_packages
 ensure_dockerd
 ensure_base_image
 ensure_wheelhouse
 build_image
+build_postgres_image
 log "ready in $(($(date +%s) - SECONDS_START))s"
