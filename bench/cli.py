@@ -121,7 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="BACKEND",
         help="the local stack's databases: sqlite (default), postgres (a throwaway local "
         "cluster for the run) or a postgresql://user:pass@host:port/NAME server (databases "
-        "NAME_b<stamp>r<round>_<service>, dropped after each round); comma-separated or "
+        "NAME_b<stamp>r<round>v<i>_<service>, dropped after each round); comma-separated or "
         "repeated to measure several backends in one run, rounds alternating; the first is "
         "the baseline",
     )

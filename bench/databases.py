@@ -1,12 +1,12 @@
 """The databases the local stack runs on: SQLite files, or PostgreSQL (a throwaway cluster, or a
 server given by URL), one fresh set of databases per round.
 
-`--database sqlite,postgres` measures both backends in one run, rounds alternating between
-them like variants. `postgres` starts a throwaway local cluster (sagakit/pgcluster.py: initdb
-in a temp dir, a free 127.0.0.1 port, fsync and synchronous_commit on) for the whole run and
-destroys it at the end; its CPU (every server process) is reported as `postgres`.
-`postgresql://user:pass@host:port/NAME` uses that server: each round creates databases
-`NAME_b<stamp>r<round>_<service>` and drops them after the round.
+`--database sqlite,postgres` (or `sqlite,postgresql://…`) measures both in one run, rounds
+alternating between them like variants. `postgres` starts a throwaway local cluster
+(sagakit/pgcluster.py: initdb in a temp dir, a free 127.0.0.1 port, fsync and
+synchronous_commit on) for the whole run and destroys it at the end; its CPU (every server
+process) is reported as `postgres`. `postgresql://user:pass@host:port/NAME` uses that server:
+each round creates databases `NAME_b<stamp>r<round>v<i>_<service>` and drops them after it.
 """
 
 from __future__ import annotations
@@ -35,25 +35,31 @@ class Backend:
 
 
 def parse_backends(values: list[str]) -> list[Backend]:
-    """`--database` values (repeatable; commas separate names, not URLs) -> backends."""
-    out: list[Backend] = []
+    """`--database` values (repeatable, comma-separated) -> backends."""
+    parts: list[str] = []
     for value in values:
-        parts = [value] if "://" in value else [p.strip() for p in value.split(",")]
-        for part in parts:
-            if not part:
-                continue
-            if part in ("sqlite", "postgres"):
-                backend = Backend(part)
-            elif is_postgres(part):
-                backend = Backend(masked(part), part)
-            else:
-                raise ValueError(
-                    f"--database {part!r}: expected sqlite, postgres (a throwaway local "
-                    "cluster) or a postgresql:// URL"
-                )
-            if backend in out:
-                raise ValueError(f"--database {backend.name} given twice")
-            out.append(backend)
+        for part in (p.strip() for p in value.split(",")):
+            if parts and "://" in parts[-1] and part not in ("sqlite", "postgres", ""):
+                if "://" not in part:  # a comma inside a URL (several hosts, options)
+                    parts[-1] += "," + part
+                    continue
+            parts.append(part)
+    out: list[Backend] = []
+    for part in parts:
+        if not part:
+            continue
+        if part in ("sqlite", "postgres"):
+            backend = Backend(part)
+        elif is_postgres(part):
+            backend = Backend(masked(part), part)
+        else:
+            raise ValueError(
+                f"--database {masked(part)!r}: expected sqlite, postgres (a throwaway local "
+                "cluster) or a postgresql:// URL"
+            )
+        if backend in out:
+            raise ValueError(f"--database {backend.name} given twice")
+        out.append(backend)
     return out or [Backend("sqlite")]
 
 

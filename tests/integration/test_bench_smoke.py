@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from bench.databases import Backend, parse_backends
 from bench.measure import run_level
 from bench.workload import MODES, Problem
 
@@ -63,3 +67,46 @@ async def test_a_booking_that_ends_unexpectedly_is_counted_not_timed() -> None:
     result = (await level).to_json()
     assert (result["ok"], result["unexpected"], result["errors"]) == (3, 3, 3)
     assert any("expected COMPLETED" in s for s in result["problem_samples"])
+
+
+def test_both_backends_in_one_run_on_a_given_server(tmp_path: Path, pg_cluster: Any) -> None:
+    """`--database sqlite,URL`: rounds on SQLite and on the server, compared in the report; the
+    databases the bench created on the server are dropped after the round."""
+    server = pg_cluster.url_for("benchsmoke")
+    args = "-n 3 -c 2 --warmup 1 --modes raw,saga --no-progress --out".split()
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args, str(tmp_path), "--database", f"sqlite,{server}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (report_file,) = tmp_path.glob("*.json")
+    doc = json.loads(report_file.read_text())
+    assert doc["ok"] is True
+    masked = server.replace(":flightsaga@", ":***@")
+    assert [v["database"] for v in doc["variants"]] == ["sqlite", masked]
+    for variant in doc["variants"]:
+        for lv in variant["levels"]:
+            assert (lv["n"], lv["ok"]) == (3, 3)
+    (comparison,) = doc["backends"]
+    assert (comparison["baseline_database"], comparison["database"]) == ("sqlite", masked)
+    assert {(r["mode"], r["concurrency"]) for r in comparison["rows"]} == {
+        ("raw", 2),
+        ("saga", 2),
+    }
+    assert ":flightsaga@" not in run.stdout + run.stderr  # the password is never printed
+    left = pg_cluster.admin("SELECT datname FROM pg_database WHERE datname LIKE 'benchsmoke%'")
+    assert left == []
+
+
+def test_database_option_parsing() -> None:
+    assert parse_backends([]) == [Backend("sqlite")]
+    assert [b.name for b in parse_backends(["sqlite,postgres"])] == ["sqlite", "postgres"]
+    (url,) = parse_backends(["postgresql://u:secret@127.0.0.1:5/db"])
+    assert (url.name, url.kind) == ("postgresql://u:***@127.0.0.1:5/db", "postgres")
+    for bad in (["mysql"], ["sqlite", "sqlite"]):
+        with pytest.raises(ValueError):
+            parse_backends(bad)
