@@ -1,7 +1,10 @@
 """Drive the docker-compose stack from tests: its addresses, the compose CLI, container faults.
 
 The stack is the one scripts/compose-test.sh brought up: project $COMPOSE_PROJECT_NAME
-(default flightsaga), ports published on 127.0.0.1, compose CLI in $FLIGHTSAGA_COMPOSE.
+(default flightsaga), ports published on 127.0.0.1, compose CLI in $FLIGHTSAGA_COMPOSE, compose
+files in $FLIGHTSAGA_COMPOSE_FILES (`:`-separated, relative to the repo; default
+docker-compose.yml), its services' databases in $FLIGHTSAGA_COMPOSE_DATABASE (`sqlite`, the
+default, or `postgres`: docker-compose.postgres.yml's server).
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ from flightsaga.v1 import (
 from sagakit.healthprobe import HEALTHY, check_grpc, check_http
 
 REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "docker-compose.yml"
+_FILES = os.environ.get("FLIGHTSAGA_COMPOSE_FILES", "").strip() or "docker-compose.yml"
+COMPOSE_FILES = tuple(REPO / f for f in _FILES.split(":") if f)
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "flightsaga")
+DATABASE = os.environ.get("FLIGHTSAGA_COMPOSE_DATABASE", "").strip().lower() or "sqlite"
+if DATABASE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"FLIGHTSAGA_COMPOSE_DATABASE must be sqlite or postgres, got {DATABASE!r}")
 
 # compose service -> published gRPC address (ARCHITECTURE.md ports, 127.0.0.1 only)
 GRPC_ADDRS = {
@@ -42,6 +49,8 @@ GRPC_ADDRS = {
 }
 DASHBOARD_HEALTHZ = "http://127.0.0.1:8080/healthz"
 SERVICES = (*GRPC_ADDRS, "dashboard")
+# Every container of the stack: SERVICES, and the PostgreSQL server on the PostgreSQL stack.
+STACK_SERVICES = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES
 
 
 def compose_cli() -> list[str]:
@@ -81,11 +90,26 @@ async def run(*argv: str, timeout: float = 180.0, check: bool = True) -> str:
 
 
 async def compose(*args: str, timeout: float = 180.0) -> str:
-    return await run(*compose_cli(), "-f", str(COMPOSE_FILE), "-p", PROJECT, *args, timeout=timeout)
+    files = [arg for f in COMPOSE_FILES for arg in ("-f", str(f))]
+    return await run(*compose_cli(), *files, "-p", PROJECT, *args, timeout=timeout)
 
 
 async def container_id(service: str) -> str:
-    cid = (await compose("ps", "-a", "-q", service)).strip()
+    # By compose's own labels (v1 and v2 set them): `docker ps` answers faster than `compose ps`.
+    cid = (
+        await run(
+            "docker",
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+        )
+    ).strip()
     if not cid:
         raise AssertionError(f"compose service {service!r} has no container")
     return cid.splitlines()[0]
@@ -135,6 +159,43 @@ async def wait_healthy(services: Sequence[str] = SERVICES, timeout: float = 120.
         if time.monotonic() > deadline:
             raise AssertionError(f"not healthy after {timeout:.0f}s: {bad}")
         await asyncio.sleep(1.0)
+
+
+# compose service -> the Python module it runs (its PostgreSQL database is flightsaga_<module>)
+MODULES = {
+    "orchestrator": "orchestrator",
+    "seat": "seat_service",
+    "loyalty": "loyalty_service",
+    "payment": "payment_service",
+    "booking": "booking_service",
+}
+PG_ROLE = "flightsaga"  # docker-compose.postgres.yml's login role for the services
+
+
+async def psql(database: str, query: str) -> list[tuple[str, ...]]:
+    """One query in the postgres container (its socket, as the services' role): the rows."""
+    out = await run(
+        "docker",
+        "exec",
+        await container_id("postgres"),
+        "psql",
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-F",
+        "\t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-U",
+        PG_ROLE,
+        "-d",
+        database,
+        "-c",
+        query,
+        timeout=30,
+    )
+    return [tuple(line.split("\t")) for line in out.splitlines() if line]
 
 
 def grpcurl_path() -> str:

@@ -1,4 +1,5 @@
-"""Data lives in the named volumes: `compose down` (without -v) then `up` keeps every record."""
+"""Data lives in the named volumes: `compose down` (without -v) then `up` keeps every record
+(on the PostgreSQL stack too: the records are then in the postgres service's volume)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ async def test_records_survive_compose_down_and_up(clients: Clients) -> None:
             f"label=com.docker.compose.project={stackctl.PROJECT}",
         )
     ).split()
-    assert len(volumes) == 5, volumes  # orchestrator + four participants
+    # orchestrator + four participants, and the PostgreSQL server's on docker-compose.postgres.yml
+    assert len(volumes) == (6 if stackctl.DATABASE == "postgres" else 5), volumes
 
     await stackctl.compose("down", timeout=240)  # not -v: the volumes stay
     assert not (await stackctl.compose("ps", "-q")).strip()
     await stackctl.compose("up", "-d", timeout=300)
-    await stackctl.wait_healthy(stackctl.SERVICES, timeout=180)
+    await stackctl.wait_healthy(stackctl.STACK_SERVICES, timeout=180)
     await stackctl.wait_serving(stackctl.SERVICES, timeout=60)
 
     # Fresh channels: the old ones may have backed off while the stack was down.
