@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import fcntl
+import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sagakit.config import ConfigError
 from sagakit.migrate import VERSION_TABLE, Migrations, check_version, upgrade
 
 T = TypeVar("T")
@@ -75,19 +78,50 @@ class SqliteDatabase:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{path.stem}")
         self._conn: sqlite3.Connection | None = None
         self._queue: deque[_Job] = deque()
+        self._lock: int | None = None
+
+    def _take_ownership(self) -> None:
+        """One process per SQLite file: a second orchestrator on the same saga log would drive
+        every live saga twice, a second participant would keep a barrier of its own in memory
+        order. The lock is the kernel's (flock): it goes with the process, kill -9 included."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(
+                f"DATABASE_URL: {self.path} is in use by {holder}; SQLite runs one process per "
+                "file (stop the other one, or use another data folder; several replicas need "
+                "PostgreSQL)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        self._lock = fd
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        if isinstance(self._schema, str):
-            conn.executescript(self._schema)
-        elif not check_version(_version(conn), self._schema):
-            upgrade(f"sqlite:///{self.path}", self._schema)
+        self._take_ownership()
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if isinstance(self._schema, str):
+                conn.executescript(self._schema)
+            elif not check_version(_version(conn), self._schema):
+                upgrade(f"sqlite:///{self.path}", self._schema)
+        except BaseException:
+            self._release()
+            raise
         self._conn = conn
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
@@ -196,6 +230,7 @@ class SqliteDatabase:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._release()
 
         await asyncio.get_running_loop().run_in_executor(self._executor, _close)
         self._executor.shutdown(wait=True)

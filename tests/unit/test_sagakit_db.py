@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,20 @@ async def test_a_read_after_a_transaction_sees_it(tmp_path: Path) -> None:
         await write
     finally:
         await db.close()
+
+
+async def test_a_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    """One process per SQLite file: a second one (here a second open) names the holder."""
+    from sagakit.config import ConfigError
+
+    first = Database(tmp_path / "t.db", "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    await first.open()
+    second = Database(tmp_path / "t.db", "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    with pytest.raises(ConfigError) as info:
+        await second.open()
+    message = str(info.value)
+    assert message.startswith("DATABASE_URL") and f"pid {os.getpid()}" in message
+    await first.close()
+    third = Database(tmp_path / "t.db", "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    await third.open()  # the first one is gone: free again
+    await third.close()
