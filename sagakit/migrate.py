@@ -15,6 +15,7 @@ Revisions write their DDL once, in SQLite's dialect; `portable` turns it into Po
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +26,8 @@ from sagakit.config import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger("sagakit.migrate")
 
 VERSION_TABLE = "alembic_version"
 BASELINE = "0001"
@@ -100,6 +103,9 @@ def check_version(current: str | None, migrations: Migrations) -> bool:
 
 def upgrade(url: str, migrations: Migrations) -> str | None:
     """Bring the database at `url` to this release's schema; returns the version it was at."""
+    # Alembic's own INFO lines (plugins set up at import, each step) are noise in a service's
+    # log: one line of ours says what changed.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     import sqlalchemy as sa
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -115,6 +121,12 @@ def upgrade(url: str, migrations: Migrations) -> str | None:
                 command.stamp(cfg, BASELINE)  # written by release 0.1.0, before migrations
                 before = BASELINE
             command.upgrade(cfg, "head")
+            log.info(
+                "database schema of %s: %s -> %s",
+                migrations.package,
+                before or "empty",
+                migrations.head,
+            )
             return before
     finally:
         engine.dispose()
