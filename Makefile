@@ -6,11 +6,28 @@ PROTOS := $(wildcard $(PROTO_DIR)/flightsaga/v1/*.proto)
 
 .PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser chaos chaos-test bench clean
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+# Two levels of virtualenv: `make up` needs only the runtime (RUNTIME_EXTRAS: the services and
+# grpcurl for the banner's commands); `make venv` (and so `make test`, `make lint`, CI) installs
+# every extra: test, browser (Playwright), bench (matplotlib, py-spy) and dev (mypy, ruff,
+# protoc plugins). A full venv also counts as a runtime one.
+RUNTIME_EXTRAS := grpcurl
+ALL_EXTRAS := grpcurl,test,browser,bench,dev
+
+$(VENV)/.runtime: pyproject.toml
+	@echo "Installing FlightSaga's runtime dependencies into $(VENV) (first run only: about 15 s" \
+	  "with a warm pip cache, about a minute without)..."
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(RUNTIME_EXTRAS)]'
 	touch $@
+
+$(VENV)/.installed: pyproject.toml
+	@echo "Installing FlightSaga with every extra ($(ALL_EXTRAS)) into $(VENV): about 30 s" \
+	  "with a warm pip cache, a few minutes without..."
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(ALL_EXTRAS)]'
+	touch $@ $(VENV)/.runtime
 
 venv: $(VENV)/.installed
 
@@ -24,8 +41,10 @@ proto: venv
 proto-check: proto
 	git diff --exit-code -- $(PROTO_DIR)
 
-up: venv
-	$(VENV)/bin/flightsaga up
+# UP_ARGS adds flags, e.g. UP_ARGS=--free-ports (another stack holds the default ports).
+UP_ARGS ?=
+up: $(VENV)/.runtime
+	$(VENV)/bin/flightsaga up $(UP_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
