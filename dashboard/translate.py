@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from dashboard.models import BookingIn, FaultIn
@@ -29,6 +28,7 @@ from flightsaga.v1 import (
 from sagakit import context
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
+from sagakit.plainjson import plain
 from sagakit.steps import STEP_ORDER, canonical_step
 
 MAX_COUNT = 100
@@ -284,14 +284,9 @@ def search_request(
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    """A message as JSON: proto field names, enums by name, every field present, int64 as int."""
-    out: dict[str, Any] = json_format.MessageToDict(
-        message,
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-        unquote_int64_if_possible=True,
-    )
-    return out
+    """A message as JSON: proto field names, enums by name, every field present, every number
+    a number (sagakit.plainjson)."""
+    return plain(message, every_field=True)
 
 
 _MARKERS = {

@@ -31,6 +31,7 @@ from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall
 from sagakit import steps, validate
 from sagakit.channels import open_channel
 from sagakit.errors import InvalidArgument
+from sagakit.plainjson import plain
 
 M = TypeVar("M", bound=Message)
 
@@ -41,9 +42,8 @@ MAX_PASSENGERS = 9
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    """A participant's reply as the saga log keeps it: every field, numbers as numbers."""
+    return plain(message, every_field=True)
 
 
 # The fields later steps read from each earlier reply (scalars, or repeated messages).

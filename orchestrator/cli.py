@@ -9,31 +9,39 @@
     flightsaga demo                                   the original five scenarios
     flightsaga chaos [--sagas N] [--seed S] [--target ADDR] [--code DIR]   chaos campaign
 
-Exit status: 0 success (for `book`: the booking was confirmed), 1 the booking was not
-confirmed or a scenario misbehaved, 2 bad usage or bad input, 3 the stack is unreachable.
+Exit status:
+  0  done: `book` confirmed the booking; `resume` finished the saga (COMPLETED, or COMPENSATED:
+     every step undone, nothing left for an operator); `demo`: every scenario as expected;
+     `flights`, `get`, `watch`, `list`, `stats` answered (whatever the saga's state)
+  1  not done: `book` did not confirm the booking (compensated or failed); `resume` left the
+     saga FAILED or still running; a `demo` scenario ended otherwise than expected
+  2  bad usage or bad input (e.g. an unknown saga id)
+  3  the stack is unreachable
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import demo, render
 from orchestrator.client import CABINS, OrchestratorClient, Unreachable, booking
+from sagakit.plainjson import plain
 
 EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
 def as_json(message: Message) -> str:
-    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+    """--json: every number a number (sagakit.plainjson), like the bookings log."""
+    return json.dumps(plain(message), indent=2)
 
 
 def _passenger(text: str) -> tuple[str, str]:
@@ -51,7 +59,12 @@ def _expiry(text: str) -> tuple[int, int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flightsaga", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="flightsaga",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__[__doc__.index("Exit status:") :],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--orchestrator", help="address host:port (default: $ORCHESTRATOR_ADDR or 127.0.0.1:50050)"
     )
@@ -61,13 +74,22 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run every service locally until Ctrl-C")
     up.add_argument("--data-dir", default="data", help="folder for the SQLite files (./data)")
-    up.add_argument(
+    ports = up.add_mutually_exclusive_group()
+    ports.add_argument(
         "--base-port",
         type=int,
         default=50050,
         help="orchestrator port; +1..+4 for the participants",
     )
-    up.add_argument("--dashboard-port", type=int, default=8080)
+    ports.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick free ports (printed, with the commands to reach them) instead of 50050-50054"
+        " and 8080: beside another stack",
+    )
+    up.add_argument(
+        "--dashboard-port", type=int, help="(default 8080; any free one with --free-ports)"
+    )
     up.add_argument("--no-dashboard", action="store_true")
     up.add_argument(
         "--log-dir", help="also write each service's log to DIR/<service>.log (DATA_DIR/logs)"
@@ -169,9 +191,15 @@ async def _book(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         if not found.outbound or (a.return_date and not found.inbound):
             print("No flights found", file=sys.stderr)
             return EXIT_NOT_CONFIRMED
-        flights = [found.outbound[0].flight_id]
-        if a.return_date:
-            flights.append(found.inbound[0].flight_id)
+        legs = [found.outbound[0]] + ([found.inbound[0]] if a.return_date else [])
+        flights = [leg.flight_id for leg in legs]
+        if not a.json:
+            for leg, choices in zip(legs, (found.outbound, found.inbound), strict=False):
+                print(
+                    f"booking {render.flight_text(leg)}\n"
+                    f"  (the first of {len(choices)} that day; --flight ID books another)",
+                    flush=True,
+                )
     request = booking(
         flights,
         passengers=a.passenger or [("Ada", "Lovelace")],
@@ -223,11 +251,8 @@ async def _run(a: argparse.Namespace) -> int:
                     if legs:
                         print(title)
                     for leg in legs:
-                        dep = leg.departure.ToDatetime().strftime("%Y-%m-%d %H:%M")
-                        print(
-                            f"  {leg.flight_id:<16} {leg.origin}-{leg.destination} {dep}  "
-                            f"{render.money(leg.fare_cents)}  {leg.seats_available} seats free"
-                        )
+                        print(render.leg_text(leg))
+                print("(times are local to each airport)")
             return EXIT_OK
         if a.command == "get":
             saga = await fs.get(a.saga_id)
@@ -239,21 +264,11 @@ async def _run(a: argparse.Namespace) -> int:
             return EXIT_OK
         if a.command == "resume":
             saga = await fs.resume(a.saga_id, a.clear_faults)
-            print(as_json(saga) if a.json else render.saga_text(saga))
+            print(as_json(saga) if a.json else render.saga_text(saga, resumed=True))
             return EXIT_OK if saga.status in (pb.COMPLETED, pb.COMPENSATED) else EXIT_NOT_CONFIRMED
         if a.command == "list":
             page = await fs.list(a.status, a.page_size, a.page_token)
-            if a.json:
-                print(as_json(page))
-            else:
-                for s in page.sagas:
-                    print(render.saga_row(s))
-                more = (
-                    f"; next page: --page-token {page.next_page_token}"
-                    if page.next_page_token
-                    else ""
-                )
-                print(f"{len(page.sagas)} of {page.total} sagas{more}")
+            print(as_json(page) if a.json else render.list_text(page, a.status, a.page_token))
             return EXIT_OK
         if a.command == "stats":
             stats = await fs.stats()
@@ -284,10 +299,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        base_port, dashboard_port = args.base_port, args.dashboard_port or 8080
+        if args.free_ports:
+            from orchestrator.launcher import free_base_port, free_port
+
+            base_port = free_base_port()
+            dashboard_port = args.dashboard_port or free_port(range(base_port, base_port + 5))
+            print(
+                f"--free-ports: orchestrator on 127.0.0.1:{base_port}, participants on "
+                f"{base_port + 1}-{base_port + 4}, dashboard on 127.0.0.1:{dashboard_port}",
+                flush=True,
+            )
         launcher = Launcher(
             Path(args.data_dir),
-            base_port=args.base_port,
-            dashboard_port=args.dashboard_port,
+            base_port=base_port,
+            dashboard_port=dashboard_port,
             dashboard=not args.no_dashboard,
             log_dir=Path(args.log_dir) if args.log_dir else Path(args.data_dir) / "logs",
             databases=databases,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from google.protobuf import json_format
 
 from flightsaga.v1 import common_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.convert import saga_json, saga_json_line, saga_to_proto
 from orchestrator.engine.model import SagaRecord, SagaStatus, StepRecord, StepState
+from sagakit.plainjson import plain
 
 REQUEST = pb.BookFlightRequest(
     customer_id="LOY-1001",
@@ -118,19 +118,36 @@ def _saga(status: SagaStatus) -> SagaRecord:
 )
 def test_the_line_is_the_saga_messages_json(status: SagaStatus) -> None:
     saga = _saga(status)
-    expected = json_format.MessageToJson(
-        saga_to_proto(saga), indent=None, preserving_proto_field_name=True
-    )
+    expected = plain(saga_to_proto(saga))
     line = saga_json_line(saga)
     assert "\n" not in line
-    assert json.loads(line) == json.loads(expected)
+    assert json.loads(line) == expected
+
+
+def test_every_number_is_a_number_of_one_type() -> None:
+    """No "101200" for an amount, no 14.0 for a count (issue: numbers changed type)."""
+    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED)))
+    assert isinstance(line["fare_cents"], int) and isinstance(line["amount_charged_cents"], int)
+
+    def numbers(value: object) -> list[object]:
+        if isinstance(value, dict):
+            return [n for v in value.values() for n in numbers(v)]
+        if isinstance(value, list):
+            return [n for v in value for n in numbers(v)]
+        return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
+
+    def whole_floats(value: object) -> list[object]:
+        return [n for n in numbers(value) if isinstance(n, float) and n.is_integer()]
+
+    assert numbers(line) and whole_floats(line) == []
+    # The same through the message (what the CLI's --json and the dashboard print).
+    via_message = plain(saga_to_proto(_saga(SagaStatus.COMPLETED)))
+    assert whole_floats(via_message) == [] and isinstance(via_message["fare_cents"], int)
 
 
 def test_a_running_saga_and_a_replay_too() -> None:
     saga = _saga(SagaStatus.COMPLETED)
     saga.status = SagaStatus.RUNNING
     saga.finished_at = None
-    expected = json_format.MessageToDict(
-        saga_to_proto(saga, replayed=True), preserving_proto_field_name=True
-    )
+    expected = plain(saga_to_proto(saga, replayed=True))
     assert json.loads(json.dumps(saga_json(saga, replayed=True))) == expected
