@@ -10,7 +10,7 @@ import grpc
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import orchestrator_pb2_grpc, seat_pb2
-from orchestrator import booking_saga
+from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.faultplan import FaultPlan
 from orchestrator.engine.model import TERMINAL, SagaStatus
@@ -127,13 +127,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         size = request.page_size or 20
         if size > MAX_PAGE:
             raise InvalidArgument("page_size", f"at most {MAX_PAGE} (got {size})")
-        token = request.page_token.strip()
-        if token and not token.isdigit():
-            raise InvalidArgument("page_token", "not a token from a previous response")
-        page = await self.runner.store.page(status, size, int(token or 0))
+        after = page_tokens.decode(request.page_token, status.value if status else "")
+        page = await self.runner.store.page(status, size, after)
         return pb.ListSagasResponse(
             sagas=[saga_to_proto(s) for s in page.sagas],
-            next_page_token="" if page.next_offset is None else str(page.next_offset),
+            next_page_token=page_tokens.encode(page.after, status.value if status else ""),
             total=page.total,
         )
 

@@ -180,7 +180,8 @@ def _load(conn: Conn, where: str, args: Iterable[object]) -> list[SagaRecord]:
 class Page:
     sagas: list[SagaRecord]
     total: int
-    next_offset: int | None
+    # Where the next page starts: the last saga's (created_at, saga_id), or None at the end.
+    after: tuple[str, str] | None
 
 
 MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
@@ -321,17 +322,27 @@ class SagaStore:
             ]
         )
 
-    async def page(self, status: SagaStatus | None, limit: int, offset: int) -> Page:
+    async def page(
+        self, status: SagaStatus | None, limit: int, after: tuple[str, str] | None = None
+    ) -> Page:
+        """Newest first, by keyset: a page starts after the (created_at, saga_id) the previous
+        one ended with, so sagas created meanwhile neither shift nor repeat later pages."""
+
         def q(conn: Conn) -> Page:
             where, args = ("status=?", [status.value]) if status else ("1=1", [])
             total = conn.execute(f"SELECT COUNT(*) FROM sagas WHERE {where}", args).fetchone()[0]
+            if after is not None:
+                where += " AND (created_at < ? OR (created_at = ? AND saga_id < ?))"
+                args = [*args, after[0], after[0], after[1]]
             sagas = _load(
                 conn,
-                f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
+                f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ?",
+                [*args, limit + 1],
             )
-            nxt = offset + limit if offset + limit < total else None
-            return Page(sagas, total, nxt)
+            more = len(sagas) > limit
+            sagas = sagas[:limit]
+            last = (sagas[-1].created_at, sagas[-1].saga_id) if more else None
+            return Page(sagas, int(total), last)
 
         return await self.db.read(q)
 

@@ -277,6 +277,32 @@ async def test_list_pages_and_filters_and_stats_count(stack: Stack) -> None:
     assert stats.compensations_completed == 2  # the payment failure undid loyalty and seat
 
 
+async def test_pages_stay_stable_while_sagas_are_created(stack: Stack) -> None:
+    """Newest first by keyset: sagas created between two pages neither shift the next page
+    (no saga twice, none skipped) nor appear in it."""
+    flight = await first_flight(stack)
+    before = [(await book(stack, book_request([flight], points=0))).saga_id for _ in range(6)]
+    first = await stack.orchestrator.ListSagas(pb.ListSagasRequest(page_size=3))
+    for _ in range(4):
+        await book(stack, book_request([flight], points=0))
+    second = await stack.orchestrator.ListSagas(
+        pb.ListSagasRequest(page_size=3, page_token=first.next_page_token)
+    )
+    seen = [s.saga_id for s in first.sagas] + [s.saga_id for s in second.sagas]
+    assert seen == list(reversed(before))
+    assert not second.next_page_token
+
+    for token, request in (
+        ("garbage", pb.ListSagasRequest(page_token="garbage")),
+        # A token is for the filter it was made with.
+        ("filter", pb.ListSagasRequest(status=pb.COMPLETED, page_token=first.next_page_token)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stack.orchestrator.ListSagas(request)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, token
+        assert "page_token" in (info.value.details() or "")
+
+
 async def test_correlation_id_reaches_every_participant_log_line(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
