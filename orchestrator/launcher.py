@@ -5,17 +5,26 @@ process with its SQLite file under one data folder and FAULT_INJECTION=enabled; 
 health check; streams their logs with a prefix per service; on Ctrl-C (or SIGTERM) stops them
 all gracefully. A service that fails to start or dies is reported with its own output, and the
 others are stopped: nothing is left running.
+
+Before spawning anything it takes an flock on `<data folder>/up.lock` (a second `up` on the same
+folder stops at once, naming the holder's pid, and writes nothing there) and checks that every
+port is free (naming the process that holds a taken one). A service counts as up only when its
+health check answers AND the listening socket on its port is its own (/proc/<pid>/fd), never
+another stack's that happens to answer on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import sys
+import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
@@ -60,6 +69,120 @@ SERVICE_MODULES = (
 
 class StartError(Exception):
     pass
+
+
+class NotStarted(StartError):
+    """Refused before anything was spawned (data folder in use, a port taken)."""
+
+
+LOCK_NAME = "up.lock"
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """An exclusive flock on `<data_dir>/up.lock`, held until the returned file is closed (or
+    this process dies, even by kill -9); NotStarted naming the holder's pid when another process
+    holds it. Nothing else in the folder is touched."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_NAME
+    f = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        for _ in range(20):  # the holder may be between truncating and writing its pid
+            f.seek(0)
+            holder = f.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
+        f.close()
+        raise NotStarted(
+            f"the data folder {data_dir} is in use by another `flightsaga up` "
+            f"(pid {holder or 'unknown'}, lock {path}). Stop that one first, or give this one "
+            "another --data-dir."
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp{,6}; None without
+    /proc (not Linux): ownership cannot be checked there."""
+    inodes: set[str] = set()
+    found_table = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found_table = True
+        for line in lines:
+            cols = line.split()
+            # local_address is ADDR:PORT in hex; state 0A is LISTEN; column 9 the inode.
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    return inodes if found_table else None
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    return inodes
+
+
+def owns_port(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on `port` (True where /proc cannot
+    tell)."""
+    listening = _listening_inodes(port)
+    if listening is None:
+        return True
+    return bool(listening & _socket_inodes(pid))
+
+
+def port_holder(port: int) -> str:
+    """' (pid N, NAME)' for the process listening on `port`, or '' when it cannot be told."""
+    listening = _listening_inodes(port)
+    if not listening:
+        return ""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and listening & _socket_inodes(int(proc.name)):
+            try:
+                name = (proc / "comm").read_text().strip()
+            except OSError:
+                name = "?"
+            return f" (pid {proc.name}, {name})"
+    return ""
+
+
+def port_taken(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port` (SO_REUSEADDR, as the services bind: a
+    port in TIME_WAIT after a stop counts as free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A port free on 127.0.0.1 now (not reserved), not in `avoid`."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise RuntimeError("no free port found on 127.0.0.1")
 
 
 def free_base_port(attempts: int = 50) -> int:
@@ -236,6 +359,7 @@ class Launcher:
         """Until the service answers SERVING; StartError if it exits or takes too long."""
         loop = asyncio.get_running_loop()
         end = loop.time() + START_TIMEOUT
+        foreign = False
         while loop.time() < end:
             assert svc.proc is not None
             if svc.proc.returncode is not None:
@@ -245,9 +369,32 @@ class Launcher:
                     + "\n    ".join(svc.tail)
                 )
             if await self._healthy(svc):
-                return
+                # Answering is not enough: the answer may come from another process on the port
+                # (another stack) while this service fails to bind. Its own socket, or wait.
+                if owns_port(svc.proc.pid, svc.port):
+                    return
+                foreign = True
             await asyncio.sleep(0.2)
+        if foreign:
+            raise StartError(
+                f"{svc.name}: {svc.addr} answers, but from another process"
+                f"{port_holder(svc.port)}, not from the {svc.name} service this launcher started"
+            )
         raise StartError(f"{svc.name} did not become healthy within {START_TIMEOUT:.0f}s")
+
+    def check_ports(self) -> None:
+        """NotStarted naming every port already taken (and by whom), before anything spawns."""
+        taken = [
+            f"{s.addr} ({s.name}) is already in use{port_holder(s.port)}"
+            for s in self.services
+            if port_taken(s.port)
+        ]
+        if taken:
+            raise NotStarted(
+                "; ".join(taken) + ". Another FlightSaga stack (`make up`, docker compose)? "
+                "Stop it, or run on free ports: `.venv/bin/flightsaga up --free-ports` "
+                "(make up UP_ARGS=--free-ports)."
+            )
 
     async def start(self) -> None:
         """Start everything in dependency order; on any failure stop what started and raise."""
@@ -318,7 +465,20 @@ class Launcher:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
+            lock = lock_data_dir(self.data_dir)
+        except NotStarted as exc:
+            self.say(f"error: {exc}\nNothing was started.")
+            return 1
+        with lock:
+            return await self._run_locked(stop)
+
+    async def _run_locked(self, stop: asyncio.Event) -> int:
+        try:
+            self.check_ports()
             await self.start()
+        except NotStarted as exc:
+            self.say(f"error: {exc}\nNothing was started.")
+            return 1
         except StartError as exc:
             self.say(f"error: {exc}\nAll FlightSaga services were stopped.")
             return 1

@@ -263,10 +263,14 @@ def launch(
     dashboard_port: int | None = None,
     dashboard: bool = True,
     extra: Sequence[str] = (),
+    free_ports_flag: bool = False,
 ) -> Launched:
     """Start `flightsaga up` in `root` (data/, logs/, up.out) without waiting for it;
-    `extra`: more arguments for `up` (e.g. --database URL)."""
-    if base_port is None or dashboard_port is None:
+    `extra`: more arguments for `up` (e.g. --database URL); `free_ports_flag`: `--free-ports`
+    instead of ports chosen here (base_port and dashboard_port are then 0: read the output)."""
+    if free_ports_flag:
+        base_port = dashboard_port = 0
+    elif base_port is None or dashboard_port is None:
         base, dash = free_ports()
         base_port = base if base_port is None else base_port
         dashboard_port = dash if dashboard_port is None else dashboard_port
@@ -279,10 +283,11 @@ def launch(
         str(root / "data"),
         "--log-dir",
         str(root / "logs"),
-        "--base-port",
-        str(base_port),
-        "--dashboard-port",
-        str(dashboard_port),
+        *(
+            ["--free-ports"]
+            if free_ports_flag
+            else ["--base-port", str(base_port), "--dashboard-port", str(dashboard_port)]
+        ),
     ]
     if not dashboard:
         argv.append("--no-dashboard")
@@ -314,7 +319,9 @@ def launch_until_up(
         last = up.output()
         if up.proc.poll() is None:
             up.kill_all()
-        if "Address already in use" not in last and "cannot listen" not in last:
+        if not any(
+            why in last for why in ("Address already in use", "cannot listen", "already in use")
+        ):
             break
     raise AssertionError(f"flightsaga up did not print {BANNER!r}; its output:\n{last[-4000:]}")
 
