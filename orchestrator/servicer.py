@@ -13,10 +13,17 @@ from flightsaga.v1 import orchestrator_pb2_grpc, seat_pb2
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.faultplan import FaultPlan
-from orchestrator.engine.model import TERMINAL, SagaStatus
+from orchestrator.engine.model import TERMINAL, SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
 from sagakit import context, steps, validate
-from sagakit.errors import BUSINESS_FAILURE_CODES, DomainError, InvalidArgument, NotFound, Rejected
+from sagakit.errors import (
+    BUSINESS_FAILURE_CODES,
+    AlreadyExists,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    Rejected,
+)
 
 log = logging.getLogger("orchestrator.api")
 
@@ -79,26 +86,57 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 return  # seat service unreachable: let the saga's retries deal with it
             self._known_flights.add(flight_id)
 
-    async def BookFlight(
-        self, request: pb.BookFlightRequest, context_: grpc.aio.ServicerContext
-    ) -> pb.Saga:
+    async def _start(
+        self,
+        request: pb.BookFlightRequest,
+        context_: grpc.aio.ServicerContext,
+        key: str,
+        key_field: str,
+    ) -> tuple[SagaRecord, bool]:
+        """Validate, log and start the saga (or find the one with this idempotency key)."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
         plan = self._fault_plan(md)
         booking_saga.validate_request(request)
-        key = validate.text("x-idempotency-key", md.get("x-idempotency-key", ""), 128, False)
+        key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
+        payload = request.SerializeToString(deterministic=True)
         saga = self.runner.new_saga(
             booking_saga.NAME,
             saga_id=uuid.uuid4().hex,
             correlation_id=context.correlation_id.get(),
-            payload=request.SerializeToString(),
+            payload=payload,
             idempotency_key=key,
             fault_plan=plan.normalized(),
         )
         stored, created = await self.runner.start(saga)
         context.saga_id.set(stored.saga_id)
         if not created:
+            if stored.payload != payload:
+                raise AlreadyExists(
+                    f"{key_field}: {key!r} was used for a different booking (saga "
+                    f"{stored.saga_id}); use a new key for a new booking"
+                )
             log.info("[SAGA] idempotency key %r replays saga %s", key, stored.saga_id)
+        return stored, created
+
+    async def StartBooking(
+        self, request: pb.StartBookingRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        if not request.request_id.strip():
+            raise InvalidArgument("request_id", "is required (a UUID chosen by the client)")
+        if not request.HasField("booking"):
+            raise InvalidArgument("booking", "is required")
+        stored, created = await self._start(
+            request.booking, context_, request.request_id, "request_id"
+        )
+        return saga_to_proto(stored, replayed=not created)
+
+    async def BookFlight(
+        self, request: pb.BookFlightRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
+        key = md.get("x-idempotency-key", "")
+        stored, created = await self._start(request, context_, key, "x-idempotency-key")
         left = context_.time_remaining()
         # Answer a little before the caller's deadline, with the state as it stands.
         within = None if left is None else max(0.0, left - 0.2)

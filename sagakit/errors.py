@@ -41,6 +41,12 @@ class Aborted(DomainError):
     code = grpc.StatusCode.ABORTED
 
 
+class AlreadyExists(DomainError):
+    """An idempotency key already used for a different request."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 

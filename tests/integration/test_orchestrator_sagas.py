@@ -303,6 +303,53 @@ async def test_pages_stay_stable_while_sagas_are_created(stack: Stack) -> None:
         assert "page_token" in (info.value.details() or "")
 
 
+async def test_start_booking_answers_at_once_and_the_saga_goes_on(stack: Stack) -> None:
+    flight = await first_flight(stack)
+    req = pb.StartBookingRequest(request_id="start-1", booking=book_request([flight]))
+    md = (("x-fault", "payment:delay=300"),)
+    started = await stack.orchestrator.StartBooking(req, metadata=md, timeout=5)
+    assert status(started) == "RUNNING" and started.saga_id and not started.replayed
+    events = [
+        e async for e in stack.orchestrator.WatchSaga(pb.WatchSagaRequest(saga_id=started.saga_id))
+    ]
+    assert pb.SagaEventType.Name(events[-1].type) == "SAGA_COMPLETED"
+    again = await stack.orchestrator.StartBooking(req, timeout=5)
+    assert again.replayed and again.saga_id == started.saga_id and status(again) == "COMPLETED"
+
+
+async def test_a_key_reused_for_a_different_booking_is_refused_on_both_rpcs(stack: Stack) -> None:
+    flight = await first_flight(stack)
+    await stack.orchestrator.StartBooking(
+        pb.StartBookingRequest(request_id="k-1", booking=book_request([flight], points=0)),
+        timeout=10,
+    )
+    other = book_request([flight], points=500)
+    with pytest.raises(grpc.aio.AioRpcError) as start:
+        await stack.orchestrator.StartBooking(
+            pb.StartBookingRequest(request_id="k-1", booking=other), timeout=10
+        )
+    assert start.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "request_id" in (start.value.details() or "")
+    await book(stack, book_request([flight], points=0), x_idempotency_key="k-2")
+    with pytest.raises(grpc.aio.AioRpcError) as blocking:
+        await book(stack, other, x_idempotency_key="k-2")
+    assert blocking.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "x-idempotency-key" in (blocking.value.details() or "")
+    assert (await stack.orchestrator.ListSagas(pb.ListSagasRequest())).total == 2
+
+
+async def test_start_booking_needs_a_request_id_and_a_booking(stack: Stack) -> None:
+    flight = await first_flight(stack)
+    for request, field in (
+        (pb.StartBookingRequest(booking=book_request([flight])), "request_id"),
+        (pb.StartBookingRequest(request_id="r-1"), "booking"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stack.orchestrator.StartBooking(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (info.value.details() or "").startswith(field)
+
+
 async def test_correlation_id_reaches_every_participant_log_line(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:

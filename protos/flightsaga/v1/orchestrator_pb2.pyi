@@ -210,6 +210,32 @@ class BookFlightRequest(_message.Message):
 Global___BookFlightRequest: _TypeAlias = BookFlightRequest  # noqa: Y015
 
 @_typing.final
+class StartBookingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BOOKING_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """required: chosen by the client, unique per booking (a UUID), <= 128 chars"""
+    @_builtins.property
+    def booking(self) -> Global___BookFlightRequest:
+        """required"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        booking: Global___BookFlightRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["booking", b"booking"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["booking", b"booking", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartBookingRequest: _TypeAlias = StartBookingRequest  # noqa: Y015
+
+@_typing.final
 class StepRecord(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

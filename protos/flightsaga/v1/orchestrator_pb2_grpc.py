@@ -39,6 +39,11 @@ class OrchestratorStub:
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.BookFlightRequest.SerializeToString,
                 response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
                 _registered_method=True)
+        self.StartBooking = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/StartBooking',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartBookingRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+                _registered_method=True)
         self.GetSaga = channel.unary_unary(
                 '/flightsaga.v1.Orchestrator/GetSaga',
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetSagaRequest.SerializeToString,
@@ -72,6 +77,17 @@ class OrchestratorServicer:
     def BookFlight(self, request, context):
         """Start (or replay, by idempotency key) a booking saga. Returns the saga record once it is
         terminal, or its current state when the call's deadline passes (the saga goes on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartBooking(self, request, context):
+        """Start a booking saga and answer at once: validates, logs the saga (its first step's intent
+        with it) and returns it, usually RUNNING; the saga is driven in the background whatever the
+        caller does next. Follow it with WatchSaga (or GetSaga). `request_id` is the idempotency key
+        (AIP-155): the same id returns the same saga with `replayed` set; the same id with a
+        different booking is ALREADY_EXISTS. Faults as for BookFlight (x-fail-at / x-fault).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,6 +135,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
             'BookFlight': grpc.unary_unary_rpc_method_handler(
                     servicer.BookFlight,
                     request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.BookFlightRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.SerializeToString,
+            ),
+            'StartBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartBooking,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartBookingRequest.FromString,
                     response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.SerializeToString,
             ),
             'GetSaga': grpc.unary_unary_rpc_method_handler(
@@ -173,6 +194,33 @@ class Orchestrator:
             target,
             '/flightsaga.v1.Orchestrator/BookFlight',
             flightsaga_dot_v1_dot_orchestrator__pb2.BookFlightRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/StartBooking',
+            flightsaga_dot_v1_dot_orchestrator__pb2.StartBookingRequest.SerializeToString,
             flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
             options,
             channel_credentials,

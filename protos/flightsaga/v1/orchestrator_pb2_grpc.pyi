@@ -51,6 +51,13 @@ class OrchestratorStub:
     """Start (or replay, by idempotency key) a booking saga. Returns the saga record once it is
     terminal, or its current state when the call's deadline passes (the saga goes on).
     """
+    StartBooking: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StartBookingRequest, _orchestrator_pb2.Saga]
+    """Start a booking saga and answer at once: validates, logs the saga (its first step's intent
+    with it) and returns it, usually RUNNING; the saga is driven in the background whatever the
+    caller does next. Follow it with WatchSaga (or GetSaga). `request_id` is the idempotency key
+    (AIP-155): the same id returns the same saga with `replayed` set; the same id with a
+    different booking is ALREADY_EXISTS. Faults as for BookFlight (x-fail-at / x-fault).
+    """
     GetSaga: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetSagaRequest, _orchestrator_pb2.Saga]
     """One saga by id. NOT_FOUND when unknown."""
     ListSagas: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListSagasRequest, _orchestrator_pb2.ListSagasResponse]
@@ -70,6 +77,13 @@ class OrchestratorAsyncStub(OrchestratorStub):
     BookFlight: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.BookFlightRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
     """Start (or replay, by idempotency key) a booking saga. Returns the saga record once it is
     terminal, or its current state when the call's deadline passes (the saga goes on).
+    """
+    StartBooking: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StartBookingRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
+    """Start a booking saga and answer at once: validates, logs the saga (its first step's intent
+    with it) and returns it, usually RUNNING; the saga is driven in the background whatever the
+    caller does next. Follow it with WatchSaga (or GetSaga). `request_id` is the idempotency key
+    (AIP-155): the same id returns the same saga with `replayed` set; the same id with a
+    different booking is ALREADY_EXISTS. Faults as for BookFlight (x-fail-at / x-fault).
     """
     GetSaga: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetSagaRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
     """One saga by id. NOT_FOUND when unknown."""
@@ -93,6 +107,19 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_pb2.Saga, _abc.Awaitable[_orchestrator_pb2.Saga]]:
         """Start (or replay, by idempotency key) a booking saga. Returns the saga record once it is
         terminal, or its current state when the call's deadline passes (the saga goes on).
+        """
+
+    @_abc_1.abstractmethod
+    def StartBooking(
+        self,
+        request: _orchestrator_pb2.StartBookingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.Saga, _abc.Awaitable[_orchestrator_pb2.Saga]]:
+        """Start a booking saga and answer at once: validates, logs the saga (its first step's intent
+        with it) and returns it, usually RUNNING; the saga is driven in the background whatever the
+        caller does next. Follow it with WatchSaga (or GetSaga). `request_id` is the idempotency key
+        (AIP-155): the same id returns the same saga with `replayed` set; the same id with a
+        different booking is ALREADY_EXISTS. Faults as for BookFlight (x-fail-at / x-fault).
         """
 
     @_abc_1.abstractmethod
