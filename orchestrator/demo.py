@@ -78,9 +78,28 @@ def table(results: list[ScenarioResult]) -> str:
             f"{r.name:<40} {r.status:<12} {comps:<58} {r.booking_reference or '-':<7} "
             f"{'PASS' if r.passed else 'FAIL'}"
         )
-    passed = sum(r.passed for r in results)
-    rows.append(f"{passed}/{len(results)} scenarios behaved as the original system's")
+    rows.append("")
+    rows.append(summary(results))
     return "\n".join(rows)
+
+
+EXPECTED = (
+    "checked: with no failure the booking is confirmed and nothing is undone; with a failure "
+    "injected at step N,\nthe saga is COMPENSATED and steps N-1 ... 1 are undone, last first"
+)
+
+
+def summary(results: list[ScenarioResult]) -> str:
+    """What the demo checked and how many scenarios matched it, in plain words."""
+    passed = sum(r.passed for r in results)
+    if passed == len(results):
+        verdict = f"all {len(results)} scenarios ended as expected"
+    else:
+        verdict = (
+            f"{passed} of {len(results)} scenarios ended as expected; "
+            "the FAIL rows ended otherwise (status or compensations)"
+        )
+    return f"{EXPECTED}\n{verdict}"
 
 
 def write_report(results: list[ScenarioResult], path: Path, orchestrator: str) -> None:

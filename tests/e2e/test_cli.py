@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.e2e.tools import ROUTE, STEPS, Stack, cli, free_ports
+from tests.e2e.tools import FLIGHTSAGA, ROUTE, STEPS, Stack, cli, free_ports, run
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +26,40 @@ def book_json(stack: Stack, *extra: str) -> tuple[int, pb.Saga]:
     return result.code, saga
 
 
+# A flight time as printed: local to its airport, with the zone (JFK: EST, LAX: PST in December).
+DEP = rf"{ORIGIN} {DATE} \d\d:\d\d EST -> {DEST} \d\d:\d\d PST"
+
+
 def test_book_confirms_and_prints_the_reference(stack: Stack) -> None:
     result = cli(stack, *BOOK)
     assert result.code == 0, result
     ref = re.search(r"BOOKING CONFIRMED\s+reference ([A-Z0-9]{6})\b", result.out)
     assert ref, result
     for step in STEPS:
-        assert re.search(rf"^\s*\d\s+{step}\s+ok\b", result.out, re.M), result
+        assert re.search(rf"^\s*\d\s+{step}\s+ok\s+1\s+-\s", result.out, re.M), result
     assert "compensations" not in result.out
+    lines = result.out.splitlines()
+    # Which flight it picked, before the saga runs, then the flight and seat it booked.
+    chosen = re.fullmatch(rf"booking (FS\d+-{DATE.replace('-', '')})  {DEP}", lines[0])
+    assert chosen, result
+    assert "the first of" in lines[1] and "--flight ID books another" in lines[1], result
+    after = lines[lines.index(ref[0]) + 1]
+    assert re.fullmatch(rf"  {chosen[1]}\s+{DEP}  seat \d+[A-K] Ada Lovelace", after), result
+    # The tries columns say what they count.
+    assert re.search(r"^\s*#\s+step\s+state\s+do tries\s+undo tries\s+ms\s+detail$",
+                     result.out, re.M), result  # fmt: skip
+
+
+def test_round_trip_for_two_prints_every_flight_and_seat(stack: Stack) -> None:
+    result = cli(stack, *BOOK, "--return", "2026-12-08", "--passenger", "Ada Lovelace",
+                 "--passenger", "Charles Babbage")  # fmt: skip
+    assert result.code == 0, result
+    booked = result.out[result.out.index("BOOKING CONFIRMED") :].splitlines()[1:3]
+    assert re.fullmatch(rf"  FS\d+-20261201\s+{DEP}  seats \d+[A-K] Ada Lovelace, "
+                        r"\d+[A-K] Charles Babbage", booked[0]), result  # fmt: skip
+    assert re.match(rf"  FS\d+-20261208\s+{DEST} 2026-12-08 \d\d:\d\d PST -> {ORIGIN} ",
+                    booked[1]), result  # fmt: skip
+    assert booked[1].endswith("Charles Babbage"), result
 
 
 # --fail-at STEP -> exit 1, and each step that ran is compensated in reverse order.
@@ -53,7 +79,7 @@ def test_fail_at_each_step_compensates_in_reverse(
     assert result.code == 1, result
     assert "BOOKING NOT CONFIRMED" in result.out, result
     assert "BOOKING CONFIRMED" not in result.out.replace("BOOKING NOT CONFIRMED", "")
-    assert "COMPENSATED" in result.out.splitlines()[0], result
+    assert "COMPENSATED" in result.out.splitlines()[2], result
     if compensations:
         line = "compensations (in order): " + " -> ".join(compensations)
         assert line in result.out.splitlines(), result
@@ -113,9 +139,12 @@ def test_list_shows_new_sagas_newest_first_and_filters(stack: Stack) -> None:
     result = cli(stack, "list")
     assert result.code == 0, result
     rows = result.out.splitlines()
-    assert rows[0].startswith(undone.saga_id) and "COMPENSATED" in rows[0], result
-    assert rows[1].startswith(done.saga_id) and done.booking_reference in rows[1], result
-    assert re.fullmatch(r"\d+ of \d+ sagas.*", rows[-1]), result
+    assert re.fullmatch(r"saga id\s+status\s+created \(UTC\)\s+ref\s+flights", rows[0]), result
+    assert rows[1].startswith(undone.saga_id) and "COMPENSATED" in rows[1], result
+    assert rows[2].startswith(done.saga_id) and done.booking_reference in rows[2], result
+    assert re.fullmatch(r"showing \d+ of \d+ sagas(; next page: --page-token \S+)?", rows[-1]), (
+        result
+    )
 
     page = cli(stack, "list", "--status", "completed", "--page-size", "200", "--json")
     assert page.code == 0, page
@@ -172,7 +201,8 @@ def test_stats_count_new_sagas(stack: Stack) -> None:
 def test_flights_search_and_no_result(stack: Stack) -> None:
     found = cli(stack, "flights", ORIGIN, DEST, DATE)
     assert found.code == 0, found
-    assert re.search(rf"FS\d+-{DATE.replace('-', '')}\s+{ORIGIN}-{DEST}", found.out), found
+    assert re.search(rf"FS\d+-{DATE.replace('-', '')}\s+{DEP}\s", found.out), found
+    assert found.out.splitlines()[-1] == "(times are local to each airport)", found
 
     none = cli(stack, "flights", ORIGIN, "ZZZ", DATE)
     assert none.code == 0, none
@@ -183,7 +213,12 @@ def test_demo_runs_the_five_scenarios_and_writes_the_report(stack: Stack, tmp_pa
     report = tmp_path / "demo-report.json"
     result = cli(stack, "demo", "--report", str(report))
     assert result.code == 0, result
-    assert "5/5 scenarios behaved as the original system's" in result.out, result
+    lines = result.out.splitlines()
+    assert "all 5 scenarios ended as expected" in lines, result
+    checked = next(i for i, line in enumerate(lines) if line.startswith("checked: "))
+    said = " ".join(lines[checked : checked + 2])
+    assert "with no failure the booking is confirmed and nothing is undone" in said, result
+    assert "steps N-1 ... 1 are undone, last first" in said, result
     doc = json.loads(report.read_text())
     assert (doc["passed"], doc["total"]) == (5, 5)
     assert [s["compensations"] for s in doc["scenarios"]] == [
@@ -204,3 +239,30 @@ def test_unreachable_orchestrator_exits_3_naming_the_variable(stack: Stack) -> N
         assert result.code == 3, result
         assert nobody in result.err and "ORCHESTRATOR_ADDR" in result.err, result
         assert "Traceback" not in result.err, result
+
+
+def test_resume_exit_status_matches_what_it_says(stack: Stack) -> None:
+    code, failed = book_json(
+        stack, "--fail-at", "booking", "--fault", "loyalty:compensate-fail=always"
+    )
+    assert code == 1 and pb.SagaStatus.Name(failed.status) == "FAILED", failed
+
+    again = cli(stack, "resume", failed.saga_id)  # the injected fault is still there
+    assert again.code == 1, again
+    assert "STILL FAILED after the resume" in again.out, again
+    assert f"`flightsaga resume {failed.saga_id}` again" in again.out, again
+
+    done = cli(stack, "resume", failed.saga_id, "--clear-faults")
+    assert done.code == 0, done
+    assert done.out.startswith(f"saga {failed.saga_id}  COMPENSATED"), done
+    assert "RESUMED: every compensation finished; nothing is left for an operator" in done.out
+    assert "NOT CONFIRMED" not in done.out and "FAILED after" not in done.out, done
+
+
+def test_help_documents_the_exit_statuses() -> None:
+    result = run([FLIGHTSAGA, "--help"])
+    assert result.code == 0, result
+    text = result.out[result.out.index("Exit status:") :]
+    for code in range(4):
+        assert re.search(rf"^  {code}  ", text, re.M), result
+    assert "`resume` finished the saga" in text, result

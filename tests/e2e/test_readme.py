@@ -285,5 +285,40 @@ def test_readme_python_example_runs_against_the_stack(stack: Stack) -> None:
             timeout=COMMAND_TIMEOUT,
         )
         assert done.returncode == 0, done.stderr
-        # The example books with a failure at payment: two compensations, in reverse.
-        assert "['deduct_loyalty_points', 'reserve_seat']" in done.stdout
+        # The example books with a failure at payment: two compensations, in reverse, and
+        # prints enum names, not numbers.
+        lines = [line.rstrip() for line in done.stdout.splitlines()]
+        assert lines[0] == "COMPENSATED - undone, in order: deduct_loyalty_points, reserve_seat"
+        events = [line.split() for line in lines[1:]]
+        assert [e[0] for e in events] == [str(n) for n in range(1, len(events) + 1)], lines
+        assert events[0][1:] == ["SAGA_STARTED"] and events[-1][1:] == ["SAGA_COMPENSATED"]
+        assert ["COMPENSATION_SUCCEEDED", "reserve_seat"] in [e[1:] for e in events]
+        assert not any(e[1].isdigit() for e in events), lines
+
+
+def test_readme_python_example_output_is_shown() -> None:
+    """The README shows what the example prints: the `text` block right after it."""
+    text = README.read_text()
+    after = text[text.index("```python") :]
+    shown = re.search(r"^```text\n(?P<out>.*?)^```", after, re.S | re.M)
+    assert shown and after.index("```text") < after.index("\n## "), "no output shown"
+    assert shown["out"].startswith("COMPENSATED - undone, in order: deduct_loyalty_points, ")
+
+
+# --- the grpcurl examples run again and again on one stack ----------------------------------
+
+
+def section(markdown: str, title: str) -> str:
+    start = markdown.index(f"\n## {title}\n")
+    end = markdown.find("\n## ", start + 1)
+    return markdown[start : end if end != -1 else None]
+
+
+def test_readme_grpcurl_examples_run_twice(stack: Stack) -> None:
+    """Participants remember every saga id: the examples take fresh ids ($RUN) each run."""
+    commands = extract_commands(section(README.read_text(), "grpcurl"))
+    assert commands[0].text.startswith("RUN="), commands[0]
+    assert not any('"saga_id":"readme-' in c.text for c in commands)
+    for _ in range(2):
+        outcomes = run_commands(commands, stack)
+        assert_all_ok(commands, outcomes)
