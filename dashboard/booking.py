@@ -1,17 +1,12 @@
 """Starting a booking saga from an HTTP request and answering at once with its saga id.
 
-Design: the dashboard generates the saga's idempotency key and correlation id, then starts
-BookFlight (with a long deadline) as a background task. BookFlight answers when the saga is
-terminal, so the request does not wait for it; instead it returns the saga id from whichever
-comes first:
+The dashboard generates the booking's request id (the idempotency key) and correlation id and
+calls StartBooking, which logs the saga and answers at once with its record (usually RUNNING):
+that is the HTTP answer, or the orchestrator's refusal (INVALID_ARGUMENT, …) is. A client
+retrying the POST with the same key gets the same saga, never a second booking.
 
-- BookFlight's own reply (a fast saga, or an immediate error such as INVALID_ARGUMENT, which is
-  then the HTTP answer), or
-- the saga found in ListSagas (newest first) by its idempotency key, polled with backoff.
-
-The idempotency key makes this safe: a client retrying the POST with the same key gets the same
-saga, never a second booking. The background call is kept only to log the saga's outcome; the
-saga itself runs in the orchestrator and goes on if the dashboard stops.
+A background task follows the saga with WatchSaga only to log its outcome; the saga itself runs
+in the orchestrator and goes on if the dashboard stops.
 """
 
 from __future__ import annotations
@@ -21,110 +16,68 @@ import contextlib
 import contextvars
 import logging
 
-from dashboard.peers import ApiError, Peers
+from dashboard.peers import Peers
 from dashboard.translate import BookingPlan
 from flightsaga.v1 import orchestrator_pb2
 from sagakit import context
 
 log = logging.getLogger("dashboard.booking")
 
-LIST_PAGE = 50
-FIRST_POLL = 0.05
-MAX_POLL = 0.5
+TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED"}
 
 
 class BookingStarter:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
-        self._background: set[asyncio.Task[orchestrator_pb2.Saga]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self, plan: BookingPlan) -> orchestrator_pb2.Saga:
-        """Start the saga; return its record (maybe still RUNNING) as soon as its id is known."""
+        """Start the saga; return its record as StartBooking gave it (maybe still RUNNING)."""
         config = self.peers.config
         context.correlation_id.set(plan.correlation_id)
-        orch = self.peers.orchestrator
-        task = asyncio.create_task(
-            self.peers.call(
-                config.orchestrator,
-                orch.BookFlight,
-                plan.request,
-                timeout=config.book_timeout,
-                metadata=plan.metadata(),
-            ),
-            name=f"BookFlight {plan.idempotency_key}",
-        )
         log.info(
             "[SAGA] booking requested key=%s fail_at=%s faults=%s",
             plan.idempotency_key,
             ",".join(plan.fail_at) or "-",
             ",".join(plan.faults) or "-",
         )
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + config.start_wait
-        try:
-            return await self._wait_for_id(task, plan, give_up)
-        except asyncio.CancelledError:
-            self._keep(task)  # the client left; the call goes on, so the outcome is logged
-            raise
+        saga: orchestrator_pb2.Saga = await self.peers.call(
+            config.orchestrator,
+            self.peers.orchestrator.StartBooking,
+            orchestrator_pb2.StartBookingRequest(
+                request_id=plan.idempotency_key, booking=plan.request
+            ),
+            timeout=config.start_wait,
+            metadata=plan.metadata(),
+        )
+        follow = asyncio.create_task(self._follow(saga), name=f"follow {saga.saga_id}")
+        self._background.add(follow)
+        follow.add_done_callback(self._background.discard)
+        return saga
 
-    async def _wait_for_id(
-        self, task: asyncio.Task[orchestrator_pb2.Saga], plan: BookingPlan, give_up: float
-    ) -> orchestrator_pb2.Saga:
-        config = self.peers.config
-        loop = asyncio.get_running_loop()
-        pause = FIRST_POLL
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=pause)
-            if done:
-                saga = task.result()  # raises ApiError for a refused booking
-                self._log_outcome(saga)
-                return saga
-            saga_or_none = await self._find(plan.idempotency_key)
-            if saga_or_none is not None:
-                self._keep(task)
-                return saga_or_none
-            if loop.time() >= give_up:
-                self._keep(task)
-                raise ApiError(
-                    504,
-                    f"the orchestrator at {config.orchestrator.addr} did not start the saga "
-                    f"within {config.start_wait:g}s (idempotency key {plan.idempotency_key}; "
-                    "retrying with the same key is safe)",
-                    code="DEADLINE_EXCEEDED",
+    async def _follow(self, saga: orchestrator_pb2.Saga) -> None:
+        """Log the saga's outcome once it has one (from the record itself if it has already)."""
+        status = orchestrator_pb2.SagaStatus.Name(saga.status)
+        if status not in TERMINAL:
+            try:
+                stream = self.peers.orchestrator.WatchSaga(
+                    orchestrator_pb2.WatchSagaRequest(saga_id=saga.saga_id),
+                    timeout=self.peers.config.book_timeout,
                 )
-            pause = min(pause * 2, MAX_POLL)
-
-    async def _find(self, key: str) -> orchestrator_pb2.Saga | None:
-        try:
-            page = await self.peers.call(
-                self.peers.config.orchestrator,
-                self.peers.orchestrator.ListSagas,
-                orchestrator_pb2.ListSagasRequest(page_size=LIST_PAGE),
-            )
-        except ApiError:
-            return None  # the BookFlight call reports the real problem
-        return next((s for s in page.sagas if s.idempotency_key == key), None)
-
-    def _keep(self, task: asyncio.Task[orchestrator_pb2.Saga]) -> None:
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[orchestrator_pb2.Saga]) -> None:
-        self._background.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.warning("[SAGA] BookFlight call ended without a record: %s", exc)
-            return
-        self._log_outcome(task.result())
-
-    @staticmethod
-    def _log_outcome(saga: orchestrator_pb2.Saga) -> None:
+                async for _ in stream:
+                    pass
+                saga = await self.peers.call(
+                    self.peers.config.orchestrator,
+                    self.peers.orchestrator.GetSaga,
+                    orchestrator_pb2.GetSagaRequest(saga_id=saga.saga_id),
+                )
+            except Exception as exc:  # the saga goes on; only the log line is lost
+                log.warning("[SAGA] stopped following saga %s: %s", saga.saga_id, exc)
+                return
         contextvars.copy_context().run(_emit_outcome, saga)
 
     async def close(self) -> None:
-        """Stop waiting for outstanding BookFlight replies (their sagas go on)."""
+        """Stop following sagas (they go on)."""
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
