@@ -13,6 +13,7 @@ which address was tried and which environment variable sets it.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 
@@ -126,6 +127,34 @@ class OrchestratorClient:
         try:
             saga: orchestrator_pb2.Saga = await self._stub.BookFlight(
                 request, metadata=tuple(md), timeout=timeout or self.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
+            raise
+        return saga
+
+    async def start(
+        self,
+        request: orchestrator_pb2.BookFlightRequest,
+        request_id: str | None = None,
+        fail_at: Sequence[str] = (),
+        fault: str = "",
+        correlation_id: str | None = None,
+    ) -> orchestrator_pb2.Saga:
+        """Start a booking saga and return it at once (usually RUNNING; follow it with
+        `watch`). `request_id` (default: a new UUID) makes a retry safe: the same id returns
+        the same saga, never a second booking."""
+        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
+        if fail_at:
+            md.append(("x-fail-at", ",".join(fail_at)))
+        if fault:
+            md.append(("x-fault", fault))
+        start = orchestrator_pb2.StartBookingRequest(
+            request_id=request_id or uuid.uuid4().hex, booking=request
+        )
+        try:
+            saga: orchestrator_pb2.Saga = await self._stub.StartBooking(
+                start, metadata=tuple(md), timeout=self.timeout
             )
         except grpc.aio.AioRpcError as exc:
             self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
