@@ -17,8 +17,10 @@
 # FLIGHTSAGA_POSTGRES_IMAGE (see docker-prepare.sh), FLIGHTSAGA_COMPOSE_DATABASES (the passes,
 # default "sqlite postgres"; leaving one out is reported loudly, and is a failure under
 # FLIGHTSAGA_REQUIRE_COMPOSE=1), FLIGHTSAGA_COMPOSE_KEEP=1 keeps the last pass's stack up
-# afterwards (for debugging), VENV (default .venv). Container logs of a failed pass go to
-# artifacts/compose-logs.txt.
+# afterwards (for debugging), VENV (default .venv), FLIGHTSAGA_COMPOSE_<SERVICE>_PORT (the host
+# ports docker-compose.yml publishes, default 50150-50154 and dashboard 8180, away from `make up`'s;
+# the tests read the same variables, tests/e2e/tools.py COMPOSE_PORTS). Container logs of a failed
+# pass go to artifacts/compose-logs.txt.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

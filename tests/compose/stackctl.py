@@ -30,6 +30,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from sagakit.healthprobe import HEALTHY, check_grpc, check_http
+from tests.e2e.tools import COMPOSE_PORTS
 
 REPO = Path(__file__).resolve().parents[2]
 _FILES = os.environ.get("FLIGHTSAGA_COMPOSE_FILES", "").strip() or "docker-compose.yml"
@@ -39,15 +40,13 @@ DATABASE = os.environ.get("FLIGHTSAGA_COMPOSE_DATABASE", "").strip().lower() or 
 if DATABASE not in ("sqlite", "postgres"):
     raise RuntimeError(f"FLIGHTSAGA_COMPOSE_DATABASE must be sqlite or postgres, got {DATABASE!r}")
 
-# compose service -> published gRPC address (ARCHITECTURE.md ports, 127.0.0.1 only)
+# compose service -> published gRPC address (127.0.0.1 only; host ports FLIGHTSAGA_COMPOSE_<SERVICE>
+# _PORT, default 50150-50154 and 8180, away from `make up`'s)
 GRPC_ADDRS = {
-    "orchestrator": "127.0.0.1:50050",
-    "seat": "127.0.0.1:50051",
-    "loyalty": "127.0.0.1:50052",
-    "payment": "127.0.0.1:50053",
-    "booking": "127.0.0.1:50054",
+    name: f"127.0.0.1:{COMPOSE_PORTS[name]}"
+    for name in ("orchestrator", "seat", "loyalty", "payment", "booking")
 }
-DASHBOARD_HEALTHZ = "http://127.0.0.1:8080/healthz"
+DASHBOARD_HEALTHZ = f"http://127.0.0.1:{COMPOSE_PORTS['dashboard']}/healthz"
 SERVICES = (*GRPC_ADDRS, "dashboard")
 # Every container of the stack: SERVICES, and the PostgreSQL server on the PostgreSQL stack.
 STACK_SERVICES = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES

@@ -43,12 +43,15 @@ async def test_real_grpcurl_lists_every_service_through_reflection(clients: Clie
         assert expected[service] in listed, f"{addr}: {listed}"
         assert "grpc.health.v1.Health" in listed, f"{addr}: {listed}"
     reply = await stackctl.run(
-        grpcurl, "-plaintext", "127.0.0.1:50050", "grpc.health.v1.Health/Check"
+        grpcurl, "-plaintext", stackctl.GRPC_ADDRS["orchestrator"], "grpc.health.v1.Health/Check"
     )
     assert json.loads(reply)["status"] == "SERVING"
     stats = json.loads(
         await stackctl.run(
-            grpcurl, "-plaintext", "127.0.0.1:50050", "flightsaga.v1.Orchestrator/GetStats"
+            grpcurl,
+            "-plaintext",
+            stackctl.GRPC_ADDRS["orchestrator"],
+            "flightsaga.v1.Orchestrator/GetStats",
         )
     )
     assert isinstance(stats, dict)

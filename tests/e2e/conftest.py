@@ -3,8 +3,9 @@
 By default (FLIGHTSAGA_STACK unset or `local`) the session launches the real stack with
 `flightsaga up` on free ports, data and per-service logs in a tmp dir, waits for its banner, and
 at the end stops it with SIGINT (as Ctrl-C does) and checks that every service process is gone.
-With FLIGHTSAGA_STACK=compose it uses the docker-compose stack already running on the default
-ports (127.0.0.1:50050-50054, dashboard 8080) and launches nothing.
+With FLIGHTSAGA_STACK=compose it uses the docker-compose stack already running on its published
+ports (tools.COMPOSE_PORTS: FLIGHTSAGA_COMPOSE_<SERVICE>_PORT, default 127.0.0.1:50150-50154,
+dashboard 8180) and launches nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from sagakit.healthprobe import HEALTHY, check_grpc
-from tests.e2e.tools import DEFAULT_PORTS, SERVICES, Stack, launch_until_up, wait_gone
+from tests.e2e.tools import COMPOSE_PORTS, SERVICES, Stack, launch_until_up, wait_gone
 
 MODE = os.environ.get("FLIGHTSAGA_STACK", "").strip().lower() or "local"
 if MODE not in ("local", "compose"):
@@ -30,7 +31,7 @@ local_only = pytest.mark.skipif(
 
 
 def _compose_stack() -> Stack:
-    stack = Stack("compose", dict(DEFAULT_PORTS))
+    stack = Stack("compose", dict(COMPOSE_PORTS))
     down = []
     for name in SERVICES:
         code, why = check_grpc(stack.addr(name), timeout=5.0)
@@ -38,8 +39,8 @@ def _compose_stack() -> Stack:
             down.append(why)
     if down:
         pytest.fail(
-            "FLIGHTSAGA_STACK=compose but the docker-compose stack is not healthy on the default "
-            "ports:\n  " + "\n  ".join(down),
+            "FLIGHTSAGA_STACK=compose but the docker-compose stack is not healthy on its published "
+            "ports (FLIGHTSAGA_COMPOSE_<SERVICE>_PORT):\n  " + "\n  ".join(down),
             pytrace=False,
         )
     return stack

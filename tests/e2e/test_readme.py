@@ -8,8 +8,8 @@ Convention (README.md):
 - a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says the
   command's expected exit status is N (default 0);
 - commands use the default addresses (localhost / 127.0.0.1, ports 50050-50054, dashboard 8080)
-  and run with bash from the repo root. Against a launched stack the ports are rewritten to its
-  ports; against docker-compose they are left as they are.
+  and run with bash from the repo root. The ports are rewritten to the stack's: a launched
+  stack's free ports, or docker-compose's published ones (tools.COMPOSE_PORTS).
 
 The commands run in one bash session (so a variable set by one is seen by the next), each with
 stdin from /dev/null and its own time limit: a command that runs until Ctrl-C (`flightsaga up`)
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.tools import BIN, DEFAULT_PORTS, REPO, Stack
+from tests.e2e.tools import BIN, COMPOSE_DEFAULT_PORTS, DEFAULT_PORTS, REPO, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -87,9 +87,7 @@ def extract_commands(markdown: str) -> list[Command]:
 
 
 def rewrite(command: str, stack: Stack) -> str:
-    """Point default addresses at the stack under test (unchanged for docker-compose)."""
-    if not stack.local:
-        return command
+    """Point default addresses at the stack under test (launched, or docker-compose's)."""
     by_port = {port: name for name, port in DEFAULT_PORTS.items()}
 
     def swap(m: re.Match[str]) -> str:
@@ -247,8 +245,8 @@ def test_rewrite_points_default_ports_at_the_stack() -> None:
         "curl http://127.0.0.1:42000/healthz; x 127.0.0.1:41004"
     )
     assert rewrite("echo localhost:9999 150050", stack) == "echo localhost:9999 150050"
-    compose = Stack("compose", dict(DEFAULT_PORTS))
-    assert rewrite("grpcurl localhost:50052 list", compose) == "grpcurl localhost:50052 list"
+    compose = Stack("compose", dict(COMPOSE_DEFAULT_PORTS))
+    assert rewrite("grpcurl localhost:50052 list", compose) == "grpcurl 127.0.0.1:50152 list"
 
 
 def test_sample_commands_run_against_the_stack(stack: Stack) -> None:

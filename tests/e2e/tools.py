@@ -43,6 +43,13 @@ DEFAULT_PORTS = {
     "booking": 50054,
     "dashboard": 8080,
 }
+# docker-compose.yml publishes on host ports of its own (FLIGHTSAGA_COMPOSE_<SERVICE>_PORT, with
+# these defaults), away from DEFAULT_PORTS so that a `make up` can run beside it.
+COMPOSE_DEFAULT_PORTS = {name: port + 100 for name, port in DEFAULT_PORTS.items()}
+COMPOSE_PORTS = {
+    name: int(os.environ.get(f"FLIGHTSAGA_COMPOSE_{name.upper()}_PORT", "").strip() or port)
+    for name, port in COMPOSE_DEFAULT_PORTS.items()
+}
 STEPS = ("reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking")
 ROUTE = ("JFK", "LAX", "2026-12-01")
 START_TIMEOUT = 60.0

@@ -1,0 +1,26 @@
+"""docker-compose.yml publishes on ports away from `make up`'s, the ones the compose tier uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.e2e.tools import COMPOSE_DEFAULT_PORTS, DEFAULT_PORTS
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def test_compose_publishes_the_ports_the_tests_use_away_from_make_up() -> None:
+    published = {
+        m["name"].lower(): (int(m["default"]), int(m["inner"]))
+        for m in re.finditer(
+            r'"127\.0\.0\.1:\$\{FLIGHTSAGA_COMPOSE_(?P<name>[A-Z]+)_PORT:-(?P<default>\d+)\}'
+            r':(?P<inner>\d+)"',
+            COMPOSE_FILE.read_text(),
+        )
+    }
+    assert {name: host for name, (host, _) in published.items()} == COMPOSE_DEFAULT_PORTS
+    assert {name: inner for name, (_, inner) in published.items()} == DEFAULT_PORTS
+    assert not set(COMPOSE_DEFAULT_PORTS.values()) & set(DEFAULT_PORTS.values())
+    # No other published port: every `ports:` entry is one of those above.
+    assert len(re.findall(r'^\s+- "127\.0\.0\.1:', COMPOSE_FILE.read_text(), re.M)) == 6
