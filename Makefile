@@ -14,16 +14,16 @@ RUNTIME_EXTRAS := grpcurl
 ALL_EXTRAS := grpcurl,test,browser,bench,dev
 
 $(VENV)/.runtime: pyproject.toml
-	@echo "Installing FlightSaga's runtime dependencies into $(VENV) (first run only: about 15 s" \
-	  "with a warm pip cache, about a minute without)..."
+	@echo "Installing FlightSaga's runtime dependencies into $(VENV) (first run only: about" \
+	  "15-20 s from a nearby package index or pip's cache, longer on a slow link)..."
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(RUNTIME_EXTRAS)]'
 	touch $@
 
 $(VENV)/.installed: pyproject.toml
-	@echo "Installing FlightSaga with every extra ($(ALL_EXTRAS)) into $(VENV): about 30 s" \
-	  "with a warm pip cache, a few minutes without..."
+	@echo "Installing FlightSaga with every extra ($(ALL_EXTRAS)) into $(VENV): about" \
+	  "30-40 s from a nearby package index or pip's cache, minutes on a slow link..."
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(ALL_EXTRAS)]'
