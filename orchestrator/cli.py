@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -210,14 +211,21 @@ async def _book(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         card_expiry=a.expiry,
         card_cvc=a.cvc,
     )
-    saga = await fs.book(
+    # StartBooking answers at once with the saga; WatchSaga follows it to its end (or the
+    # deadline: then it is shown as it stands, and goes on in the orchestrator).
+    started = await fs.start(
         request,
+        request_id=a.idempotency_key,
         fail_at=a.fail_at,
         fault=a.fault,
         correlation_id=a.correlation_id,
-        idempotency_key=a.idempotency_key,
-        timeout=a.timeout,
     )
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(a.timeout):
+            async for _ in fs.watch(started.saga_id):
+                pass
+    saga = await fs.get(started.saga_id)
+    saga.replayed = started.replayed
     print(as_json(saga) if a.json else render.saga_text(saga))
     return EXIT_OK if saga.status == pb.COMPLETED else EXIT_NOT_CONFIRMED
 
