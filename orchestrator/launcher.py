@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import random
 import signal
 import socket
 import sys
@@ -174,33 +175,39 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def free_port(avoid: Collection[int] = ()) -> int:
-    """A port free on 127.0.0.1 now (not reserved), not in `avoid`."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = int(s.getsockname()[1])
-        if port not in avoid:
-            return port
-    raise RuntimeError("no free port found on 127.0.0.1")
+def _below_ephemeral() -> range:
+    """Ports below the kernel's range for outgoing connections' source ports: a port found free
+    there stays free (in the ephemeral range any client may take it a moment later)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, max(low, 10010) - 5)
 
 
-def free_base_port(attempts: int = 50) -> int:
-    """A port p with p..p+4 all free on 127.0.0.1 (orchestrator and the four participants)."""
+def free_base_port(attempts: int = 200, avoid: Collection[int] = ()) -> int:
+    """A port p with p..p+4 all free on 127.0.0.1 now (not reserved), none in `avoid`: the
+    orchestrator's and the four participants'; below the ephemeral range when possible."""
+    rng = random.Random()
+    pool = _below_ephemeral()
     for _ in range(attempts):
+        ports = range(base := rng.choice(pool), base + 5)
+        if not set(ports) & set(avoid) and not any(port_taken(p) for p in ports):
+            return base
+    for _ in range(50):  # fallback: whatever the kernel hands out
         with socket.socket() as s:
             s.bind((HOST, 0))
             base = int(s.getsockname()[1])
-        if base + 4 > 65535:
-            continue
-        try:
-            for port in range(base, base + 5):
-                with socket.socket() as s:
-                    s.bind((HOST, port))
-        except OSError:
-            continue
-        return base
+        ports = range(base, base + 5)
+        if base + 4 <= 65535 and not set(ports) & set(avoid):
+            if not any(port_taken(p) for p in ports):
+                return base
     raise RuntimeError("no run of 5 free ports found on 127.0.0.1")
+
+
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A port free on 127.0.0.1 now (not reserved), not in `avoid`."""
+    return free_base_port(avoid=avoid)  # the first of five free ones will do
 
 
 def code_env(code_dir: Path) -> dict[str, str]:
