@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -28,7 +29,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
-from sagakit import steps, validate
+from sagakit import cards, steps, validate
 from sagakit.channels import open_channel
 from sagakit.errors import InvalidArgument
 from sagakit.plainjson import plain
@@ -104,12 +105,17 @@ class Peers:
             await channel.close()
 
 
-def validate_request(req: orchestrator_pb2.BookFlightRequest) -> None:
-    """Shape checks before any saga exists; each error names the field."""
+def validate_request(req: orchestrator_pb2.BookFlightRequest, today: date | None = None) -> None:
+    """Everything that can be checked before a saga exists (no I/O); each error names the
+    field. Input refused here starts no saga and leaves no participant record."""
     validate.text("customer_id", req.customer_id)
     validate.count("flight_ids", req.flight_ids, 1, MAX_LEGS)
+    seen: set[str] = set()
     for i, flight in enumerate(req.flight_ids):
-        validate.text(f"flight_ids[{i}]", flight)
+        fid = validate.text(f"flight_ids[{i}]", flight).upper()
+        if fid in seen:
+            raise InvalidArgument(f"flight_ids[{i}]", f"{fid} is listed twice")
+        seen.add(fid)
     validate.count("passengers", req.passengers, 1, MAX_PASSENGERS)
     for i, p in enumerate(req.passengers):
         validate.text(f"passengers[{i}].first_name", p.first_name, validate.MAX_NAME)
@@ -124,12 +130,25 @@ def validate_request(req: orchestrator_pb2.BookFlightRequest) -> None:
     validate.non_negative("loyalty_points", req.loyalty_points, 10**9)
     if not req.HasField("card"):
         raise InvalidArgument("card", "is required")
-    validate.text("card.number", req.card.number, 32)
-    validate.text("card.holder_name", req.card.holder_name, validate.MAX_NAME)
-    validate.text("card.cvc", req.card.cvc, 4, required=False)
+    c = req.card
+    cards.check(
+        c.number, c.exp_month, c.exp_year, c.cvc, c.holder_name, today or datetime.now(UTC).date()
+    )
+    picked: set[tuple[str, int]] = set()
     for i, sel in enumerate(req.seat_selections):
-        validate.text(f"seat_selections[{i}].flight_id", sel.flight_id)
-        validate.text(f"seat_selections[{i}].seat", sel.seat, 4)
+        field = f"seat_selections[{i}]"
+        fid = validate.text(f"{field}.flight_id", sel.flight_id).upper()
+        if fid not in seen:
+            raise InvalidArgument(f"{field}.flight_id", f"{fid} is not one of flight_ids")
+        if not 0 <= sel.passenger_index < len(req.passengers):
+            raise InvalidArgument(
+                f"{field}.passenger_index",
+                f"{sel.passenger_index} is out of range (passengers: {len(req.passengers)})",
+            )
+        if (fid, sel.passenger_index) in picked:
+            raise InvalidArgument(field, f"passenger {sel.passenger_index} already has a seat")
+        picked.add((fid, sel.passenger_index))
+        validate.text(f"{field}.seat", sel.seat, 4)
 
 
 def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlightRequest:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from flightsaga.v1 import orchestrator_pb2_grpc, seat_pb2
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.faultplan import FaultPlan
@@ -46,7 +46,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self.step_timeout = step_timeout
         # A `delay` fault with no duration: long enough that every attempt times out.
         self.default_delay_ms = default_delay_ms
-        self._known_flights: set[str] = set()
+        # flight id -> cabin class -> its seats (fixed per flight)
+        self._layouts: dict[str, dict[int, frozenset[str]]] = {}
 
     # ---- BookFlight ---------------------------------------------------------------------
 
@@ -70,12 +71,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         )
 
     async def _check_flights(self, req: pb.BookFlightRequest) -> None:
-        """Unknown flights are bad input: refuse before a saga exists."""
+        """Unknown flights, and selected seats that are not in the chosen cabin of their flight,
+        are bad input: refuse before a saga exists. Seat layouts are fixed per flight: cached."""
         for i, flight_id in enumerate(req.flight_ids):
-            if flight_id in self._known_flights:
+            if flight_id in self._layouts:
                 continue
             try:
-                await self.peers.seat.GetFlight(
+                details = await self.peers.seat.GetFlight(
                     seat_pb2.GetFlightRequest(flight_id=flight_id), timeout=self.step_timeout
                 )
             except grpc.aio.AioRpcError as exc:
@@ -84,7 +86,19 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                         f"flight_ids[{i}]", f"unknown flight {flight_id!r}"
                     ) from None
                 return  # seat service unreachable: let the saga's retries deal with it
-            self._known_flights.add(flight_id)
+            self._layouts[flight_id] = {
+                c.cabin_class: frozenset(s.seat for s in c.seats) for c in details.cabins
+            }
+        cabin = common_pb2.CabinClass.Name(req.cabin_class)
+        for i, sel in enumerate(req.seat_selections):
+            layout = self._layouts.get(sel.flight_id.upper()) or self._layouts.get(sel.flight_id)
+            if layout is None:
+                continue  # not looked up (seat service unreachable): the seat service decides
+            if sel.seat.strip().upper() not in layout.get(req.cabin_class, frozenset()):
+                raise InvalidArgument(
+                    f"seat_selections[{i}].seat",
+                    f"{sel.seat!r} is not a {cabin} seat on {sel.flight_id}",
+                )
 
     async def _start(
         self,

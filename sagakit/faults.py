@@ -14,6 +14,7 @@ Grammar (documented in the README; the orchestrator forwards these to the target
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sagakit.errors import InvalidArgument
@@ -42,7 +43,10 @@ def parse_duration_ms(field: str, raw: str) -> int:
     elif raw.endswith("s"):
         raw, scale = raw[:-1], 1000.0
     try:
-        value = int(float(raw) * scale)
+        number = float(raw) * scale
+        if not math.isfinite(number):
+            raise ValueError(raw)
+        value = int(number)
     except ValueError:
         raise InvalidArgument(field, f"bad duration {raw!r} (use e.g. 1500 or 1.5s)") from None
     if not 0 <= value <= MAX_DELAY_MS:

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from sagakit import context
-from sagakit.errors import DomainError
+from sagakit.errors import DomainError, InvalidArgument
 from sagakit.faults import Fault, parse_participant_faults
 from sagakit.metrics import Metrics
 
@@ -25,16 +25,48 @@ def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
 
 
 def wrap_unary(
-    handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, wrap: Wrapper
+    handler: grpc.RpcMethodHandler,
+    details: grpc.HandlerCallDetails,
+    wrap: Wrapper,
+    deserializer: Callable[[bytes], Any] | None = None,
 ) -> Any:
     """Wrap a unary-unary handler's behavior; other kinds pass through unchanged."""
     if handler is None or handler.unary_unary is None:
         return handler
     return grpc.unary_unary_rpc_method_handler(
         wrap(handler.unary_unary, details),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class Unparseable:
+    """A request whose bytes are not the method's message: answered INVALID_ARGUMENT (grpcio
+    itself answers UNKNOWN "Wire format was corrupt" when the deserializer raises)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def parsed(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except Exception as exc:
+            return Unparseable(str(exc) or type(exc).__name__)
+
+    return parsed
+
+
+def _refuse_unparseable(request: Any) -> None:
+    if isinstance(request, Unparseable):
+        raise InvalidArgument(
+            "request", f"the bytes do not parse as this method's message ({request.error})"
+        )
 
 
 class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -105,6 +137,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         def wrap(behavior: Behavior, det: grpc.HandlerCallDetails) -> Behavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 try:
+                    _refuse_unparseable(request)
                     reply = await behavior(request, ctx)
                     self._count(det.method, "OK")
                     return reply
@@ -121,7 +154,37 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return run
 
-        return wrap_unary(handler, details, wrap)
+        if handler is not None and handler.unary_stream is not None:
+            # A server stream maps its errors like a unary call (grpc.aio would answer UNKNOWN
+            # "Unexpected <class ...>" for a DomainError raised by the generator).
+            inner = handler.unary_stream
+            method = details.method
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                try:
+                    _refuse_unparseable(request)
+                    async for item in inner(request, ctx):
+                        yield item
+                    self._count(method, "OK")
+                except DomainError as exc:
+                    log.info("%s -> %s: %s", method, exc.code.name, exc.message)
+                    self._count(method, exc.code.name)
+                    await ctx.abort(exc.code, exc.message)
+                except (asyncio.CancelledError, grpc.aio.AbortError):
+                    raise
+                except Exception:
+                    log.exception("%s failed unexpectedly", method)
+                    self._count(method, "INTERNAL")
+                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=lenient(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        return wrap_unary(
+            handler, details, wrap, lenient(getattr(handler, "request_deserializer", None))
+        )
 
 
 class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -20,8 +20,17 @@ from sagakit.metrics import Metrics
 
 log = logging.getLogger("sagakit.server")
 
-# Tests bind port 0; without this a second server on a taken port would bind silently.
-SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+# Limits set here, not left to grpcio's defaults (README "Limits"): a booking is a few KB, a
+# page of 200 sagas with their timelines well under 1 MiB; metadata carries ids and faults.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+SERVER_OPTIONS = (
+    # Tests bind port 0; without this a second server on a taken port would bind silently.
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+)
 
 
 @dataclass

@@ -271,14 +271,15 @@ class SagaRunner:
         saga = await self.get(saga_id)
         if saga is None:
             raise NotFound(f"saga_id: no saga {saga_id!r}")
+        if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+            # Refused before anything changes: a refused call leaves the fault plan as it was.
+            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         if clear_faults and saga.fault_plan:
             saga.fault_plan = ""
             if saga_id not in self._tasks:
                 await self.store.save(saga, [], None)
         if saga_id in self._tasks:
             return saga  # already being driven; a cleared plan applies from the next attempt
-        if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
-            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         if saga.status == SagaStatus.FAILED:
             saga.status = SagaStatus.COMPENSATING
             saga.finished_at = None
