@@ -21,6 +21,9 @@ class SagaStatus(StrEnum):
 
 
 TERMINAL = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED})
+# Ended for good: FAILED is terminal for the driver but an operator may resume it, so only
+# these reach the runner's sink (one bookings-log line per saga).
+FINISHED = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED})
 LIVE = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
 
 

@@ -25,6 +25,7 @@ from orchestrator.engine.bus import EventBus
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from orchestrator.engine.faultplan import FaultPlan
 from orchestrator.engine.model import (
+    FINISHED,
     NEEDS_COMPENSATION,
     TERMINAL,
     SagaEvent,
@@ -244,7 +245,7 @@ class SagaRunner:
         ids, checkpoint = await self.store.unsunk()
         if not ids:
             return
-        sagas = [s for s in [await self.store.load(i) for i in ids] if s and s.terminal]
+        sagas = [s for s in [await self.store.load(i) for i in ids] if s and s.status in FINISHED]
         missing = await self._sink.missing(checkpoint, sagas)
         for saga in missing:
             await self._sink.append(saga)
@@ -274,6 +275,10 @@ class SagaRunner:
         if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
             # Refused before anything changes: a refused call leaves the fault plan as it was.
             raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        finishing = self._tasks.get(saga_id)
+        if finishing is not None and saga.terminal:
+            # Its driver has just logged FAILED and is ending: let it end, then drive anew.
+            await asyncio.wait({finishing})
         if clear_faults and saga.fault_plan:
             saga.fault_plan = ""
             if saga_id not in self._tasks:
@@ -627,7 +632,7 @@ class SagaRunner:
         self._held.pop(saga.saga_id, None)
         for _, earlier in held:
             self.bus.publish(earlier)
-        if saga.terminal and self._sink is not None:
+        if saga.status in FINISHED and self._sink is not None:
             # Before watchers hear of the end, so whoever sees it finished finds it logged too.
             try:
                 await self._sink.append(saga)

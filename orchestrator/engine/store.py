@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.engine.model import (
+    FINISHED,
     LIVE,
     SagaEvent,
     SagaRecord,
@@ -233,7 +234,8 @@ class SagaStore:
         saga_row = _saga_row(saga)
         update = (*(saga_row[i] for i in _UPDATED), saga.saga_id)
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
-        outbox = (saga.saga_id, saga.status.value) if self.outbox and saga.terminal else None
+        finished = saga.status in FINISHED
+        outbox = (saga.saga_id, saga.status.value) if self.outbox and finished else None
 
         def write(conn: Conn) -> None:
             conn.execute(_UPDATE_SAGA, update)

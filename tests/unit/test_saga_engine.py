@@ -498,3 +498,33 @@ async def test_saga_deadline_reached_while_retrying_compensates_the_step_too(
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["c", "b", "a"]
     assert saga.step("d").state == StepState.SKIPPED
+
+
+async def test_a_failed_saga_resumed_later_gets_one_line_with_its_end(
+    tmp_path: Path, script: Script
+) -> None:
+    """FAILED waits for an operator, it is not the end: one line per saga, when it finishes."""
+    from orchestrator.bookings_log import BookingsLog
+
+    path = tmp_path / "bookings.jsonl"
+    log = BookingsLog(path)
+    store = SagaStore(tmp_path / "saga.db", "NORMAL", outbox=True)
+    await store.open()
+    settings = RunnerSettings(
+        saga_timeout=30,
+        compensation_retry=RetryPolicy(2, 0.001, 0.002, 0.3),
+        adopt_every=0,
+        adopt_idle=0,
+    )
+    runner = SagaRunner(store, {"test": script.definition()}, settings, sink=log)
+    script.do["c"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 2
+    saga = await run_one(runner, "resumed", b"")
+    assert saga.status == SagaStatus.FAILED
+    assert not path.exists() or logged_ids(path) == []
+    await runner.resume("resumed", clear_faults=False)
+    done = await runner.wait("resumed", 10)
+    assert done is not None and done.status == SagaStatus.COMPENSATED, (script.calls, done.error)
+    log.close()
+    assert logged_ids(path) == ["resumed"]
+    await store.close()
