@@ -3,9 +3,10 @@
 isort:skip_file
 The Orchestrator: runs the four-step booking saga durably and exposes its records.
 
-Request metadata on BookFlight:
+Request metadata on BookFlight (and StartBooking, which takes its key in `request_id`):
   x-correlation-id  optional; generated when absent; echoed in the saga and response metadata.
-  x-idempotency-key optional; the same key returns the same saga (replayed = true).
+  x-idempotency-key optional; the same key returns the same saga (replayed = true); the same
+                    key with a different booking is ALREADY_EXISTS.
   x-fail-at         comma-separated step names or aliases (seat, loyalty, payment, booking);
                     the first of them in saga order fails with a business failure.
   x-fault           comma-separated `step:kind[=arg]` (fault injection must be enabled):
