@@ -44,6 +44,42 @@ function badge(text, cls, testid) {
   return el("span", { class: `badge ${cls || text}`, dataset: testid ? { testid } : undefined }, text);
 }
 
+// Saga statuses and step states: a readable label for each enum value. The value itself stays
+// in data-state (tests and CSS use it); the colour comes from style.css's [data-state] rules,
+// the same on every page.
+const STATE_LABELS = {
+  // saga statuses
+  RUNNING: "running",
+  COMPENSATING: "compensating",
+  COMPLETED: "completed",
+  COMPENSATED: "compensated",
+  FAILED: "failed",
+  // step states
+  PENDING: "pending",
+  EXECUTING: "executing",
+  SUCCEEDED: "succeeded",
+  STEP_FAILED: "failed",
+  UNKNOWN_OUTCOME: "outcome unknown",
+  COMPENSATING_STEP: "compensating",
+  COMPENSATED_STEP: "compensated",
+  COMPENSATION_FAILED: "compensation failed",
+  SKIPPED: "skipped",
+};
+function stateLabel(state) {
+  if (!state) return "";
+  return STATE_LABELS[state] || String(state).toLowerCase().replace(/_/g, " ");
+}
+// A coloured badge for a saga status or step state: shows `text` (default: the readable label),
+// keeps the enum value in data-state, and says the state in its title when the text does not.
+function stateBadge(state, opts) {
+  const o = opts || {};
+  const label = stateLabel(state) || "?";
+  const text = o.text || label;
+  const dataset = { state: state || "" };
+  if (o.testid) dataset.testid = o.testid;
+  return el("span", { class: "badge state", dataset, title: o.title || (text === label ? undefined : `${text}: ${label}`) }, text);
+}
+
 // The orchestrator-unreachable banner, on every page.
 function showBanner(message) {
   const banner = $("#banner-unreachable");

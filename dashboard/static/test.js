@@ -99,6 +99,13 @@ async function run(kind) {
   const f = form();
   clearFieldErrors(f);
   const body = bookingBody();
+  if (kind === "success") {
+    // The success scenario sends no fail_at and no faults: untick and drop them, so the page
+    // shows what was sent.
+    for (const box of $all("input.fail-at")) box.checked = false;
+    faults = [];
+    drawFaults();
+  }
   if (kind === "failure") {
     body.fail_at = $all("input.fail-at").filter((b) => b.checked).map((b) => b.value);
     body.faults = faults.slice();
@@ -164,7 +171,7 @@ function watch(sagaId, label) {
 function addEvent(event) {
   if (seen.has(event.seq)) return;
   seen.add(event.seq);
-  const what = [event.type.replace(/_EVENT$/, "").toLowerCase(), event.step, event.attempt ? `attempt ${event.attempt}` : "", event.message]
+  const what = [event.type.replace(/_EVENT$/, "").toLowerCase().replace(/_/g, " "), event.step, event.attempt ? `attempt ${event.attempt}` : "", event.message]
     .filter(Boolean).join(" · ");
   $("#events").append(el("li", { dataset: { testid: "event", type: event.type } }, el("span", { class: "muted" }, fmtTime(event.at) + " "), what));
   const log = $("#saga-log");
@@ -191,10 +198,30 @@ function stepDetail(step) {
   return "";
 }
 
+// Opened on one saga (?saga=..., e.g. after booking on the Flights page or from the Sagas
+// list): a page for that booking saga, without the scenario controls.
+let sagaView = false;
+
+function enterSagaView() {
+  sagaView = true;
+  document.body.dataset.view = "saga";
+  form().hidden = true;
+  $("#saga-view-note").hidden = false;
+  $("#page-title").textContent = "Booking saga";
+  document.title = "Booking saga · FlightSaga";
+}
+
+function showTitle(saga) {
+  if (!sagaView) return;
+  const label = stateLabel(saga.status);
+  document.title = `Booking saga ${saga.saga_id.slice(0, 8)}${label ? ` (${label})` : ""} · FlightSaga`;
+}
+
 function render(saga) {
   current = saga;
+  showTitle(saga);
   const status = $("#saga-status");
-  status.replaceChildren(badge(saga.status));
+  status.replaceChildren(stateBadge(saga.status));
   status.dataset.status = saga.status;
   $("#correlation-id").textContent = saga.correlation_id;
   $("#booking-reference").textContent = saga.booking_reference || "";
@@ -206,7 +233,7 @@ function render(saga) {
     el("tr", { dataset: { testid: `timeline-row-${step.name}`, state: step.state } },
       el("td", { class: "num" }, step.index),
       el("td", { class: "mono" }, step.name),
-      el("td", {}, badge(step.state)),
+      el("td", {}, stateBadge(step.state, { testid: `timeline-state-${step.name}` })),
       el("td", { class: "num" }, step.attempts),
       el("td", { class: "num" }, duration(step)),
       el("td", {}, stepDetail(step)))));
@@ -215,7 +242,7 @@ function render(saga) {
     const box = $(`#flow-${step.name}`);
     if (!box) continue;
     box.dataset.state = step.state;
-    $(`#state-${step.name}`).replaceChildren(badge(step.state));
+    $(`#state-${step.name}`).replaceChildren(stateBadge(step.state));
     $(`#attempts-${step.name}`).textContent = step.attempts ? `${step.attempts} attempt${step.attempts > 1 ? "s" : ""}` : "";
     $(`#duration-${step.name}`).textContent = duration(step);
   }
@@ -230,7 +257,7 @@ function render(saga) {
   list.replaceChildren(...order.map((name) => {
     const step = byName[name] || {};
     return el("li", { class: "compensation", dataset: { testid: `compensation-${name}`, state: step.state || "" } },
-      el("span", { class: "mono" }, name), " ", badge(step.state || "?"),
+      el("span", { class: "mono" }, name), " ", stateBadge(step.state, { testid: `compensation-state-${name}` }),
       el("span", { class: "muted" }, ` ${step.compensation_attempts || 0} attempt(s)`),
       step.compensation_error ? el("span", { class: "form-error" }, ` ${step.compensation_error}`) : "");
   }));
@@ -305,6 +332,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#proof-refresh").addEventListener("click", () => current && loadProof(current.saga_id));
   checkHealth();
   const params = new URLSearchParams(location.search);
-  if (params.get("saga")) watch(params.get("saga"), "");
+  if (params.get("saga")) {
+    enterSagaView();
+    watch(params.get("saga"), "");
+  }
   if (params.get("flight")) form().querySelector('[name="flight_ids[0]"]').value = params.get("flight");
 });

@@ -154,7 +154,7 @@ def test_resume_a_failed_saga_from_the_sagas_page(page: Page) -> None:
     expect(tid(page, "stat-failed-value")).not_to_have_text("0")
     expect(tid(page, "resume-clear-faults")).to_be_checked()
     tid(page, f"resume-{saga_id}").click()
-    expect(tid(page, "sagas-message")).to_contain_text("now COMPENSATED")
+    expect(tid(page, "sagas-message")).to_contain_text("now compensated")
     expect(row).to_have_count(0)  # no longer FAILED
 
     tid(page, "status-filter").select_option("")

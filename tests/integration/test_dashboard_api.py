@@ -435,6 +435,18 @@ async def test_pages_are_served_without_outside_assets(dash: Dash) -> None:
     assert css.status_code == 200 and "@import" not in css.text
 
 
+async def test_favicon_is_served(dash: Dash) -> None:
+    # Browsers ask for /favicon.ico whatever the page says; the pages link the SVG.
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        reply = await dash.http.get(path)
+        assert reply.status_code == 200, path
+        assert reply.headers["content-type"].startswith("image/svg+xml"), path
+        assert reply.text.lstrip().startswith("<svg"), path
+    for page in ("/test", "/sagas", "/flights"):
+        html = (await dash.http.get(page)).text
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html, page
+
+
 # ---------------------------------------------------------------------------- peers down
 
 
