@@ -208,6 +208,7 @@ function enterSagaView() {
   form().hidden = true;
   $("#saga-view-note").hidden = false;
   $("#page-title").textContent = "Booking saga";
+  $('[data-testid="nav-test"]').classList.remove("active"); // not the test page's scenarios
   document.title = "Booking saga · FlightSaga";
 }
 

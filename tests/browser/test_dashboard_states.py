@@ -242,6 +242,7 @@ def test_booking_from_flights_lands_on_a_booking_saga_page(page: Page) -> None:
     expect(tid(page, "test-form")).to_be_hidden()
     expect(tid(page, "btn-success")).to_be_hidden()
     expect(tid(page, "new-scenario")).to_have_attribute("href", "/test")
+    expect(tid(page, "nav-test")).not_to_have_class(re.compile(r"\bactive\b"))
     expect(tid(page, "booking-reference")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
 
 
