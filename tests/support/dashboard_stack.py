@@ -91,7 +91,7 @@ class StackThread:
     async def _serve(self, ready: Future[None]) -> None:
         self._stop = asyncio.Event()
         try:
-            async with running_stack(self.data_dir, True, **self.env) as stack:
+            async with running_stack(self.data_dir, True, None, **self.env) as stack:
                 async with running_dashboard(dashboard_config(stack)) as url:
                     self.stack, self.base_url = stack, url
                     ready.set_result(None)
