@@ -281,7 +281,7 @@ async function loadLog(sagaId) {
 
 function proofCard(title, key, part, items) {
   return el("div", { class: "card", dataset: { testid: `proof-${key}` } },
-    el("h3", {}, title, " ", badge(part.state, { held: "ok", charged: "ok", confirmed: "ok", deducted: "ok", released: "warn", refunded: "warn", cancelled: "warn", unknown: "bad" }[part.state] || "", `proof-${key}-state`)),
+    el("h3", {}, title, " ", badge(part.state, { held: "ok", charged: "ok", confirmed: "ok", deducted: "ok", released: "undone", refunded: "undone", cancelled: "undone", unknown: "bad" }[part.state] || "", `proof-${key}-state`)),
     el("div", { dataset: { testid: `proof-${key}-summary` } }, part.summary || ""),
     items.length ? el("ul", {}, items.map((t) => el("li", {}, t))) : "");
 }

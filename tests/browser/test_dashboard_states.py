@@ -93,6 +93,10 @@ def test_compensated_steps_have_their_own_colour_and_a_readable_label(page: Page
     box = tid(page, "flow-step-reserve_seat")
     assert background(box) == compensated[1]  # the flow box and the badge agree
     assert background(tid(page, "flow-step-confirm_booking")) == skipped[1]
+    # The participants' records undone by those compensations read the same way.
+    expect(tid(page, "proof-seat-state")).to_have_text("released")
+    assert colours(tid(page, "proof-seat-state")) == compensated
+    assert colours(tid(page, "proof-loyalty-state")) == compensated
     saga_id = tid(page, "saga-id").inner_text()
 
     # The same colours and words on /sagas, with a legend.
