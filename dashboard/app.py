@@ -30,6 +30,7 @@ from dashboard.translate import (
     booking_proof,
     event_dict,
     event_log_line,
+    flights_dict,
     loyalty_proof,
     payment_proof,
     search_request,
@@ -451,9 +452,7 @@ def create_app(config: DashboardConfig) -> FastAPI:
         p = peers()
         req = search_request(origin, destination, date, return_date, cabin_class, passengers)
         reply = await p.call(config.seat, p.seat.SearchFlights, req)
-        out = to_dict(reply)
-        out["count"] = len(reply.outbound) + len(reply.inbound)
-        return out
+        return flights_dict(reply)
 
     @app.get("/api/config", tags=["health"])
     async def client_config() -> dict[str, Any]:

@@ -25,6 +25,7 @@ from flightsaga.v1 import (
     payment_pb2,
     seat_pb2,
 )
+from orchestrator.render import airport_time
 from sagakit import context
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
@@ -281,6 +282,23 @@ def search_request(
 
 
 # ---------------------------------------------------------------------------- proto -> JSON
+
+
+def flights_dict(reply: seat_pb2.SearchFlightsResponse) -> dict[str, Any]:
+    """Search results as JSON, each leg with its departure and arrival in the local time of
+    its airport, with the zone (`08:00 EST`), as the CLI shows them: a browser's own zone (and
+    seconds) would say nothing about when the flight leaves."""
+    out = to_dict(reply)
+    for key in ("outbound", "inbound"):
+        for leg, shown in zip(getattr(reply, key), out.get(key, []), strict=True):
+            departure = leg.departure.ToDatetime(tzinfo=UTC)
+            arrival = leg.arrival.ToDatetime(tzinfo=UTC)
+            shown["departure_local"] = airport_time(departure, leg.origin)
+            shown["arrival_local"] = airport_time(
+                arrival, leg.destination, with_date=arrival.date() != departure.date()
+            )
+    out["count"] = len(reply.outbound) + len(reply.inbound)
+    return out
 
 
 def to_dict(message: Message) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.request
 from typing import Any
@@ -164,6 +165,18 @@ def test_resume_a_failed_saga_from_the_sagas_page(page: Page) -> None:
     expect(tid(page, "proof-payment-state")).to_have_text("refunded")
     expect(tid(page, "proof-seat-state")).to_have_text("released")
     expect(tid(page, "saga-log")).to_contain_text("saga_resumed")
+
+
+def test_flight_times_are_local_to_their_airport_with_the_zone(page: Page) -> None:
+    page.goto("/flights")
+    tid(page, "origin").fill("JFK")
+    tid(page, "destination").fill("LAX")
+    tid(page, "search").click()
+    row = page.locator('[data-testid^="flight-FS"]').first
+    expect(row).to_contain_text(" EST")  # departs JFK, in New York's time
+    expect(row).to_contain_text(" PST")  # arrives LAX, in Los Angeles' time
+    assert re.search(r"\b\d\d:\d\d EST\b", row.inner_text()), row.inner_text()
+    assert not re.search(r"\d\d:\d\d:\d\d", row.inner_text()), "no seconds"
 
 
 def test_flight_search_with_no_result_says_no_flights_found(page: Page) -> None:

@@ -47,10 +47,11 @@ async def test_a_database_outage_under_load_fails_unavailable_and_heals(
                 key = f"db-outage-{c}-{n}"
                 keys.append(key)
                 n += 1
-                for _ in range(60):  # the same key until an answer: one saga per key
+                request = book_request([flight], points=rng.choice([0, 50]))
+                for _ in range(60):  # the same key and booking until an answer: one saga
                     try:
                         await stack.orchestrator.BookFlight(
-                            book_request([flight], points=rng.choice([0, 50])),
+                            request,
                             metadata=(("x-idempotency-key", key),),
                             timeout=5,
                         )

@@ -310,6 +310,11 @@ async def test_flight_search(dash: Dash) -> None:
     assert found["outbound"][0]["flight_id"] == FLIGHT
     assert found["inbound"] and found["inbound"][0]["origin"] == "LAX"
     assert found["count"] == len(found["outbound"]) + len(found["inbound"])
+    # Times local to each airport, with its zone: JFK in December is EST, LAX is PST.
+    first = found["outbound"][0]
+    assert first["departure_local"].startswith("2026-12-01 ")
+    assert first["departure_local"].endswith(" EST") and first["arrival_local"].endswith(" PST")
+    assert found["inbound"][0]["departure_local"].endswith(" PST")
     empty = await dash.http.get(
         "/api/flights", params={"origin": "BOS", "destination": "LHR", "date": "2026-12-01"}
     )
