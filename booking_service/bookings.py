@@ -11,7 +11,7 @@ from booking_service import pnr
 from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
 from sagakit.barrier import now_iso
-from sagakit.db import Conn, IntegrityError, savepoint
+from sagakit.db import Conflict, Conn, IntegrityError, savepoint
 from sagakit.errors import InvalidArgument, NotFound
 
 log = logging.getLogger("booking_service.bookings")
@@ -120,9 +120,13 @@ def confirm(
                     " created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (ref, saga_id, customer_id, CONFIRMED, doc, now),
                 )
-        except IntegrityError:
+        except IntegrityError as exc:
             if _by(conn, "saga_id", saga_id) is not None:
                 raise  # not a reference collision: the barrier should have prevented this
+            if "saga_id" in str(exc):
+                # A concurrent Do of this saga committed first (after our snapshot): run again,
+                # and the barrier replays its answer.
+                raise Conflict(f"a booking for saga {saga_id} was made concurrently") from exc
             log.info("booking reference %s is taken; drawing another", ref)
             continue
         log.info("[SAGA STEP] booking %s CONFIRMED for %s", ref, customer_id)

@@ -28,6 +28,12 @@ T = TypeVar("T")
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
+class Conflict(Exception):
+    """Raised by a transaction function that met the effect of a concurrent transaction it
+    cannot see (PostgreSQL: committed after its snapshot was taken): the backend runs it again
+    on a fresh snapshot. SQLite runs transactions one at a time, so it never sees one."""
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

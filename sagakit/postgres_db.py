@@ -35,6 +35,7 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
+from sagakit.db import Conflict
 from sagakit.errors import Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
 
@@ -50,7 +51,7 @@ MAX_RETRIES = 20  # runs of one transaction function on conflicts before giving 
 # A pooled connection that finished a transaction this recently is handed out without the
 # pool's liveness ping (a round trip per transaction otherwise); an idler one is pinged first.
 CHECK_IDLE_S = 1.0
-_RETRY = (errors.SerializationFailure, errors.DeadlockDetected)
+_RETRY = (errors.SerializationFailure, errors.DeadlockDetected, Conflict)
 
 
 def masked(url: str) -> str:

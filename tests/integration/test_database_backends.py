@@ -166,3 +166,34 @@ async def test_a_wrong_password_or_missing_database_stops_the_start_with_one_lin
 def test_sqlite_path_from_url(tmp_path: Path) -> None:
     db = connect(f"sqlite:///{tmp_path / 'x.db'}", SEAT)
     assert type(db).__name__ == "SqliteDatabase"
+
+
+async def test_concurrent_booking_dos_of_one_saga_make_one_booking(
+    database_url: Callable[[str], str],
+) -> None:
+    """The booking service's Do racing itself: the loser meets the winner's booking through
+    the saga_id constraint (after its snapshot, on PostgreSQL) and runs again to a replay,
+    instead of taking that for a reference collision until it gives up."""
+    from booking_service import bookings
+
+    db = connect(database_url("booking_service"), Migrations("booking_service", "bookings"))
+    await db.open()
+    try:
+        it = bookings.itinerary(
+            [("Ann", "Lee", "")], 1, [("FS101-20261201", 0, "11A")], ["FS101-20261201"], {}, "", ""
+        )
+
+        def do(conn: Conn) -> tuple[bytes, bool]:
+            def apply() -> bytes:
+                time.sleep(0.01)
+                return bookings.confirm(conn, "one-saga", "LOY-1001", it).reference.encode()
+
+            return barrier.do(conn, "one-saga", "confirm_booking", apply)
+
+        results = await asyncio.gather(*(db.transaction(do) for _ in range(10)))
+        assert len({r for r, _ in results}) == 1
+        assert sum(1 for _, replay in results if not replay) == 1
+        rows = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
+        assert rows == 1
+    finally:
+        await db.close()
