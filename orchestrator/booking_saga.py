@@ -151,6 +151,18 @@ def validate_request(req: orchestrator_pb2.BookFlightRequest, today: date | None
         validate.text(f"{field}.seat", sel.seat, 4)
 
 
+def comparable(payload: bytes) -> bytes:
+    """A stored request as compared with a replay's (same idempotency key): the card as its
+    last four digits and expiry, so a card tokenised twice (a new token each time), or stored
+    in full by an earlier release, still compares equal."""
+    req = orchestrator_pb2.BookFlightRequest.FromString(payload)
+    digits = "".join(c for c in req.card.number if c.isdigit())
+    req.card.number = f"****{digits[-4:]}"
+    req.card.cvc = ""
+    req.card.token = ""
+    return req.SerializeToString(deterministic=True)
+
+
 def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlightRequest:
     """The request as shown back to clients: card number reduced to its last 4 digits, no CVC."""
     out = orchestrator_pb2.BookFlightRequest()

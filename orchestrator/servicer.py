@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, seat_pb2
+from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
@@ -23,6 +23,7 @@ from sagakit.errors import (
     InvalidArgument,
     NotFound,
     Rejected,
+    Unavailable,
 )
 
 log = logging.getLogger("orchestrator.api")
@@ -100,6 +101,38 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                     f"{sel.seat!r} is not a {cabin} seat on {sel.flight_id}",
                 )
 
+    async def _tokenized(self, request: pb.BookFlightRequest) -> pb.BookFlightRequest:
+        """The request as the saga log keeps it: the card replaced by the payment service's
+        token (and its last four digits), so no card number or CVC is stored here. The
+        payment service is reached before a saga exists: unreachable, the call is UNAVAILABLE
+        and nothing was started (retrying with the same key is safe)."""
+        try:
+            reply = await self.peers.payment.Tokenize(
+                payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in BUSINESS_FAILURE_CODES:
+                refused = DomainError(exc.details() or "card refused")
+                refused.code = exc.code()
+                raise refused from None
+            raise Unavailable(
+                f"the payment service could not tokenise the card ({exc.code().name}); "
+                "nothing was started, retrying is safe"
+            ) from None
+        out = pb.BookFlightRequest()
+        out.CopyFrom(request)
+        card = out.card
+        out.card.CopyFrom(
+            common_pb2.Card(
+                number=f"****{reply.last4}",
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+                holder_name=card.holder_name,
+                token=reply.token,
+            )
+        )
+        return out
+
     async def _start(
         self,
         request: pb.BookFlightRequest,
@@ -113,6 +146,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         booking_saga.validate_request(request)
         key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
+        request = await self._tokenized(request)
         payload = request.SerializeToString(deterministic=True)
         saga = self.runner.new_saga(
             booking_saga.NAME,
@@ -125,7 +159,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         stored, created = await self.runner.start(saga)
         context.saga_id.set(stored.saga_id)
         if not created:
-            if stored.payload != payload:
+            if booking_saga.comparable(stored.payload) != booking_saga.comparable(payload):
                 raise AlreadyExists(
                     f"{key_field}: {key!r} was used for a different booking (saga "
                     f"{stored.saga_id}); use a new key for a new booking"

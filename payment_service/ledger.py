@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from payment_service import cards
+from payment_service import cards, vault
 from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn
@@ -24,8 +24,9 @@ MAX_DESCRIPTION = 200
 class Charge:
     amount_cents: int
     currency: str
-    card: cards.CardInfo
+    card: cards.CardInfo | None  # None: `token` names a card in the vault
     description: str
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,36 +46,39 @@ def charge_request(
     card: tuple[str, int, int, str, str] | None,
     description: str,
     today: datetime | None = None,
+    token: str = "",
 ) -> Charge:
-    """Validate a charge completely before anything is written."""
+    """Validate a charge completely before anything is written (a token is looked up in the
+    vault inside the charge's transaction)."""
     amount = validate.non_negative("amount_cents", amount_cents, MAX_AMOUNT_CENTS)
     cur = validate.text("currency", currency, 8, required=False).upper() or CURRENCY
     if cur != CURRENCY:
         raise InvalidArgument("currency", f"only {CURRENCY} is accepted (got {cur!r})")
+    text = validate.text("description", description, MAX_DESCRIPTION, required=False)
+    if token.strip():
+        return Charge(amount, cur, None, text, token.strip())
     if card is None:
         raise InvalidArgument("card", "is required")
     info = cards.check(*card, today=(today or datetime.now(UTC)).date())
-    text = validate.text("description", description, MAX_DESCRIPTION, required=False)
     return Charge(amount, cur, info, text)
 
 
 def charge(conn: Conn, saga_id: str, c: Charge) -> Entry:
-    if c.card.decline_reason is not None:
-        log.info("[SAGA STEP] card ending %s declined: %s", c.card.last4, c.card.decline_reason)
-        raise Rejected(f"card declined: {c.card.decline_reason}")
+    card = c.card or vault.resolve(conn, c.token, datetime.now(UTC).date())
+    if card.decline_reason is not None:
+        log.info("[SAGA STEP] card ending %s declined: %s", card.last4, card.decline_reason)
+        raise Rejected(f"card declined: {card.decline_reason}")
     entry = Entry(
         f"txn_{secrets.token_hex(12)}",
         "charge",
         c.amount_cents,
         c.currency,
-        c.card.last4,
-        c.card.brand,
+        card.last4,
+        card.brand,
         now_iso(),
     )
     _insert(conn, saga_id, entry, c.description)
-    log.info(
-        "[SAGA STEP] charged %d %s to card ending %s", c.amount_cents, c.currency, c.card.last4
-    )
+    log.info("[SAGA STEP] charged %d %s to card ending %s", c.amount_cents, c.currency, card.last4)
     return entry
 
 

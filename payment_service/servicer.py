@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import grpc
 
 from flightsaga.v1 import common_pb2, payment_pb2, payment_pb2_grpc
-from payment_service import ledger
+from payment_service import cards, ledger, vault
 from sagakit import validate
 from sagakit.db import Conn
+from sagakit.errors import InvalidArgument
 from sagakit.participant import Participant
 from sagakit.timestamps import to_ts
 
@@ -31,6 +34,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             if request.HasField("card")
             else None,
             request.description,
+            token=card.token,
         )
 
         def apply(conn: Conn) -> payment_pb2.ChargeResponse:
@@ -45,6 +49,22 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             )
 
         return await self.participant.do(saga_id, apply)
+
+    async def Tokenize(
+        self, request: payment_pb2.TokenizeRequest, context: grpc.aio.ServicerContext
+    ) -> payment_pb2.TokenizeResponse:
+        if not request.HasField("card"):
+            raise InvalidArgument("card", "is required")
+        c = request.card
+        info = cards.check(
+            c.number, c.exp_month, c.exp_year, c.cvc, c.holder_name, datetime.now(UTC).date()
+        )
+
+        def keep(conn: Conn) -> str:
+            return vault.tokenize(conn, info, c.exp_month, c.exp_year, c.holder_name)
+
+        token = await self.db.transaction(keep)
+        return payment_pb2.TokenizeResponse(token=token, last4=info.last4, brand=info.brand)
 
     async def Compensate(
         self, request: payment_pb2.RefundRequest, context: grpc.aio.ServicerContext

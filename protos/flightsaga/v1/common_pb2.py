@@ -25,25 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lightsaga/v1/common.proto\x12\rflightsaga.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\tPassenger\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x15\n\rdate_of_birth\x18\x03 \x01(\t\"]\n\x04\x43\x61rd\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x11\n\texp_month\x18\x02 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x03 \x01(\x05\x12\x0b\n\x03\x63vc\x18\x04 \x01(\t\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\"I\n\rSeatSelection\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x17\n\x0fpassenger_index\x18\x02 \x01(\r\x12\x0c\n\x04seat\x18\x03 \x01(\t\"J\n\x0eSeatAssignment\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x17\n\x0fpassenger_index\x18\x02 \x01(\r\x12\x0c\n\x04seat\x18\x03 \x01(\t\"\xcc\x01\n\x0b\x42\x61rrierMark\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x64o_done\x18\x03 \x01(\x08\x12\x13\n\x0b\x63ompensated\x18\x04 \x01(\x08\x12\x19\n\x11null_compensation\x18\x05 \x01(\x08\x12)\n\x05\x64o_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63ompensated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x12SagaRecordsRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t*d\n\nCabinClass\x12\x1b\n\x17\x43\x41\x42IN_CLASS_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45\x43ONOMY\x10\x01\x12\x13\n\x0fPREMIUM_ECONOMY\x10\x02\x12\x0c\n\x08\x42USINESS\x10\x03\x12\t\n\x05\x46IRST\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lightsaga/v1/common.proto\x12\rflightsaga.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\tPassenger\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x15\n\rdate_of_birth\x18\x03 \x01(\t\"l\n\x04\x43\x61rd\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x11\n\texp_month\x18\x02 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x03 \x01(\x05\x12\x0b\n\x03\x63vc\x18\x04 \x01(\t\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\x12\r\n\x05token\x18\x06 \x01(\t\"I\n\rSeatSelection\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x17\n\x0fpassenger_index\x18\x02 \x01(\r\x12\x0c\n\x04seat\x18\x03 \x01(\t\"J\n\x0eSeatAssignment\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x17\n\x0fpassenger_index\x18\x02 \x01(\r\x12\x0c\n\x04seat\x18\x03 \x01(\t\"\xcc\x01\n\x0b\x42\x61rrierMark\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x64o_done\x18\x03 \x01(\x08\x12\x13\n\x0b\x63ompensated\x18\x04 \x01(\x08\x12\x19\n\x11null_compensation\x18\x05 \x01(\x08\x12)\n\x05\x64o_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63ompensated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x12SagaRecordsRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t*d\n\nCabinClass\x12\x1b\n\x17\x43\x41\x42IN_CLASS_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45\x43ONOMY\x10\x01\x12\x13\n\x0fPREMIUM_ECONOMY\x10\x02\x12\x0c\n\x08\x42USINESS\x10\x03\x12\t\n\x05\x46IRST\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flightsaga.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CABINCLASS']._serialized_start=645
-  _globals['_CABINCLASS']._serialized_end=745
+  _globals['_CABINCLASS']._serialized_start=660
+  _globals['_CABINCLASS']._serialized_end=760
   _globals['_PASSENGER']._serialized_start=78
   _globals['_PASSENGER']._serialized_end=151
   _globals['_CARD']._serialized_start=153
-  _globals['_CARD']._serialized_end=246
-  _globals['_SEATSELECTION']._serialized_start=248
-  _globals['_SEATSELECTION']._serialized_end=321
-  _globals['_SEATASSIGNMENT']._serialized_start=323
-  _globals['_SEATASSIGNMENT']._serialized_end=397
-  _globals['_BARRIERMARK']._serialized_start=400
-  _globals['_BARRIERMARK']._serialized_end=604
-  _globals['_SAGARECORDSREQUEST']._serialized_start=606
-  _globals['_SAGARECORDSREQUEST']._serialized_end=643
+  _globals['_CARD']._serialized_end=261
+  _globals['_SEATSELECTION']._serialized_start=263
+  _globals['_SEATSELECTION']._serialized_end=336
+  _globals['_SEATASSIGNMENT']._serialized_start=338
+  _globals['_SEATASSIGNMENT']._serialized_end=412
+  _globals['_BARRIERMARK']._serialized_start=415
+  _globals['_BARRIERMARK']._serialized_end=619
+  _globals['_SAGARECORDSREQUEST']._serialized_start=621
+  _globals['_SAGARECORDSREQUEST']._serialized_end=658
 # @@protoc_insertion_point(module_scope)

@@ -84,16 +84,21 @@ class Card(_message.Message):
     EXP_YEAR_FIELD_NUMBER: _builtins.int
     CVC_FIELD_NUMBER: _builtins.int
     HOLDER_NAME_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
     number: _builtins.str
-    """12..19 digits, spaces allowed"""
+    """12..19 digits, spaces allowed ("****4242" beside a token)"""
     exp_month: _builtins.int
     """1..12"""
     exp_year: _builtins.int
     """four digits, e.g. 2030"""
     cvc: _builtins.str
-    """3 or 4 digits"""
+    """3 or 4 digits (never stored: empty beside a token)"""
     holder_name: _builtins.str
     """1..64 characters"""
+    token: _builtins.str
+    """Set instead of the number and CVC: the payment service's reference to a card it checked
+    (PaymentService.Tokenize). The orchestrator keeps only this in its saga log.
+    """
     def __init__(
         self,
         *,
@@ -102,10 +107,11 @@ class Card(_message.Message):
         exp_year: _builtins.int = ...,
         cvc: _builtins.str = ...,
         holder_name: _builtins.str = ...,
+        token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cvc", b"cvc", "exp_month", b"exp_month", "exp_year", b"exp_year", "holder_name", b"holder_name", "number", b"number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cvc", b"cvc", "exp_month", b"exp_month", "exp_year", b"exp_year", "holder_name", b"holder_name", "number", b"number", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,25 +26,29 @@ from flightsaga.v1 import common_pb2 as flightsaga_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66lightsaga/v1/payment.proto\x12\rflightsaga.v1\x1a\x1a\x66lightsaga/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x01\n\rChargeRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12!\n\x04\x63\x61rd\x18\x04 \x01(\x0b\x32\x13.flightsaga.v1.Card\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x89\x01\n\x0e\x43hargeResponse\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x12\n\ncard_last4\x18\x05 \x01(\t\x12\x12\n\ncard_brand\x18\x06 \x01(\t\" \n\rRefundRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\"e\n\x0eRefundResponse\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x19\n\x11null_compensation\x18\x04 \x01(\x08\"\x91\x01\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x12\n\ncard_last4\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x08Payments\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.flightsaga.v1.LedgerEntry\x12+\n\x07\x62\x61rrier\x18\x03 \x03(\x0b\x32\x1a.flightsaga.v1.BarrierMark2\xe9\x01\n\x0ePaymentService\x12\x41\n\x02\x44o\x12\x1c.flightsaga.v1.ChargeRequest\x1a\x1d.flightsaga.v1.ChargeResponse\x12I\n\nCompensate\x12\x1c.flightsaga.v1.RefundRequest\x1a\x1d.flightsaga.v1.RefundResponse\x12I\n\x0bGetPayments\x12!.flightsaga.v1.SagaRecordsRequest\x1a\x17.flightsaga.v1.Paymentsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66lightsaga/v1/payment.proto\x12\rflightsaga.v1\x1a\x1a\x66lightsaga/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0fTokenizeRequest\x12!\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x13.flightsaga.v1.Card\"?\n\x10TokenizeResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\r\n\x05last4\x18\x02 \x01(\t\x12\r\n\x05\x62rand\x18\x03 \x01(\t\"\x80\x01\n\rChargeRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12!\n\x04\x63\x61rd\x18\x04 \x01(\x0b\x32\x13.flightsaga.v1.Card\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x89\x01\n\x0e\x43hargeResponse\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x12\n\ncard_last4\x18\x05 \x01(\t\x12\x12\n\ncard_brand\x18\x06 \x01(\t\" \n\rRefundRequest\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\"e\n\x0eRefundResponse\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x19\n\x11null_compensation\x18\x04 \x01(\x08\"\x91\x01\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_cents\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x12\n\ncard_last4\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x08Payments\x12\x0f\n\x07saga_id\x18\x01 \x01(\t\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.flightsaga.v1.LedgerEntry\x12+\n\x07\x62\x61rrier\x18\x03 \x03(\x0b\x32\x1a.flightsaga.v1.BarrierMark2\xb6\x02\n\x0ePaymentService\x12\x41\n\x02\x44o\x12\x1c.flightsaga.v1.ChargeRequest\x1a\x1d.flightsaga.v1.ChargeResponse\x12I\n\nCompensate\x12\x1c.flightsaga.v1.RefundRequest\x1a\x1d.flightsaga.v1.RefundResponse\x12I\n\x0bGetPayments\x12!.flightsaga.v1.SagaRecordsRequest\x1a\x17.flightsaga.v1.Payments\x12K\n\x08Tokenize\x12\x1e.flightsaga.v1.TokenizeRequest\x1a\x1f.flightsaga.v1.TokenizeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flightsaga.v1.payment_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHARGEREQUEST']._serialized_start=108
-  _globals['_CHARGEREQUEST']._serialized_end=236
-  _globals['_CHARGERESPONSE']._serialized_start=239
-  _globals['_CHARGERESPONSE']._serialized_end=376
-  _globals['_REFUNDREQUEST']._serialized_start=378
-  _globals['_REFUNDREQUEST']._serialized_end=410
-  _globals['_REFUNDRESPONSE']._serialized_start=412
-  _globals['_REFUNDRESPONSE']._serialized_end=513
-  _globals['_LEDGERENTRY']._serialized_start=516
-  _globals['_LEDGERENTRY']._serialized_end=661
-  _globals['_PAYMENTS']._serialized_start=663
-  _globals['_PAYMENTS']._serialized_end=780
-  _globals['_PAYMENTSERVICE']._serialized_start=783
-  _globals['_PAYMENTSERVICE']._serialized_end=1016
+  _globals['_TOKENIZEREQUEST']._serialized_start=107
+  _globals['_TOKENIZEREQUEST']._serialized_end=159
+  _globals['_TOKENIZERESPONSE']._serialized_start=161
+  _globals['_TOKENIZERESPONSE']._serialized_end=224
+  _globals['_CHARGEREQUEST']._serialized_start=227
+  _globals['_CHARGEREQUEST']._serialized_end=355
+  _globals['_CHARGERESPONSE']._serialized_start=358
+  _globals['_CHARGERESPONSE']._serialized_end=495
+  _globals['_REFUNDREQUEST']._serialized_start=497
+  _globals['_REFUNDREQUEST']._serialized_end=529
+  _globals['_REFUNDRESPONSE']._serialized_start=531
+  _globals['_REFUNDRESPONSE']._serialized_end=632
+  _globals['_LEDGERENTRY']._serialized_start=635
+  _globals['_LEDGERENTRY']._serialized_end=780
+  _globals['_PAYMENTS']._serialized_start=782
+  _globals['_PAYMENTS']._serialized_end=899
+  _globals['_PAYMENTSERVICE']._serialized_start=902
+  _globals['_PAYMENTSERVICE']._serialized_end=1212
 # @@protoc_insertion_point(module_scope)

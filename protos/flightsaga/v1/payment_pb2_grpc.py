@@ -50,6 +50,11 @@ class PaymentServiceStub:
                 request_serializer=flightsaga_dot_v1_dot_common__pb2.SagaRecordsRequest.SerializeToString,
                 response_deserializer=flightsaga_dot_v1_dot_payment__pb2.Payments.FromString,
                 _registered_method=True)
+        self.Tokenize = channel.unary_unary(
+                '/flightsaga.v1.PaymentService/Tokenize',
+                request_serializer=flightsaga_dot_v1_dot_payment__pb2.TokenizeRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_payment__pb2.TokenizeResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -78,6 +83,15 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tokenize(self, request, context):
+        """Check a card (number, expiry, CVC) and keep what a charge needs under a new token: last
+        four digits, brand, expiry, holder, the test card's outcome. Neither the full number nor
+        the CVC is stored. INVALID_ARGUMENT names the field of a bad card.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +109,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.GetPayments,
                     request_deserializer=flightsaga_dot_v1_dot_common__pb2.SagaRecordsRequest.FromString,
                     response_serializer=flightsaga_dot_v1_dot_payment__pb2.Payments.SerializeToString,
+            ),
+            'Tokenize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tokenize,
+                    request_deserializer=flightsaga_dot_v1_dot_payment__pb2.TokenizeRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_payment__pb2.TokenizeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +197,33 @@ class PaymentService:
             '/flightsaga.v1.PaymentService/GetPayments',
             flightsaga_dot_v1_dot_common__pb2.SagaRecordsRequest.SerializeToString,
             flightsaga_dot_v1_dot_payment__pb2.Payments.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tokenize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.PaymentService/Tokenize',
+            flightsaga_dot_v1_dot_payment__pb2.TokenizeRequest.SerializeToString,
+            flightsaga_dot_v1_dot_payment__pb2.TokenizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

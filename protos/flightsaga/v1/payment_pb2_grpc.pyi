@@ -42,6 +42,11 @@ class PaymentServiceStub:
     """
     GetPayments: _grpc.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _payment_pb2.Payments]
     """The ledger entries (charge, refund) and barrier marks of one saga."""
+    Tokenize: _grpc.UnaryUnaryMultiCallable[_payment_pb2.TokenizeRequest, _payment_pb2.TokenizeResponse]
+    """Check a card (number, expiry, CVC) and keep what a charge needs under a new token: last
+    four digits, brand, expiry, holder, the test card's outcome. Neither the full number nor
+    the CVC is stored. INVALID_ARGUMENT names the field of a bad card.
+    """
 
 @_typing.type_check_only
 class PaymentServiceAsyncStub(PaymentServiceStub):
@@ -56,6 +61,11 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """
     GetPayments: _aio.UnaryUnaryMultiCallable[_common_pb2.SagaRecordsRequest, _payment_pb2.Payments]  # type: ignore[assignment]
     """The ledger entries (charge, refund) and barrier marks of one saga."""
+    Tokenize: _aio.UnaryUnaryMultiCallable[_payment_pb2.TokenizeRequest, _payment_pb2.TokenizeResponse]  # type: ignore[assignment]
+    """Check a card (number, expiry, CVC) and keep what a charge needs under a new token: last
+    four digits, brand, expiry, holder, the test card's outcome. Neither the full number nor
+    the CVC is stored. INVALID_ARGUMENT names the field of a bad card.
+    """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -85,5 +95,16 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.Payments, _abc.Awaitable[_payment_pb2.Payments]]:
         """The ledger entries (charge, refund) and barrier marks of one saga."""
+
+    @_abc_1.abstractmethod
+    def Tokenize(
+        self,
+        request: _payment_pb2.TokenizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.TokenizeResponse, _abc.Awaitable[_payment_pb2.TokenizeResponse]]:
+        """Check a card (number, expiry, CVC) and keep what a charge needs under a new token: last
+        four digits, brand, expiry, holder, the test card's outcome. Neither the full number nor
+        the CVC is stored. INVALID_ARGUMENT names the field of a bad card.
+        """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
