@@ -27,6 +27,7 @@ from flightsaga.v1 import (
 )
 from orchestrator.render import airport_time
 from sagakit import context
+from sagakit.cards import luhn_ok, normalize_number
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
 from sagakit.plainjson import plain
@@ -131,16 +132,6 @@ def fault_token(fault: FaultIn | str, field: str) -> str:
     return f"{step}:delay={ms}"
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _iso_date(value: str, field: str) -> str:
     value = value.strip()
     if not _DATE.match(value):
@@ -185,8 +176,8 @@ def booking_plan(
                 date_of_birth=dob,
             )
         )
-    digits = body.card.number.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    digits = normalize_number(body.card.number)
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
         raise FieldError("card.number", "must be 12..19 digits")
     if not luhn_ok(digits):
         raise FieldError("card.number", "is not a valid card number (Luhn check failed)")

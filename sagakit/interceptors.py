@@ -131,6 +131,17 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 code=code,
             )
 
+    async def _answer(self, method: str, ctx: grpc.aio.ServicerContext, exc: Exception) -> None:
+        """End the call with the exception's status (unary and stream alike): a DomainError's
+        own code and message; anything else is logged and INTERNAL. Called inside `except`."""
+        if isinstance(exc, DomainError):
+            log.info("%s -> %s: %s", method, exc.code.name, exc.message)
+            self._count(method, exc.code.name)
+            await ctx.abort(exc.code, exc.message)
+        log.exception("%s failed unexpectedly", method)
+        self._count(method, "INTERNAL")
+        await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
 
@@ -141,16 +152,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     reply = await behavior(request, ctx)
                     self._count(det.method, "OK")
                     return reply
-                except DomainError as exc:
-                    log.info("%s -> %s: %s", det.method, exc.code.name, exc.message)
-                    self._count(det.method, exc.code.name)
-                    await ctx.abort(exc.code, exc.message)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
-                except Exception:
-                    log.exception("%s failed unexpectedly", det.method)
-                    self._count(det.method, "INTERNAL")
-                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+                except Exception as exc:
+                    await self._answer(det.method, ctx, exc)
 
             return run
 
@@ -166,16 +171,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     async for item in inner(request, ctx):
                         yield item
                     self._count(method, "OK")
-                except DomainError as exc:
-                    log.info("%s -> %s: %s", method, exc.code.name, exc.message)
-                    self._count(method, exc.code.name)
-                    await ctx.abort(exc.code, exc.message)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
-                except Exception:
-                    log.exception("%s failed unexpectedly", method)
-                    self._count(method, "INTERNAL")
-                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+                except Exception as exc:
+                    await self._answer(method, ctx, exc)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,

@@ -106,6 +106,7 @@ async def test_a_second_process_on_the_same_file_is_refused(tmp_path: Path) -> N
         await second.open()
     message = str(info.value)
     assert message.startswith("DATABASE_URL") and f"pid {os.getpid()}" in message
+    await second.close()  # its thread; it holds no lock
     await first.close()
     third = Database(tmp_path / "t.db", "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
     await third.open()  # the first one is gone: free again
