@@ -75,7 +75,7 @@ def env_choice(
 
 
 def env_addr(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
-    """A peer address `host:port`."""
+    """A peer address: `host:port` or any gRPC target ending in one (`dns:///seat:50051`)."""
     value = env_str(name, default, environ)
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
