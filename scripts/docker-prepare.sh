@@ -10,6 +10,8 @@
 #   6. the PostgreSQL image of docker-compose.postgres.yml (flightsaga-postgres:15): Debian's
 #      postgresql-15 on the same base; its .debs are downloaded on the host by the host's apt
 #      (resolved against the base's installed packages) and installed offline in the build
+#   7. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
+#      the same base, its .debs fetched the same way into docker/nginx/debs/
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
 #
@@ -21,6 +23,9 @@
 #                            flightsaga-postgres:15 (built here, on the local base only). Any
 #                            other value (e.g. postgres:15, the official image) is not built:
 #                            compose pulls it.
+#   FLIGHTSAGA_NGINX_IMAGE   the proxy image of docker-compose.ha.yml; default
+#                            flightsaga-nginx:local (built here, on the local base only). With a
+#                            registry, compose builds it itself with apt (docker/nginx/Dockerfile).
 #   FLIGHTSAGA_ROOTFS_DIR    scratch dir for debootstrap (default /var/tmp/flightsaga-rootfs).
 #   DOCKERD_LOG              where a dockerd started here logs (default /var/log/flightsaga-dockerd.log).
 #   VENV                     the project's virtualenv (default .venv).
@@ -409,10 +414,88 @@ build_postgres_image() {
     step_done
 }
 
+# ---- 7. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
+# Like the PostgreSQL image: Debian's nginx on the local base, its .debs downloaded by the host's
+# apt (resolved against the base's dpkg status) and installed offline. The build context is
+# docker/nginx itself, so `compose build` of the HA file builds the same image from the same
+# .debs (or, with none there, with apt over the network: the registry users' way).
+NGINX_CONTEXT=$ROOT/docker/nginx
+NGINX_PACKAGES=(nginx)
+
+build_nginx_image() {
+    local local_image image
+    local_image=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
+    [ -n "$local_image" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
+    image=${FLIGHTSAGA_NGINX_IMAGE:-$local_image}
+    step "gRPC proxy image $image"
+    if [ "$image" != "$local_image" ] || [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not built here: built on the local $LOCAL_BASE only; elsewhere compose builds"
+        log "docker/nginx with apt when the HA stack first starts (docker-compose.ha.yml)"
+        step_done
+        return
+    fi
+    local base_id stamp status host_suite inputs debs=$NGINX_CONTEXT/debs
+    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
+    stamp="$base_id ${NGINX_PACKAGES[*]}"
+    if [ "$(cat "$debs/.stamp" 2>/dev/null)" = "$stamp" ] && compgen -G "$debs/nginx_*.deb" >/dev/null; then
+        log "the .debs are cached ($(find "$debs" -name '*.deb' | wc -l) in $debs)"
+    else
+        host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+        [ "$host_suite" = "$SUITE" ] || die "the host's apt is for '${host_suite:-?}', the base is $SUITE: its .debs would not fit"
+        find "$debs" -mindepth 1 ! -name .keep -exec rm -rf {} +
+        mkdir -p "$debs/partial"
+        status=$(mktemp)
+        docker run --rm --network none --entrypoint cat "$BASE_IMAGE" /var/lib/dpkg/status >"$status" ||
+            die "cannot read the dpkg status of $BASE_IMAGE"
+        local apt=(apt-get -q -y -o "Dir::State::status=$status" -o "Dir::Cache::archives=$debs"
+            -o Debug::NoLocking=1 -o APT::Install-Recommends=false --download-only)
+        log "downloading ${NGINX_PACKAGES[*]} and dependencies (host apt, resolved against $BASE_IMAGE)"
+        if ! "${apt[@]}" install "${NGINX_PACKAGES[@]}" >"$debs/.apt.log" 2>&1; then
+            log "apt-get --download-only failed; refreshing the host's package lists and retrying"
+            as_root apt-get -o DPkg::Lock::Timeout=600 -q -y update >>"$debs/.apt.log" 2>&1 || true
+            if ! "${apt[@]}" install "${NGINX_PACKAGES[@]}" >>"$debs/.apt.log" 2>&1; then
+                tail -n 30 "$debs/.apt.log" >&2
+                rm -f "$status"
+                die "downloading ${NGINX_PACKAGES[*]} failed (log: $debs/.apt.log)"
+            fi
+        fi
+        rm -rf "$debs/partial" "$debs/lock" "$status"
+        compgen -G "$debs/nginx_*.deb" >/dev/null || die "no nginx .deb was downloaded (log: $debs/.apt.log)"
+        printf '%s\n' "$stamp" >"$debs/.stamp"
+        log "$(find "$debs" -name '*.deb' | wc -l) .debs ($(du -sh "$debs" | cut -f1)) in $debs"
+    fi
+    inputs=$({
+        echo "$base_id"
+        cd "$NGINX_CONTEXT" && sha256sum Dockerfile debs/*.deb
+    } | sha256sum | cut -c1-32)
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$image" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        step_done
+        return
+    fi
+    if ! docker buildx version >/dev/null 2>&1; then
+        export DOCKER_BUILDKIT=0
+    fi
+    local build_log
+    build_log=$(mktemp)
+    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
+        -t "$image" "$NGINX_CONTEXT" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        die "docker build of $image failed"
+    fi
+    rm -f "$build_log"
+    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-nginx" >/dev/null
+    log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
 ensure_packages
 ensure_dockerd
 ensure_base_image
 ensure_wheelhouse
 build_image
 build_postgres_image
+build_nginx_image
 log "ready in $(($(date +%s) - SECONDS_START))s"
