@@ -68,9 +68,9 @@ def upstreams(proxy_log: str, method: str) -> Counter[str]:
     served: Counter[str] = Counter()
     for line in proxy_log.splitlines():
         if f"/flightsaga.v1.Orchestrator/{method} " in line:
-            found = re.search(r"upstream=(\S+(?:, \S+)*)", line)
+            found = re.search(r" upstream=(.+) \S+s$", line)
             if found:
-                # "a, b": the first replica refused the connection, the next one took the call.
+                # "a, b": the first replica did not answer the connection, the next one took it.
                 served[found.group(1).split(", ")[-1]] += 1
     return served
 
@@ -202,7 +202,11 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
         violations = invariants.check(evidence)
         assert not violations, "\n".join(str(v) for v in violations[:20])
         endings = Counter(s.status for s in ours.values())
-        print(f"HA run: {BOOKINGS} bookings, {in_flight} in flight at the kill; {dict(endings)}")
+        codes = Counter(c.code for c in work.calls)
+        print(
+            f"HA run: {BOOKINGS} bookings, {in_flight} in flight at the kill; endings "
+            f"{dict(endings)}; BookFlight calls by status {dict(codes)}"
+        )
 
         # Calls were spread: every replica served some before it died or the run ended.
         served = upstreams(await logs("orchestrator", since), "BookFlight")
