@@ -299,6 +299,9 @@ class Launcher:
             "BOOKING_SERVICE_ADDR": p["booking"],
             "ORCHESTRATOR_ADDR": self.orchestrator.addr,
             "BOOKINGS_LOG": str(self.data_dir / "bookings.jsonl"),
+            # The local stack's one orchestrator, by a name that outlives a restart: it takes
+            # its sagas back at once on PostgreSQL too (a new name would wait for the leases).
+            "ORCHESTRATOR_ID": os.environ.get("ORCHESTRATOR_ID", "local-orchestrator"),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }

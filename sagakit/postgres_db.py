@@ -149,6 +149,8 @@ class _Gate:
 
 
 class PostgresDatabase:
+    dialect = "postgresql"
+
     def __init__(self, url: str, migrations: Migrations, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self._migrations = migrations

@@ -8,12 +8,23 @@ the transition that follows it, which is awaited before the next participant cal
 the saga: one fsync for both, and still on disk before anything depends on it. A crash before
 that commit leaves the step as started in the log, and recovery repeats its (idempotent) call,
 exactly as after a crash just as the participant answered.
+
+A runner drives the live sagas whose lease it holds (store.py): those it started, and those it
+claims (at start and then every `claim_every` seconds: never leased, released by a replica
+that stopped, or expired because their holder died or stalled). It renews its leases every
+`lease_renew` seconds and stops driving a saga as soon as it may have lost the lease: before a
+participant call it checks that its last renewal is less than `lease_ttl` old, and a write
+fenced off by another replica's claim ends the driver (LeaseLost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -36,7 +47,7 @@ from orchestrator.engine.model import (
     now,
 )
 from orchestrator.engine.sink import TerminalSink
-from orchestrator.engine.store import SagaStore, Write
+from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
 from sagakit.context import CORRELATION_HEADER
 from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES, NotFound, Rejected
@@ -55,10 +66,25 @@ class RunnerSettings:
             max_attempts=5, base_delay=0.1, max_delay=10.0, retry_for=300.0
         )
     )
-    # How often the runner looks for live sagas in the log that nobody drives (a start whose
-    # driver never ran, a driver that crashed), and how long such a saga must have been idle.
-    adopt_every: float = 1.0
-    adopt_idle: float = 2.0
+    # This replica's name in the leases, and how long a lease lasts unless renewed.
+    owner: str = field(default_factory=lambda: default_owner())
+    lease_ttl: float = 10.0
+    lease_renew: float = 0.0  # 0: a third of lease_ttl
+    # How often the runner claims live sagas nobody holds (0: only when claim() is called),
+    # and how many at a time.
+    claim_every: float = 1.0
+    claim_batch: int = 100
+    # How often a watcher of a saga driven elsewhere (another replica) reads its new events.
+    follow_every: float = 0.05
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_renew or self.lease_ttl / 3
+
+
+def default_owner() -> str:
+    """ORCHESTRATOR_ID's default: unique among processes running at once."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def needs_compensation(step: StepRecord) -> bool:
@@ -130,9 +156,15 @@ class SagaRunner:
         self._live: dict[str, SagaRecord] = {}
         # Outcomes held back for the saga's next transition (see _note), by saga.
         self._held: dict[str, list[tuple[Write, SagaEvent]]] = {}
-        # Starts under way (logged or being logged, driver not yet spawned): not orphans.
+        # Starts under way (logged or being logged, driver not yet spawned).
         self._starting: set[str] = set()
-        self._adopter: asyncio.Task[None] | None = None
+        # saga id -> monotonic time until which this runner surely holds its lease.
+        self._leases: dict[str, float] = {}
+        self._lost: set[str] = set()  # drivers being stopped because their lease went elsewhere
+        self._last_renew = time.monotonic()
+        # (saga id, lease epoch) of drivers that ended since the last renewal: their leases go.
+        self._ended: list[tuple[str, int]] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -156,6 +188,7 @@ class SagaRunner:
             idempotency_key=idempotency_key,
             fault_plan=fault_plan,
             deadline_at=deadline.isoformat(timespec="microseconds"),
+            lease_epoch=1,
         )
 
     async def start(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
@@ -172,6 +205,8 @@ class SagaRunner:
 
     async def _log_and_spawn(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
         saga.event_seq = 1
+        held_until = time.monotonic() + self.settings.lease_ttl
+        lease = (self.settings.owner, time.time() + self.settings.lease_ttl)
         event = self._event(saga, "SAGA_STARTED", message=f"{len(saga.steps)} steps queued")
         # The first step's start (its intent) goes in the same commit as the saga itself.
         later: tuple[SagaEvent, ...] = ()
@@ -180,7 +215,7 @@ class SagaRunner:
             _begin_attempt(first)
             saga.event_seq += 1
             later = (self._event(saga, "STEP_STARTED", first),)
-        stored, created = await self.store.create(saga, event, *later)
+        stored, created = await self.store.create(saga, event, *later, lease=lease)
         if created:
             self.bus.publish(event)
             for e in later:
@@ -193,51 +228,90 @@ class SagaRunner:
                 f", faults: {saga.fault_plan}" if saga.fault_plan else "",
             )
             log.debug("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
+            self._leases[saga.saga_id] = held_until
             self._spawn(stored, first_started=bool(later))
         return self._live.get(stored.saga_id, stored), created
 
     async def recover(self) -> int:
-        """Hand the sink what a kill kept from it, resume every saga the log says is not
-        terminal (after a crash or restart), then keep watching for live sagas nobody drives."""
+        """Hand the sink what a kill kept from it, drive the live sagas this replica may claim
+        (on a SQLite log, its own alone: every one), then keep claiming and renewing."""
         await self._reconcile_sink()
-        sagas = await self.store.load_live()
+        count = 0
+        while True:
+            claimed = await self.claim(recovering=True)
+            count += claimed
+            if claimed < self.settings.claim_batch:
+                break
+        if self._keeper is None and self.settings.claim_every > 0:
+            self._keeper = asyncio.create_task(self._keep_forever(), name="saga-leases")
+        return count
+
+    async def claim(self, recovering: bool = False) -> int:
+        """Claim and drive live sagas nobody holds a lease on: never leased, released by a
+        replica that stopped, or expired (their holder died, stalled or lost the database).
+        `recovering`: also those this ORCHESTRATOR_ID held before a restart, and on a log no
+        other process can use (SQLite), every live saga."""
+        ttl = self.settings.lease_ttl
+        held_until = time.monotonic() + ttl
+        now_ = float("inf") if recovering and not self.store.shared else time.time()
+        sagas = await self.store.claim(
+            self.settings.owner,
+            time.time() + ttl,
+            now_,
+            self.settings.claim_batch,
+            reclaim=recovering,
+        )
         for saga in sagas:
             context.correlation_id.set(saga.correlation_id)
             context.saga_id.set(saga.saga_id)
-            log.warning("[SAGA] recovering %s saga left %s", saga.definition, saga.status.value)
+            log.warning(
+                "[SAGA] %s %s saga left %s (lease %d)",
+                "recovering" if recovering else "taking over",
+                saga.definition,
+                saga.status.value,
+                saga.lease_epoch,
+            )
+            stale = self._tasks.get(saga.saga_id)
+            if stale is not None:  # a driver of ours that outlived its lease: it is fenced off
+                self._lost.add(saga.saga_id)
+                stale.cancel()
+                await asyncio.gather(stale, return_exceptions=True)
+            self._leases[saga.saga_id] = held_until
             self._spawn(saga)
-        if self._adopter is None and self.settings.adopt_every > 0:
-            self._adopter = asyncio.create_task(self._adopt_forever(), name="saga-adopter")
         return len(sagas)
 
-    async def adopt_orphans(self) -> int:
-        """Drive every live saga in the log that this runner does not drive and that has been
-        idle for `adopt_idle` seconds (a safety net: starts are shielded, drivers catch their
-        errors, but a saga that exists must end whatever happened to its driver)."""
-        idle_since = datetime.now(UTC) - timedelta(seconds=self.settings.adopt_idle)
-        ids = await self.store.live_ids(idle_since.isoformat(timespec="microseconds"))
-        orphans = [i for i in ids if i not in self._tasks and i not in self._starting]
-        adopted = 0
-        for saga_id in orphans:
-            saga = await self.store.load(saga_id)
-            if saga is None or saga.terminal or saga_id in self._tasks:
-                continue
-            context.correlation_id.set(saga.correlation_id)
-            context.saga_id.set(saga.saga_id)
-            log.warning("[SAGA] adopting %s saga left %s with no driver", saga.definition,
-                        saga.status.value)  # fmt: skip
-            self._spawn(saga)
-            adopted += 1
-        return adopted
+    async def renew(self) -> None:
+        """Extend the leases of the sagas this runner drives; stop driving those it lost."""
+        leases = {i: s.lease_epoch for i, s in self._live.items() if i in self._tasks}
+        ended, self._ended = self._ended, []
+        began = time.monotonic()
+        try:
+            held = await self.store.renew(
+                self.settings.owner, leases, time.time() + self.settings.lease_ttl, ended
+            )
+        except BaseException:
+            self._ended.extend(ended)
+            raise
+        self._last_renew = began
+        for saga_id in leases:
+            if saga_id in held:
+                self._leases[saga_id] = began + self.settings.lease_ttl
+            elif (task := self._tasks.get(saga_id)) is not None:
+                context.saga_id.set(saga_id)
+                log.warning("[SAGA] lease lost to another replica; no longer driving it")
+                self._lost.add(saga_id)
+                task.cancel()
 
-    async def _adopt_forever(self) -> None:
+    async def _keep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.adopt_every)
+            await asyncio.sleep(self.settings.claim_every)
             try:
+                if time.monotonic() - self._last_renew >= self.settings.renew_every:
+                    await self.renew()
                 await self.flush_sunk()
-                await self.adopt_orphans()
+                await self.claim()
             except Exception:
-                log.exception("[SAGA] housekeeping failed (outbox, orphans); trying again")
+                log.exception("[SAGA] housekeeping failed (leases, outbox); trying again")
 
     async def _reconcile_sink(self) -> None:
         if self._sink is None or not self.store.outbox:
@@ -272,19 +346,34 @@ class SagaRunner:
         saga = await self.get(saga_id)
         if saga is None:
             raise NotFound(f"saga_id: no saga {saga_id!r}")
-        if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+        if saga.status in FINISHED:
             # Refused before anything changes: a refused call leaves the fault plan as it was.
             raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
             await asyncio.wait({finishing})
-        if clear_faults and saga.fault_plan:
-            saga.fault_plan = ""
-            if saga_id not in self._tasks:
-                await self.store.save(saga, [], None)
         if saga_id in self._tasks:
-            return saga  # already being driven; a cleared plan applies from the next attempt
+            if clear_faults:
+                saga.fault_plan = ""  # applies from the next attempt, logged with its start
+            return saga  # already being driven
+        if saga.status != SagaStatus.FAILED and not clear_faults:
+            holder = await self.store.owner(saga_id)
+            if holder is not None and holder[0] != self.settings.owner and holder[1] > time.time():
+                return saga  # another replica drives it
+        # Take the lease whoever holds it (a replica driving it with the faults to clear is
+        # fenced off from now on), and resume from what the log says now.
+        held_until = time.monotonic() + self.settings.lease_ttl
+        taken = await self.store.take(
+            saga_id, self.settings.owner, time.time() + self.settings.lease_ttl
+        )
+        if taken is None:
+            raise NotFound(f"saga_id: no saga {saga_id!r}")
+        saga = taken
+        if saga.status in FINISHED:  # finished meanwhile, by the replica that drove it
+            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        if clear_faults:
+            saga.fault_plan = ""
         if saga.status == SagaStatus.FAILED:
             saga.status = SagaStatus.COMPENSATING
             saga.finished_at = None
@@ -293,6 +382,7 @@ class SagaRunner:
             saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
             for st in saga.steps:
                 st.compensation_round = 0
+        self._leases[saga_id] = held_until
         await self._transition(saga, saga.steps, "SAGA_RESUMED", message="operator resume")
         context.correlation_id.set(saga.correlation_id)
         log.warning("[SAGA] resumed by operator")
@@ -300,7 +390,8 @@ class SagaRunner:
         return saga
 
     async def wait(self, saga_id: str, within: float | None) -> SagaRecord | None:
-        """The saga once terminal, or as it stands when `within` seconds pass."""
+        """The saga once terminal, or as it stands when `within` seconds pass (whichever
+        replica drives it)."""
         queue = self.bus.subscribe(saga_id, only=_ends_saga)
         try:
             saga = await self.get(saga_id)
@@ -309,20 +400,57 @@ class SagaRunner:
             loop = asyncio.get_running_loop()
             end = None if within is None else loop.time() + within
             while True:
+                here = self.is_driving(saga_id)
+                # Driven here, its end is published here (woken every second anyway, in case
+                # the lease goes elsewhere); driven by another replica, read the log.
+                poll = 1.0 if here else self.settings.follow_every * 2
                 left = None if end is None else end - loop.time()
                 if left is not None and left <= 0:
                     break
                 try:
                     # asyncio.timeout, not wait_for: no extra task per event.
-                    async with asyncio.timeout(left):
+                    async with asyncio.timeout(poll if left is None else min(left, poll)):
                         event = await queue.get()
                 except TimeoutError:
-                    break
+                    if not here:
+                        current = await self.store.load(saga_id)
+                        if current is None or current.terminal:
+                            return current
+                    continue
                 if event.status in TERMINAL:
                     if saga.terminal:
                         return saga  # the live record, just logged: no need to read it back
                     break
             return await self.get(saga_id)
+        finally:
+            self.bus.unsubscribe(saga_id, queue)
+
+    async def follow(self, saga_id: str) -> AsyncIterator[SagaEvent]:
+        """The saga's events from its first, then live as they are logged, whichever replica
+        drives it; ends once it is terminal (at once for one already terminal and driven by
+        nobody here)."""
+        queue = self.bus.subscribe(saga_id)
+        try:
+            last, replayed = 0, False
+            while True:
+                events = await self.store.events(saga_id, last)
+                for event in events:
+                    last = event.seq
+                    yield event
+                    if replayed and event.status in TERMINAL:
+                        return
+                if not replayed:
+                    replayed = True
+                    if events and events[-1].status in TERMINAL and not self.is_driving(saga_id):
+                        return
+                here = self.is_driving(saga_id)
+                try:
+                    async with asyncio.timeout(1.0 if here else self.settings.follow_every):
+                        await queue.get()
+                except TimeoutError:
+                    pass
+                while not queue.empty():  # the log has them all: read once for the lot
+                    queue.get_nowait()
         finally:
             self.bus.unsubscribe(saga_id, queue)
 
@@ -333,11 +461,12 @@ class SagaRunner:
         return saga_id in self._tasks
 
     async def stop(self, grace: float) -> None:
-        """Let running sagas finish within `grace`; the rest resume from the log on restart."""
-        if self._adopter is not None:
-            self._adopter.cancel()
-            await asyncio.gather(self._adopter, return_exceptions=True)
-            self._adopter = None
+        """Let running sagas finish within `grace`; release the leases of the rest, which
+        another replica (or this one, restarted) resumes from the log."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         tasks = list(self._tasks.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
@@ -345,6 +474,10 @@ class SagaRunner:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.flush_sunk()
+        try:
+            await self.store.release(self.settings.owner, list(self._leases))
+        except Exception:
+            log.exception("[SAGA] could not release leases; they expire on their own")
 
     # ---- driving ------------------------------------------------------------------------
 
@@ -353,10 +486,14 @@ class SagaRunner:
         self._live[saga.saga_id] = saga
         task = asyncio.create_task(self._drive(saga, first_started), name=f"saga-{saga.saga_id}")
         self._tasks[saga.saga_id] = task
+        epoch = saga.lease_epoch
 
         def done(_: asyncio.Task[None]) -> None:
-            self._tasks.pop(saga.saga_id, None)
-            self._live.pop(saga.saga_id, None)
+            if self._tasks.get(saga.saga_id) is task:
+                self._tasks.pop(saga.saga_id, None)
+                self._live.pop(saga.saga_id, None)
+                self._leases.pop(saga.saga_id, None)
+            self._ended.append((saga.saga_id, epoch))
 
         task.add_done_callback(done)
 
@@ -371,14 +508,20 @@ class SagaRunner:
                     first_started = False
                 else:
                     await self._compensate_all(saga, definition)
+        except LeaseLost:
+            log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
         except asyncio.CancelledError:
+            if saga.saga_id in self._lost:
+                return  # renew() or claim() found the lease gone, and said so
             log.info("[SAGA] driver stopped; the saga resumes from the log on restart")
             raise
         except Exception:
             log.exception("[SAGA] driver crashed; the saga stays %s", saga.status.value)
         finally:
+            lost = saga.saga_id in self._lost
+            self._lost.discard(saga.saga_id)
             held = self._held.pop(saga.saga_id, None)
-            if held:  # stopped between an outcome and the next transition: log it anyway
+            if held and not lost:  # stopped between an outcome and the next transition
                 written = self.store.save_soon([w for w, _ in held])
                 written.add_done_callback(lambda f: f.cancelled() or f.exception())
 
@@ -477,6 +620,10 @@ class SagaRunner:
                 else plan.compensate_metadata(step.name, attempt)
             )
             fn = spec.action if forward else spec.compensation
+            # No call on a lease that may have lapsed (this process stalled, or its renewals
+            # failed): another replica may be driving the saga by now.
+            if time.monotonic() >= self._leases.get(saga.saga_id, 0.0):
+                raise LeaseLost(f"saga {saga.saga_id}: lease not renewed in time")
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
                     result = await fn(self._call(saga, spec, faults))

@@ -84,8 +84,7 @@ async def make_runner(
     settings = RunnerSettings(
         saga_timeout=saga_timeout,
         compensation_retry=RetryPolicy(threshold, 0.001, 0.002, compensation_retry_for),
-        adopt_every=0,  # tests call adopt_orphans() themselves
-        adopt_idle=0,
+        claim_every=0,  # tests call claim() themselves
     )
     return SagaRunner(store, {"test": script.definition()}, settings)
 
@@ -378,10 +377,10 @@ async def test_deadline_before_a_step_ever_started_does_not_compensate_it(
 async def test_a_logged_saga_nobody_drives_is_adopted(tmp_path: Path, script: Script) -> None:
     runner = await make_runner(tmp_path, script)
     await _logged_as_if_killed(runner, "orphan", 1, deadline_passed=False)
-    assert await runner.adopt_orphans() == 1
+    assert await runner.claim() == 1
     done = await runner.wait("orphan", 10)
     assert done is not None and done.status == SagaStatus.COMPLETED
-    assert await runner.adopt_orphans() == 0  # terminal sagas are left alone
+    assert await runner.claim() == 0  # terminal sagas are left alone
 
 
 async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
@@ -408,7 +407,7 @@ async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
 async def sink_runner(path: Path, script: Script, sink: Any) -> SagaRunner:
     store = SagaStore(path / "saga.db", "NORMAL", outbox=True)
     await store.open()
-    settings = RunnerSettings(saga_timeout=30, adopt_every=0, adopt_idle=0)
+    settings = RunnerSettings(saga_timeout=30, claim_every=0)
     return SagaRunner(store, {"test": script.definition()}, settings, sink=sink)
 
 
@@ -513,8 +512,7 @@ async def test_a_failed_saga_resumed_later_gets_one_line_with_its_end(
     settings = RunnerSettings(
         saga_timeout=30,
         compensation_retry=RetryPolicy(2, 0.001, 0.002, 0.3),
-        adopt_every=0,
-        adopt_idle=0,
+        claim_every=0,
     )
     runner = SagaRunner(store, {"test": script.definition()}, settings, sink=log)
     script.do["c"] = [rpc_error(grpc.StatusCode.ABORTED)]
