@@ -12,9 +12,10 @@ from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_p
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
-from orchestrator.engine.faultplan import FaultPlan
+from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
+from orchestrator.faultplan import FaultPlan
 from sagakit import context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
@@ -237,7 +238,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     ) -> pb.Saga:
         saga_id = validate.saga_id(request.saga_id)
         context.saga_id.set(saga_id)
-        saga = await self.runner.resume(saga_id, request.clear_faults)
+        try:
+            saga = await self.runner.resume(saga_id, request.clear_faults)
+        except SagaNotFound:
+            raise NotFound(f"saga_id: no saga {saga_id!r}") from None
+        except NotResumable as exc:
+            raise Rejected(str(exc)) from None
         left = context_.time_remaining()
         final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
         return saga_to_proto(final or saga)

@@ -24,17 +24,21 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-import grpc
-
 from orchestrator.engine.bus import EventBus
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
-from orchestrator.engine.faultplan import FaultPlan
+from orchestrator.engine.errors import (
+    NotResumable,
+    SagaNotFound,
+    StepFailed,
+    StepRefused,
+    StepUnreachable,
+)
 from orchestrator.engine.model import (
     FINISHED,
     NEEDS_COMPENSATION,
@@ -49,8 +53,6 @@ from orchestrator.engine.model import (
 from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
-from sagakit.context import CORRELATION_HEADER
-from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES, NotFound, Rejected
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -94,8 +96,8 @@ def needs_compensation(step: StepRecord) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, StepFailed):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return "DEADLINE_EXCEEDED: no answer within the step deadline"
     return f"{type(exc).__name__}: {exc}"
@@ -110,13 +112,9 @@ class Verdict(Enum):
 
 
 def _verdict(exc: BaseException) -> Verdict:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        if exc.code() in BUSINESS_FAILURE_CODES:
-            return Verdict.REFUSED
-        if exc.code() in UNREACHABLE_CODES:
-            return Verdict.UNREACHABLE
-        return Verdict.ERRORED
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, StepRefused):
+        return Verdict.REFUSED
+    if isinstance(exc, StepUnreachable | TimeoutError):
         return Verdict.UNREACHABLE
     # Anything else (a bug in step code, a reply that would not parse) happened somewhere
     # around the call: the participant may have acted, so it is never "did not run".
@@ -141,12 +139,18 @@ class SagaRunner:
     def __init__(
         self,
         store: SagaStore,
-        definitions: dict[str, SagaDefinition],
+        definitions: Mapping[str, SagaDefinition] | Iterable[SagaDefinition],
         settings: RunnerSettings = RunnerSettings(),
         sink: TerminalSink | None = None,
     ) -> None:
+        """`definitions`: every saga definition (and every version of one) whose sagas this
+        runner drives; new sagas start under the latest version of their definition."""
         self.store = store
-        self.definitions = definitions
+        listed = list(definitions.values() if isinstance(definitions, Mapping) else definitions)
+        self._versions = {(d.name, d.version): d for d in listed}
+        self.definitions: dict[str, SagaDefinition] = {}
+        for d in sorted(listed, key=lambda d: d.version):
+            self.definitions[d.name] = d
         self.settings = settings
         self.bus = EventBus()
         self._sink = sink
@@ -182,6 +186,7 @@ class SagaRunner:
         return SagaRecord(
             saga_id=saga_id,
             definition=definition,
+            definition_version=spec.version,
             correlation_id=correlation_id,
             payload=payload,
             steps=[StepRecord(name, i + 1) for i, name in enumerate(spec.step_names)],
@@ -345,10 +350,10 @@ class SagaRunner:
     async def resume(self, saga_id: str, clear_faults: bool) -> SagaRecord:
         saga = await self.get(saga_id)
         if saga is None:
-            raise NotFound(f"saga_id: no saga {saga_id!r}")
+            raise SagaNotFound(saga_id)
         if saga.status in FINISHED:
             # Refused before anything changes: a refused call leaves the fault plan as it was.
-            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+            raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
@@ -368,18 +373,22 @@ class SagaRunner:
             saga_id, self.settings.owner, time.time() + self.settings.lease_ttl
         )
         if taken is None:
-            raise NotFound(f"saga_id: no saga {saga_id!r}")
+            raise SagaNotFound(saga_id)
         saga = taken
         if saga.status in FINISHED:  # finished meanwhile, by the replica that drove it
-            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+            raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         if clear_faults:
             saga.fault_plan = ""
         if saga.status == SagaStatus.FAILED:
-            saga.status = SagaStatus.COMPENSATING
             saga.finished_at = None
-            # Back to why the saga is compensating at all, not why the compensation got stuck.
-            failed = next((s for s in saga.steps if s.error), None)
-            saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
+            if all(s.state in _FORWARD for s in saga.steps):
+                # Stopped on its forward path (a definition it could not be driven with): on.
+                saga.status, saga.error = SagaStatus.RUNNING, ""
+            else:
+                saga.status = SagaStatus.COMPENSATING
+                # Back to why the saga is compensating, not why the compensation got stuck.
+                failed = next((s for s in saga.steps if s.error), None)
+                saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
             for st in saga.steps:
                 st.compensation_round = 0
         self._leases[saga_id] = held_until
@@ -501,7 +510,11 @@ class SagaRunner:
         context.correlation_id.set(saga.correlation_id)
         context.saga_id.set(saga.saga_id)
         try:
-            definition = self.definitions[saga.definition]
+            definition = self._versions.get((saga.definition, saga.definition_version))
+            problem = self._mismatch(saga, definition)
+            if problem or definition is None:
+                await self._stop_loudly(saga, problem)
+                return
             while not saga.terminal:
                 if saga.status == SagaStatus.RUNNING:
                     await self._forward(saga, definition, first_started)
@@ -524,6 +537,32 @@ class SagaRunner:
             if held and not lost:  # stopped between an outcome and the next transition
                 written = self.store.save_soon([w for w, _ in held])
                 written.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _mismatch(self, saga: SagaRecord, definition: SagaDefinition | None) -> str:
+        """Why this runner cannot drive the saga with the definition it started under, if so."""
+        if definition is None:
+            have = sorted(v for n, v in self._versions if n == saga.definition)
+            known = ", ".join(f"v{v}" for v in have) or "none"
+            return (
+                f"started under {saga.definition} v{saga.definition_version}, which this "
+                f"orchestrator does not have (its versions: {known}); run one that has it, "
+                "then ResumeSaga"
+            )
+        names = [s.name for s in saga.steps]
+        if tuple(names) != definition.step_names:
+            return (
+                f"its steps ({', '.join(names)}) are not those of {definition.name} "
+                f"v{definition.version} ({', '.join(definition.step_names)})"
+            )
+        return ""
+
+    async def _stop_loudly(self, saga: SagaRecord, problem: str) -> None:
+        """A saga this runner must not drive: FAILED (an operator's turn), with the reason."""
+        saga.status = SagaStatus.FAILED
+        saga.finished_at = now()
+        saga.error = f"cannot be driven: {problem}"
+        await self._transition(saga, [], "SAGA_FAILED", message=saga.error)
+        log.error("[SAGA] FAILED: %s", saga.error)
 
     async def _forward(
         self, saga: SagaRecord, definition: SagaDefinition, first_started: bool = False
@@ -549,6 +588,7 @@ class SagaRunner:
         """Run the step's Do until it succeeds or fails for good; `started`: the first
         attempt's start is logged already (with the saga's creation)."""
         spec = definition.spec(step.name)
+        assert spec is not None, "checked by _mismatch before driving"
         outcome = await self._attempts(saga, definition, spec, step, forward=True, started=started)
         if not outcome.ok:
             # Unknown unless the participant said no and never might have said yes: an attempt
@@ -585,7 +625,6 @@ class SagaRunner:
         policy = spec.retry if forward else self.settings.compensation_retry
         what, label = ("Do", "[SAGA STEP]") if forward else ("Compensate", "[COMPENSATION]")
         kind = "STEP" if forward else "COMPENSATION"
-        plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
         # The time budget counts from this loop's start: after a restart, the time the
         # orchestrator itself was down is not time the participant was unreachable.
         began = datetime.now(UTC)
@@ -612,13 +651,6 @@ class SagaRunner:
                 what,
                 attempt,
             )
-            if not saga.fault_plan:
-                plan = FaultPlan()  # ResumeSaga(clear_faults) applies from the next attempt
-            faults = (
-                plan.do_metadata(step.name, attempt)
-                if forward
-                else plan.compensate_metadata(step.name, attempt)
-            )
             fn = spec.action if forward else spec.compensation
             # No call on a lease that may have lapsed (this process stalled, or its renewals
             # failed): another replica may be driving the saga by now.
@@ -626,10 +658,10 @@ class SagaRunner:
                 raise LeaseLost(f"saga {saga.saga_id}: lease not renewed in time")
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await fn(self._call(saga, spec, faults))
+                    result = await fn(self._call(saga, spec, attempt))
             except Exception as exc:
                 error, verdict = _describe(exc), _verdict(exc)
-                if verdict == Verdict.ERRORED and not isinstance(exc, grpc.aio.AioRpcError):
+                if verdict == Verdict.ERRORED and not isinstance(exc, StepFailed):
                     log.exception("%s %s: %s code failed", label, step.name, what)
                 if forward:
                     step.error = error
@@ -710,6 +742,7 @@ class SagaRunner:
         self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord
     ) -> bool:
         spec = definition.spec(step.name)
+        assert spec is not None, "checked by _mismatch before driving"
         outcome = await self._attempts(saga, definition, spec, step, forward=False)
         if not outcome.ok:
             step.state = StepState.COMPENSATION_FAILED
@@ -726,15 +759,16 @@ class SagaRunner:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _call(
-        self, saga: SagaRecord, spec: StepSpec, faults: tuple[tuple[str, str], ...]
-    ) -> StepCall:
+    def _call(self, saga: SagaRecord, spec: StepSpec, attempt: int) -> StepCall:
         return StepCall(
             saga_id=saga.saga_id,
             payload=saga.payload,
             results=saga.results(),
-            metadata=((CORRELATION_HEADER, saga.correlation_id), *faults),
             timeout=spec.timeout,
+            correlation_id=saga.correlation_id,
+            # Read at each attempt: ResumeSaga(clear_faults) applies from the next one.
+            options=saga.fault_plan,
+            attempt=attempt,
         )
 
     def _event(
@@ -804,6 +838,10 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
+
+
+# Step states of a saga that has not begun to compensate.
+_FORWARD = frozenset({StepState.PENDING, StepState.EXECUTING, StepState.SUCCEEDED})
 
 
 def _begin_attempt(step: StepRecord) -> None:

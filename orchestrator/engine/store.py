@@ -38,9 +38,9 @@ from sagakit.migrate import Migrations
 _SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
     " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq,"
-    " lease_epoch"
+    " lease_epoch, definition_version"
 )
-_N_SAGA_COLS = 15
+_N_SAGA_COLS = 16
 _STEP_COLS = (
     "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
@@ -99,6 +99,7 @@ def _saga_row(s: SagaRecord) -> tuple[object, ...]:
         json.dumps(s.compensation_order),
         s.event_seq,
         s.lease_epoch,
+        s.definition_version,
     )
 
 
@@ -163,6 +164,7 @@ def _saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
         compensation_order=json.loads(row["compensation_order"]),
         event_seq=row["event_seq"],
         lease_epoch=row["lease_epoch"],
+        definition_version=row["definition_version"],
     )
 
 

@@ -1,4 +1,5 @@
-"""Saga leases for several orchestrator replicas on one saga log, and a sink per outbox row.
+"""Saga leases for several orchestrator replicas on one saga log, a sink per outbox row, and
+the version of the saga definition each saga started under.
 
 A live saga is driven by the replica named in its saga_leases row until `expires` (seconds
 since the epoch, by the owner's clock). `sagas.lease_epoch` grows with every claim and fences
@@ -20,6 +21,7 @@ depends_on = None
 
 DDL = """
 ALTER TABLE sagas ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sagas ADD COLUMN definition_version INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE IF NOT EXISTS saga_leases (
     saga_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
