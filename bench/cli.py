@@ -42,17 +42,21 @@ class Variant:
 
 @dataclass(frozen=True)
 class Cell:
-    """What one round measures: a variant's code on one database backend."""
+    """What one round measures: a variant's code on one database backend, with a number of
+    orchestrator replicas."""
 
     label: str
     variant: Variant
     backend: Backend
+    replicas: int = 1
 
 
-def cells(variants: list[Variant], backends: list[Backend], named: bool) -> list[Cell]:
-    """Every variant on every backend. Labels: the variant's alone on SQLite only, the
-    backend's alone for the working tree alone (`named`: --variant / --compare given),
-    `variant/backend` otherwise."""
+def cells(
+    variants: list[Variant], backends: list[Backend], named: bool, replicas: tuple[int, ...] = (1,)
+) -> list[Cell]:
+    """Every variant on every backend with every replica count. Labels: the variant's alone on
+    SQLite only, the backend's alone for the working tree alone (`named`: --variant / --compare
+    given), `variant/backend` otherwise; ` xN` for N replicas when several counts are run."""
     out = []
     for v in variants:
         for b in backends:
@@ -62,7 +66,8 @@ def cells(variants: list[Variant], backends: list[Backend], named: bool) -> list
                 label = b.name
             else:
                 label = f"{v.label}/{b.name}"
-            out.append(Cell(label, v, b))
+            for n in replicas:
+                out.append(Cell(label if tuple(replicas) == (1,) else f"{label} x{n}", v, b, n))
     return out
 
 
@@ -125,6 +130,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "repeated to measure several backends in one run, rounds alternating; the first is "
         "the baseline",
     )
+    p.add_argument(
+        "--replicas",
+        default="1",
+        help="comma-separated orchestrator replica counts on one PostgreSQL saga log, e.g. "
+        "1,2,3 (the load spread over them; more than 1 needs --database postgres)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
     p.add_argument(
         "--profile",
@@ -137,6 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+        args.replica_counts = [int(c) for c in args.replicas.split(",") if c.strip()]
         args.mode_list = check_modes([m.strip() for m in args.modes.split(",") if m.strip()])
     except ValueError as exc:
         p.error(str(exc))
@@ -150,6 +162,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.backends = parse_backends(args.database)
     except ValueError as exc:
         p.error(str(exc))
+    if not args.replica_counts or min(args.replica_counts) < 1:
+        p.error("--replicas: every count must be at least 1")
+    if max(args.replica_counts) > 1 and (
+        args.target or any(b.kind == "sqlite" for b in args.backends)
+    ):
+        p.error("--replicas above 1 needs a local stack on PostgreSQL (--database postgres)")
     if args.compare and args.variant:
         p.error("use either --compare or --variant")
     if any("=" not in v for v in args.variant):
@@ -281,6 +299,7 @@ def summarize_variant(cell: Cell, rounds: list[dict[str, Any]]) -> dict[str, Any
         "label": cell.label,
         "code_label": cell.variant.label,
         "database": cell.backend.name,
+        "replicas": cell.replicas,
         "code": str(cell.variant.code_dir or REPO),
         "rounds": rounds,
         "levels": levels,
@@ -308,7 +327,7 @@ async def run(args: argparse.Namespace) -> int:
     dbs = Databases(stamp)
     with ExitStack() as stack:
         variants = await asyncio.to_thread(prepare_variants, args, stack)
-        runs = cells(variants, backends, named=bool(args.variant or args.compare))
+        runs = cells(variants, backends, bool(args.variant or args.compare), args.replica_counts)
         results: dict[str, list[dict[str, Any]]] = {c.label: [] for c in runs}
         say(
             f"FlightSaga benchmark: {args.bookings} bookings per level, concurrency "
@@ -328,11 +347,14 @@ async def run(args: argparse.Namespace) -> int:
                     continue
                 with dbs.for_round(cell.backend, f"r{round_no}v{i}") as databases:
                     code_dir = cell.variant.code_dir
-                    async with local_stack(code_dir, extra_env, databases=databases) as sut:
+                    async with local_stack(
+                        code_dir, extra_env, databases=databases, replicas=cell.replicas
+                    ) as sut:
                         sut.server_pids = dbs.server_pids(cell.backend)
                         results[cell.label].append(await run_round(sut, args, round_no, cell.label))
     summary = [summarize_variant(c, results[c.label]) for c in runs]
     by_backend = report.backend_comparison(summary)
+    by_replicas = report.replica_comparison(summary)
     failed = count_failed(summary)
     out_json = args.out / f"{stamp}.json"
     out_png = args.out / f"{stamp}.png"
@@ -352,11 +374,13 @@ async def run(args: argparse.Namespace) -> int:
             "compare": args.compare,
             "variants": args.variant,
             "databases": [b.name for b in backends],
+            "replicas": args.replica_counts,
             "env": extra_env,
             "seed": args.seed,
         },
         "variants": summary,
         "backends": by_backend,
+        "replicas": by_replicas,
         "failed_bookings": failed,
         "ok": failed == 0,
         "chart": str(out_png),
@@ -372,6 +396,8 @@ async def run(args: argparse.Namespace) -> int:
     for line in report.comparison_text(summary):
         say(line)
     for line in report.backend_text(by_backend):
+        say(line)
+    for line in report.replica_text(by_replicas):
         say(line)
     if args.profile is not None:
         for prof in sorted(args.profile.glob("*/*.txt")):

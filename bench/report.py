@@ -207,8 +207,14 @@ def backend_text(comparisons: list[dict[str, Any]]) -> list[str]:
 def level_line(row: dict[str, Any]) -> str:
     lat = row["latency_ms"]
     bad = row["errors"] + row["unexpected"]
-    per = row["cpu_ms_per_op"]
+    per = dict(row["cpu_ms_per_op"])
+    # Orchestrator replicas (orchestrator-2, ...) count together: the cost of a booking.
+    replicas = [k for k in per if k.startswith("orchestrator-")]
+    for k in replicas:
+        per["orchestrator"] = per.get("orchestrator", 0.0) + per.pop(k)
     cpu = " ".join(f"{SHORT[k]}={per[k]:.2f}" for k in SERVICES if k in per)
+    if replicas:
+        cpu = cpu.replace("orch=", f"orch(x{len(replicas) + 1})=", 1)
     flag = f"  <-- {bad} FAILED" if bad else ""
     return (
         f"  {row['mode']:<8}{row['concurrency']:>5}{row['n']:>7}{row['ok']:>7}{bad:>6}"
@@ -300,6 +306,54 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_strict(report), indent=2, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+def replica_comparison(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Saga throughput by orchestrator replica count, for the same code and backend, against
+    one replica: per concurrency, bookings/s, p50 and the ratio to one replica."""
+    groups: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for v in variants:
+        key = (v.get("code_label", v["label"]), v.get("database", ""))
+        groups.setdefault(key, {})[int(v.get("replicas", 1))] = v
+    out = []
+    for (code, database), by_count in groups.items():
+        if len(by_count) < 2 or 1 not in by_count:
+            continue
+        one = {r["concurrency"]: r for r in by_count[1]["levels"] if r["mode"] == "saga"}
+        for count in sorted(by_count):
+            for r in by_count[count]["levels"]:
+                b = one.get(r["concurrency"])
+                if r["mode"] != "saga" or b is None:
+                    continue
+                out.append(
+                    {
+                        "code": code,
+                        "database": database,
+                        "replicas": count,
+                        "concurrency": r["concurrency"],
+                        "per_s": r["throughput_per_s"],
+                        "p50_ms": r["latency_ms"]["p50"],
+                        "vs_one_replica": round(r["throughput_per_s"] / b["throughput_per_s"], 3)
+                        if b["throughput_per_s"]
+                        else float("nan"),
+                    }
+                )
+    return out
+
+
+def replica_text(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "saga throughput by orchestrator replicas (one saga log; x one replica):",
+        f"  {'replicas':>8} {'conc':>5} {'sagas/s':>9} {'p50 ms':>8} {'x1':>6}",
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['replicas']:>8} {r['concurrency']:>5} {r['per_s']:>9.1f}"
+            f" {r['p50_ms']:>8.1f} {r['vs_one_replica']:>6.2f}"
+        )
+    return lines
 
 
 def write_chart(variants: list[dict[str, Any]], path: Path) -> None:

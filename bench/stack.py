@@ -34,6 +34,7 @@ async def local_stack(
     extra_env: dict[str, str] | None = None,
     keep_data: Path | None = None,
     databases: dict[str, str] | None = None,
+    replicas: int = 1,
 ) -> AsyncIterator[SystemUnderTest]:
     """Start the whole stack on free ports with a fresh data dir; stop it on exit.
 
@@ -41,6 +42,8 @@ async def local_stack(
     (`python -m` puts the working directory first on sys.path) with it on PYTHONPATH (before
     the editable install). That is how the benchmark runs a baseline revision side by side.
     `databases`: each service module's DATABASE_URL (default: SQLite files in the data dir).
+    `replicas`: orchestrator replicas on the one saga log (PostgreSQL), the load spread over
+    them by one round_robin target.
     """
     env = dict(extra_env or {})
     if code_dir is not None:
@@ -66,12 +69,18 @@ async def local_stack(
         )
         await launcher.start()
         try:
+            for _ in range(replicas - 1):
+                await launcher.add_orchestrator()
             pids = {s.name: s.proc.pid for s in launcher.services if s.proc is not None}
             if code_dir is not None:  # `python -m` imports from its working directory first
                 for name, pid in pids.items():
                     if Path(os.readlink(f"/proc/{pid}/cwd")) != code_dir:
                         raise RuntimeError(f"{name} does not run from {code_dir}")
-            addrs = Addrs(launcher.orchestrator.addr, *(s.addr for s in launcher.participants))
+            orchestrators = [s.addr for s in launcher.services if s.module == "orchestrator"]
+            addrs = Addrs(
+                orchestrators[0] if replicas == 1 else "ipv4:" + ",".join(orchestrators),
+                *(s.addr for s in launcher.participants),
+            )
             yield SystemUnderTest(addrs, pids, data)
         finally:
             await launcher.stop()

@@ -85,8 +85,10 @@ class Peers:
     """One channel and stub per service, shared by every concurrent booking."""
 
     def __init__(self, addrs: Addrs) -> None:
+        # round_robin: an orchestrator target naming several replicas gets the load spread.
+        options = (("grpc.lb_policy_name", "round_robin"),)
         self._channels = [
-            grpc.aio.insecure_channel(a)
+            grpc.aio.insecure_channel(a, options=options)
             for a in (addrs.orchestrator, addrs.seat, addrs.loyalty, addrs.payment, addrs.booking)
         ]
         self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channels[0])

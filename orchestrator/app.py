@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
@@ -14,7 +15,7 @@ from orchestrator.engine.model import SagaStatus
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
-from sagakit.config import ServiceConfig
+from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.server import GrpcApp
 
@@ -42,6 +43,13 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         config.service.database_url,
         config.sqlite_synchronous,
         outbox=config.bookings_log is not None,
+        # Replicas sharing a saga log each keep a bookings log file of their own: the outbox
+        # rows a replica must reconcile are those of its file (on this host).
+        sink_name=(
+            f"{socket.gethostname()}:{config.bookings_log.resolve()}"
+            if config.bookings_log is not None and is_postgres(config.service.database_url)
+            else ""
+        ),
     )
     peers = booking_saga.Peers(
         config.seat_addr, config.loyalty_addr, config.payment_addr, config.booking_addr
@@ -68,6 +76,9 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
                 max_delay=config.compensation_backoff_cap,
                 retry_for=config.compensation_retry_for,
             ),
+            owner=config.orchestrator_id,
+            lease_ttl=config.lease_ttl,
+            lease_renew=config.lease_renew,
         ),
         sink=log_file,
     )

@@ -28,6 +28,7 @@ from flightsaga.v1 import (
     seat_pb2,
     seat_pb2_grpc,
 )
+from orchestrator import participant_calls as calls
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from sagakit import cards, steps, validate
 from sagakit.channels import open_channel
@@ -179,7 +180,8 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
 
     async def reserve_seat(call: StepCall) -> dict[str, Any]:
         req = request(call)
-        reply = await peers.seat.Do(
+        reply = await calls.call(
+            peers.seat.Do,
             seat_pb2.ReserveSeatsRequest(
                 saga_id=call.saga_id,
                 flight_ids=req.flight_ids,
@@ -187,23 +189,24 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
                 passengers=req.passengers,
                 seat_selections=req.seat_selections,
             ),
-            metadata=call.metadata,
-            timeout=call.timeout,
+            call,
+            steps.RESERVE_SEAT,
         )
         return to_dict(reply)
 
     async def deduct_points(call: StepCall) -> dict[str, Any]:
         req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
-        reply = await peers.loyalty.Do(
+        reply = await calls.call(
+            peers.loyalty.Do,
             loyalty_pb2.DeductPointsRequest(
                 saga_id=call.saga_id,
                 account_id=req.customer_id,
                 points=req.loyalty_points,
                 max_value_cents=seats.fare_cents,
             ),
-            metadata=call.metadata,
-            timeout=call.timeout,
+            call,
+            steps.DEDUCT_LOYALTY_POINTS,
         )
         return to_dict(reply)
 
@@ -213,7 +216,8 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
         points = _reply(
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
-        reply = await peers.payment.Do(
+        reply = await calls.call(
+            peers.payment.Do,
             payment_pb2.ChargeRequest(
                 saga_id=call.saga_id,
                 amount_cents=max(0, seats.fare_cents - points.value_cents),
@@ -221,8 +225,8 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
                 card=req.card,
                 description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
             ),
-            metadata=call.metadata,
-            timeout=call.timeout,
+            call,
+            steps.PROCESS_PAYMENT,
         )
         return to_dict(reply)
 
@@ -233,7 +237,8 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
         payment = _reply(call.results, steps.PROCESS_PAYMENT, payment_pb2.ChargeResponse())
-        reply = await peers.booking.Do(
+        reply = await calls.call(
+            peers.booking.Do,
             booking_pb2.ConfirmBookingRequest(
                 saga_id=call.saga_id,
                 customer_id=req.customer_id,
@@ -248,26 +253,32 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
                 transaction_id=payment.transaction_id,
                 currency=payment.currency or seats.currency or "USD",
             ),
-            metadata=call.metadata,
-            timeout=call.timeout,
+            call,
+            steps.CONFIRM_BOOKING,
         )
         return to_dict(reply)
 
-    def compensation(method: Any, request_type: Any) -> Any:
+    def compensation(method: Any, request_type: Any, step: str) -> Any:
         """Every compensation is `Compensate(saga_id)` on the step's participant."""
 
         async def run(call: StepCall) -> dict[str, Any]:
-            reply = await method(
-                request_type(saga_id=call.saga_id), metadata=call.metadata, timeout=call.timeout
-            )
-            return to_dict(reply)
+            request = request_type(saga_id=call.saga_id)
+            return to_dict(await calls.call(method, request, call, step, forward=False))
 
         return run
 
-    release_seats = compensation(peers.seat.Compensate, seat_pb2.ReleaseSeatsRequest)
-    refund_points = compensation(peers.loyalty.Compensate, loyalty_pb2.RefundPointsRequest)
-    refund_payment = compensation(peers.payment.Compensate, payment_pb2.RefundRequest)
-    cancel_booking = compensation(peers.booking.Compensate, booking_pb2.CancelBookingRequest)
+    release_seats = compensation(
+        peers.seat.Compensate, seat_pb2.ReleaseSeatsRequest, steps.RESERVE_SEAT
+    )
+    refund_points = compensation(
+        peers.loyalty.Compensate, loyalty_pb2.RefundPointsRequest, steps.DEDUCT_LOYALTY_POINTS
+    )
+    refund_payment = compensation(
+        peers.payment.Compensate, payment_pb2.RefundRequest, steps.PROCESS_PAYMENT
+    )
+    cancel_booking = compensation(
+        peers.booking.Compensate, booking_pb2.CancelBookingRequest, steps.CONFIRM_BOOKING
+    )
 
     def step(name: str, action: Any, compensation: Any) -> StepSpec:
         return StepSpec(name, action, compensation, step_timeout, retry)

@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagakit.config import ServiceConfig, env_addr, env_choice, env_float, env_int, env_str
+from orchestrator.engine.runner import default_owner
+from sagakit.config import (
+    ConfigError,
+    ServiceConfig,
+    env_addr,
+    env_choice,
+    env_float,
+    env_int,
+    env_str,
+)
 
 DEFAULT_PORT = 50050
 
@@ -28,12 +37,26 @@ class OrchestratorConfig:
     compensation_backoff_cap: float  # longest wait between two compensation attempts
     bookings_log: Path | None  # one JSON line per finished saga; None disables
     sqlite_synchronous: str
+    orchestrator_id: str  # this replica's name in the saga leases
+    lease_ttl: float  # seconds a saga's lease lasts unless renewed
+    lease_renew: float  # seconds between renewals
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
         env = os.environ if environ is None else environ
         service = ServiceConfig.from_env("orchestrator", DEFAULT_PORT, env)
         log_path = env_str("BOOKINGS_LOG", str(service.data_dir / "bookings.jsonl"), env)
+        owner = env_str("ORCHESTRATOR_ID", default_owner(), env)
+        if len(owner) > 200 or not owner.isprintable():
+            raise ConfigError(
+                f"ORCHESTRATOR_ID must be up to 200 printable characters, got {owner!r}"
+            )
+        ttl = env_float("SAGA_LEASE_TTL_S", 10.0, 0.5, env)
+        renew = env_float("SAGA_LEASE_RENEW_S", ttl / 3, 0.05, env)
+        if renew >= ttl:
+            raise ConfigError(
+                f"SAGA_LEASE_RENEW_S must be shorter than SAGA_LEASE_TTL_S ({ttl:g}), got {renew:g}"
+            )
         return cls(
             service=service,
             seat_addr=env_addr("SEAT_SERVICE_ADDR", "127.0.0.1:50051", env),
@@ -51,4 +74,7 @@ class OrchestratorConfig:
             sqlite_synchronous=env_choice(
                 "SQLITE_SYNCHRONOUS", ("full", "normal"), "full", env
             ).upper(),
+            orchestrator_id=owner,
+            lease_ttl=ttl,
+            lease_renew=renew,
         )

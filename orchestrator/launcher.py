@@ -299,9 +299,33 @@ class Launcher:
             "BOOKING_SERVICE_ADDR": p["booking"],
             "ORCHESTRATOR_ADDR": self.orchestrator.addr,
             "BOOKINGS_LOG": str(self.data_dir / "bookings.jsonl"),
+            # The local stack's orchestrator, by a name that outlives a restart: it takes its
+            # sagas back at once on PostgreSQL too (a new name would wait for the leases).
+            "ORCHESTRATOR_ID": os.environ.get("ORCHESTRATOR_ID", "local-orchestrator"),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
+            **self._replica_env(svc),
         }
+
+    def _replica_env(self, svc: Service) -> dict[str, str]:
+        """A further orchestrator replica's own name and bookings log (add_orchestrator)."""
+        if svc.module != "orchestrator" or svc is self.orchestrator:
+            return {}
+        return {
+            "ORCHESTRATOR_ID": f"local-{svc.name}",
+            "BOOKINGS_LOG": str(self.data_dir / f"{svc.name}-bookings.jsonl"),
+        }
+
+    async def add_orchestrator(self) -> Service:
+        """Start one more orchestrator replica on the stack's saga log (PostgreSQL only: a
+        SQLite log is one process's), on a free port; returns it once healthy."""
+        taken = [s.port for s in self.services]
+        n = sum(1 for s in self.services if s.module == "orchestrator") + 1
+        svc = Service(f"orchestrator-{n}", "orchestrator", free_port(avoid=taken))
+        self.services.append(svc)
+        await self.spawn(svc)
+        await self.wait_healthy(svc)
+        return svc
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)

@@ -12,9 +12,10 @@ from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_p
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
-from orchestrator.engine.faultplan import FaultPlan
-from orchestrator.engine.model import TERMINAL, SagaRecord, SagaStatus
+from orchestrator.engine.errors import NotResumable, SagaNotFound
+from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
+from orchestrator.faultplan import FaultPlan
 from sagakit import context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
@@ -29,7 +30,6 @@ from sagakit.errors import (
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 200
-TERMINAL_EVENTS = {"SAGA_COMPLETED", "SAGA_COMPENSATED", "SAGA_FAILED"}
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -225,40 +225,25 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.WatchSagaRequest, context_: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SagaEvent]:
         saga_id = validate.saga_id(request.saga_id)
-        queue = self.runner.bus.subscribe(saga_id)
-        try:
-            saga = await self.runner.get(saga_id)
-            if saga is None:
-                await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
-                return
-            last = 0
-            for event in await self.runner.store.events(saga_id):
-                last = event.seq
-                yield event_to_proto(event)
-            current = await self.runner.get(saga_id)
-            if (
-                current is not None
-                and current.status in TERMINAL
-                and not self.runner.is_driving(saga_id)
-            ):
-                return
-            while True:
-                event = await queue.get()
-                if event.seq <= last:
-                    continue
-                last = event.seq
-                yield event_to_proto(event)
-                if event.type in TERMINAL_EVENTS:
-                    return
-        finally:
-            self.runner.bus.unsubscribe(saga_id, queue)
+        if await self.runner.get(saga_id) is None:
+            await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
+            return
+        # Live from whichever replica drives it (events logged by another arrive through the
+        # shared log).
+        async for event in self.runner.follow(saga_id):
+            yield event_to_proto(event)
 
     async def ResumeSaga(
         self, request: pb.ResumeSagaRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Saga:
         saga_id = validate.saga_id(request.saga_id)
         context.saga_id.set(saga_id)
-        saga = await self.runner.resume(saga_id, request.clear_faults)
+        try:
+            saga = await self.runner.resume(saga_id, request.clear_faults)
+        except SagaNotFound:
+            raise NotFound(f"saga_id: no saga {saga_id!r}") from None
+        except NotResumable as exc:
+            raise Rejected(str(exc)) from None
         left = context_.time_remaining()
         final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
         return saga_to_proto(final or saga)

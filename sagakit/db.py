@@ -50,6 +50,9 @@ class Conn(Protocol):
 
 
 class Database(Protocol):
+    # "sqlite" (one process per file: transactions one at a time) or "postgresql" (shared).
+    dialect: str
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def transaction(self, fn: Callable[[Conn], T]) -> T:

@@ -70,6 +70,8 @@ def _settle(jobs: list[_Job]) -> None:
 
 
 class SqliteDatabase:
+    dialect = "sqlite"
+
     def __init__(self, path: Path, schema: str | Migrations, synchronous: str = "FULL") -> None:
         """`schema`: the service's migrations, or (tests) a script of CREATE statements."""
         self.path = path

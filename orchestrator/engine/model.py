@@ -88,6 +88,9 @@ class SagaRecord:
     error: str = ""
     compensation_order: list[str] = field(default_factory=list)
     event_seq: int = 0
+    # Which claim of the saga its driver holds (store.py: writes are fenced by it).
+    lease_epoch: int = 0
+    definition_version: int = 1  # the version of `definition` it started under
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)

@@ -8,22 +8,37 @@ the transition that follows it, which is awaited before the next participant cal
 the saga: one fsync for both, and still on disk before anything depends on it. A crash before
 that commit leaves the step as started in the log, and recovery repeats its (idempotent) call,
 exactly as after a crash just as the participant answered.
+
+A runner drives the live sagas whose lease it holds (store.py): those it started, and those it
+claims (at start and then every `claim_every` seconds: never leased, released by a replica
+that stopped, or expired because their holder died or stalled). It renews its leases every
+`lease_renew` seconds and stops driving a saga as soon as it may have lost the lease: before a
+participant call it checks that its last renewal is less than `lease_ttl` old, and a write
+fenced off by another replica's claim ends the driver (LeaseLost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-import grpc
-
 from orchestrator.engine.bus import EventBus
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
-from orchestrator.engine.faultplan import FaultPlan
+from orchestrator.engine.errors import (
+    NotResumable,
+    SagaNotFound,
+    StepFailed,
+    StepRefused,
+    StepUnreachable,
+)
 from orchestrator.engine.model import (
     FINISHED,
     NEEDS_COMPENSATION,
@@ -36,10 +51,8 @@ from orchestrator.engine.model import (
     now,
 )
 from orchestrator.engine.sink import TerminalSink
-from orchestrator.engine.store import SagaStore, Write
+from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
-from sagakit.context import CORRELATION_HEADER
-from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES, NotFound, Rejected
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -55,10 +68,25 @@ class RunnerSettings:
             max_attempts=5, base_delay=0.1, max_delay=10.0, retry_for=300.0
         )
     )
-    # How often the runner looks for live sagas in the log that nobody drives (a start whose
-    # driver never ran, a driver that crashed), and how long such a saga must have been idle.
-    adopt_every: float = 1.0
-    adopt_idle: float = 2.0
+    # This replica's name in the leases, and how long a lease lasts unless renewed.
+    owner: str = field(default_factory=lambda: default_owner())
+    lease_ttl: float = 10.0
+    lease_renew: float = 0.0  # 0: a third of lease_ttl
+    # How often the runner claims live sagas nobody holds (0: only when claim() is called),
+    # and how many at a time.
+    claim_every: float = 1.0
+    claim_batch: int = 100
+    # How often a watcher of a saga driven elsewhere (another replica) reads its new events.
+    follow_every: float = 0.05
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_renew or self.lease_ttl / 3
+
+
+def default_owner() -> str:
+    """ORCHESTRATOR_ID's default: unique among processes running at once."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def needs_compensation(step: StepRecord) -> bool:
@@ -68,8 +96,8 @@ def needs_compensation(step: StepRecord) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, StepFailed):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return "DEADLINE_EXCEEDED: no answer within the step deadline"
     return f"{type(exc).__name__}: {exc}"
@@ -84,13 +112,9 @@ class Verdict(Enum):
 
 
 def _verdict(exc: BaseException) -> Verdict:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        if exc.code() in BUSINESS_FAILURE_CODES:
-            return Verdict.REFUSED
-        if exc.code() in UNREACHABLE_CODES:
-            return Verdict.UNREACHABLE
-        return Verdict.ERRORED
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, StepRefused):
+        return Verdict.REFUSED
+    if isinstance(exc, StepUnreachable | TimeoutError):
         return Verdict.UNREACHABLE
     # Anything else (a bug in step code, a reply that would not parse) happened somewhere
     # around the call: the participant may have acted, so it is never "did not run".
@@ -115,12 +139,18 @@ class SagaRunner:
     def __init__(
         self,
         store: SagaStore,
-        definitions: dict[str, SagaDefinition],
+        definitions: Mapping[str, SagaDefinition] | Iterable[SagaDefinition],
         settings: RunnerSettings = RunnerSettings(),
         sink: TerminalSink | None = None,
     ) -> None:
+        """`definitions`: every saga definition (and every version of one) whose sagas this
+        runner drives; new sagas start under the latest version of their definition."""
         self.store = store
-        self.definitions = definitions
+        listed = list(definitions.values() if isinstance(definitions, Mapping) else definitions)
+        self._versions = {(d.name, d.version): d for d in listed}
+        self.definitions: dict[str, SagaDefinition] = {}
+        for d in sorted(listed, key=lambda d: d.version):
+            self.definitions[d.name] = d
         self.settings = settings
         self.bus = EventBus()
         self._sink = sink
@@ -130,9 +160,15 @@ class SagaRunner:
         self._live: dict[str, SagaRecord] = {}
         # Outcomes held back for the saga's next transition (see _note), by saga.
         self._held: dict[str, list[tuple[Write, SagaEvent]]] = {}
-        # Starts under way (logged or being logged, driver not yet spawned): not orphans.
+        # Starts under way (logged or being logged, driver not yet spawned).
         self._starting: set[str] = set()
-        self._adopter: asyncio.Task[None] | None = None
+        # saga id -> monotonic time until which this runner surely holds its lease.
+        self._leases: dict[str, float] = {}
+        self._lost: set[str] = set()  # drivers being stopped because their lease went elsewhere
+        self._last_renew = time.monotonic()
+        # (saga id, lease epoch) of drivers that ended since the last renewal: their leases go.
+        self._ended: list[tuple[str, int]] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -150,12 +186,14 @@ class SagaRunner:
         return SagaRecord(
             saga_id=saga_id,
             definition=definition,
+            definition_version=spec.version,
             correlation_id=correlation_id,
             payload=payload,
             steps=[StepRecord(name, i + 1) for i, name in enumerate(spec.step_names)],
             idempotency_key=idempotency_key,
             fault_plan=fault_plan,
             deadline_at=deadline.isoformat(timespec="microseconds"),
+            lease_epoch=1,
         )
 
     async def start(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
@@ -172,6 +210,8 @@ class SagaRunner:
 
     async def _log_and_spawn(self, saga: SagaRecord) -> tuple[SagaRecord, bool]:
         saga.event_seq = 1
+        held_until = time.monotonic() + self.settings.lease_ttl
+        lease = (self.settings.owner, time.time() + self.settings.lease_ttl)
         event = self._event(saga, "SAGA_STARTED", message=f"{len(saga.steps)} steps queued")
         # The first step's start (its intent) goes in the same commit as the saga itself.
         later: tuple[SagaEvent, ...] = ()
@@ -180,7 +220,7 @@ class SagaRunner:
             _begin_attempt(first)
             saga.event_seq += 1
             later = (self._event(saga, "STEP_STARTED", first),)
-        stored, created = await self.store.create(saga, event, *later)
+        stored, created = await self.store.create(saga, event, *later, lease=lease)
         if created:
             self.bus.publish(event)
             for e in later:
@@ -193,51 +233,90 @@ class SagaRunner:
                 f", faults: {saga.fault_plan}" if saga.fault_plan else "",
             )
             log.debug("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
+            self._leases[saga.saga_id] = held_until
             self._spawn(stored, first_started=bool(later))
         return self._live.get(stored.saga_id, stored), created
 
     async def recover(self) -> int:
-        """Hand the sink what a kill kept from it, resume every saga the log says is not
-        terminal (after a crash or restart), then keep watching for live sagas nobody drives."""
+        """Hand the sink what a kill kept from it, drive the live sagas this replica may claim
+        (on a SQLite log, its own alone: every one), then keep claiming and renewing."""
         await self._reconcile_sink()
-        sagas = await self.store.load_live()
+        count = 0
+        while True:
+            claimed = await self.claim(recovering=True)
+            count += claimed
+            if claimed < self.settings.claim_batch:
+                break
+        if self._keeper is None and self.settings.claim_every > 0:
+            self._keeper = asyncio.create_task(self._keep_forever(), name="saga-leases")
+        return count
+
+    async def claim(self, recovering: bool = False) -> int:
+        """Claim and drive live sagas nobody holds a lease on: never leased, released by a
+        replica that stopped, or expired (their holder died, stalled or lost the database).
+        `recovering`: also those this ORCHESTRATOR_ID held before a restart, and on a log no
+        other process can use (SQLite), every live saga."""
+        ttl = self.settings.lease_ttl
+        held_until = time.monotonic() + ttl
+        now_ = float("inf") if recovering and not self.store.shared else time.time()
+        sagas = await self.store.claim(
+            self.settings.owner,
+            time.time() + ttl,
+            now_,
+            self.settings.claim_batch,
+            reclaim=recovering,
+        )
         for saga in sagas:
             context.correlation_id.set(saga.correlation_id)
             context.saga_id.set(saga.saga_id)
-            log.warning("[SAGA] recovering %s saga left %s", saga.definition, saga.status.value)
+            log.warning(
+                "[SAGA] %s %s saga left %s (lease %d)",
+                "recovering" if recovering else "taking over",
+                saga.definition,
+                saga.status.value,
+                saga.lease_epoch,
+            )
+            stale = self._tasks.get(saga.saga_id)
+            if stale is not None:  # a driver of ours that outlived its lease: it is fenced off
+                self._lost.add(saga.saga_id)
+                stale.cancel()
+                await asyncio.gather(stale, return_exceptions=True)
+            self._leases[saga.saga_id] = held_until
             self._spawn(saga)
-        if self._adopter is None and self.settings.adopt_every > 0:
-            self._adopter = asyncio.create_task(self._adopt_forever(), name="saga-adopter")
         return len(sagas)
 
-    async def adopt_orphans(self) -> int:
-        """Drive every live saga in the log that this runner does not drive and that has been
-        idle for `adopt_idle` seconds (a safety net: starts are shielded, drivers catch their
-        errors, but a saga that exists must end whatever happened to its driver)."""
-        idle_since = datetime.now(UTC) - timedelta(seconds=self.settings.adopt_idle)
-        ids = await self.store.live_ids(idle_since.isoformat(timespec="microseconds"))
-        orphans = [i for i in ids if i not in self._tasks and i not in self._starting]
-        adopted = 0
-        for saga_id in orphans:
-            saga = await self.store.load(saga_id)
-            if saga is None or saga.terminal or saga_id in self._tasks:
-                continue
-            context.correlation_id.set(saga.correlation_id)
-            context.saga_id.set(saga.saga_id)
-            log.warning("[SAGA] adopting %s saga left %s with no driver", saga.definition,
-                        saga.status.value)  # fmt: skip
-            self._spawn(saga)
-            adopted += 1
-        return adopted
+    async def renew(self) -> None:
+        """Extend the leases of the sagas this runner drives; stop driving those it lost."""
+        leases = {i: s.lease_epoch for i, s in self._live.items() if i in self._tasks}
+        ended, self._ended = self._ended, []
+        began = time.monotonic()
+        try:
+            held = await self.store.renew(
+                self.settings.owner, leases, time.time() + self.settings.lease_ttl, ended
+            )
+        except BaseException:
+            self._ended.extend(ended)
+            raise
+        self._last_renew = began
+        for saga_id in leases:
+            if saga_id in held:
+                self._leases[saga_id] = began + self.settings.lease_ttl
+            elif (task := self._tasks.get(saga_id)) is not None:
+                context.saga_id.set(saga_id)
+                log.warning("[SAGA] lease lost to another replica; no longer driving it")
+                self._lost.add(saga_id)
+                task.cancel()
 
-    async def _adopt_forever(self) -> None:
+    async def _keep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.adopt_every)
+            await asyncio.sleep(self.settings.claim_every)
             try:
+                if time.monotonic() - self._last_renew >= self.settings.renew_every:
+                    await self.renew()
                 await self.flush_sunk()
-                await self.adopt_orphans()
+                await self.claim()
             except Exception:
-                log.exception("[SAGA] housekeeping failed (outbox, orphans); trying again")
+                log.exception("[SAGA] housekeeping failed (leases, outbox); trying again")
 
     async def _reconcile_sink(self) -> None:
         if self._sink is None or not self.store.outbox:
@@ -271,28 +350,48 @@ class SagaRunner:
     async def resume(self, saga_id: str, clear_faults: bool) -> SagaRecord:
         saga = await self.get(saga_id)
         if saga is None:
-            raise NotFound(f"saga_id: no saga {saga_id!r}")
-        if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+            raise SagaNotFound(saga_id)
+        if saga.status in FINISHED:
             # Refused before anything changes: a refused call leaves the fault plan as it was.
-            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+            raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
             await asyncio.wait({finishing})
-        if clear_faults and saga.fault_plan:
-            saga.fault_plan = ""
-            if saga_id not in self._tasks:
-                await self.store.save(saga, [], None)
         if saga_id in self._tasks:
-            return saga  # already being driven; a cleared plan applies from the next attempt
+            if clear_faults:
+                saga.fault_plan = ""  # applies from the next attempt, logged with its start
+            return saga  # already being driven
+        if saga.status != SagaStatus.FAILED and not clear_faults:
+            holder = await self.store.owner(saga_id)
+            if holder is not None and holder[0] != self.settings.owner and holder[1] > time.time():
+                return saga  # another replica drives it
+        # Take the lease whoever holds it (a replica driving it with the faults to clear is
+        # fenced off from now on), and resume from what the log says now.
+        held_until = time.monotonic() + self.settings.lease_ttl
+        taken = await self.store.take(
+            saga_id, self.settings.owner, time.time() + self.settings.lease_ttl
+        )
+        if taken is None:
+            raise SagaNotFound(saga_id)
+        saga = taken
+        if saga.status in FINISHED:  # finished meanwhile, by the replica that drove it
+            raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        if clear_faults:
+            saga.fault_plan = ""
         if saga.status == SagaStatus.FAILED:
-            saga.status = SagaStatus.COMPENSATING
             saga.finished_at = None
-            # Back to why the saga is compensating at all, not why the compensation got stuck.
-            failed = next((s for s in saga.steps if s.error), None)
-            saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
+            if all(s.state in _FORWARD for s in saga.steps):
+                # Stopped on its forward path (a definition it could not be driven with): on.
+                saga.status, saga.error = SagaStatus.RUNNING, ""
+            else:
+                saga.status = SagaStatus.COMPENSATING
+                # Back to why the saga is compensating, not why the compensation got stuck.
+                failed = next((s for s in saga.steps if s.error), None)
+                saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
             for st in saga.steps:
                 st.compensation_round = 0
+        self._leases[saga_id] = held_until
         await self._transition(saga, saga.steps, "SAGA_RESUMED", message="operator resume")
         context.correlation_id.set(saga.correlation_id)
         log.warning("[SAGA] resumed by operator")
@@ -300,7 +399,8 @@ class SagaRunner:
         return saga
 
     async def wait(self, saga_id: str, within: float | None) -> SagaRecord | None:
-        """The saga once terminal, or as it stands when `within` seconds pass."""
+        """The saga once terminal, or as it stands when `within` seconds pass (whichever
+        replica drives it)."""
         queue = self.bus.subscribe(saga_id, only=_ends_saga)
         try:
             saga = await self.get(saga_id)
@@ -309,20 +409,57 @@ class SagaRunner:
             loop = asyncio.get_running_loop()
             end = None if within is None else loop.time() + within
             while True:
+                here = self.is_driving(saga_id)
+                # Driven here, its end is published here (woken every second anyway, in case
+                # the lease goes elsewhere); driven by another replica, read the log.
+                poll = 1.0 if here else self.settings.follow_every * 2
                 left = None if end is None else end - loop.time()
                 if left is not None and left <= 0:
                     break
                 try:
                     # asyncio.timeout, not wait_for: no extra task per event.
-                    async with asyncio.timeout(left):
+                    async with asyncio.timeout(poll if left is None else min(left, poll)):
                         event = await queue.get()
                 except TimeoutError:
-                    break
+                    if not here:
+                        current = await self.store.load(saga_id)
+                        if current is None or current.terminal:
+                            return current
+                    continue
                 if event.status in TERMINAL:
                     if saga.terminal:
                         return saga  # the live record, just logged: no need to read it back
                     break
             return await self.get(saga_id)
+        finally:
+            self.bus.unsubscribe(saga_id, queue)
+
+    async def follow(self, saga_id: str) -> AsyncIterator[SagaEvent]:
+        """The saga's events from its first, then live as they are logged, whichever replica
+        drives it; ends once it is terminal (at once for one already terminal and driven by
+        nobody here)."""
+        queue = self.bus.subscribe(saga_id)
+        try:
+            last, replayed = 0, False
+            while True:
+                events = await self.store.events(saga_id, last)
+                for event in events:
+                    last = event.seq
+                    yield event
+                    if replayed and event.status in TERMINAL:
+                        return
+                if not replayed:
+                    replayed = True
+                    if events and events[-1].status in TERMINAL and not self.is_driving(saga_id):
+                        return
+                here = self.is_driving(saga_id)
+                try:
+                    async with asyncio.timeout(1.0 if here else self.settings.follow_every):
+                        await queue.get()
+                except TimeoutError:
+                    pass
+                while not queue.empty():  # the log has them all: read once for the lot
+                    queue.get_nowait()
         finally:
             self.bus.unsubscribe(saga_id, queue)
 
@@ -333,11 +470,12 @@ class SagaRunner:
         return saga_id in self._tasks
 
     async def stop(self, grace: float) -> None:
-        """Let running sagas finish within `grace`; the rest resume from the log on restart."""
-        if self._adopter is not None:
-            self._adopter.cancel()
-            await asyncio.gather(self._adopter, return_exceptions=True)
-            self._adopter = None
+        """Let running sagas finish within `grace`; release the leases of the rest, which
+        another replica (or this one, restarted) resumes from the log."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         tasks = list(self._tasks.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
@@ -345,6 +483,10 @@ class SagaRunner:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.flush_sunk()
+        try:
+            await self.store.release(self.settings.owner, list(self._leases))
+        except Exception:
+            log.exception("[SAGA] could not release leases; they expire on their own")
 
     # ---- driving ------------------------------------------------------------------------
 
@@ -353,10 +495,14 @@ class SagaRunner:
         self._live[saga.saga_id] = saga
         task = asyncio.create_task(self._drive(saga, first_started), name=f"saga-{saga.saga_id}")
         self._tasks[saga.saga_id] = task
+        epoch = saga.lease_epoch
 
         def done(_: asyncio.Task[None]) -> None:
-            self._tasks.pop(saga.saga_id, None)
-            self._live.pop(saga.saga_id, None)
+            if self._tasks.get(saga.saga_id) is task:
+                self._tasks.pop(saga.saga_id, None)
+                self._live.pop(saga.saga_id, None)
+                self._leases.pop(saga.saga_id, None)
+            self._ended.append((saga.saga_id, epoch))
 
         task.add_done_callback(done)
 
@@ -364,23 +510,59 @@ class SagaRunner:
         context.correlation_id.set(saga.correlation_id)
         context.saga_id.set(saga.saga_id)
         try:
-            definition = self.definitions[saga.definition]
+            definition = self._versions.get((saga.definition, saga.definition_version))
+            problem = self._mismatch(saga, definition)
+            if problem or definition is None:
+                await self._stop_loudly(saga, problem)
+                return
             while not saga.terminal:
                 if saga.status == SagaStatus.RUNNING:
                     await self._forward(saga, definition, first_started)
                     first_started = False
                 else:
                     await self._compensate_all(saga, definition)
+        except LeaseLost:
+            log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
         except asyncio.CancelledError:
+            if saga.saga_id in self._lost:
+                return  # renew() or claim() found the lease gone, and said so
             log.info("[SAGA] driver stopped; the saga resumes from the log on restart")
             raise
         except Exception:
             log.exception("[SAGA] driver crashed; the saga stays %s", saga.status.value)
         finally:
+            lost = saga.saga_id in self._lost
+            self._lost.discard(saga.saga_id)
             held = self._held.pop(saga.saga_id, None)
-            if held:  # stopped between an outcome and the next transition: log it anyway
+            if held and not lost:  # stopped between an outcome and the next transition
                 written = self.store.save_soon([w for w, _ in held])
                 written.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _mismatch(self, saga: SagaRecord, definition: SagaDefinition | None) -> str:
+        """Why this runner cannot drive the saga with the definition it started under, if so."""
+        if definition is None:
+            have = sorted(v for n, v in self._versions if n == saga.definition)
+            known = ", ".join(f"v{v}" for v in have) or "none"
+            return (
+                f"started under {saga.definition} v{saga.definition_version}, which this "
+                f"orchestrator does not have (its versions: {known}); run one that has it, "
+                "then ResumeSaga"
+            )
+        names = [s.name for s in saga.steps]
+        if tuple(names) != definition.step_names:
+            return (
+                f"its steps ({', '.join(names)}) are not those of {definition.name} "
+                f"v{definition.version} ({', '.join(definition.step_names)})"
+            )
+        return ""
+
+    async def _stop_loudly(self, saga: SagaRecord, problem: str) -> None:
+        """A saga this runner must not drive: FAILED (an operator's turn), with the reason."""
+        saga.status = SagaStatus.FAILED
+        saga.finished_at = now()
+        saga.error = f"cannot be driven: {problem}"
+        await self._transition(saga, [], "SAGA_FAILED", message=saga.error)
+        log.error("[SAGA] FAILED: %s", saga.error)
 
     async def _forward(
         self, saga: SagaRecord, definition: SagaDefinition, first_started: bool = False
@@ -406,6 +588,7 @@ class SagaRunner:
         """Run the step's Do until it succeeds or fails for good; `started`: the first
         attempt's start is logged already (with the saga's creation)."""
         spec = definition.spec(step.name)
+        assert spec is not None, "checked by _mismatch before driving"
         outcome = await self._attempts(saga, definition, spec, step, forward=True, started=started)
         if not outcome.ok:
             # Unknown unless the participant said no and never might have said yes: an attempt
@@ -442,7 +625,6 @@ class SagaRunner:
         policy = spec.retry if forward else self.settings.compensation_retry
         what, label = ("Do", "[SAGA STEP]") if forward else ("Compensate", "[COMPENSATION]")
         kind = "STEP" if forward else "COMPENSATION"
-        plan = FaultPlan.from_normalized(saga.fault_plan, definition.step_names)
         # The time budget counts from this loop's start: after a restart, the time the
         # orchestrator itself was down is not time the participant was unreachable.
         began = datetime.now(UTC)
@@ -469,20 +651,17 @@ class SagaRunner:
                 what,
                 attempt,
             )
-            if not saga.fault_plan:
-                plan = FaultPlan()  # ResumeSaga(clear_faults) applies from the next attempt
-            faults = (
-                plan.do_metadata(step.name, attempt)
-                if forward
-                else plan.compensate_metadata(step.name, attempt)
-            )
             fn = spec.action if forward else spec.compensation
+            # No call on a lease that may have lapsed (this process stalled, or its renewals
+            # failed): another replica may be driving the saga by now.
+            if time.monotonic() >= self._leases.get(saga.saga_id, 0.0):
+                raise LeaseLost(f"saga {saga.saga_id}: lease not renewed in time")
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await fn(self._call(saga, spec, faults))
+                    result = await fn(self._call(saga, spec, attempt))
             except Exception as exc:
                 error, verdict = _describe(exc), _verdict(exc)
-                if verdict == Verdict.ERRORED and not isinstance(exc, grpc.aio.AioRpcError):
+                if verdict == Verdict.ERRORED and not isinstance(exc, StepFailed):
                     log.exception("%s %s: %s code failed", label, step.name, what)
                 if forward:
                     step.error = error
@@ -563,6 +742,7 @@ class SagaRunner:
         self, saga: SagaRecord, definition: SagaDefinition, step: StepRecord
     ) -> bool:
         spec = definition.spec(step.name)
+        assert spec is not None, "checked by _mismatch before driving"
         outcome = await self._attempts(saga, definition, spec, step, forward=False)
         if not outcome.ok:
             step.state = StepState.COMPENSATION_FAILED
@@ -579,15 +759,16 @@ class SagaRunner:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _call(
-        self, saga: SagaRecord, spec: StepSpec, faults: tuple[tuple[str, str], ...]
-    ) -> StepCall:
+    def _call(self, saga: SagaRecord, spec: StepSpec, attempt: int) -> StepCall:
         return StepCall(
             saga_id=saga.saga_id,
             payload=saga.payload,
             results=saga.results(),
-            metadata=((CORRELATION_HEADER, saga.correlation_id), *faults),
             timeout=spec.timeout,
+            correlation_id=saga.correlation_id,
+            # Read at each attempt: ResumeSaga(clear_faults) applies from the next one.
+            options=saga.fault_plan,
+            attempt=attempt,
         )
 
     def _event(
@@ -657,6 +838,10 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
+
+
+# Step states of a saga that has not begun to compensate.
+_FORWARD = frozenset({StepState.PENDING, StepState.EXECUTING, StepState.SUCCEEDED})
 
 
 def _begin_attempt(step: StepRecord) -> None:

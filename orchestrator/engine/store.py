@@ -1,8 +1,17 @@
-"""The saga log: SQLite tables for sagas, their step queue and their events.
+"""The saga log: tables for sagas, their step queue and their events (SQLite or PostgreSQL).
 
 Every transition is one transaction (saga row + changed step rows + one event), written before
 the participant call it announces and again with its outcome. The log is the truth; the
 runner's objects are a cache.
+
+Several orchestrator replicas may share one log (PostgreSQL). A live saga is driven by the
+replica holding its lease: a saga_leases row (owner, expires in seconds since the epoch) and
+the saga's `lease_epoch`, which grows with every claim. Every transition is fenced: its saga
+update matches only while `lease_epoch` is still the one its driver claimed, and otherwise the
+whole transaction is undone (LeaseLost): a replica that was paused, cut off or slow past its
+lease writes nothing more for that saga once another replica has claimed it. Renewals write
+saga_leases rows only, so they never conflict with transitions (PostgreSQL would make one of
+two writers of a row start over).
 """
 
 from __future__ import annotations
@@ -28,8 +37,10 @@ from sagakit.migrate import Migrations
 
 _SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
-    " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq"
+    " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq,"
+    " lease_epoch, definition_version"
 )
+_N_SAGA_COLS = 16
 _STEP_COLS = (
     "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
@@ -42,7 +53,7 @@ Write = Callable[[Conn], None]
 
 _UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
-    " compensation_order=?, event_seq=? WHERE saga_id=?"
+    " compensation_order=?, event_seq=? WHERE saga_id=? AND lease_epoch=?"
 )
 _UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the _saga_row fields a transition may change, in order
 _STEP_UPDATED = [c.strip() for c in _STEP_COLS.split(",")][2:]  # all but the key
@@ -52,9 +63,18 @@ _UPSERT_STEP = (
     + ", ".join(f"{c}=excluded.{c}" for c in _STEP_UPDATED)
 )
 _OUTBOX = (
-    "INSERT INTO saga_outbox (saga_id, status) VALUES (?, ?)"
-    " ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status"
+    "INSERT INTO saga_outbox (saga_id, status, sink) VALUES (?, ?, ?)"
+    " ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status, sink=excluded.sink"
 )
+_LIVE_MARKS = ",".join("?" * len(LIVE))
+_LIVE_VALUES = tuple(s.value for s in LIVE)
+
+
+class LeaseLost(Exception):
+    """A transition of a saga whose lease another replica has claimed since: nothing of it
+    was written."""
+
+
 SINK_CHECKPOINT = "sink_checkpoint"
 
 
@@ -78,6 +98,8 @@ def _saga_row(s: SagaRecord) -> tuple[object, ...]:
         s.error,
         json.dumps(s.compensation_order),
         s.event_seq,
+        s.lease_epoch,
+        s.definition_version,
     )
 
 
@@ -141,13 +163,15 @@ def _saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
         error=row["error"],
         compensation_order=json.loads(row["compensation_order"]),
         event_seq=row["event_seq"],
+        lease_epoch=row["lease_epoch"],
+        definition_version=row["definition_version"],
     )
 
 
-def _insert_event(conn: Conn, e: SagaEvent) -> None:
+def _insert_event(conn: Conn, e: SagaEvent, epoch: int) -> None:
     conn.execute(
         "INSERT INTO saga_events (saga_id, seq, type, step, attempt, message, at, status,"
-        " correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " correlation_id, lease_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             e.saga_id,
             e.seq,
@@ -158,6 +182,7 @@ def _insert_event(conn: Conn, e: SagaEvent) -> None:
             e.at,
             e.status.value,
             e.correlation_id,
+            epoch,
         ),
     )
 
@@ -177,6 +202,25 @@ def _load(conn: Conn, where: str, args: Iterable[object]) -> list[SagaRecord]:
     return out
 
 
+def _take(conn: Conn, ids: list[str], owner: str, expires: float) -> list[SagaRecord]:
+    """Bump these sagas' lease epochs (fencing off any holder) and lease them to `owner`."""
+    if not ids:
+        return []
+    conn.executemany(
+        "UPDATE sagas SET lease_epoch=lease_epoch+1 WHERE saga_id=?", [(i,) for i in ids]
+    )
+    sagas = _load(conn, f"saga_id IN ({','.join('?' * len(ids))})", ids)
+    conn.executemany(_LEASE, [(s.saga_id, owner, s.lease_epoch, expires) for s in sagas])
+    return sagas
+
+
+_LEASE = (
+    "INSERT INTO saga_leases (saga_id, owner, epoch, expires) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (saga_id) DO UPDATE SET owner=excluded.owner, epoch=excluded.epoch,"
+    " expires=excluded.expires"
+)
+
+
 @dataclass(frozen=True)
 class Page:
     sagas: list[SagaRecord]
@@ -189,12 +233,30 @@ MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
 
 
 class SagaStore:
-    def __init__(self, target: Path | str, synchronous: str = "FULL", outbox: bool = False) -> None:
-        """`target`: a DATABASE_URL, or a SQLite file. `outbox`: record terminal sagas for a
-        sink (the saga_outbox table)."""
+    def __init__(
+        self,
+        target: Path | str,
+        synchronous: str = "FULL",
+        outbox: bool = False,
+        sink_name: str = "",
+    ) -> None:
+        """`target`: a DATABASE_URL, or a SQLite file. `outbox`: record finished sagas for a
+        sink (the saga_outbox table), named `sink_name` (replicas sharing the log each have
+        their own sink, and reconcile only their own rows)."""
         url = target if isinstance(target, str) else f"sqlite:///{target}"
         self.db: Database = connect(url, MIGRATIONS, synchronous)
         self.outbox = outbox
+        self.sink_name = sink_name
+
+    @property
+    def _checkpoint_key(self) -> str:
+        return f"{SINK_CHECKPOINT}:{self.sink_name}" if self.sink_name else SINK_CHECKPOINT
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may use this log (PostgreSQL); a SQLite file is one
+        process's alone (it holds the file's lock)."""
+        return self.db.dialect != "sqlite"
 
     async def open(self) -> None:
         await self.db.open()
@@ -203,10 +265,16 @@ class SagaStore:
         await self.db.close()
 
     async def create(
-        self, saga: SagaRecord, event: SagaEvent, *later: SagaEvent
+        self,
+        saga: SagaRecord,
+        event: SagaEvent,
+        *later: SagaEvent,
+        lease: tuple[str, float] | None = None,
     ) -> tuple[SagaRecord, bool]:
         """Insert a new saga with its events (the start, then any `later` ones: its first
-        step's start), or return the existing one with the same idempotency key."""
+        step's start) and its lease (owner, expires; without one, any replica may claim it), or
+        return the existing one with the
+        same idempotency key."""
 
         def tx(conn: Conn) -> tuple[SagaRecord, bool]:
             if saga.idempotency_key:
@@ -214,14 +282,17 @@ class SagaStore:
                 if found:
                     return found[0], False
             conn.execute(
-                f"INSERT INTO sagas ({_SAGA_COLS}) VALUES ({','.join('?' * 14)})", _saga_row(saga)
+                f"INSERT INTO sagas ({_SAGA_COLS}) VALUES ({','.join('?' * _N_SAGA_COLS)})",
+                _saga_row(saga),
             )
             conn.executemany(
                 f"INSERT INTO saga_steps ({_STEP_COLS}) VALUES ({','.join('?' * 16)})",
                 [_step_row(saga.saga_id, st) for st in saga.steps],
             )
             for e in (event, *later):
-                _insert_event(conn, e)
+                _insert_event(conn, e, saga.lease_epoch)
+            if lease is not None:
+                conn.execute(_LEASE, (saga.saga_id, lease[0], saga.lease_epoch, lease[1]))
             return saga, True
 
         return await self.db.transaction(tx)
@@ -232,17 +303,22 @@ class SagaStore:
         """One transition's writes, its rows taken as they are now; run them in a transaction
         (see save's `earlier`)."""
         saga_row = _saga_row(saga)
-        update = (*(saga_row[i] for i in _UPDATED), saga.saga_id)
+        update = (*(saga_row[i] for i in _UPDATED), saga.saga_id, saga.lease_epoch)
         step_rows = [_step_row(saga.saga_id, st) for st in steps]
         finished = saga.status in FINISHED
-        outbox = (saga.saga_id, saga.status.value) if self.outbox and finished else None
+        outbox = (
+            (saga.saga_id, saga.status.value, self.sink_name) if self.outbox and finished else None
+        )
+        saga_id, epoch = saga.saga_id, saga.lease_epoch
 
         def write(conn: Conn) -> None:
-            conn.execute(_UPDATE_SAGA, update)
+            # First, so a fenced-off transition stops before it writes anything.
+            if conn.execute(_UPDATE_SAGA, update).rowcount != 1:
+                raise LeaseLost(f"saga {saga_id}: lease {epoch} was claimed by another replica")
             if step_rows:
                 conn.executemany(_UPSERT_STEP, step_rows)
             if event is not None:
-                _insert_event(conn, event)
+                _insert_event(conn, event, epoch)
             if outbox is not None:
                 conn.execute(_OUTBOX, outbox)
 
@@ -290,9 +366,15 @@ class SagaStore:
         """Terminal sagas the sink may not have, and the sink's checkpoint."""
 
         def q(conn: Conn) -> tuple[list[str], str]:
-            ids = [r[0] for r in conn.execute("SELECT saga_id FROM saga_outbox")]
+            # Rows from before sinks had names ('') belong to whoever reconciles first.
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT saga_id FROM saga_outbox WHERE sink IN (?, '')", (self.sink_name,)
+                )
+            ]
             row = conn.execute(
-                "SELECT value FROM engine_meta WHERE key=?", (SINK_CHECKPOINT,)
+                "SELECT value FROM engine_meta WHERE key=?", (self._checkpoint_key,)
             ).fetchone()
             return ids, row[0] if row else ""
 
@@ -306,23 +388,99 @@ class SagaStore:
             conn.execute(
                 "INSERT INTO engine_meta (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-                (SINK_CHECKPOINT, checkpoint),
+                (self._checkpoint_key, checkpoint),
             )
 
         await self.db.transaction(tx)
 
-    async def live_ids(self, idle_since: str) -> list[str]:
-        """Ids of live sagas whose last transition is older than `idle_since`."""
-        marks = ",".join("?" * len(LIVE))
-        return await self.db.read(
-            lambda c: [
-                r[0]
-                for r in c.execute(
-                    f"SELECT saga_id FROM sagas WHERE status IN ({marks}) AND updated_at < ?",
-                    [*(s.value for s in LIVE), idle_since],
-                )
-            ]
+    # ---- leases ---------------------------------------------------------------------------
+
+    async def claim(
+        self, owner: str, expires: float, now: float, limit: int, reclaim: bool = False
+    ) -> list[SagaRecord]:
+        """Take the lease of up to `limit` live sagas nobody holds (never leased, released, or
+        expired by `now`), and with `reclaim` also those `owner` held before (a restart under
+        the same ORCHESTRATOR_ID); each claim bumps the saga's lease epoch. Concurrent
+        claimers skip each other's rows (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+        pick = (
+            f"SELECT s.saga_id FROM sagas s LEFT JOIN saga_leases l ON l.saga_id = s.saga_id"
+            f" WHERE s.status IN ({_LIVE_MARKS})"
+            " AND (l.saga_id IS NULL OR l.expires < ? OR l.owner = ?)"
+            " ORDER BY s.created_at LIMIT ?"
         )
+        if self.shared:
+            pick += " FOR UPDATE OF s SKIP LOCKED"
+        args = (*_LIVE_VALUES, now, owner if reclaim else None, limit)
+
+        def tx(conn: Conn) -> list[SagaRecord]:
+            ids = [r[0] for r in conn.execute(pick, args).fetchall()]
+            return _take(conn, ids, owner, expires)
+
+        return await self.db.transaction(tx)
+
+    async def take(self, saga_id: str, owner: str, expires: float) -> SagaRecord | None:
+        """Take one saga's lease whoever holds it (an operator's resume); the holder, if any,
+        is fenced off from then on."""
+
+        def tx(conn: Conn) -> SagaRecord | None:
+            found = _take(conn, [saga_id], owner, expires)
+            return found[0] if found else None
+
+        return await self.db.transaction(tx)
+
+    async def renew(
+        self,
+        owner: str,
+        leases: dict[str, int],
+        expires: float,
+        ended: Sequence[tuple[str, int]] = (),
+    ) -> set[str]:
+        """Extend the leases `owner` still holds (saga id -> the epoch it claimed) and drop
+        those of sagas it has `ended` (saga id, epoch); returns the sagas whose lease it still
+        has."""
+        if not leases and not ended:
+            return set()
+
+        def tx(conn: Conn) -> set[str]:
+            held: set[str] = set()
+            ids = list(leases)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows = conn.execute(
+                    "UPDATE saga_leases SET expires=? WHERE owner=?"
+                    f" AND saga_id IN ({','.join('?' * len(chunk))}) RETURNING saga_id, epoch",
+                    (expires, owner, *chunk),
+                ).fetchall()
+                held.update(r[0] for r in rows if leases.get(r[0]) == r[1])
+            conn.executemany(
+                "DELETE FROM saga_leases WHERE saga_id=? AND owner=? AND epoch=?",
+                [(i, owner, epoch) for i, epoch in ended],
+            )
+            return held
+
+        return await self.db.transaction(tx)
+
+    async def release(self, owner: str, saga_ids: Sequence[str]) -> None:
+        """Give up leases (a replica stopping): other replicas may claim them at once."""
+        if not saga_ids:
+            return
+
+        def tx(conn: Conn) -> None:
+            conn.executemany(
+                "DELETE FROM saga_leases WHERE saga_id=? AND owner=?",
+                [(i, owner) for i in saga_ids],
+            )
+
+        await self.db.transaction(tx)
+
+    async def owner(self, saga_id: str) -> tuple[str, float] | None:
+        """Who holds the saga's lease and until when (seconds since the epoch), if anyone."""
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT owner, expires FROM saga_leases WHERE saga_id=?", (saga_id,)
+            ).fetchone()
+        )
+        return (row[0], float(row[1])) if row else None
 
     async def page(
         self, status: SagaStatus | None, limit: int, after: tuple[str, str] | None = None

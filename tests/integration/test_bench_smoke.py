@@ -110,3 +110,41 @@ def test_database_option_parsing() -> None:
     for bad in (["mysql"], ["sqlite", "sqlite"]):
         with pytest.raises(ValueError):
             parse_backends(bad)
+
+
+def test_orchestrator_replicas_in_one_run(tmp_path: Path, pg_cluster: Any) -> None:
+    """`--replicas 1,2`: a round with one orchestrator and one with two on the same saga log,
+    the load spread over both, compared in the report."""
+    server = pg_cluster.url_for("benchreplicas")
+    args = "-n 4 -c 2 --warmup 1 --modes saga --replicas 1,2 --no-progress --out".split()
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args, str(tmp_path), "--database", server],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert doc["ok"] is True
+    assert [v["replicas"] for v in doc["variants"]] == [1, 2]
+    two = doc["variants"][1]
+    assert {"orchestrator", "orchestrator-2"} <= set(two["peak_rss_kb"])
+    for lv in two["levels"]:
+        assert (lv["n"], lv["ok"]) == (4, 4)
+        assert "orchestrator-2" in lv["cpu_ms_per_op"]  # its CPU is counted too
+    assert [(r["replicas"], r["concurrency"]) for r in doc["replicas"]] == [(1, 2), (2, 2)]
+    assert "by orchestrator replicas" in run.stdout
+
+
+def test_replicas_need_postgres() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--replicas", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "--database postgres" in run.stderr

@@ -66,6 +66,9 @@ def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dic
         "PAYMENT_SERVICE_ADDR": addrs["payment_service"],
         "BOOKING_SERVICE_ADDR": addrs["booking_service"],
         "BOOKINGS_LOG": str(data_dir / "bookings.jsonl"),
+        # One orchestrator restarted on its log takes its sagas back at once (a replica with a
+        # new name would wait for their leases to expire).
+        "ORCHESTRATOR_ID": "test-orchestrator",
         **extra,
     }
 

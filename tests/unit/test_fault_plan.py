@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.engine.faultplan import ALWAYS, FaultPlan
+from orchestrator.faultplan import ALWAYS, FaultPlan
 from sagakit.errors import InvalidArgument
 from sagakit.steps import STEP_ORDER, canonical_step
 

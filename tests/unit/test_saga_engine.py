@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from orchestrator.engine.definition import (
@@ -19,6 +18,7 @@ from orchestrator.engine.definition import (
     StepFn,
     StepSpec,
 )
+from orchestrator.engine.errors import StepErrored, StepRefused, StepUnreachable
 from orchestrator.engine.model import SagaStatus, StepState
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
@@ -26,8 +26,17 @@ from orchestrator.engine.store import SagaStore
 STEPS = ("a", "b", "c", "d")
 
 
-def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="scripted")
+# What a definition's step functions raise (the flight saga maps gRPC codes to these).
+def refused() -> StepRefused:
+    return StepRefused("ABORTED: scripted refusal")
+
+
+def unreachable() -> StepUnreachable:
+    return StepUnreachable("UNAVAILABLE: scripted outage")
+
+
+def errored() -> StepErrored:
+    return StepErrored("INTERNAL: scripted error")
 
 
 class Script:
@@ -84,8 +93,7 @@ async def make_runner(
     settings = RunnerSettings(
         saga_timeout=saga_timeout,
         compensation_retry=RetryPolicy(threshold, 0.001, 0.002, compensation_retry_for),
-        adopt_every=0,  # tests call adopt_orphans() themselves
-        adopt_idle=0,
+        claim_every=0,  # tests call claim() themselves
     )
     return SagaRunner(store, {"test": script.definition()}, settings)
 
@@ -113,18 +121,18 @@ async def test_business_failure_compensates_earlier_steps_in_reverse(
     tmp_path: Path, script: Script, failing: int
 ) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do[STEPS[failing]] = [rpc_error(grpc.StatusCode.FAILED_PRECONDITION)]
+    script.do[STEPS[failing]] = [refused()]
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == list(reversed(STEPS[:failing]))
     assert saga.steps[failing].state == StepState.STEP_FAILED
     assert all(s.state == StepState.SKIPPED for s in saga.steps[failing + 1 :])
-    assert "FAILED_PRECONDITION" in saga.error
+    assert "scripted refusal" in saga.error
 
 
 async def test_unknown_outcome_is_retried_then_succeeds(tmp_path: Path, script: Script) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE), TimeoutError()]
+    script.do["c"] = [unreachable(), TimeoutError()]
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPLETED
     assert saga.step("c").attempts == 3
@@ -135,7 +143,7 @@ async def test_spent_retries_compensate_the_uncertain_step_too(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 3
+    script.do["b"] = [errored()] * 3
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["b", "a"]
@@ -149,7 +157,7 @@ async def test_unreachable_participant_is_retried_past_the_attempt_count_within_
 ) -> None:
     """A short outage (many quick UNAVAILABLE / DEADLINE_EXCEEDED) is ridden out."""
     runner = await make_runner(tmp_path, script)
-    script.do["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 6 + [TimeoutError()] * 2
+    script.do["b"] = [unreachable()] * 6 + [TimeoutError()] * 2
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPLETED
     assert saga.step("b").attempts == 9
@@ -159,7 +167,7 @@ async def test_unreachable_past_the_time_budget_compensates_the_step(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do["b"] = [rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)] * 100_000
+    script.do["b"] = [unreachable()] * 100_000
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["b", "a"]
@@ -182,15 +190,15 @@ async def test_business_failure_after_unknown_outcome_still_compensates_step(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script)
-    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE), rpc_error(grpc.StatusCode.ABORTED)]
+    script.do["c"] = [unreachable(), refused()]
     saga = await run_one(runner)
     assert saga.compensation_order == ["c", "b", "a"]
 
 
 async def test_compensation_retried_until_success(tmp_path: Path, script: Script) -> None:
     runner = await make_runner(tmp_path, script, threshold=3)
-    script.do["c"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 2
+    script.do["c"] = [refused()]
+    script.undo["b"] = [errored()] * 2
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.step("b").compensation_attempts == 3
@@ -200,8 +208,8 @@ async def test_compensation_past_threshold_fails_and_resume_finishes(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script, threshold=3)
-    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 3
+    script.do["d"] = [refused()]
+    script.undo["b"] = [errored()] * 3
     saga = await run_one(runner)
     assert saga.status == SagaStatus.FAILED
     assert saga.compensation_order == ["c"]
@@ -268,7 +276,7 @@ async def test_every_call_finds_its_intent_and_every_earlier_outcome_on_disk(
             for s in base.steps
         ),
     )  # fmt: skip
-    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
+    script.do["d"] = [refused()]
     store = SagaStore(path, "FULL")
     await store.open()
     runner = SagaRunner(store, {"test": definition})
@@ -297,8 +305,8 @@ async def test_unreachable_compensation_keeps_retrying_past_the_attempt_count(
 ) -> None:
     """A participant down for a while is not an operator's problem: no FAILED."""
     runner = await make_runner(tmp_path, script, threshold=3)
-    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 12
+    script.do["d"] = [refused()]
+    script.undo["b"] = [unreachable()] * 12
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.step("b").compensation_attempts == 13
@@ -308,8 +316,8 @@ async def test_compensation_unreachable_past_its_budget_fails_for_an_operator(
     tmp_path: Path, script: Script
 ) -> None:
     runner = await make_runner(tmp_path, script, threshold=3, compensation_retry_for=0.2)
-    script.do["d"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 100_000
+    script.do["d"] = [refused()]
+    script.undo["b"] = [unreachable()] * 100_000
     saga = await run_one(runner)
     assert saga.status == SagaStatus.FAILED
     assert saga.step("b").compensation_attempts > 3
@@ -378,10 +386,10 @@ async def test_deadline_before_a_step_ever_started_does_not_compensate_it(
 async def test_a_logged_saga_nobody_drives_is_adopted(tmp_path: Path, script: Script) -> None:
     runner = await make_runner(tmp_path, script)
     await _logged_as_if_killed(runner, "orphan", 1, deadline_passed=False)
-    assert await runner.adopt_orphans() == 1
+    assert await runner.claim() == 1
     done = await runner.wait("orphan", 10)
     assert done is not None and done.status == SagaStatus.COMPLETED
-    assert await runner.adopt_orphans() == 0  # terminal sagas are left alone
+    assert await runner.claim() == 0  # terminal sagas are left alone
 
 
 async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
@@ -408,7 +416,7 @@ async def test_a_start_whose_caller_is_cancelled_still_drives_the_saga(
 async def sink_runner(path: Path, script: Script, sink: Any) -> SagaRunner:
     store = SagaStore(path / "saga.db", "NORMAL", outbox=True)
     await store.open()
-    settings = RunnerSettings(saga_timeout=30, adopt_every=0, adopt_idle=0)
+    settings = RunnerSettings(saga_timeout=30, claim_every=0)
     return SagaRunner(store, {"test": script.definition()}, settings, sink=sink)
 
 
@@ -493,7 +501,7 @@ async def test_saga_deadline_reached_while_retrying_compensates_the_step_too(
             for s in spec.steps
         ),
     )
-    script.do["c"] = [rpc_error(grpc.StatusCode.UNAVAILABLE)] * 100_000
+    script.do["c"] = [unreachable()] * 100_000
     saga = await run_one(runner)
     assert saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["c", "b", "a"]
@@ -513,12 +521,11 @@ async def test_a_failed_saga_resumed_later_gets_one_line_with_its_end(
     settings = RunnerSettings(
         saga_timeout=30,
         compensation_retry=RetryPolicy(2, 0.001, 0.002, 0.3),
-        adopt_every=0,
-        adopt_idle=0,
+        claim_every=0,
     )
     runner = SagaRunner(store, {"test": script.definition()}, settings, sink=log)
-    script.do["c"] = [rpc_error(grpc.StatusCode.ABORTED)]
-    script.undo["b"] = [rpc_error(grpc.StatusCode.INTERNAL)] * 2
+    script.do["c"] = [refused()]
+    script.undo["b"] = [errored()] * 2
     saga = await run_one(runner, "resumed", b"")
     assert saga.status == SagaStatus.FAILED
     assert not path.exists() or logged_ids(path) == []

@@ -1,0 +1,72 @@
+"""Calling a participant for the engine: the call's metadata, and its failure in engine terms.
+
+The engine knows neither gRPC nor fault injection. A step of the flight saga calls its
+participant through `call()`, which sends the saga's correlation id and the fault headers its
+fault plan gives this attempt, and turns a failed call into the StepFailed kind that says what
+it means: refused (a business answer), unreachable (no answer), errored (an answer that does
+not say what happened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from orchestrator.engine.definition import StepCall
+from orchestrator.engine.errors import StepErrored, StepFailed, StepRefused, StepUnreachable
+from orchestrator.faultplan import FaultPlan
+from sagakit import steps
+from sagakit.context import CORRELATION_HEADER
+from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES
+
+R = TypeVar("R", bound=Message)
+Metadata = tuple[tuple[str, str], ...]
+
+
+@lru_cache(maxsize=1024)
+def _plan(text: str) -> FaultPlan:
+    """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one)."""
+    return FaultPlan.from_normalized(text, steps.STEP_ORDER)
+
+
+def metadata(call: StepCall, step: str, forward: bool) -> Metadata:
+    """Correlation id, and the participant-level fault headers for this attempt."""
+    faults: Metadata = ()
+    if call.options:
+        plan = _plan(call.options)
+        faults = (
+            plan.do_metadata(step, call.attempt)
+            if forward
+            else plan.compensate_metadata(step, call.attempt)
+        )
+    return ((CORRELATION_HEADER, call.correlation_id), *faults)
+
+
+def failure(exc: grpc.aio.AioRpcError) -> StepFailed:
+    """A failed participant call, as the engine must treat it."""
+    text = f"{exc.code().name}: {exc.details()}"
+    if exc.code() in BUSINESS_FAILURE_CODES:
+        return StepRefused(text)
+    if exc.code() in UNREACHABLE_CODES:
+        return StepUnreachable(text)
+    return StepErrored(text)
+
+
+async def call(
+    method: Callable[..., Awaitable[R]],
+    request: Message,
+    step_call: StepCall,
+    step: str,
+    forward: bool = True,
+) -> R:
+    """`method(request)` for the step's Do (`forward`) or Compensate."""
+    try:
+        return await method(
+            request, metadata=metadata(step_call, step, forward), timeout=step_call.timeout
+        )
+    except grpc.aio.AioRpcError as exc:
+        raise failure(exc) from exc
