@@ -58,9 +58,21 @@ async def published(service: str) -> list[dict[str, str]]:
 
 
 async def logs(service: str, since: int) -> str:
-    """The container's output since the Unix time `since` (a dead container's too)."""
+    """The container's output since the Unix time `since`, stdout and stderr (where the
+    services log) alike; a dead container's too."""
     cid = await stackctl.container_id(service)
-    return await stackctl.run("docker", "logs", "--since", str(since), cid)
+    proc = await asyncio.create_subprocess_exec(
+        "docker",
+        "logs",
+        "--since",
+        str(since),
+        cid,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, f"docker logs {service}: {out.decode()[-500:]}"
+    return out.decode()
 
 
 def upstreams(proxy_log: str, method: str) -> Counter[str]:
