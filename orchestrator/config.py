@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagakit.auth import Tokens
 from sagakit.config import ServiceConfig, env_addr, env_choice, env_float, env_int, env_str
 
 DEFAULT_PORT = 50050
@@ -28,6 +29,7 @@ class OrchestratorConfig:
     compensation_backoff_cap: float  # longest wait between two compensation attempts
     bookings_log: Path | None  # one JSON line per finished saga; None disables
     sqlite_synchronous: str
+    tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
@@ -51,4 +53,5 @@ class OrchestratorConfig:
             sqlite_synchronous=env_choice(
                 "SQLITE_SYNCHRONOUS", ("full", "normal"), "full", env
             ).upper(),
+            tokens=Tokens.from_env(env),
         )
