@@ -31,6 +31,13 @@ DEFAULT_NAMES = (
     "client",
 )
 VALID_DAYS = 365
+# The host names docker-compose.yml gives the services: also SANs of their certificates.
+COMPOSE_HOSTS = {
+    "seat_service": "seat",
+    "loyalty_service": "loyalty",
+    "payment_service": "payment",
+    "booking_service": "booking",
+}
 
 
 def _name(common_name: str) -> x509.Name:
@@ -112,6 +119,7 @@ def make_certs(
             x509.DNSName(name),
             # Compose service names use hyphens or underscores; accept both spellings.
             x509.DNSName(name.replace("_", "-")),
+            x509.DNSName(COMPOSE_HOSTS.get(name, name)),
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         ]
