@@ -13,7 +13,8 @@ that do not parse, and fault/idempotency metadata. The properties:
   has settled and every saga id the fuzzer sent to a participant's Do has been compensated (as
   the orchestrator would for a saga it abandoned): seats, points, money and bookings agree.
 
-The budget is bounded for CI: FUZZ_EXAMPLES per service (default 100, so 500 calls in all, about 10 s).
+The budget is bounded for CI: FUZZ_EXAMPLES calls per service (default 100: 500 calls in
+all, about 5 s here; 2,000 took 18 s).
 """
 
 from __future__ import annotations
