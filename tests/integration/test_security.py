@@ -296,3 +296,45 @@ async def test_a_service_refuses_plaintext_off_loopback(tmp_path: Path, service:
     assert proc.returncode == 2, out.decode()
     assert "refusing to listen on 0.0.0.0:0 without TLS" in out.decode()
     assert "ALLOW_PLAINTEXT=1" in out.decode()
+
+
+async def test_flightsaga_certs_makes_a_ca_and_certificates_with_the_names_asked(
+    tmp_path: Path,
+) -> None:
+    from cryptography import x509
+
+    out = tmp_path / "certs"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "certs",
+        str(out),
+        "--name",
+        "seat_service",
+        "--host",
+        "seat.internal",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    printed, _ = await proc.communicate()
+    assert proc.returncode == 0, printed.decode()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ca-key.pem",
+        "ca.pem",
+        "seat_service-key.pem",
+        "seat_service.pem",
+    ]
+    assert oct((out / "ca-key.pem").stat().st_mode & 0o777) == "0o600"
+    cert = x509.load_pem_x509_certificate((out / "seat_service.pem").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = set(sans.get_values_for_type(x509.DNSName))
+    assert {"seat_service", "seat", "localhost", "seat.internal"} <= names
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    # A second run adds to the same CA: the first certificates stay valid.
+    ca_before = (out / "ca.pem").read_bytes()
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator.cli", "certs", str(out), "--name", "client"
+    )
+    assert await again.wait() == 0
+    assert (out / "ca.pem").read_bytes() == ca_before
