@@ -13,6 +13,10 @@ that do not parse, and fault/idempotency metadata. The properties:
   has settled and every saga id the fuzzer sent to a participant's Do has been compensated (as
   the orchestrator would for a saga it abandoned): seats, points, money and bookings agree.
 
+It runs twice: on the stack as `make up` runs it (plaintext, auth off: every handler is
+reached) and on a secured one (mTLS with the client certificate, AUTH_TOKENS_FILE; every call
+carries a booker's, reader's or operator's token or garbage, so the interceptors are fuzzed).
+
 The budget is bounded for CI: FUZZ_EXAMPLES calls per service (default 100: 500 calls in
 all, about 5 s here; 2,000 took 18 s).
 """
@@ -50,7 +54,10 @@ from flightsaga.v1 import (
     seat_pb2,
 )
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.support.stack import Stack, running_stack
+from sagakit.auth import new_token
+from sagakit.certs import make_certs
+from sagakit.channels import open_channel
+from tests.support.stack import Stack, running_stack, tls_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -182,7 +189,13 @@ def message_strategy(desc: Descriptor, depth: int = 0) -> st.SearchStrategy[Mess
 def metadata_strategy() -> st.SearchStrategy[list[tuple[str, str]]]:
     value = st.one_of(st.sampled_from(SHARP_META), st.text(ASCII, max_size=30))
     key = st.sampled_from(["x-fail-at", "x-fault", "x-fail", "x-correlation-id"])
-    return st.lists(st.tuples(key, value), max_size=2)
+    # On the secured stack the token decides (TOKENS: a role's, or garbage).
+    auth = st.sampled_from(["Bearer @booker", "Bearer @reader", "Bearer @operator"]) | st.text(
+        ASCII, max_size=30
+    ).map(lambda t: f"Bearer {t}")
+    return st.tuples(st.lists(st.tuples(key, value), max_size=2), auth).map(
+        lambda parts: [*parts[0], ("authorization", parts[1])]
+    )
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,12 @@ class FuzzStack:
     answers: dict[str, int] = field(default_factory=dict)  # status code name -> count
     bad: list[str] = field(default_factory=list)  # UNKNOWN / INTERNAL answers
     do_ids: dict[str, set[str]] = field(default_factory=dict)  # service -> Do saga ids
+    certs: Path | None = None  # the secured stack: mTLS and AUTH_TOKENS_FILE
+    tokens: dict[str, str] = field(default_factory=dict)  # "Bearer @role" -> a real header
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """The fuzzer's channel: plaintext, or mTLS with the client certificate."""
+        return open_channel(self.addr(service), tls_for(self.certs, "client"), token="")
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -240,12 +259,10 @@ class FuzzStack:
         assert self.stack is not None
         path = f"/{SERVICES[service].full_name}/{c.method.name}"
         channel = self._channels[service]
-        md = list(c.metadata)
+        md = [(k, self.tokens.get(v, v)) for k, v in c.metadata]
         if c.method.name == "BookFlight":
             # One saga per call: its idempotency key is the fuzzer's, never a shared one.
             md.append(("x-idempotency-key", f"fuzz-{uuid.uuid4().hex}"))
-        if c.method.name == "Do" and c.saga_id:
-            self.do_ids.setdefault(service, set()).add(c.saga_id)
         try:
             if c.method.server_streaming:
                 stream = channel.unary_stream(path)(c.body, timeout=CALL_TIMEOUT, metadata=md)
@@ -264,25 +281,46 @@ class FuzzStack:
             if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) and not injected:
                 self.bad.append(f"{path} {md} {c.body[:200]!r}: {code.name} {exc.details()}")
         self.answers[code.name] = self.answers.get(code.name, 0) + 1
+        if c.method.name == "Do" and c.saga_id and code != grpc.StatusCode.PERMISSION_DENIED:
+            # It may have run (a refusal by certificate never does): compensated at the end.
+            self.do_ids.setdefault(service, set()).add(c.saga_id)
 
     async def open(self) -> None:
-        self._channels = {s: grpc.aio.insecure_channel(self.addr(s)) for s in SERVICES}
+        self._channels = {s: self.channel(s) for s in SERVICES}
 
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
 
 
-@pytest.fixture(scope="module")
-def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzStack]:
+@pytest.fixture(scope="module", params=["plaintext", "mtls+tokens"])
+def fuzz(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[FuzzStack]:
+    """The stack as `make up` runs it (auth off: every handler is reached), and secured (the
+    interceptors meet the fuzz first: tokens of every role, garbage, a client certificate)."""
     f = FuzzStack(tmp_path_factory.mktemp("fuzz"))
+    env: dict[str, str] = {}
+    if request.param == "mtls+tokens":
+        f.certs = f.data_dir / "certs"
+        make_certs(f.certs)
+        lines = []
+        for role in ("booker", "reader", "operator"):
+            token, line = new_token(f"fuzz-{role}", role)
+            f.tokens[f"Bearer @{role}"] = f"Bearer {token}"
+            lines.append(line)
+        (f.data_dir / "tokens.txt").write_text("\n".join(lines) + "\n")
+        env["AUTH_TOKENS_FILE"] = str(f.data_dir / "tokens.txt")
     thread = threading.Thread(target=f.loop.run_forever, daemon=True)
     thread.start()
     stop = asyncio.Event()
     ready: asyncio.Future[None] = f.loop.create_future()
 
+    # The checks after the fuzz read everything: the operator's token on the secured stack.
+    operator = f.tokens.get("Bearer @operator", "").removeprefix("Bearer ")
+
     async def serve() -> None:
-        async with running_stack(f.data_dir) as stack:
+        async with running_stack(f.data_dir, certs=f.certs, token=operator, **env) as stack:
             f.stack = stack
             await f.open()
             f.loop.call_soon(ready.set_result, None)
@@ -416,7 +454,7 @@ def test_every_rpc_of_every_service_survives_fuzzing(fuzz: FuzzStack) -> None:
     async def health() -> dict[str, str]:
         out = {}
         for service in SERVICES:
-            async with grpc.aio.insecure_channel(fuzz.addr(service)) as channel:
+            async with fuzz.channel(service) as channel:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=5
                 )
