@@ -21,8 +21,9 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboard.booking import BookingStarter
 from dashboard.config import DashboardConfig
-from dashboard.models import ApiErrorOut, BookingIn, BookingStarted, ResumeIn
+from dashboard.models import ApiErrorOut, BookingIn, BookingStarted, ResumeIn, SessionIn
 from dashboard.peers import ApiError, Peers, map_rpc_error
+from dashboard.security import COOKIE, SecurityMiddleware
 from dashboard.translate import (
     TERMINAL,
     FieldError,
@@ -154,6 +155,7 @@ def create_app(config: DashboardConfig) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(SecurityMiddleware, tokens=config.tokens)
     app.add_middleware(CorrelationMiddleware)
 
     def peers() -> Peers:
@@ -454,10 +456,38 @@ def create_app(config: DashboardConfig) -> FastAPI:
         reply = await p.call(config.seat, p.seat.SearchFlights, req)
         return flights_dict(reply)
 
+    @app.post("/api/session", tags=["auth"])
+    async def sign_in(request: Request, body: Annotated[SessionIn, Body()]) -> JSONResponse:
+        """Sign in with a FlightSaga token (auth on): kept in an HttpOnly, SameSite=Strict
+        cookie that the pages' calls (and their event streams) then carry."""
+        who = config.tokens.check(body.token) if config.tokens is not None else None
+        if config.tokens is not None and who is None:
+            return JSONResponse({"error": "token: unknown token", "field": "token"}, 401)
+        reply = JSONResponse(
+            {"name": who.name if who else "", "roles": sorted(who.roles) if who else []}
+        )
+        reply.set_cookie(
+            COOKIE,
+            body.token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return reply
+
+    @app.delete("/api/session", tags=["auth"])
+    async def sign_out() -> JSONResponse:
+        reply = JSONResponse({"signed_out": True})
+        reply.delete_cookie(COOKIE, path="/")
+        return reply
+
     @app.get("/api/config", tags=["health"])
     async def client_config() -> dict[str, Any]:
-        """What the pages show about the deployment: the peers' addresses."""
+        """What the pages show about the deployment: the peers' addresses, whether a token is
+        needed (`auth`)."""
         return {
+            "auth": config.tokens is not None,
             "peers": {peer.name: {"addr": peer.addr, "env": peer.env_var} for peer in config.peers},
             "steps": [
                 "reserve_seat",

@@ -63,6 +63,7 @@ class BookingStarter:
                 stream = self.peers.orchestrator.WatchSaga(
                     orchestrator_pb2.WatchSagaRequest(saga_id=saga.saga_id),
                     timeout=self.peers.config.book_timeout,
+                    metadata=self.peers.metadata(),  # the booking user's token
                 )
                 async for _ in stream:
                     pass

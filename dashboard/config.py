@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from sagakit.auth import Tokens
 from sagakit.config import env_addr, env_choice, env_float, listen_addr
 
 DEFAULT_PORT = 8080
@@ -39,6 +41,10 @@ class DashboardConfig:
     book_timeout: float = 300.0  # the background BookFlight call (the saga goes on without it)
     resume_timeout: float = 30.0  # ResumeSaga; past it the current record is returned (202)
     watch_timeout: float = 1800.0  # one WatchSaga stream (the browser reconnects after it)
+    # AUTH_TOKENS_FILE: users sign in with a token (dashboard/security.py); None: auth off.
+    tokens: Tokens | None = None
+    # FLIGHTSAGA_TOKEN: the dashboard's own token, sent when the request carries none.
+    token: str = ""
 
     @property
     def peers(self) -> tuple[Peer, ...]:
@@ -65,6 +71,8 @@ class DashboardConfig:
             ).upper(),
             rpc_timeout=env_float("DASHBOARD_RPC_TIMEOUT", 5.0, 0.1, environ),
             book_timeout=env_float("DASHBOARD_BOOK_TIMEOUT", 300.0, 1.0, environ),
+            tokens=Tokens.from_env(os.environ if environ is None else environ),
+            token=(os.environ if environ is None else environ).get("FLIGHTSAGA_TOKEN", "").strip(),
         )
 
     @classmethod

@@ -111,3 +111,10 @@ class ApiErrorOut(BaseModel):
     error: str
     field: str | None = None
     code: str | None = None
+
+
+class SessionIn(BaseModel):
+    """POST /api/session: the user's FlightSaga token."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=512)

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dashboard.config import DashboardConfig, Peer
+from dashboard.security import user_token
 from flightsaga.v1 import (
     booking_pb2_grpc,
     loyalty_pb2_grpc,
@@ -94,7 +95,8 @@ class Peers:
 
     @classmethod
     def open(cls, config: DashboardConfig) -> Peers:
-        channels = {p.env_var: open_channel(p.addr) for p in config.peers}
+        # No token on the channel: each call carries its user's (metadata(), below).
+        channels = {p.env_var: open_channel(p.addr, token="") for p in config.peers}
         return cls(config, channels)
 
     async def close(self) -> None:
@@ -124,12 +126,15 @@ class Peers:
     def booking(self) -> booking_pb2_grpc.BookingServiceStub:
         return booking_pb2_grpc.BookingServiceStub(self._channel(self.config.booking))
 
-    @staticmethod
-    def metadata(extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+    def metadata(self, extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
+        """The correlation id (unless `extra` has one) and the bearer token: the signed-in
+        user's, else the dashboard's own FLIGHTSAGA_TOKEN, else none."""
         keys = {k for k, _ in extra}
+        token = user_token.get() or self.config.token
+        auth = (("authorization", f"Bearer {token}"),) if token else ()
         if context.CORRELATION_HEADER in keys:
-            return extra
-        return ((context.CORRELATION_HEADER, context.correlation_id.get()), *extra)
+            return (*extra, *auth)
+        return ((context.CORRELATION_HEADER, context.correlation_id.get()), *extra, *auth)
 
     async def call(
         self,

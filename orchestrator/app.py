@@ -15,11 +15,26 @@ from orchestrator.engine.model import SagaStatus
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
+from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.server import GrpcApp
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
+
+# Who may call what when AUTH_TOKENS_FILE is set (README "Security"). An operator may do
+# everything; a booker reads only its own sagas (checked by the servicer).
+ROLE_RULES: dict[str, tuple[str, ...]] = {
+    "BookFlight": (BOOKER, OPERATOR),
+    "StartBooking": (BOOKER, OPERATOR),
+    "GetSaga": (READER, BOOKER, OPERATOR),
+    "WatchSaga": (READER, BOOKER, OPERATOR),
+    "ListSagas": (READER, OPERATOR),
+    "GetStats": (READER, OPERATOR),
+    "ResumeSaga": (OPERATOR,),
+}
+# Fault injection breaks bookings on purpose: operators only.
+PRIVILEGED_METADATA: dict[str, tuple[str, ...]] = {"x-fail-at": (OPERATOR,), "x-fault": (OPERATOR,)}
 
 
 def build(service: ServiceConfig, environ: Mapping[str, str] | None = None) -> GrpcApp:
@@ -52,7 +67,11 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         ),
     )
     peers = booking_saga.Peers(
-        config.seat_addr, config.loyalty_addr, config.payment_addr, config.booking_addr
+        config.seat_addr,
+        config.loyalty_addr,
+        config.payment_addr,
+        config.booking_addr,
+        config.service.tls,
     )
     definition = booking_saga.build(
         peers,
@@ -123,8 +142,12 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
                 lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
             )
         ],
+        interceptors=[]
+        if config.tokens is None
+        else [TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA)],
         on_start=[start],
         on_stop=[stop],
+        tls=config.service.tls,
     )
     app.metrics.add_collector(saga_gauges)
     return app

@@ -8,7 +8,7 @@ step's input is built from the BookFlight request and the earlier steps' replies
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from orchestrator import participant_calls as calls
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from sagakit import cards, steps, validate
 from sagakit.channels import open_channel
+from sagakit.config import TlsConfig
 from sagakit.errors import InvalidArgument
 from sagakit.plainjson import plain
 
@@ -90,10 +91,13 @@ class Peers:
     loyalty_addr: str
     payment_addr: str
     booking_addr: str
+    # The orchestrator's own certificate is its identity to the participants (mTLS).
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     def __post_init__(self) -> None:
         self._channels = [
-            open_channel(a)
+            # No bearer token: participants know the orchestrator by its certificate.
+            open_channel(a, self.tls, token="")
             for a in (self.seat_addr, self.loyalty_addr, self.payment_addr, self.booking_addr)
         ]
         self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[0])

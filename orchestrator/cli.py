@@ -8,6 +8,11 @@
     flightsaga list [--status failed]     flightsaga stats
     flightsaga demo                                   the original five scenarios
     flightsaga chaos [--sagas N] [--seed S] [--target ADDR] [--code DIR]   chaos campaign
+    flightsaga certs DIR                              a dev CA + a certificate per service (TLS)
+    flightsaga token NAME ROLES                       a new API token and its AUTH_TOKENS_FILE line
+
+With auth on, every call sends --token (default $FLIGHTSAGA_TOKEN); with TLS, the channel uses
+TLS_CA_FILE (and TLS_CERT_FILE / TLS_KEY_FILE as the client certificate), README "Security".
 
 Exit status:
   0  done: `book` confirmed the booking; `resume` finished the saga (COMPLETED, or COMPENSATED:
@@ -17,6 +22,8 @@ Exit status:
      saga FAILED or still running; a `demo` scenario ended otherwise than expected
   2  bad usage or bad input (e.g. an unknown saga id)
   3  the stack is unreachable
+  4  refused: no or a bad token (UNAUTHENTICATED), or a role that may not do it
+     (PERMISSION_DENIED)
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from google.protobuf.message import Message
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import demo, render
 from orchestrator.client import CABINS, OrchestratorClient, Unreachable, booking
+from sagakit.config import ConfigError
 from sagakit.plainjson import plain
 
-EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 
 def as_json(message: Message) -> str:
@@ -71,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seat", help="seat service host:port for flight search ($SEAT_SERVICE_ADDR)")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline per call in seconds")
+    p.add_argument(
+        "--token",
+        help="API token sent as 'authorization: Bearer' (default: $FLIGHTSAGA_TOKEN); needed "
+        "when the orchestrator runs with AUTH_TOKENS_FILE",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run every service locally until Ctrl-C")
@@ -179,6 +192,29 @@ def parser() -> argparse.ArgumentParser:
     from chaos.cli import add_arguments
 
     add_arguments(ch)
+    ce = sub.add_parser(
+        "certs",
+        help="make a local CA and a certificate per service (development, tests, compose)",
+        description="Writes DIR/ca.pem and, per name, DIR/NAME.pem + DIR/NAME-key.pem (common "
+        "name = NAME; SANs: NAME, localhost, 127.0.0.1 and --host). An existing DIR/ca.pem + "
+        "ca-key.pem is reused. Dev only: production certificates come from your own CA.",
+    )
+    ce.add_argument("dir", help="output folder (created)")
+    ce.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        help="certificate name (repeatable); default: every service, dashboard and client",
+    )
+    ce.add_argument("--host", action="append", default=[], help="extra SAN, DNS name or IP")
+    tk = sub.add_parser(
+        "token",
+        help="make a random API token; prints it and the line for AUTH_TOKENS_FILE",
+        description="Prints the token (give it to the caller as FLIGHTSAGA_TOKEN) and the line "
+        "to append to AUTH_TOKENS_FILE (only a SHA-256 of the token is stored there).",
+    )
+    tk.add_argument("name", help="the caller's name (saga owner, log lines)")
+    tk.add_argument("roles", help="comma-separated: booker, reader, operator")
     return p
 
 
@@ -241,7 +277,7 @@ async def _saga_id(fs: OrchestratorClient, given: str) -> str:
 
 
 async def _run(a: argparse.Namespace) -> int:
-    async with OrchestratorClient(a.orchestrator, a.seat, a.timeout) as fs:
+    async with OrchestratorClient(a.orchestrator, a.seat, a.timeout, token=a.token) as fs:
         if hasattr(a, "saga_id"):
             a.saga_id = await _saga_id(fs, a.saga_id)
         if a.command == "book":
@@ -299,7 +335,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "up":
         from orchestrator.launcher import SERVICE_MODULES, Launcher
-        from sagakit.config import ConfigError
         from sagakit.pgdatabases import ensure_databases
 
         try:
@@ -327,6 +362,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             databases=databases,
         )
         sys.exit(asyncio.run(launcher.run()))
+    if args.command == "certs":
+        from sagakit.certs import DEFAULT_NAMES, make_certs
+
+        files = make_certs(Path(args.dir), args.name or DEFAULT_NAMES, args.host)
+        print("\n".join(str(f) for f in files))
+        sys.exit(EXIT_OK)
+    if args.command == "token":
+        from sagakit.auth import new_token
+
+        try:
+            token, line = new_token(args.name, args.roles)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        print(f"token (FLIGHTSAGA_TOKEN): {token}\nAUTH_TOKENS_FILE line:    {line}")
+        sys.exit(EXIT_OK)
     if args.command == "chaos":
         from chaos.cli import run as run_chaos
 
@@ -338,13 +389,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_UNREACHABLE)
     except grpc.aio.AioRpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            sys.exit(EXIT_REFUSED)
         bad_input = exc.code() in (
             grpc.StatusCode.INVALID_ARGUMENT,
             grpc.StatusCode.NOT_FOUND,
             grpc.StatusCode.FAILED_PRECONDITION,
         )
         sys.exit(EXIT_USAGE if bad_input else EXIT_NOT_CONFIRMED)
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 

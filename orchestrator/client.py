@@ -28,6 +28,7 @@ from flightsaga.v1 import (
 )
 from sagakit import context
 from sagakit.channels import open_channel
+from sagakit.config import TlsConfig
 
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50050"
 DEFAULT_SEAT = "127.0.0.1:50051"
@@ -77,12 +78,20 @@ def booking(
 
 class OrchestratorClient:
     def __init__(
-        self, addr: str | None = None, seat_addr: str | None = None, timeout: float = 30.0
+        self,
+        addr: str | None = None,
+        seat_addr: str | None = None,
+        timeout: float = 30.0,
+        token: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
+        """`token`: the API token (default $FLIGHTSAGA_TOKEN; needed when the orchestrator runs
+        with AUTH_TOKENS_FILE). `tls`: default from TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE."""
         self.addr = addr or os.environ.get("ORCHESTRATOR_ADDR") or DEFAULT_ORCHESTRATOR
         self.seat_addr = seat_addr or os.environ.get("SEAT_SERVICE_ADDR") or DEFAULT_SEAT
         self.timeout = timeout
-        self._channel = open_channel(self.addr)
+        self.tls = TlsConfig.from_env() if tls is None else tls
+        self._channel = open_channel(self.addr, self.tls, token)
         self._stub = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self._seat_channel: grpc.aio.Channel | None = None
 
@@ -220,7 +229,7 @@ class OrchestratorClient:
     ) -> seat_pb2.SearchFlightsResponse:
         """Flight search goes to the seat service, which owns the schedule (SEAT_SERVICE_ADDR)."""
         if self._seat_channel is None:
-            self._seat_channel = open_channel(self.seat_addr)
+            self._seat_channel = open_channel(self.seat_addr, self.tls, token="")
         stub = seat_pb2_grpc.SeatServiceStub(self._seat_channel)
         try:
             reply: seat_pb2.SearchFlightsResponse = await stub.SearchFlights(

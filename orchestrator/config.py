@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.engine.runner import default_owner
+from sagakit.auth import Tokens
 from sagakit.config import (
     ConfigError,
     ServiceConfig,
@@ -40,6 +41,7 @@ class OrchestratorConfig:
     orchestrator_id: str  # this replica's name in the saga leases
     lease_ttl: float  # seconds a saga's lease lasts unless renewed
     lease_renew: float  # seconds between renewals
+    tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
@@ -77,4 +79,5 @@ class OrchestratorConfig:
             orchestrator_id=owner,
             lease_ttl=ttl,
             lease_renew=renew,
+            tokens=Tokens.from_env(env),
         )

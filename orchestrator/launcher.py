@@ -33,6 +33,7 @@ from typing import IO, TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sagakit.channels import open_channel
 from sagakit.healthprobe import check_http
 
 HOST = "127.0.0.1"
@@ -377,7 +378,8 @@ class Launcher:
         if svc.http:
             code, _ = await asyncio.to_thread(check_http, f"{svc.url}/healthz", 1.0)
             return code == 0
-        async with grpc.aio.insecure_channel(svc.addr) as channel:
+        # The services' own TLS_* settings (inherited from this environment) apply here too.
+        async with open_channel(svc.addr, token="") as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1.0

@@ -16,7 +16,7 @@ from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
 from orchestrator.faultplan import FaultPlan
-from sagakit import context, steps, validate
+from sagakit import auth, context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
     AlreadyExists,
@@ -147,6 +147,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
         request = await self._tokenized(request)
+        # The saga's owner: who may read it with the booker role alone. It is part of the
+        # payload, so another caller reusing this idempotency key cannot replay the saga.
+        who = auth.caller.get()
+        request.owner = who.name if who is not None else ""
         payload = request.SerializeToString(deterministic=True)
         saga = self.runner.new_saga(
             booking_saga.NAME,
@@ -193,6 +197,18 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
 
     # ---- reads --------------------------------------------------------------------------
 
+    @staticmethod
+    def _may_read(saga: SagaRecord) -> None:
+        """A caller with the booker role alone reads only the sagas it started."""
+        who = auth.caller.get()
+        if who is None or who.has(auth.READER, auth.OPERATOR):
+            return
+        if pb.BookFlightRequest.FromString(saga.payload).owner != who.name:
+            raise auth.PermissionDenied(
+                f"saga_id: saga {saga.saga_id} was not booked by {who.name} (a booker reads "
+                "only its own sagas; the reader role reads all)"
+            )
+
     async def GetSaga(
         self, request: pb.GetSagaRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Saga:
@@ -200,6 +216,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         saga = await self.runner.get(saga_id)
         if saga is None:
             raise NotFound(f"saga_id: no saga {saga_id!r}")
+        self._may_read(saga)
         return saga_to_proto(saga)
 
     async def ListSagas(
@@ -225,9 +242,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.WatchSagaRequest, context_: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SagaEvent]:
         saga_id = validate.saga_id(request.saga_id)
-        if await self.runner.get(saga_id) is None:
+        saga = await self.runner.get(saga_id)
+        if saga is None:
             await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
             return
+        self._may_read(saga)
         # Live from whichever replica drives it (events logged by another arrive through the
         # shared log).
         async for event in self.runner.follow(saga_id):

@@ -118,6 +118,89 @@ def database_url(url: str, var: str = "DATABASE_URL") -> str:
     return url
 
 
+# TLS (README "Security"). Files are read once at start: rotating a certificate means a restart.
+#   TLS_CERT_FILE, TLS_KEY_FILE  PEM certificate chain and key: a server serves them, a client
+#                                presents them (mTLS)
+#   TLS_CA_FILE                  PEM CA bundle verifying the peer; on a server it also requires
+#                                a client certificate signed by it (mTLS)
+#   ALLOW_PLAINTEXT=1            a server may listen off loopback without TLS (logged warning)
+
+
+def _pem(var: str, path: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{var}: cannot read {path!r} ({exc.strerror or exc})") from None
+    if b"-----BEGIN " not in data:
+        raise ConfigError(f"{var}: {path!r} is not a PEM file")
+    return data
+
+
+CERT_VAR, KEY_VAR, CA_VAR, PLAINTEXT_VAR = (
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "TLS_CA_FILE",
+    "ALLOW_PLAINTEXT",
+)
+
+
+def _read(var: str, path: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{var}: cannot read {path!r} ({exc.strerror or exc})") from None
+    if b"-----BEGIN " not in data:
+        raise ConfigError(f"{var}: {path!r} is not a PEM file")
+    return data
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """What the TLS_* variables name, read and checked. Empty fields: not configured."""
+
+    cert_chain: bytes = b""
+    private_key: bytes = b""
+    root_ca: bytes = b""
+    allow_plaintext: bool = False
+    # Under mTLS a participant runs Do/Compensate only for a client certificate with this name
+    # (common name or SAN): ORCHESTRATOR_IDENTITY, default "orchestrator".
+    orchestrator_identity: str = "orchestrator"
+
+    @property
+    def server_tls(self) -> bool:
+        """A server speaks TLS iff it has a certificate and key."""
+        return bool(self.cert_chain)
+
+    @property
+    def client_tls(self) -> bool:
+        """A client speaks TLS iff it has a CA or a certificate of its own (without a CA it
+        verifies the server against the system's roots)."""
+        return bool(self.root_ca or self.cert_chain)
+
+    @property
+    def mutual(self) -> bool:
+        """A server with a CA requires client certificates (mTLS)."""
+        return self.server_tls and bool(self.root_ca)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TlsConfig:
+        env = os.environ if environ is None else environ
+        cert, key, ca = (env.get(v, "").strip() for v in (CERT_VAR, KEY_VAR, CA_VAR))
+        if bool(cert) != bool(key):
+            missing = KEY_VAR if cert else CERT_VAR
+            raise ConfigError(f"{missing} is required when {CERT_VAR} / {KEY_VAR} is set")
+        plain = env.get(PLAINTEXT_VAR, "").strip().lower()
+        if plain not in ("", "0", "1", "true", "false"):
+            raise ConfigError(f"{PLAINTEXT_VAR} must be 1 or 0, got {plain!r}")
+        return cls(
+            cert_chain=_pem(CERT_VAR, cert) if cert else b"",
+            private_key=_pem(KEY_VAR, key) if key else b"",
+            root_ca=_pem(CA_VAR, ca) if ca else b"",
+            allow_plaintext=plain in ("1", "true"),
+            orchestrator_identity=env_str("ORCHESTRATOR_IDENTITY", "orchestrator", env),
+        )
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """What every service reads: where to listen, its database, faults and logging."""
@@ -130,6 +213,7 @@ class ServiceConfig:
     log_format: str
     log_level: str
     metrics_port: int | None = None
+    tls: TlsConfig = TlsConfig()  # TLS_* / ALLOW_PLAINTEXT; the default: plaintext
 
     @property
     def data_dir(self) -> Path:
@@ -159,4 +243,5 @@ class ServiceConfig:
             metrics_port=env_int("METRICS_PORT", -1, 0, 65535, env)
             if env.get("METRICS_PORT", "").strip()
             else None,
+            tls=TlsConfig.from_env(env),
         )

@@ -29,8 +29,17 @@ def check_grpc(target: str, service: str = "", timeout: float = DEFAULT_TIMEOUT)
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from sagakit.config import TlsConfig
+    from sagakit.tls import channel_credentials
+
+    # The container's own TLS_* settings: its certificate is a valid client one (mTLS).
+    tls = TlsConfig.from_env()
     try:
-        with grpc.insecure_channel(target) as channel:
+        with (
+            grpc.secure_channel(target, channel_credentials(tls))
+            if tls.client_tls
+            else grpc.insecure_channel(target)
+        ) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
     except grpc.RpcError as exc:

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from flightsaga.v1 import common_pb2
 from sagakit import barrier, context, validate
+from sagakit.auth import PeerIdentityInterceptor
 from sagakit.config import ServiceConfig
 from sagakit.db import Conn, Database, connect
 from sagakit.interceptors import FaultInterceptor
@@ -110,7 +111,16 @@ def participant_app(
     return GrpcApp(
         name=config.service,
         services=[(service_name, lambda server: register(participant, server))],
-        interceptors=[FaultInterceptor(step, config.fault_injection)],
+        interceptors=[
+            # mTLS: Do/Compensate only from the orchestrator's certificate.
+            *(
+                [PeerIdentityInterceptor(config.tls.orchestrator_identity)]
+                if config.tls.mutual
+                else []
+            ),
+            FaultInterceptor(step, config.fault_injection),
+        ],
         on_start=[db.open],
         on_stop=[db.close],
+        tls=config.tls,
     )

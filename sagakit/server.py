@@ -13,10 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sagakit.config import ConfigError, ServiceConfig
+from sagakit.config import ConfigError, ServiceConfig, TlsConfig
 from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor
 from sagakit.logs import setup_logging
 from sagakit.metrics import Metrics
+from sagakit.tls import check_listen, server_credentials
 
 log = logging.getLogger("sagakit.server")
 
@@ -45,12 +46,17 @@ class GrpcApp:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     metrics: Metrics = field(default_factory=Metrics)
     metrics_port: int | None = None  # METRICS_PORT; None = no metrics endpoint
+    tls: TlsConfig = field(default_factory=TlsConfig)  # plaintext unless configured
     server: grpc.aio.Server | None = field(default=None, init=False)
     health: health.aio.HealthServicer | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
 
     async def start(self, host: str, port: int) -> int:
-        """Bind, start and report SERVING; returns the bound port (useful with port 0)."""
+        """Bind, start and report SERVING; returns the bound port (useful with port 0).
+
+        Raises ConfigError (before binding) for plaintext off loopback without ALLOW_PLAINTEXT.
+        """
+        check_listen(self.name, host, port, self.tls)
         interceptors = [
             CorrelationInterceptor(),
             *self.interceptors,
@@ -71,7 +77,10 @@ class GrpcApp:
             server,
         )
         try:
-            self.port = server.add_insecure_port(f"{host}:{port}")
+            if self.tls.server_tls:
+                self.port = server.add_secure_port(f"{host}:{port}", server_credentials(self.tls))
+            else:
+                self.port = server.add_insecure_port(f"{host}:{port}")
         except RuntimeError as exc:
             raise OSError(f"{self.name}: cannot listen on {host}:{port} ({exc})") from exc
         for hook in self.on_start:
@@ -82,7 +91,8 @@ class GrpcApp:
             await self.metrics.serve(host, self.metrics_port)
         for name in ["", *names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s listening on %s:%d", self.name, host, self.port)
+        how = "mTLS" if self.tls.mutual else "TLS" if self.tls.server_tls else "plaintext"
+        log.info("%s listening on %s:%d (%s)", self.name, host, self.port, how)
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:

@@ -35,6 +35,9 @@ export FLIGHTSAGA_BASE_IMAGE=${FLIGHTSAGA_BASE_IMAGE:-flightsaga-base:bookworm}
 ALL_DATABASES=(sqlite postgres ha)
 read -r -a DATABASES <<<"${FLIGHTSAGA_COMPOSE_DATABASES:-${ALL_DATABASES[*]}}"
 HEALTH_TIMEOUT=${FLIGHTSAGA_HEALTH_TIMEOUT:-180}
+# docker-compose.yml mounts these (docker-prepare.sh makes them): mTLS between the services.
+export FLIGHTSAGA_CERTS_DIR=${FLIGHTSAGA_CERTS_DIR:-$ROOT/certs}
+CERTS=$FLIGHTSAGA_CERTS_DIR
 LOGS=artifacts/compose-logs.txt
 
 log() { printf '[compose-test] %s\n' "$*" >&2; }
@@ -231,9 +234,12 @@ run_pass() {
         database=postgres # the HA stack is the PostgreSQL stack plus replicas
     fi
     log "FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$database pytest ${paths[*]} ${PYTEST_ARGS[*]}"
+    # The stack speaks mTLS: the tests, the CLI and grpcurl present the `client` certificate.
     t=$(now)
     set +e
     FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$database \
+        FLIGHTSAGA_CERTS_DIR="$CERTS" TLS_CA_FILE="$CERTS/ca.pem" \
+        TLS_CERT_FILE="$CERTS/client.pem" TLS_KEY_FILE="$CERTS/client-key.pem" \
         FLIGHTSAGA_COMPOSE_FILES="$(
             IFS=:
             echo "${PASS_FILES[*]}"

@@ -10,7 +10,9 @@
 #   6. the PostgreSQL image of docker-compose.postgres.yml (flightsaga-postgres:15): Debian's
 #      postgresql-15 on the same base; its .debs are downloaded on the host by the host's apt
 #      (resolved against the base's installed packages) and installed offline in the build
-#   7. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
+#   7. the dev certificates docker-compose.yml mounts (mTLS between services): ./certs, made
+#      by `flightsaga certs` unless $FLIGHTSAGA_CERTS_DIR (default ./certs) has a ca.pem
+#   8. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
 #      the same base, its .debs fetched the same way into docker/nginx/debs/
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
@@ -414,7 +416,20 @@ build_postgres_image() {
     step_done
 }
 
-# ---- 7. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
+# Certificates for docker-compose.yml's mTLS. Kept between runs (a re-run reuses them); delete
+# the folder to make new ones (README "Security": rotating certificates).
+ensure_certs() {
+    local dir=${FLIGHTSAGA_CERTS_DIR:-$ROOT/certs}
+    if [ -f "$dir/ca.pem" ]; then
+        return 0
+    fi
+    step "dev certificates in $dir"
+    [ -x "$VENV/bin/flightsaga" ] || die "no virtualenv at $VENV (run: make venv)"
+    "$VENV/bin/flightsaga" certs "$dir" >/dev/null
+    step_done
+}
+
+# ---- 8. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
 # Like the PostgreSQL image: Debian's nginx on the local base, its .debs downloaded by the host's
 # apt (resolved against the base's dpkg status) and installed offline. The build context is
 # docker/nginx itself, so `compose build` of the HA file builds the same image from the same
@@ -491,6 +506,7 @@ build_nginx_image() {
     step_done
 }
 
+ensure_certs
 ensure_packages
 ensure_dockerd
 ensure_base_image

@@ -92,7 +92,20 @@ function hideBanner() {
   if (banner) banner.hidden = true;
 }
 
-async function api(method, path, body) {
+// With auth on (AUTH_TOKENS_FILE), a 401 asks the user for their FlightSaga token once, signs in
+// (the dashboard keeps it in an HttpOnly cookie) and retries the call.
+async function signIn() {
+  const token = window.prompt("This FlightSaga needs a token (FLIGHTSAGA_TOKEN). Token:");
+  if (!token) return false;
+  const response = await fetch("/api/session", {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify({ token: token.trim() }),
+  });
+  return response.ok;
+}
+
+async function api(method, path, body, retried) {
   const init = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -107,6 +120,9 @@ async function api(method, path, body) {
   }
   let data = null;
   try { data = await response.json(); } catch (_) { data = null; }
+  if (response.status === 401 && !retried && path !== "/api/session" && (await signIn())) {
+    return api(method, path, body, true);
+  }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
     if (response.status === 503 && /orchestrator/.test(error.message)) showBanner(error.message);

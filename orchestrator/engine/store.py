@@ -408,9 +408,13 @@ class SagaStore:
             " AND (l.saga_id IS NULL OR l.expires < ? OR l.owner = ?)"
             " ORDER BY s.created_at LIMIT ?"
         )
+        args = (*_LIVE_VALUES, now, owner if reclaim else None, limit)
+        # Mostly there is nothing to claim: find that out with a read, not a write transaction
+        # (on SQLite a commit, an fsync, every second).
+        if not await self.db.read(lambda c: c.execute(pick, args).fetchone()):
+            return []
         if self.shared:
             pick += " FOR UPDATE OF s SKIP LOCKED"
-        args = (*_LIVE_VALUES, now, owner if reclaim else None, limit)
 
         def tx(conn: Conn) -> list[SagaRecord]:
             ids = [r[0] for r in conn.execute(pick, args).fetchall()]

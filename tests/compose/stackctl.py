@@ -30,6 +30,7 @@ from flightsaga.v1 import (
     payment_pb2_grpc,
     seat_pb2_grpc,
 )
+from sagakit.channels import open_channel
 from sagakit.healthprobe import HEALTHY, check_grpc, check_http
 from tests.e2e.tools import COMPOSE_PORTS
 
@@ -227,7 +228,7 @@ class Clients:
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def _channel(self, service: str) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(GRPC_ADDRS[service])
+        channel = open_channel(GRPC_ADDRS[service], token="")  # TLS_* of the tier: mTLS
         self.channels.append(channel)
         return channel
 

@@ -8,6 +8,7 @@ import json
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
+from tests.e2e.tools import grpcurl_transport
 
 
 async def test_every_container_is_healthy_and_runs_as_non_root(clients: Clients) -> None:
@@ -39,17 +40,20 @@ async def test_real_grpcurl_lists_every_service_through_reflection(clients: Clie
         "booking": "flightsaga.v1.BookingService",
     }
     for service, addr in stackctl.GRPC_ADDRS.items():
-        listed = (await stackctl.run(grpcurl, "-plaintext", addr, "list")).split()
+        listed = (await stackctl.run(grpcurl, *grpcurl_transport(), addr, "list")).split()
         assert expected[service] in listed, f"{addr}: {listed}"
         assert "grpc.health.v1.Health" in listed, f"{addr}: {listed}"
     reply = await stackctl.run(
-        grpcurl, "-plaintext", stackctl.GRPC_ADDRS["orchestrator"], "grpc.health.v1.Health/Check"
+        grpcurl,
+        *grpcurl_transport(),
+        stackctl.GRPC_ADDRS["orchestrator"],
+        "grpc.health.v1.Health/Check",
     )
     assert json.loads(reply)["status"] == "SERVING"
     stats = json.loads(
         await stackctl.run(
             grpcurl,
-            "-plaintext",
+            *grpcurl_transport(),
             stackctl.GRPC_ADDRS["orchestrator"],
             "flightsaga.v1.Orchestrator/GetStats",
         )

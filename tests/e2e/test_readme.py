@@ -31,7 +31,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.tools import BIN, COMPOSE_DEFAULT_PORTS, DEFAULT_PORTS, REPO, Stack
+from tests.e2e.tools import (
+    BIN,
+    COMPOSE_DEFAULT_PORTS,
+    DEFAULT_PORTS,
+    REPO,
+    Stack,
+    grpcurl_transport,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +101,17 @@ def rewrite(command: str, stack: Stack) -> str:
         name = by_port.get(int(m["port"]))
         return m[0] if name is None else f"127.0.0.1:{stack.ports[name]}"
 
-    return ADDRESS.sub(swap, command)
+    rewritten = ADDRESS.sub(swap, command)
+    if " -plaintext " in rewritten and not stack.local:
+        # docker-compose speaks mTLS (README "Security"): the same call with the README's TLS
+        # flags; a participant's Do/Compensate takes the orchestrator's certificate.
+        participant = re.search(r"127\.0\.0\.1:\d+", rewritten)
+        direct = participant is not None and any(
+            participant[0] == stack.addr(p) for p in ("seat", "loyalty", "payment", "booking")
+        )
+        flags = grpcurl_transport("orchestrator" if direct else "client")
+        rewritten = rewritten.replace(" -plaintext ", f" {' '.join(flags)} ", 1)
+    return rewritten
 
 
 @dataclass

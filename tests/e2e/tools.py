@@ -372,8 +372,26 @@ def cli(stack: Stack, *args: str, env: Mapping[str, str] | None = None) -> Resul
     return run([FLIGHTSAGA, *args], env=stack.env if env is None else env)
 
 
+def grpcurl_transport(identity: str = "client") -> list[str]:
+    """grpcurl's flags for the stack: `-plaintext` (`flightsaga up` on loopback), or, where the
+    tests run with TLS_CA_FILE (the compose tier: mTLS), the CA and a certificate of
+    FLIGHTSAGA_CERTS_DIR: `client`, or `orchestrator` for a participant's Do/Compensate."""
+    ca = os.environ.get("TLS_CA_FILE", "").strip()
+    if not ca:
+        return ["-plaintext"]
+    certs = Path(os.environ.get("FLIGHTSAGA_CERTS_DIR", "").strip() or Path(ca).parent)
+    return [
+        "-cacert",
+        ca,
+        "-cert",
+        str(certs / f"{identity}.pem"),
+        "-key",
+        str(certs / f"{identity}-key.pem"),
+    ]
+
+
 def grpcurl(*args: str, input: str | None = None) -> Result:
-    return run([GRPCURL, "-plaintext", "-max-time", "30", *args], input=input)
+    return run([GRPCURL, *grpcurl_transport(), "-max-time", "30", *args], input=input)
 
 
 def log_lines(stack: Stack, service: str) -> list[str]:

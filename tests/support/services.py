@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sagakit.config import ServiceConfig
+from sagakit.config import ServiceConfig, TlsConfig
 from sagakit.server import GrpcApp
 
 PARTICIPANTS = ("seat_service", "loyalty_service", "payment_service", "booking_service")
@@ -19,7 +19,11 @@ UrlFor = Callable[[str], str] | None
 
 
 def config_for(
-    service: str, data_dir: Path, fault_injection: bool = True, urls: UrlFor = None
+    service: str,
+    data_dir: Path,
+    fault_injection: bool = True,
+    urls: UrlFor = None,
+    tls: TlsConfig | None = None,
 ) -> ServiceConfig:
     return ServiceConfig(
         service=service,
@@ -29,6 +33,7 @@ def config_for(
         fault_injection=fault_injection,
         log_format="console",
         log_level="INFO",
+        tls=tls or TlsConfig(),
     )
 
 
@@ -41,10 +46,14 @@ def build_app(service: str, config: ServiceConfig, env: Mapping[str, str] | None
 
 @asynccontextmanager
 async def running_service(
-    service: str, data_dir: Path, fault_injection: bool = True, urls: UrlFor = None
+    service: str,
+    data_dir: Path,
+    fault_injection: bool = True,
+    urls: UrlFor = None,
+    tls: TlsConfig | None = None,
 ) -> AsyncIterator[str]:
     """Run one service; yields its address `127.0.0.1:<port>`; stops it on exit."""
-    app = build_app(service, config_for(service, data_dir, fault_injection, urls))
+    app = build_app(service, config_for(service, data_dir, fault_injection, urls, tls))
     port = await app.start("127.0.0.1", 0)
     try:
         yield f"127.0.0.1:{port}"

@@ -17,6 +17,8 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from orchestrator.app import build as build_orchestrator
+from sagakit.channels import open_channel
+from sagakit.config import TlsConfig
 from tests.support.services import UrlFor, config_for, running_service
 
 # Fast but realistic settings for tests: short step deadlines and retry budgets.
@@ -36,9 +38,17 @@ class Stack:
     addrs: dict[str, str]
     data_dir: Path
     channels: list[grpc.aio.Channel] = field(default_factory=list)
+    # With TLS: the test's client certificate (`client` of `flightsaga certs`); and a token.
+    client_tls: TlsConfig = field(default_factory=TlsConfig)
+    token: str = ""
 
     def _channel(self, addr: str) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(addr)
+        # Plaintext without a token: the plain channel these tests were tuned with (the chaos
+        # crash test's timing differs under open_channel's round_robin policy).
+        if self.client_tls.client_tls or self.token:
+            channel = open_channel(addr, self.client_tls, self.token)
+        else:
+            channel = grpc.aio.insecure_channel(addr)
         self.channels.append(channel)
         return channel
 
@@ -73,15 +83,29 @@ def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dic
     }
 
 
+def tls_files(certs: Path, name: str) -> dict[str, str]:
+    """The TLS_* variables for certificate `name` of a `flightsaga certs` folder."""
+    return {
+        "TLS_CERT_FILE": str(certs / f"{name}.pem"),
+        "TLS_KEY_FILE": str(certs / f"{name}-key.pem"),
+        "TLS_CA_FILE": str(certs / "ca.pem"),
+    }
+
+
+def tls_for(certs: Path | None, name: str) -> TlsConfig:
+    """mTLS as certificate `name` of `certs`; plaintext when `certs` is None."""
+    return TlsConfig() if certs is None else TlsConfig.from_env(tls_files(certs, name))
+
+
 @asynccontextmanager
 async def running_participants(
-    data_dir: Path, urls: UrlFor = None
+    data_dir: Path, urls: UrlFor = None, certs: Path | None = None
 ) -> AsyncIterator[dict[str, str]]:
     async with AsyncExitStack() as stack:
         addrs = {}
         for name in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
             addrs[name] = await stack.enter_async_context(
-                running_service(name, data_dir, urls=urls)
+                running_service(name, data_dir, urls=urls, tls=tls_for(certs, name))
             )
         yield addrs
 
@@ -92,9 +116,12 @@ async def running_orchestrator(
     data_dir: Path,
     fault_injection: bool = True,
     urls: UrlFor = None,
+    certs: Path | None = None,
     **env: str,
 ) -> AsyncIterator[str]:
-    config = config_for("orchestrator", data_dir, fault_injection, urls)
+    config = config_for(
+        "orchestrator", data_dir, fault_injection, urls, tls_for(certs, "orchestrator")
+    )
     app = build_orchestrator(config, orchestrator_env(addrs, data_dir, **env))
     port = await app.start("127.0.0.1", 0)
     try:
@@ -105,14 +132,21 @@ async def running_orchestrator(
 
 @asynccontextmanager
 async def running_stack(
-    data_dir: Path, fault_injection: bool = True, urls: UrlFor = None, **env: str
+    data_dir: Path,
+    fault_injection: bool = True,
+    urls: UrlFor = None,
+    certs: Path | None = None,
+    token: str = "",
+    **env: str,
 ) -> AsyncIterator[Stack]:
-    """The whole stack; `urls`: each service's database (default: SQLite files in data_dir)."""
+    """The whole stack; `urls`: each service's database (default: SQLite files in data_dir).
+    `certs` (a `flightsaga certs` folder): every service on mTLS, the test's stubs presenting
+    the `client` certificate; `token`: sent by those stubs (with AUTH_TOKENS_FILE in `env`)."""
     async with (
-        running_participants(data_dir, urls) as addrs,
-        running_orchestrator(addrs, data_dir, fault_injection, urls, **env) as orch,
+        running_participants(data_dir, urls, certs) as addrs,
+        running_orchestrator(addrs, data_dir, fault_injection, urls, certs, **env) as orch,
     ):
-        stack = Stack(orch, addrs, data_dir)
+        stack = Stack(orch, addrs, data_dir, client_tls=tls_for(certs, "client"), token=token)
         try:
             yield stack
         finally:

@@ -169,12 +169,17 @@ class BookFlightRequest(_message.Message):
     LOYALTY_POINTS_FIELD_NUMBER: _builtins.int
     CARD_FIELD_NUMBER: _builtins.int
     SEAT_SELECTIONS_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """loyalty account id, required, e.g. "LOY-1001" """
     cabin_class: _common_pb2.CabinClass.ValueType
     """required"""
     loyalty_points: _builtins.int
     """>= 0 points to spend (1 point = 1 cent)"""
+    owner: _builtins.str
+    """Set by the orchestrator to the authenticated caller's name when auth is on (README
+    "Security"); a value sent by a client is replaced. A booker may read only its own sagas.
+    """
     @_builtins.property
     def flight_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """legs in travel order, 1..4 (2 for a round trip)"""
@@ -201,10 +206,11 @@ class BookFlightRequest(_message.Message):
         loyalty_points: _builtins.int = ...,
         card: _common_pb2.Card | None = ...,
         seat_selections: _abc.Iterable[_common_pb2.SeatSelection] | None = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cabin_class", b"cabin_class", "card", b"card", "customer_id", b"customer_id", "flight_ids", b"flight_ids", "loyalty_points", b"loyalty_points", "passengers", b"passengers", "seat_selections", b"seat_selections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cabin_class", b"cabin_class", "card", b"card", "customer_id", b"customer_id", "flight_ids", b"flight_ids", "loyalty_points", b"loyalty_points", "owner", b"owner", "passengers", b"passengers", "seat_selections", b"seat_selections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
