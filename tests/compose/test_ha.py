@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 
+import grpc
 import pytest
 
 from chaos import invariants
@@ -21,8 +22,10 @@ from chaos.stack import Addrs, Peers
 from chaos.workload import Workload
 from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from sagakit.channels import open_channel
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
+from tests.e2e.tools import grpcurl_transport
 
 pytestmark = pytest.mark.skipif(
     not stackctl.HA,
@@ -47,6 +50,15 @@ MIX: list[tuple[str, str]] = [
     ("booking:delay=1500", COMPLETED),
 ]
 BOOKINGS = 80
+
+
+class StackPeers(Peers):
+    """The chaos campaign's clients, over the tier's transport (mTLS, the client certificate)."""
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        channel = open_channel(addr, token="")
+        self._channels.append(channel)
+        return channel
 
 
 async def published(service: str) -> list[dict[str, str]]:
@@ -96,9 +108,9 @@ async def test_one_published_address_in_front_of_unpublished_replicas(clients: C
     assert "nginx" in await stackctl.run("docker", "top", proxy)
     assert {b["HostIp"] for b in await published("orchestrator")} == {"127.0.0.1"}
 
-    # Calls through it reach every replica (round robin over the three).
+    # Calls through it reach every replica (each call to one of the addresses DNS gives).
     since = int(time.time()) - 1
-    for _ in range(9):
+    for _ in range(30):
         await clients.orchestrator.GetStats(pb.GetStatsRequest(), timeout=10)
     served = upstreams(await logs("orchestrator", since), "GetStats")
     assert len(served) == 3, f"GetStats calls by replica: {dict(served)}"
@@ -116,7 +128,7 @@ async def test_grpcurl_watches_a_saga_through_the_proxy(clients: Clients) -> Non
     # The real grpcurl on the host, server streaming through nginx until the saga ends.
     out = await stackctl.run(
         stackctl.grpcurl_path(),
-        "-plaintext",
+        *grpcurl_transport(),
         "-max-time",
         "60",
         "-d",
@@ -146,7 +158,8 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
     assert pool, "no JFK-LAX flight on 2026-12-02"
     # Every read and booking of the run goes through the published addresses: the orchestrator
     # API through the proxy, each participant through its first replica.
-    peers = Peers(Addrs(PROXY, *(stackctl.GRPC_ADDRS[p] for p in stackctl.PARTICIPANT_REPLICAS)))
+    firsts = (stackctl.GRPC_ADDRS[p] for p in stackctl.PARTICIPANT_REPLICAS)
+    peers = StackPeers(Addrs(PROXY, *firsts))
     try:
         before = await list_sagas(peers)
         flights_before = await read_flights(peers, pool)
@@ -174,12 +187,14 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
         trigger = asyncio.Event()
         booking = asyncio.create_task(work.run(iter(specs), BOOKINGS // 3, None, trigger))
         await trigger.wait()
-        in_flight = (await peers.orchestrator.GetStats(pb.GetStatsRequest(), timeout=10)).running
+        # Bookings asked for whose BookFlight has not answered yet (the client's own view).
+        in_flight = len(work.specs) - sum(1 for c in work.calls if c.code == "OK")
         await asyncio.gather(*(stackctl.docker_kill(service) for service in KILLED))
+        killed_at = time.monotonic()
         for service in KILLED:
             assert (await stackctl.container_state(service)).startswith("exited"), service
         assert await booking == BOOKINGS
-        assert in_flight > 0, "no saga was in flight when the containers were killed"
+        assert in_flight >= 4, f"only {in_flight} bookings were in flight at the kill"
 
         # Every saga of the run ends, driven by the surviving replicas.
         key_prefix = work.key(specs[0])[: -len(specs[0].key)]
@@ -190,7 +205,8 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
             live = [s for s in ours.values() if s.status not in ("COMPLETED", "COMPENSATED")]
             if not live or time.monotonic() > deadline:
                 break
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
+        settled_s = time.monotonic() - killed_at  # reported, not asserted
         assert not live, f"{len(live)} sagas not COMPLETED/COMPENSATED: {live[:5]}"
         assert sorted(s.key for s in ours.values()) == sorted(work.specs), (
             "one saga per booking asked for"
@@ -216,8 +232,9 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
         endings = Counter(s.status for s in ours.values())
         codes = Counter(c.code for c in work.calls)
         print(
-            f"HA run: {BOOKINGS} bookings, {in_flight} in flight at the kill; endings "
-            f"{dict(endings)}; BookFlight calls by status {dict(codes)}"
+            f"HA run: {BOOKINGS} bookings, {in_flight} in flight at the kill, all terminal "
+            f"{settled_s:.1f} s after it; endings {dict(endings)}; BookFlight calls by status "
+            f"{dict(codes)}"
         )
 
         # Calls were spread: every replica served some before it died or the run ended.
