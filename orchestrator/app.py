@@ -10,12 +10,15 @@ from orchestrator import booking_saga
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.engine.definition import RetryPolicy
-from orchestrator.engine.model import SagaStatus
+from orchestrator.engine.observer import Observers
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
+from orchestrator.telemetry.counts import SagaCounts
+from orchestrator.telemetry.metrics import SagaMetrics
 from sagakit.config import ServiceConfig
 from sagakit.faults import MAX_DELAY_MS
+from sagakit.metrics import Metrics
 from sagakit.server import GrpcApp
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
@@ -57,6 +60,9 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         ),
     )
     log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
+    counts = SagaCounts()
+    metrics = Metrics("orchestrator")
+    observers = Observers([counts])
     runner = SagaRunner(
         store,
         {definition.name: definition},
@@ -70,17 +76,22 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             ),
         ),
         sink=log_file,
+        observer=observers,
     )
+    observers.observers.append(SagaMetrics(metrics, counts, runner.active))
     servicer = OrchestratorServicer(
         runner,
         peers,
         config.service.fault_injection,
         config.step_timeout,
         default_delay_ms(config),
+        counts,
     )
 
     async def start() -> None:
         await store.open()
+        # The one count of the saga log; from here on the counts follow the runner's moves.
+        counts.seed(await store.stats())
         await runner.recover()
 
     async def stop() -> None:
@@ -89,20 +100,6 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         await store.close()
         if log_file is not None:
             await asyncio.to_thread(log_file.close)  # lines still queued are written first
-
-    async def saga_gauges() -> list[str]:
-        counts = await store.stats()
-        return [
-            "# HELP flightsaga_sagas Sagas by state; FAILED ones need an operator (ResumeSaga)",
-            "# TYPE flightsaga_sagas gauge",
-            *(f'flightsaga_sagas{{status="{s.value}"}} {counts[s.value]}' for s in SagaStatus),
-            "# HELP flightsaga_compensations_pending Compensations queued on live or FAILED sagas",
-            "# TYPE flightsaga_compensations_pending gauge",
-            f"flightsaga_compensations_pending {counts['compensations_pending']}",
-            "# HELP flightsaga_sagas_active Sagas being driven by this process",
-            "# TYPE flightsaga_sagas_active gauge",
-            f"flightsaga_sagas_active {runner.active()}",
-        ]
 
     app = GrpcApp(
         name="orchestrator",
@@ -114,6 +111,6 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         ],
         on_start=[start],
         on_stop=[stop],
+        metrics=metrics,
     )
-    app.metrics.add_collector(saga_gauges)
     return app

@@ -15,6 +15,7 @@ from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.faultplan import FaultPlan
 from orchestrator.engine.model import TERMINAL, SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
+from orchestrator.telemetry.counts import SagaCounts
 from sagakit import context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
@@ -40,7 +41,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         fault_injection: bool,
         step_timeout: float,
         default_delay_ms: int,
+        counts: SagaCounts,
     ) -> None:
+        self.counts = counts
         self.runner = runner
         self.peers = peers
         self.fault_injection = fault_injection
@@ -266,20 +269,21 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def GetStats(
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Stats:
-        c = await self.runner.store.stats()
+        # Kept as sagas move (counted once at start): no table scan per call.
+        c = self.counts
         return pb.Stats(
-            running=c["RUNNING"],
-            compensating=c["COMPENSATING"],
-            completed=c["COMPLETED"],
-            compensated=c["COMPENSATED"],
-            failed=c["FAILED"],
-            total=sum(c[s.value] for s in SagaStatus),
-            steps_pending=c.get("live:PENDING", 0),
-            steps_executing=c.get("live:EXECUTING", 0),
-            steps_completed=c.get("all:SUCCEEDED", 0),
-            steps_failed=c.get("all:STEP_FAILED", 0) + c.get("all:UNKNOWN_OUTCOME", 0),
-            compensations_pending=c.get("compensations_pending", 0),
-            compensations_completed=c.get("all:COMPENSATED_STEP", 0),
+            running=c.get("RUNNING"),
+            compensating=c.get("COMPENSATING"),
+            completed=c.get("COMPLETED"),
+            compensated=c.get("COMPENSATED"),
+            failed=c.get("FAILED"),
+            total=sum(c.get(s.value) for s in SagaStatus),
+            steps_pending=c.get("live:PENDING"),
+            steps_executing=c.get("live:EXECUTING"),
+            steps_completed=c.get("all:SUCCEEDED"),
+            steps_failed=c.get("all:STEP_FAILED") + c.get("all:UNKNOWN_OUTCOME"),
+            compensations_pending=c.get("compensations_pending"),
+            compensations_completed=c.get("all:COMPENSATED_STEP"),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -111,35 +112,77 @@ class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrap_unary(handler, details, wrap)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL.
+def _code_of(ctx: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
+    if exc is None:
+        code = ctx.code()
+        return "OK" if code is None else getattr(code, "name", str(code))
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    if isinstance(exc, grpc.aio.AbortError):
+        code = ctx.code()
+        return getattr(code, "name", "UNKNOWN")
+    return "UNKNOWN"
 
-    Also counts every unary call by method and outcome (flightsaga_rpc_total).
-    """
 
-    def __init__(self, metrics: Metrics | None = None, service: str = "") -> None:
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Time every call to its answer by method and status code (outermost, so refusals by the
+    other interceptors, injected faults among them, are measured too)."""
+
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.service = service
 
-    def _count(self, method: str, code: str) -> None:
-        if self.metrics is not None:
-            self.metrics.inc(
-                "flightsaga_rpc_total",
-                "gRPC calls handled, by method and status code",
-                service=self.service,
-                method=method.rsplit("/", 1)[-1],
-                code=code,
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        method = details.method
+        observe = self.metrics.observe_rpc
+
+        def wrap(behavior: Behavior, _: grpc.HandlerCallDetails) -> Behavior:
+            async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                began = time.perf_counter()
+                failure: BaseException | None = None
+                try:
+                    return await behavior(request, ctx)
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    observe(method, _code_of(ctx, failure), time.perf_counter() - began)
+
+            return run
+
+        if handler is not None and handler.unary_stream is not None:
+            inner = handler.unary_stream
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                began = time.perf_counter()
+                failure: BaseException | None = None
+                try:
+                    async for item in inner(request, ctx):
+                        yield item
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    observe(method, _code_of(ctx, failure), time.perf_counter() - began)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
             )
+        return wrap_unary(handler, details, wrap)
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL."""
 
     async def _answer(self, method: str, ctx: grpc.aio.ServicerContext, exc: Exception) -> None:
         """End the call with the exception's status (unary and stream alike): a DomainError's
         own code and message; anything else is logged and INTERNAL. Called inside `except`."""
         if isinstance(exc, DomainError):
             log.info("%s -> %s: %s", method, exc.code.name, exc.message)
-            self._count(method, exc.code.name)
             await ctx.abort(exc.code, exc.message)
         log.exception("%s failed unexpectedly", method)
-        self._count(method, "INTERNAL")
         await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
@@ -149,9 +192,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 try:
                     _refuse_unparseable(request)
-                    reply = await behavior(request, ctx)
-                    self._count(det.method, "OK")
-                    return reply
+                    return await behavior(request, ctx)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
                 except Exception as exc:
@@ -170,7 +211,6 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     _refuse_unparseable(request)
                     async for item in inner(request, ctx):
                         yield item
-                    self._count(method, "OK")
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
                 except Exception as exc:

@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sagakit.config import ConfigError, ServiceConfig
-from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor
+from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor, MetricsInterceptor
 from sagakit.logs import setup_logging
 from sagakit.metrics import Metrics
 
@@ -46,15 +46,20 @@ class GrpcApp:
     metrics: Metrics = field(default_factory=Metrics)
     metrics_port: int | None = None  # METRICS_PORT; None = no metrics endpoint
     server: grpc.aio.Server | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics.service = self.metrics.service or self.name
+
     health: health.aio.HealthServicer | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
 
     async def start(self, host: str, port: int) -> int:
         """Bind, start and report SERVING; returns the bound port (useful with port 0)."""
         interceptors = [
+            MetricsInterceptor(self.metrics),
             CorrelationInterceptor(),
             *self.interceptors,
-            ErrorInterceptor(self.metrics, self.name),
+            ErrorInterceptor(),
         ]
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         for _, add in self.services:

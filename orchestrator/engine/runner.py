@@ -35,6 +35,7 @@ from orchestrator.engine.model import (
     StepState,
     now,
 )
+from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import SagaStore, Write
 from sagakit import context
@@ -118,8 +119,10 @@ class SagaRunner:
         definitions: dict[str, SagaDefinition],
         settings: RunnerSettings = RunnerSettings(),
         sink: TerminalSink | None = None,
+        observer: SagaObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer = observer or SagaObserver()
         self.definitions = definitions
         self.settings = settings
         self.bus = EventBus()
@@ -182,6 +185,7 @@ class SagaRunner:
             later = (self._event(saga, "STEP_STARTED", first),)
         stored, created = await self.store.create(saga, event, *later)
         if created:
+            self.observer.saga_started(stored)
             self.bus.publish(event)
             for e in later:
                 self.bus.publish(e)
@@ -205,6 +209,7 @@ class SagaRunner:
             context.correlation_id.set(saga.correlation_id)
             context.saga_id.set(saga.saga_id)
             log.warning("[SAGA] recovering %s saga left %s", saga.definition, saga.status.value)
+            self.observer.saga_resumed(saga, "recovered")
             self._spawn(saga)
         if self._adopter is None and self.settings.adopt_every > 0:
             self._adopter = asyncio.create_task(self._adopt_forever(), name="saga-adopter")
@@ -226,6 +231,7 @@ class SagaRunner:
             context.saga_id.set(saga.saga_id)
             log.warning("[SAGA] adopting %s saga left %s with no driver", saga.definition,
                         saga.status.value)  # fmt: skip
+            self.observer.saga_resumed(saga, "adopted")
             self._spawn(saga)
             adopted += 1
         return adopted
@@ -275,6 +281,7 @@ class SagaRunner:
         if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
             # Refused before anything changes: a refused call leaves the fault plan as it was.
             raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        self.observer.saga_resumed(saga, "operator")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
@@ -479,7 +486,8 @@ class SagaRunner:
             fn = spec.action if forward else spec.compensation
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await fn(self._call(saga, spec, faults))
+                    call = Attempt(saga, step.name, what, attempt, faults)
+                    result = await self.observer.attempt(call, fn(self._call(saga, spec, faults)))
             except Exception as exc:
                 error, verdict = _describe(exc), _verdict(exc)
                 if verdict == Verdict.ERRORED and not isinstance(exc, grpc.aio.AioRpcError):
@@ -629,6 +637,7 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         held = self._held.get(saga.saga_id, [])
         await self.store.save(saga, steps, event, [w for w, _ in held])
+        self.observer.saga_changed(saga, event)
         self._held.pop(saga.saga_id, None)
         for _, earlier in held:
             self.bus.publish(earlier)
@@ -656,6 +665,7 @@ class SagaRunner:
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
+        self.observer.saga_changed(saga, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
 
 
