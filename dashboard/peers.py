@@ -25,6 +25,7 @@ from flightsaga.v1 import (
 )
 from sagakit import context
 from sagakit.channels import open_channel
+from sagakit.errors import details_of
 
 log = logging.getLogger("dashboard.peers")
 
@@ -58,6 +59,8 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.code = code
+        self.reason: str | None = None  # the ErrorInfo reason, e.g. SOLD_OUT
+        self.violations: list[tuple[str, str]] = []  # BadRequest (field, problem)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
@@ -65,6 +68,10 @@ class ApiError(Exception):
             out["field"] = self.field
         if self.code is not None:
             out["code"] = self.code
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if len(self.violations) > 1:
+            out["errors"] = [{"field": f, "message": m} for f, m in self.violations]
         return out
 
 
@@ -80,11 +87,12 @@ def map_rpc_error(peer: Peer, exc: grpc.aio.AioRpcError) -> ApiError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ApiError(504, f"{peer.name} at {peer.addr} did not answer in time", code=code.name)
     status = HTTP_STATUS.get(code, 502)
-    field = None
-    if code == grpc.StatusCode.INVALID_ARGUMENT and ": " in details:
-        head = details.split(": ", 1)[0]
-        field = head if " " not in head else None
-    return ApiError(status, details, field=field, code=code.name)
+    # The field and the reason come from the status details (BadRequest, ErrorInfo).
+    typed = details_of(exc)
+    err = ApiError(status, details, field=typed.field, code=code.name)
+    err.reason = typed.reason or None
+    err.violations = list(typed.violations)
+    return err
 
 
 @dataclass

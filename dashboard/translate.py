@@ -82,7 +82,7 @@ def step_name(raw: str, field: str) -> str:
     try:
         return canonical_step(raw, field)
     except InvalidArgument as exc:
-        raise FieldError(field, exc.message.split(": ", 1)[-1]) from None
+        raise FieldError(field, exc.problem) from None
 
 
 def _count(raw: str | int | None, field: str, default: int = 1) -> int:
@@ -128,7 +128,7 @@ def fault_token(fault: FaultIn | str, field: str) -> str:
     try:
         ms = parse_duration_ms(f"{field}.arg", str(arg))
     except InvalidArgument as exc:
-        raise FieldError(f"{field}.arg", exc.message.split(": ", 1)[-1]) from None
+        raise FieldError(f"{field}.arg", exc.problem) from None
     return f"{step}:delay={ms}"
 
 

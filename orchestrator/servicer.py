@@ -23,6 +23,7 @@ from sagakit.errors import (
     DomainError,
     InvalidArgument,
     NotFound,
+    Reason,
     Rejected,
     Unavailable,
 )
@@ -62,7 +63,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if not self.fault_injection:
             raise Rejected(
                 "fault injection is disabled on the orchestrator (start it with "
-                "FAULT_INJECTION=enabled); x-fail-at / x-fault refused"
+                "FAULT_INJECTION=enabled); x-fail-at / x-fault refused",
+                Reason.FAULT_INJECTION_DISABLED,
             )
         # A delay with no duration outlasts every attempt, so the step is compensated and its
         # hanging Do arrives after the compensation.
@@ -115,12 +117,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in BUSINESS_FAILURE_CODES:
-                refused = DomainError(exc.details() or "card refused")
-                refused.code = exc.code()
-                raise refused from None
+                raise DomainError.from_rpc(exc) from None
             raise Unavailable(
                 f"the payment service could not tokenise the card ({exc.code().name}); "
-                "nothing was started, retrying is safe"
+                "nothing was started, retrying is safe",
+                Reason.PEER_UNAVAILABLE,
+                peer="payment",
             ) from None
         out = pb.BookFlightRequest()
         out.CopyFrom(request)
@@ -165,7 +167,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if booking_saga.comparable(stored.payload) != booking_saga.comparable(payload):
                 raise AlreadyExists(
                     f"{key_field}: {key!r} was used for a different booking (saga "
-                    f"{stored.saga_id}); use a new key for a new booking"
+                    f"{stored.saga_id}); use a new key for a new booking",
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    field=key_field,
+                    saga_id=stored.saga_id,
                 )
             log.info("[SAGA] idempotency key %r replays saga %s", key, stored.saga_id)
         return stored, created
@@ -232,8 +237,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         try:
             saga = await self.runner.get(saga_id)
             if saga is None:
-                await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
-                return
+                raise NotFound(f"saga_id: no saga {saga_id!r}", field="saga_id")
             last = 0
             for event in await self.runner.store.events(saga_id):
                 last = event.seq

@@ -280,7 +280,10 @@ class SagaRunner:
             raise NotFound(f"saga_id: no saga {saga_id!r}")
         if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
             # Refused before anything changes: a refused call leaves the fault plan as it was.
-            raise Rejected(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+            raise Rejected(
+                f"saga {saga_id} is {saga.status.value}: nothing to resume",
+                "SAGA_NOT_RESUMABLE",
+            )
         self.observer.saga_resumed(saga, "operator")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
