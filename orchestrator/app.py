@@ -16,6 +16,9 @@ from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
 from orchestrator.telemetry.counts import SagaCounts
 from orchestrator.telemetry.metrics import SagaMetrics
+from orchestrator.telemetry.tracing import SagaTracer, saga_trace_hex
+from sagakit import logs
+from sagakit import tracing as sagakit_tracing
 from sagakit.config import ServiceConfig
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
@@ -79,6 +82,11 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observer=observers,
     )
     observers.observers.append(SagaMetrics(metrics, counts, runner.active))
+    tracing = sagakit_tracing.current()
+    if tracing is not None:
+        observers.observers.insert(0, SagaTracer(tracing.tracer))
+        # Runner lines outside any span (between attempts) carry the saga's trace id too.
+        logs.saga_trace_id = saga_trace_hex
     servicer = OrchestratorServicer(
         runner,
         peers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from sagakit.config import ConfigError, ServiceConfig
 from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor, MetricsInterceptor
 from sagakit.logs import setup_logging
 from sagakit.metrics import Metrics
+from sagakit.tracing import setup_tracing
 
 log = logging.getLogger("sagakit.server")
 
@@ -117,9 +119,15 @@ def run_service(service: str, default_port: int, build: Callable[[ServiceConfig]
     async def _main() -> None:
         config = ServiceConfig.from_env(service, default_port)
         setup_logging(service, config.log_format, config.log_level)
+        # Before the app: its servers and channels are instrumented as they are made.
+        tracing = setup_tracing(service, os.environ)
         app = build(config)
         app.metrics_port = config.metrics_port
-        await app.serve_until_signal(config.host, config.port)
+        try:
+            await app.serve_until_signal(config.host, config.port)
+        finally:
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     try:
         asyncio.run(_main())
