@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from dashboard.config import DashboardConfig, Peer
 from flightsaga.v1 import (
     booking_pb2_grpc,
+    logs_pb2_grpc,
     loyalty_pb2_grpc,
     orchestrator_pb2_grpc,
     payment_pb2_grpc,
@@ -131,6 +132,10 @@ class Peers:
     @property
     def booking(self) -> booking_pb2_grpc.BookingServiceStub:
         return booking_pb2_grpc.BookingServiceStub(self._channel(self.config.booking))
+
+    def logs(self, peer: Peer) -> logs_pb2_grpc.LogsStub:
+        """Any service's Logs (its recent lines of a saga)."""
+        return logs_pb2_grpc.LogsStub(self._channel(peer))
 
     @staticmethod
     def metadata(extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:

@@ -318,7 +318,8 @@ def event_log_line(event: orchestrator_pb2.SagaEvent) -> str:
     """One saga event as a console log line, in the services' format and the original markers."""
     kind = orchestrator_pb2.SagaEventType.Name(event.type)
     marker, level = _MARKERS.get(kind, ("[SAGA]", "INFO"))
-    when = event.at.ToDatetime(UTC).strftime("%H:%M:%S.%f")[:-3] if event.HasField("at") else "-"
+    at = event.at.ToDatetime(UTC)
+    when = at.isoformat(timespec="milliseconds") if event.HasField("at") else "-"
     parts = [
         f"{when} {level:<7} orchestrator cid={event.correlation_id or '-'} saga={event.saga_id}",
         marker,

@@ -100,3 +100,6 @@ def setup_logging(service: str, log_format: str = "console", level: str = "INFO"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    from sagakit.logstore import keep_saga_lines
+
+    keep_saga_lines(service)  # each saga's recent lines, for the Logs RPC (the dashboard)

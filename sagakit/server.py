@@ -14,9 +14,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from flightsaga.v1 import logs_pb2_grpc
 from sagakit.config import ConfigError, ServiceConfig
 from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor, MetricsInterceptor
 from sagakit.logs import setup_logging
+from sagakit.logstore import SERVICE_NAME as LOGS_SERVICE
+from sagakit.logstore import LogsServicer, keep_saga_lines
 from sagakit.metrics import Metrics
 from sagakit.tracing import setup_tracing
 
@@ -68,7 +71,9 @@ class GrpcApp:
             add(server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        names = [full for full, _ in self.services]
+        # Every service answers Logs: its recent lines of a saga (sagakit/logstore.py).
+        logs_pb2_grpc.add_LogsServicer_to_server(LogsServicer(keep_saga_lines(), self.name), server)
+        names = [*(full for full, _ in self.services), LOGS_SERVICE]
         reflection.enable_server_reflection(
             [
                 *names,

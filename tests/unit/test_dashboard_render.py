@@ -84,7 +84,7 @@ def test_log_lines_keep_the_original_markers() -> None:
             message="ABORTED: declined",
         )
     )
-    assert line.startswith("07:05:01.718 ERROR")
+    assert line.startswith("2026-11-26T07:05:01.718+00:00 ERROR")  # ISO 8601, UTC offset
     assert "cid=c1 saga=s1 [SAGA STEP] step_failed step=process_payment attempt=1" in line
     assert line.endswith("- ABORTED: declined")
     comp = event_log_line(_event(type=orchestrator_pb2.COMPENSATION_STARTED, step="reserve_seat"))
