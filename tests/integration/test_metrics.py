@@ -66,6 +66,17 @@ async def test_orchestrator_exposes_saga_states_and_rpc_counts(tmp_path: Path) -
             for channel in stack.channels:
                 await channel.close()
             await app.stop(0)
+        # A restarted orchestrator counts the saga log once, at start, and answers the same.
+        again = build(config_for("orchestrator", tmp_path), orchestrator_env(addrs, tmp_path))
+        port = await again.start("127.0.0.1", 0)
+        stack = Stack(f"127.0.0.1:{port}", addrs, tmp_path)
+        try:
+            stats = await stack.orchestrator.GetStats(orchestrator_pb2.GetStatsRequest())
+            assert (stats.completed, stats.failed, stats.compensations_pending) == (1, 1, 3)
+        finally:
+            for channel in stack.channels:
+                await channel.close()
+            await again.stop(0)
 
 
 def test_metrics_port_is_validated_and_optional() -> None:
