@@ -122,8 +122,6 @@ def keep_saga_lines(service: str | None = None) -> SagaLines:
         _store.addFilter(_NameService(None))
     root = logging.getLogger()
     if _store not in root.handlers:
+        # At the root logger's level (LOG_LEVEL): the window holds what the service logs.
         root.addHandler(_store)
-        # Lines at INFO and above are kept even where the root logger is left at WARNING.
-        if root.level > logging.INFO or root.level == logging.NOTSET:
-            root.setLevel(logging.INFO)
     return _store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -213,7 +214,11 @@ async def test_events_stream_the_timeline_then_end(dash: Dash) -> None:
     assert next(f["data"]["seq"] for f in again if f["event"] == "saga_event") == 4
 
 
-async def test_log_lines_from_the_timeline_and_every_participant(dash: Dash) -> None:
+async def test_log_lines_from_the_timeline_and_every_participant(
+    dash: Dash, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The services run in this process: log at INFO, as a service does by default (LOG_LEVEL).
+    caplog.set_level(logging.INFO)
     started = await dash.book(fail_at=["payment"])
     await dash.terminal(started["saga_id"])
     log = (await dash.http.get(f"/api/sagas/{started['saga_id']}/log")).json()
