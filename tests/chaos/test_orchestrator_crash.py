@@ -18,23 +18,14 @@ import pytest
 
 from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.support.booking import book_request, first_flight, proof
+from tests.support.booking import MIXED_FAULTS, book_request, first_flight, proof
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
 pytestmark = pytest.mark.chaos
 
 SAGAS = 50
-FAULTS = [
-    {},
-    {},
-    {"x-fault": "payment:delay=700"},
-    {"x-fault": "booking:transient=2"},
-    {"x-fault": "payment:lost-reply"},
-    {"x-fail-at": "booking", "x-fault": "loyalty:compensate-fail=2"},
-    {"x-fail-at": "payment"},
-    {"x-fault": "seat:delay=900,loyalty:transient=1"},
-]
+FAULTS = MIXED_FAULTS
 
 
 @pytest.fixture
