@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import os
 import platform
 import re
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,12 +47,26 @@ class Variant:
 @dataclass(frozen=True)
 class Cell:
     """What one round measures: a variant's code on one database backend, with a number of
-    orchestrator replicas."""
+    orchestrator replicas (and tracing on or off)."""
 
     label: str
     variant: Variant
     backend: Backend
     replicas: int = 1
+    traced: bool = False
+
+
+def with_tracing(runs: list[Cell], mode: str) -> list[Cell]:
+    """--tracing: `on` traces every cell; `both` measures each cell untraced then traced."""
+    if mode == "on":
+        return [dataclasses.replace(c, traced=True) for c in runs]
+    if mode == "both":
+        return [
+            dataclasses.replace(c, label=f"{c.label}/tracing-{state}", traced=state == "on")
+            for c in runs
+            for state in ("off", "on")
+        ]
+    return runs
 
 
 def cells(
@@ -136,6 +154,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated orchestrator replica counts on one PostgreSQL saga log, e.g. "
         "1,2,3 (the load spread over them; more than 1 needs --database postgres)",
     )
+    p.add_argument(
+        "--tracing",
+        choices=("off", "on", "both"),
+        default="off",
+        help="OpenTelemetry tracing in the local services, exported over OTLP to a sink "
+        "process: off (default), on, or both (each round untraced then traced, the untraced "
+        "first as the baseline)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
     p.add_argument(
         "--profile",
@@ -176,6 +202,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bad:
         p.error(f"--env expects KEY=VALUE, got {bad[0]!r}")
     return args
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """A process receiving (and dropping) the services' spans; yields its OTLP endpoint."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(port)], cwd=REPO)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _git(*args: str) -> str:
@@ -328,6 +372,10 @@ async def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         variants = await asyncio.to_thread(prepare_variants, args, stack)
         runs = cells(variants, backends, bool(args.variant or args.compare), args.replica_counts)
+        runs = with_tracing(runs, args.tracing)
+        traced_env = {}
+        if args.tracing != "off":
+            traced_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": stack.enter_context(otlp_sink())}
         results: dict[str, list[dict[str, Any]]] = {c.label: [] for c in runs}
         say(
             f"FlightSaga benchmark: {args.bookings} bookings per level, concurrency "
@@ -347,8 +395,9 @@ async def run(args: argparse.Namespace) -> int:
                     continue
                 with dbs.for_round(cell.backend, f"r{round_no}v{i}") as databases:
                     code_dir = cell.variant.code_dir
+                    env = {**extra_env, **(traced_env if cell.traced else {})}
                     async with local_stack(
-                        code_dir, extra_env, databases=databases, replicas=cell.replicas
+                        code_dir, env, databases=databases, replicas=cell.replicas
                     ) as sut:
                         sut.server_pids = dbs.server_pids(cell.backend)
                         results[cell.label].append(await run_round(sut, args, round_no, cell.label))
@@ -376,6 +425,7 @@ async def run(args: argparse.Namespace) -> int:
             "databases": [b.name for b in backends],
             "replicas": args.replica_counts,
             "env": extra_env,
+            "tracing": args.tracing,
             "seed": args.seed,
         },
         "variants": summary,

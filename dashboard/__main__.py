@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import uvicorn
@@ -10,6 +11,7 @@ from dashboard.app import create_app
 from dashboard.config import DashboardConfig
 from sagakit.config import ConfigError
 from sagakit.logs import setup_logging
+from sagakit.tracing import setup_tracing
 
 
 def main() -> None:
@@ -19,6 +21,11 @@ def main() -> None:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging("dashboard", config.log_format, config.log_level)
+    try:
+        tracing = setup_tracing("dashboard", os.environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -30,6 +37,8 @@ def main() -> None:
         )
     )
     server.run()
+    if tracing is not None:
+        tracing.shutdown()
     if not server.started:
         sys.exit(1)  # e.g. the port is taken (uvicorn logged why)
 

@@ -39,7 +39,7 @@ from dashboard.translate import (
     status_filter,
     to_dict,
 )
-from flightsaga.v1 import common_pb2, orchestrator_pb2
+from flightsaga.v1 import common_pb2, logs_pb2, orchestrator_pb2
 from sagakit import context
 
 log = logging.getLogger("dashboard")
@@ -317,14 +317,34 @@ def create_app(config: DashboardConfig) -> FastAPI:
 
     @app.get("/api/sagas/{saga_id}/log", tags=["sagas"], responses=ERRORS)
     async def saga_log(saga_id: str) -> dict[str, Any]:
-        """The saga's log lines, one per event of its timeline, with the original markers."""
+        """The saga's log lines in time order: one per event of its timeline (the orchestrator,
+        with the original markers), and the lines each participant logged for it (its Logs
+        RPC: recent lines, kept in memory). A participant that does not answer is named in
+        `missing` and its lines are left out."""
         saga = await get_saga(saga_id)
         terminal = orchestrator_pb2.SagaStatus.Name(saga.status) in TERMINAL
         events = await saga_events(saga_id, None if terminal else LOG_IDLE)
+        lines = [(e.at.ToNanoseconds(), event_log_line(e)) for e in events]
+        p = peers()
+        participants = (config.seat, config.loyalty, config.payment, config.booking)
+        req = logs_pb2.GetSagaLogsRequest(saga_id=saga_id)
+        replies = await asyncio.gather(
+            *(p.call(peer, p.logs(peer).GetSagaLogs, req, timeout=2.0) for peer in participants),
+            return_exceptions=True,
+        )
+        missing = []
+        for peer, reply in zip(participants, replies, strict=True):
+            if isinstance(reply, BaseException):
+                missing.append(peer.name)
+                continue
+            lines += [(ln.at.ToNanoseconds(), ln.text) for ln in reply.lines]
+        lines.sort(key=lambda pair: pair[0])  # stable: a service's own order is kept
         return {
             "saga_id": saga_id,
             "correlation_id": saga.correlation_id,
-            "lines": [event_log_line(e) for e in events],
+            "trace_id": saga.trace_id,
+            "lines": [text for _, text in lines],
+            "missing": missing,
         }
 
     @app.get(

@@ -19,6 +19,7 @@ from dashboard.config import DashboardConfig, Peer
 from dashboard.security import user_token
 from flightsaga.v1 import (
     booking_pb2_grpc,
+    logs_pb2_grpc,
     loyalty_pb2_grpc,
     orchestrator_pb2_grpc,
     payment_pb2_grpc,
@@ -26,6 +27,7 @@ from flightsaga.v1 import (
 )
 from sagakit import context
 from sagakit.channels import open_channel
+from sagakit.errors import details_of
 
 log = logging.getLogger("dashboard.peers")
 
@@ -59,6 +61,8 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.code = code
+        self.reason: str | None = None  # the ErrorInfo reason, e.g. SOLD_OUT
+        self.violations: list[tuple[str, str]] = []  # BadRequest (field, problem)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
@@ -66,6 +70,10 @@ class ApiError(Exception):
             out["field"] = self.field
         if self.code is not None:
             out["code"] = self.code
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if len(self.violations) > 1:
+            out["errors"] = [{"field": f, "message": m} for f, m in self.violations]
         return out
 
 
@@ -81,11 +89,12 @@ def map_rpc_error(peer: Peer, exc: grpc.aio.AioRpcError) -> ApiError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ApiError(504, f"{peer.name} at {peer.addr} did not answer in time", code=code.name)
     status = HTTP_STATUS.get(code, 502)
-    field = None
-    if code == grpc.StatusCode.INVALID_ARGUMENT and ": " in details:
-        head = details.split(": ", 1)[0]
-        field = head if " " not in head else None
-    return ApiError(status, details, field=field, code=code.name)
+    # The field and the reason come from the status details (BadRequest, ErrorInfo).
+    typed = details_of(exc)
+    err = ApiError(status, details, field=typed.field, code=code.name)
+    err.reason = typed.reason or None
+    err.violations = list(typed.violations)
+    return err
 
 
 @dataclass
@@ -125,6 +134,10 @@ class Peers:
     @property
     def booking(self) -> booking_pb2_grpc.BookingServiceStub:
         return booking_pb2_grpc.BookingServiceStub(self._channel(self.config.booking))
+
+    def logs(self, peer: Peer) -> logs_pb2_grpc.LogsStub:
+        """Any service's Logs (its recent lines of a saga)."""
+        return logs_pb2_grpc.LogsStub(self._channel(peer))
 
     def metadata(self, extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:
         """The correlation id (unless `extra` has one) and the bearer token: the signed-in

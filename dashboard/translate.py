@@ -82,7 +82,7 @@ def step_name(raw: str, field: str) -> str:
     try:
         return canonical_step(raw, field)
     except InvalidArgument as exc:
-        raise FieldError(field, exc.message.split(": ", 1)[-1]) from None
+        raise FieldError(field, exc.problem) from None
 
 
 def _count(raw: str | int | None, field: str, default: int = 1) -> int:
@@ -128,7 +128,7 @@ def fault_token(fault: FaultIn | str, field: str) -> str:
     try:
         ms = parse_duration_ms(f"{field}.arg", str(arg))
     except InvalidArgument as exc:
-        raise FieldError(f"{field}.arg", exc.message.split(": ", 1)[-1]) from None
+        raise FieldError(f"{field}.arg", exc.problem) from None
     return f"{step}:delay={ms}"
 
 
@@ -318,7 +318,8 @@ def event_log_line(event: orchestrator_pb2.SagaEvent) -> str:
     """One saga event as a console log line, in the services' format and the original markers."""
     kind = orchestrator_pb2.SagaEventType.Name(event.type)
     marker, level = _MARKERS.get(kind, ("[SAGA]", "INFO"))
-    when = event.at.ToDatetime(UTC).strftime("%H:%M:%S.%f")[:-3] if event.HasField("at") else "-"
+    at = event.at.ToDatetime(UTC)
+    when = at.isoformat(timespec="milliseconds") if event.HasField("at") else "-"
     parts = [
         f"{when} {level:<7} orchestrator cid={event.correlation_id or '-'} saga={event.saga_id}",
         marker,

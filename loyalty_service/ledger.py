@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn
-from sagakit.errors import NotFound, Rejected
+from sagakit.errors import NotFound, Reason, Rejected
 
 log = logging.getLogger("loyalty_service.ledger")
 
@@ -80,7 +80,8 @@ def deduct(conn: Conn, saga_id: str, d: Deduction) -> Movement:
     if d.max_value_cents and value > d.max_value_cents:
         raise Rejected(
             f"{d.points} points are worth {value} cents, more than the fare "
-            f"({d.max_value_cents} cents)"
+            f"({d.max_value_cents} cents)",
+            Reason.POINTS_EXCEED_FARE,
         )
     cur = conn.execute(
         "UPDATE accounts SET balance = balance - ? WHERE account_id=? AND balance >= ?",
@@ -88,7 +89,9 @@ def deduct(conn: Conn, saga_id: str, d: Deduction) -> Movement:
     )
     if cur.rowcount != 1:
         raise Rejected(
-            f"insufficient points: {d.account_id} has {acct.balance}, {d.points} requested"
+            f"insufficient points: {d.account_id} has {acct.balance}, {d.points} requested",
+            Reason.INSUFFICIENT_POINTS,
+            account_id=d.account_id,
         )
     after = acct.balance - d.points
     log.info("[SAGA STEP] deducted %d points from %s (balance %d)", d.points, d.account_id, after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Mapping
 
@@ -11,14 +12,22 @@ from orchestrator import booking_saga
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.engine.definition import RetryPolicy
-from orchestrator.engine.model import SagaStatus
+from orchestrator.engine.observer import Observers
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 from orchestrator.servicer import OrchestratorServicer
+from orchestrator.telemetry.counts import SHARED_REFRESH_S, SagaCounts, refresh_counts
+from orchestrator.telemetry.metrics import SagaMetrics
+from orchestrator.telemetry.tracing import SagaTracer, saga_trace_hex
+from sagakit import logs
+from sagakit import tracing as sagakit_tracing
 from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
+from sagakit.metrics import Metrics
 from sagakit.server import GrpcApp
+
+log = logging.getLogger("orchestrator")
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 
@@ -84,6 +93,9 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         ),
     )
     log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
+    counts = SagaCounts(shared=store.shared)
+    metrics = Metrics("orchestrator")
+    observers = Observers([counts])
     runner = SagaRunner(
         store,
         {definition.name: definition},
@@ -100,39 +112,52 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             lease_renew=config.lease_renew,
         ),
         sink=log_file,
+        observer=observers,
     )
+    observers.observers.append(SagaMetrics(metrics, counts, runner.active))
+    tracing = sagakit_tracing.current()
+    if tracing is not None:
+        observers.observers.insert(0, SagaTracer(tracing.tracer))
+        # Runner lines outside any span (between attempts) carry the saga's trace id too.
+        logs.saga_trace_id = saga_trace_hex
     servicer = OrchestratorServicer(
         runner,
         peers,
         config.service.fault_injection,
         config.step_timeout,
         default_delay_ms(config),
+        counts,
     )
 
     async def start() -> None:
         await store.open()
+        # The one count of the saga log; from here on the counts follow the runner's moves
+        # (on a log shared by replicas: counted again, at most once a second, when asked).
+        counts.seed(await store.stats())
+        counts.refreshed_at = asyncio.get_running_loop().time()
         await runner.recover()
+        if counts.shared:
+            refresher.append(asyncio.create_task(_refresh_counts(), name="saga-counts"))
+
+    async def _refresh_counts() -> None:
+        """The gauges of a shared log: its counts, read every SHARED_REFRESH_S."""
+        while True:
+            await asyncio.sleep(SHARED_REFRESH_S)
+            try:
+                await refresh_counts(store, counts)
+            except Exception:
+                log.warning("could not count the saga log for the gauges; trying again")
+
+    refresher: list[asyncio.Task[None]] = []
 
     async def stop() -> None:
+        for task in refresher:
+            task.cancel()
         await runner.stop(grace=2.0)
         await peers.close()
         await store.close()
         if log_file is not None:
             await asyncio.to_thread(log_file.close)  # lines still queued are written first
-
-    async def saga_gauges() -> list[str]:
-        counts = await store.stats()
-        return [
-            "# HELP flightsaga_sagas Sagas by state; FAILED ones need an operator (ResumeSaga)",
-            "# TYPE flightsaga_sagas gauge",
-            *(f'flightsaga_sagas{{status="{s.value}"}} {counts[s.value]}' for s in SagaStatus),
-            "# HELP flightsaga_compensations_pending Compensations queued on live or FAILED sagas",
-            "# TYPE flightsaga_compensations_pending gauge",
-            f"flightsaga_compensations_pending {counts['compensations_pending']}",
-            "# HELP flightsaga_sagas_active Sagas being driven by this process",
-            "# TYPE flightsaga_sagas_active gauge",
-            f"flightsaga_sagas_active {runner.active()}",
-        ]
 
     app = GrpcApp(
         name="orchestrator",
@@ -148,6 +173,6 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         on_start=[start],
         on_stop=[stop],
         tls=config.service.tls,
+        metrics=metrics,
     )
-    app.metrics.add_collector(saga_gauges)
     return app

@@ -43,9 +43,20 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import demo, render
 from orchestrator.client import CABINS, OrchestratorClient, Unreachable, booking
 from sagakit.config import ConfigError
+from sagakit.errors import Reason, details_of
 from sagakit.plainjson import plain
 
 EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
+# Refusals that mean the command itself was wrong (exit 2), by ErrorInfo reason.
+USAGE_REASONS = frozenset(
+    {
+        Reason.INVALID_ARGUMENT,
+        Reason.NOT_FOUND,
+        Reason.FAULT_INJECTION_DISABLED,
+        Reason.SAGA_NOT_RESUMABLE,
+        Reason.REJECTED,
+    }
+)
 
 
 def as_json(message: Message) -> str:
@@ -388,14 +399,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_UNREACHABLE)
     except grpc.aio.AioRpcError as exc:
-        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        # What went wrong comes from the status details (ErrorInfo, BadRequest); the message
+        # is printed for people.
+        typed = details_of(exc)
+        reason = f" {typed.reason}" if typed.reason else ""
+        print(f"error: {exc.code().name}{reason}: {exc.details()}", file=sys.stderr)
+        for field, problem in typed.violations[1:]:
+            print(f"  {field}: {problem}", file=sys.stderr)
         if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             sys.exit(EXIT_REFUSED)
-        bad_input = exc.code() in (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            grpc.StatusCode.NOT_FOUND,
-            grpc.StatusCode.FAILED_PRECONDITION,
-        )
+        bad_input = bool(typed.violations) or typed.reason in USAGE_REASONS
+        if not typed.reason:  # a server without details (older): by status code
+            bad_input = exc.code() in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.FAILED_PRECONDITION,
+            )
         sys.exit(EXIT_USAGE if bad_input else EXIT_NOT_CONFIRMED)
     except (ValueError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,7 +7,12 @@
         async for event in fs.watch(saga.saga_id): ...
 
 Every call has a deadline. An unreachable orchestrator raises `Unreachable`, whose message says
-which address was tried and which environment variable sets it.
+which address was tried and which environment variable sets it. Any other refusal raises
+`grpc.aio.AioRpcError`; read what it means with `error_details(exc)` (its ErrorInfo reason,
+e.g. `IDEMPOTENCY_KEY_REUSED`, and the BadRequest field violations), not from the message:
+
+    except grpc.aio.AioRpcError as exc:
+        if error_details(exc).reason == Reason.INVALID_ARGUMENT: ...
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from flightsaga.v1 import (
 from sagakit import context
 from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
+from sagakit.errors import ErrorDetails, Reason
+from sagakit.errors import details_of as error_details
 
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50050"
 DEFAULT_SEAT = "127.0.0.1:50051"
@@ -247,3 +254,14 @@ class OrchestratorClient:
             self._raise_if_unreachable(exc, self.seat_addr, "SEAT_SERVICE_ADDR")
             raise
         return reply
+
+
+__all__ = [
+    "CABINS",
+    "ErrorDetails",
+    "OrchestratorClient",
+    "Reason",
+    "Unreachable",
+    "booking",
+    "error_details",
+]

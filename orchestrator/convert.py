@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.booking_saga import masked
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
+from orchestrator.telemetry.tracing import saga_trace_hex
 from sagakit.plainjson import plain, wholes
 from sagakit.timestamps import to_ts
 
@@ -75,6 +76,7 @@ def saga_to_proto(saga: SagaRecord, replayed: bool = False) -> pb.Saga:
         amount_charged_cents=int(payment.get("amount_cents", 0) or 0),
         transaction_id=payment.get("transaction_id", ""),
         currency=seats.get("currency", "") or "USD",
+        trace_id=saga_trace_hex(saga.saga_id),
     )
     _set_ts(msg, "created_at", saga.created_at)
     _set_ts(msg, "updated_at", saga.updated_at)
@@ -185,6 +187,7 @@ def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
     _put(out, "amount_charged_cents", _int64(payment.get("amount_cents")))
     _put(out, "transaction_id", payment.get("transaction_id", ""))
     _put(out, "currency", seats.get("currency", "") or "USD")
+    _put(out, "trace_id", saga_trace_hex(saga.saga_id))
     return out
 
 

@@ -33,17 +33,20 @@ def _plan(text: str) -> FaultPlan:
     return FaultPlan.from_normalized(text, steps.STEP_ORDER)
 
 
+def faults(plan: str, step: str, forward: bool, attempt: int) -> Metadata:
+    """The participant-level fault headers a saga's stored plan gives this attempt."""
+    if not plan:
+        return ()
+    parsed = _plan(plan)
+    if forward:
+        return parsed.do_metadata(step, attempt)
+    return parsed.compensate_metadata(step, attempt)
+
+
 def metadata(call: StepCall, step: str, forward: bool) -> Metadata:
     """Correlation id, and the participant-level fault headers for this attempt."""
-    faults: Metadata = ()
-    if call.options:
-        plan = _plan(call.options)
-        faults = (
-            plan.do_metadata(step, call.attempt)
-            if forward
-            else plan.compensate_metadata(step, call.attempt)
-        )
-    return ((CORRELATION_HEADER, call.correlation_id), *faults)
+    injected = faults(call.options, step, forward, call.attempt)
+    return ((CORRELATION_HEADER, call.correlation_id), *injected)
 
 
 def failure(exc: grpc.aio.AioRpcError) -> StepFailed:
@@ -54,6 +57,15 @@ def failure(exc: grpc.aio.AioRpcError) -> StepFailed:
     if exc.code() in UNREACHABLE_CODES:
         return StepUnreachable(text)
     return StepErrored(text)
+
+
+def underlying(exc: BaseException) -> BaseException:
+    """The gRPC error behind a StepFailed that call() raised (what metrics and traces label),
+    or `exc` itself."""
+    cause: BaseException | None = exc.__cause__
+    if isinstance(exc, StepFailed) and isinstance(cause, grpc.aio.AioRpcError):
+        return exc.__cause__ or exc
+    return exc
 
 
 async def call(

@@ -16,6 +16,7 @@ from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
 from orchestrator.faultplan import FaultPlan
+from orchestrator.telemetry.counts import SagaCounts, refresh_counts
 from sagakit import auth, context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
@@ -23,6 +24,7 @@ from sagakit.errors import (
     DomainError,
     InvalidArgument,
     NotFound,
+    Reason,
     Rejected,
     Unavailable,
 )
@@ -40,7 +42,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         fault_injection: bool,
         step_timeout: float,
         default_delay_ms: int,
+        counts: SagaCounts,
     ) -> None:
+        self.counts = counts
         self.runner = runner
         self.peers = peers
         self.fault_injection = fault_injection
@@ -59,7 +63,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if not self.fault_injection:
             raise Rejected(
                 "fault injection is disabled on the orchestrator (start it with "
-                "FAULT_INJECTION=enabled); x-fail-at / x-fault refused"
+                "FAULT_INJECTION=enabled); x-fail-at / x-fault refused",
+                Reason.FAULT_INJECTION_DISABLED,
             )
         # A delay with no duration outlasts every attempt, so the step is compensated and its
         # hanging Do arrives after the compensation.
@@ -112,12 +117,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in BUSINESS_FAILURE_CODES:
-                refused = DomainError(exc.details() or "card refused")
-                refused.code = exc.code()
-                raise refused from None
+                raise DomainError.from_rpc(exc) from None
             raise Unavailable(
                 f"the payment service could not tokenise the card ({exc.code().name}); "
-                "nothing was started, retrying is safe"
+                "nothing was started, retrying is safe",
+                Reason.PEER_UNAVAILABLE,
+                peer="payment",
             ) from None
         out = pb.BookFlightRequest()
         out.CopyFrom(request)
@@ -166,7 +171,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if booking_saga.comparable(stored.payload) != booking_saga.comparable(payload):
                 raise AlreadyExists(
                     f"{key_field}: {key!r} was used for a different booking (saga "
-                    f"{stored.saga_id}); use a new key for a new booking"
+                    f"{stored.saga_id}); use a new key for a new booking",
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    field=key_field,
+                    saga_id=stored.saga_id,
                 )
             log.info("[SAGA] idempotency key %r replays saga %s", key, stored.saga_id)
         return stored, created
@@ -244,8 +252,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         saga_id = validate.saga_id(request.saga_id)
         saga = await self.runner.get(saga_id)
         if saga is None:
-            await context_.abort(grpc.StatusCode.NOT_FOUND, f"saga_id: no saga {saga_id!r}")
-            return
+            raise NotFound(f"saga_id: no saga {saga_id!r}", field="saga_id")
         self._may_read(saga)
         # Live from whichever replica drives it (events logged by another arrive through the
         # shared log).
@@ -260,9 +267,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         try:
             saga = await self.runner.resume(saga_id, request.clear_faults)
         except SagaNotFound:
-            raise NotFound(f"saga_id: no saga {saga_id!r}") from None
+            raise NotFound(f"saga_id: no saga {saga_id!r}", field="saga_id") from None
         except NotResumable as exc:
-            raise Rejected(str(exc)) from None
+            raise Rejected(str(exc), Reason.SAGA_NOT_RESUMABLE) from None
         left = context_.time_remaining()
         final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
         return saga_to_proto(final or saga)
@@ -270,20 +277,23 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def GetStats(
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Stats:
-        c = await self.runner.store.stats()
+        # Kept as sagas move (counted once at start): no table scan per call. A log shared
+        # with other replicas is counted again instead, at most once a second.
+        await refresh_counts(self.runner.store, self.counts)
+        c = self.counts
         return pb.Stats(
-            running=c["RUNNING"],
-            compensating=c["COMPENSATING"],
-            completed=c["COMPLETED"],
-            compensated=c["COMPENSATED"],
-            failed=c["FAILED"],
-            total=sum(c[s.value] for s in SagaStatus),
-            steps_pending=c.get("live:PENDING", 0),
-            steps_executing=c.get("live:EXECUTING", 0),
-            steps_completed=c.get("all:SUCCEEDED", 0),
-            steps_failed=c.get("all:STEP_FAILED", 0) + c.get("all:UNKNOWN_OUTCOME", 0),
-            compensations_pending=c.get("compensations_pending", 0),
-            compensations_completed=c.get("all:COMPENSATED_STEP", 0),
+            running=c.get("RUNNING"),
+            compensating=c.get("COMPENSATING"),
+            completed=c.get("COMPLETED"),
+            compensated=c.get("COMPENSATED"),
+            failed=c.get("FAILED"),
+            total=sum(c.get(s.value) for s in SagaStatus),
+            steps_pending=c.get("live:PENDING"),
+            steps_executing=c.get("live:EXECUTING"),
+            steps_completed=c.get("all:SUCCEEDED"),
+            steps_failed=c.get("all:STEP_FAILED") + c.get("all:UNKNOWN_OUTCOME"),
+            compensations_pending=c.get("compensations_pending"),
+            compensations_completed=c.get("all:COMPENSATED_STEP"),
         )
 
 

@@ -11,7 +11,7 @@ from payment_service import cards, vault
 from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn
-from sagakit.errors import InvalidArgument, Rejected
+from sagakit.errors import InvalidArgument, Reason, Rejected
 
 log = logging.getLogger("payment_service.ledger")
 
@@ -67,7 +67,14 @@ def charge(conn: Conn, saga_id: str, c: Charge) -> Entry:
     card = c.card or vault.resolve(conn, c.token, datetime.now(UTC).date())
     if card.decline_reason is not None:
         log.info("[SAGA STEP] card ending %s declined: %s", card.last4, card.decline_reason)
-        raise Rejected(f"card declined: {card.decline_reason}")
+        reason = (
+            Reason.INSUFFICIENT_FUNDS
+            if card.decline_reason == "insufficient_funds"
+            else Reason.CARD_DECLINED
+        )
+        raise Rejected(
+            f"card declined: {card.decline_reason}", reason, decline_reason=card.decline_reason
+        )
     entry = Entry(
         f"txn_{secrets.token_hex(12)}",
         "charge",

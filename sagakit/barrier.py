@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sagakit.db import Conn
-from sagakit.errors import Aborted
+from sagakit.errors import Aborted, Reason
 
 # The barrier's table as release 0.1.0 made it: every participant's baseline migration creates
 # it. Frozen: a change to the barrier's table is a new revision in each participant's chain.
@@ -56,7 +56,10 @@ def _insert(
 def do(conn: Conn, saga_id: str, step: str, apply: Callable[[], bytes]) -> tuple[bytes, bool]:
     """Run `apply` once per (saga, step); returns (serialized result, was_replay)."""
     if _mark(conn, saga_id, step, "compensate") is not None:
-        raise Aborted(f"saga {saga_id} was already compensated at {step}; late Do refused")
+        raise Aborted(
+            f"saga {saga_id} was already compensated at {step}; late Do refused",
+            Reason.LATE_DO_REFUSED,
+        )
     first = _mark(conn, saga_id, step, "do")
     if first is not None:
         return bytes(first["result"]), True

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from sagakit import context
-from sagakit.errors import DomainError, InvalidArgument
+from sagakit.errors import (
+    DETAILS_KEY,
+    DomainError,
+    InvalidArgument,
+    Reason,
+    Rejected,
+)
 from sagakit.faults import Fault, parse_participant_faults
 from sagakit.metrics import Metrics
 
@@ -111,36 +118,89 @@ class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrap_unary(handler, details, wrap)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL.
+def _code_of(ctx: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
+    if exc is None:
+        code = ctx.code()
+        return "OK" if code is None else getattr(code, "name", str(code))
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    if isinstance(exc, grpc.aio.AbortError):
+        code = ctx.code()
+        return getattr(code, "name", "UNKNOWN")
+    return "UNKNOWN"
 
-    Also counts every unary call by method and outcome (flightsaga_rpc_total).
-    """
 
-    def __init__(self, metrics: Metrics | None = None, service: str = "") -> None:
+async def abort(ctx: grpc.aio.ServicerContext, exc: DomainError) -> None:
+    """End the call with the error's code, message and google.rpc.Status details."""
+    details = exc.status().SerializeToString()
+    # abort() replaces the trailing metadata: the correlation id goes with the details.
+    cid = context.correlation_id.get()
+    trailing = ((context.CORRELATION_HEADER, cid), (DETAILS_KEY, details))
+    await ctx.abort(exc.code, exc.message, trailing_metadata=trailing)
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Time every call to its answer by method and status code (outermost, so refusals by the
+    other interceptors, injected faults among them, are measured too)."""
+
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.service = service
 
-    def _count(self, method: str, code: str) -> None:
-        if self.metrics is not None:
-            self.metrics.inc(
-                "flightsaga_rpc_total",
-                "gRPC calls handled, by method and status code",
-                service=self.service,
-                method=method.rsplit("/", 1)[-1],
-                code=code,
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        method = details.method
+        observe = self.metrics.observe_rpc
+
+        def wrap(behavior: Behavior, _: grpc.HandlerCallDetails) -> Behavior:
+            async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                began = time.perf_counter()
+                failure: BaseException | None = None
+                try:
+                    return await behavior(request, ctx)
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    observe(method, _code_of(ctx, failure), time.perf_counter() - began)
+
+            return run
+
+        if handler is not None and handler.unary_stream is not None:
+            inner = handler.unary_stream
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                began = time.perf_counter()
+                failure: BaseException | None = None
+                try:
+                    async for item in inner(request, ctx):
+                        yield item
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    observe(method, _code_of(ctx, failure), time.perf_counter() - began)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
             )
+        return wrap_unary(handler, details, wrap)
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turn DomainError into its status code; anything unexpected is logged and INTERNAL."""
 
     async def _answer(self, method: str, ctx: grpc.aio.ServicerContext, exc: Exception) -> None:
         """End the call with the exception's status (unary and stream alike): a DomainError's
-        own code and message; anything else is logged and INTERNAL. Called inside `except`."""
-        if isinstance(exc, DomainError):
-            log.info("%s -> %s: %s", method, exc.code.name, exc.message)
-            self._count(method, exc.code.name)
-            await ctx.abort(exc.code, exc.message)
-        log.exception("%s failed unexpectedly", method)
-        self._count(method, "INTERNAL")
-        await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see service log)")
+        own code, message and details; anything else is logged and INTERNAL. Called inside
+        `except`."""
+        if not isinstance(exc, DomainError):
+            log.exception("%s failed unexpectedly", method)
+            exc = DomainError("internal error (see service log)", Reason.INTERNAL)
+        else:
+            log.info("%s -> %s %s: %s", method, exc.code.name, exc.reason, exc.message)
+        await abort(ctx, exc)
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -149,9 +209,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 try:
                     _refuse_unparseable(request)
-                    reply = await behavior(request, ctx)
-                    self._count(det.method, "OK")
-                    return reply
+                    return await behavior(request, ctx)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
                 except Exception as exc:
@@ -170,7 +228,6 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     _refuse_unparseable(request)
                     async for item in inner(request, ctx):
                         yield item
-                    self._count(method, "OK")
                 except (asyncio.CancelledError, grpc.aio.AbortError):
                     raise
                 except Exception as exc:
@@ -205,20 +262,24 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _faulty(self, behavior: Behavior, op: str, x_fail: str, x_fault: str) -> Behavior:
         async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            # Refused here, outside the ErrorInterceptor: aborted with details directly.
             if not self.enabled:
-                await ctx.abort(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "fault injection is disabled on this service (start it with "
-                    "FAULT_INJECTION=enabled); x-fail / x-fault refused",
+                await abort(
+                    ctx,
+                    Rejected(
+                        "fault injection is disabled on this service (start it with "
+                        "FAULT_INJECTION=enabled); x-fail / x-fault refused",
+                        Reason.FAULT_INJECTION_DISABLED,
+                    ),
                 )
             try:
                 faults = parse_participant_faults(x_fail, x_fault, self.step)
             except DomainError as exc:
-                await ctx.abort(exc.code, exc.message)
+                await abort(ctx, exc)
             if op not in ("do", "compensate"):
-                await ctx.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "x-fail / x-fault apply to Do and Compensate only",
+                await abort(
+                    ctx,
+                    InvalidArgument("x-fault", "x-fail / x-fault apply to Do and Compensate only"),
                 )
             mine = [f for f in faults if f.op == op]
             return await self._apply(mine, behavior, request, ctx)
@@ -233,10 +294,13 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if "fail" in kinds:
             log.warning("[FAULT] injected business failure at %s", what)
             code = grpc.StatusCode.ABORTED if kinds["fail"].op == "do" else grpc.StatusCode.INTERNAL
-            await ctx.abort(code, f"injected failure at {what} (fault injection)")
+            await self._abort(ctx, code, f"injected failure at {what} (fault injection)", "fail")
         if "unavailable" in kinds:
             log.warning("[FAULT] injected transient failure at %s", what)
-            await ctx.abort(grpc.StatusCode.UNAVAILABLE, f"injected transient failure at {what}")
+            await self._abort(
+                ctx, grpc.StatusCode.UNAVAILABLE, f"injected transient failure at {what}",
+                "unavailable",
+            )  # fmt: skip
         if "delay" in kinds:
             delay = kinds["delay"].delay_ms / 1000
             log.warning("[FAULT] delaying %s by %.3fs", what, delay)
@@ -249,8 +313,18 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             reply = await behavior(request, ctx)
         if "lost-reply" in kinds:
             log.warning("[FAULT] %s committed; dropping the reply", what)
-            await ctx.abort(grpc.StatusCode.UNAVAILABLE, f"injected lost reply at {what}")
+            await self._abort(
+                ctx, grpc.StatusCode.UNAVAILABLE, f"injected lost reply at {what}", "lost-reply"
+            )
         return reply
+
+    async def _abort(
+        self, ctx: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, kind: str
+    ) -> None:
+        """End the call as the fault says, with ErrorInfo FAULT_INJECTED (kind, step)."""
+        err = DomainError(message, Reason.FAULT_INJECTED, kind=kind, step=self.step)
+        err.code = code
+        await abort(ctx, err)
 
     async def _late(
         self,

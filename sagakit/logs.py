@@ -1,4 +1,5 @@
-"""Logging: one line per event, with the service, correlation id and saga id.
+"""Logging: one line per event, with the date (ISO 8601, UTC offset), the service, the
+correlation id, the trace id (when tracing is on) and the saga id.
 
 Console lines keep the original markers ([SAGA], [SAGA STEP], [QUEUE], [COMPENSATION]) in the
 message; LOG_FORMAT=json emits one JSON object per line for log shippers.
@@ -9,8 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace
 
 from sagakit import context
 
@@ -19,12 +23,25 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 _base_factory = logging.getLogRecordFactory()
 
+# Set by a service whose sagas have a trace of their own (the orchestrator, when tracing is
+# on): the trace id of a line logged for a saga. Its driver may run in the context of the call
+# that started it (another trace, the caller's), so the saga's own trace wins.
+saga_trace_id: Callable[[str], str] | None = None
+
+
+def _trace_id(saga: str) -> str:
+    if saga_trace_id is not None and saga != "-":
+        return saga_trace_id(saga)
+    span = trace.get_current_span().get_span_context()
+    return format(span.trace_id, "032x") if span.is_valid else "-"
+
 
 def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
     # Stamped at creation, in the task that logs, so every handler (files, tests) sees the ids.
     record = _base_factory(*args, **kwargs)
     record.correlation_id = context.correlation_id.get()
     record.saga_id = context.saga_id.get()
+    record.trace_id = _trace_id(record.saga_id)  # type: ignore[attr-defined]
     return record
 
 
@@ -44,11 +61,11 @@ class _ServiceFilter(logging.Filter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         line = (
             f"{ts} {record.levelname:<7} {record.service} "  # type: ignore[attr-defined]
             f"cid={record.correlation_id} saga={record.saga_id} "  # type: ignore[attr-defined]
-            f"{record.getMessage()}"
+            f"trace={getattr(record, 'trace_id', '-')} {record.getMessage()}"
         )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -63,6 +80,7 @@ class JsonFormatter(logging.Formatter):
             "service": getattr(record, "service", "-"),
             "logger": record.name,
             "correlation_id": getattr(record, "correlation_id", "-"),
+            "trace_id": getattr(record, "trace_id", "-"),
             "saga_id": getattr(record, "saga_id", "-"),
             "msg": record.getMessage(),
         }
@@ -82,3 +100,6 @@ def setup_logging(service: str, log_format: str = "console", level: str = "INFO"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    from sagakit.logstore import keep_saga_lines
+
+    keep_saga_lines(service)  # each saga's recent lines, for the Logs RPC (the dashboard)

@@ -1,7 +1,9 @@
-"""Prometheus-style metrics over plain HTTP (METRICS_PORT), with no extra dependency.
+"""Prometheus metrics (prometheus_client) served over plain HTTP on METRICS_PORT.
 
-Counters are incremented in process; collectors are async callbacks that produce gauge lines
-when scraped (e.g. the orchestrator's saga counts by state, FAILED included, for alerting).
+Each service has a registry of its own (tests run several services in one process, and the
+library's global registry would mix them). The endpoint is a small asyncio server on the
+service's loop rather than prometheus_client's threaded one: it binds port 0 in tests and
+stops with the service.
 """
 
 from __future__ import annotations
@@ -9,44 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 log = logging.getLogger("sagakit.metrics")
 
-Collector = Callable[[], Awaitable[list[str]]]
-
-
-def _labels(labels: dict[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return "{" + inner + "}" if inner else ""
+# Seconds: a unary call on loopback takes a millisecond or two; a saga step with retries up to
+# tens of seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self._counters: Counter[tuple[str, str]] = Counter()
-        self._help: dict[str, str] = {}
-        self._collectors: list[Collector] = []
+    def __init__(self, service: str = "") -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rpc_seconds = Histogram(
+            "flightsaga_rpc_server_seconds",
+            "gRPC calls handled, by service, method and status code: time to the answer",
+            ["service", "method", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    def inc(self, name: str, help_text: str, **labels: str) -> None:
-        self._help.setdefault(name, help_text)
-        self._counters[(name, _labels(labels))] += 1
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.rpc_seconds.labels(self.service, method.rsplit("/", 1)[-1], code).observe(seconds)
 
-    def add_collector(self, collector: Collector) -> None:
-        self._collectors.append(collector)
-
-    async def render(self) -> str:
-        lines: list[str] = []
-        for name in sorted(self._help):
-            lines += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} counter"]
-            lines += [
-                f"{n}{lbl} {v}" for (n, lbl), v in sorted(self._counters.items()) if n == name
-            ]
-        for collect in self._collectors:
-            lines += await collect()
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -54,12 +47,12 @@ class Metrics:
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 pass
             path = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
-            if path == b"/metrics":
-                body, status = (await self.render()).encode(), b"200 OK"
+            if path.split(b"?")[0] == b"/metrics":
+                body, status, kind = self.render(), b"200 OK", CONTENT_TYPE_LATEST.encode()
             else:
-                body, status = b"try /metrics\n", b"404 Not Found"
+                body, status, kind = b"try /metrics\n", b"404 Not Found", b"text/plain"
             writer.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: " + kind + b"\r\n"
                 b"Content-Length: "
                 + str(len(body)).encode()
                 + b"\r\nConnection: close\r\n\r\n"

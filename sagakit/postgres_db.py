@@ -36,7 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
 from sagakit.db import Conflict
-from sagakit.errors import Unavailable
+from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
 
 T = TypeVar("T")
@@ -243,7 +243,9 @@ class PostgresDatabase:
                     raise
                 log.debug("commit conflicted with a concurrent transaction; running it again")
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise Unavailable(f"database unavailable: {_first_line(exc)}") from None
+                raise Unavailable(
+                    f"database unavailable: {_first_line(exc)}", Reason.DATABASE_UNAVAILABLE
+                ) from None
             finally:
                 self._gate.leave(alone)
             time.sleep(random.uniform(0, 0.001 * attempt))

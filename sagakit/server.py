@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,11 +14,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from flightsaga.v1 import logs_pb2_grpc
 from sagakit.config import ConfigError, ServiceConfig, TlsConfig
-from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor
+from sagakit.interceptors import CorrelationInterceptor, ErrorInterceptor, MetricsInterceptor
 from sagakit.logs import setup_logging
+from sagakit.logstore import SERVICE_NAME as LOGS_SERVICE
+from sagakit.logstore import LogsServicer, keep_saga_lines
 from sagakit.metrics import Metrics
 from sagakit.tls import check_listen, server_credentials
+from sagakit.tracing import setup_tracing
 
 log = logging.getLogger("sagakit.server")
 
@@ -48,6 +53,10 @@ class GrpcApp:
     metrics_port: int | None = None  # METRICS_PORT; None = no metrics endpoint
     tls: TlsConfig = field(default_factory=TlsConfig)  # plaintext unless configured
     server: grpc.aio.Server | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics.service = self.metrics.service or self.name
+
     health: health.aio.HealthServicer | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
 
@@ -58,16 +67,19 @@ class GrpcApp:
         """
         check_listen(self.name, host, port, self.tls)
         interceptors = [
+            MetricsInterceptor(self.metrics),
             CorrelationInterceptor(),
             *self.interceptors,
-            ErrorInterceptor(self.metrics, self.name),
+            ErrorInterceptor(),
         ]
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         for _, add in self.services:
             add(server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        names = [full for full, _ in self.services]
+        # Every service answers Logs: its recent lines of a saga (sagakit/logstore.py).
+        logs_pb2_grpc.add_LogsServicer_to_server(LogsServicer(keep_saga_lines(), self.name), server)
+        names = [*(full for full, _ in self.services), LOGS_SERVICE]
         reflection.enable_server_reflection(
             [
                 *names,
@@ -122,9 +134,15 @@ def run_service(service: str, default_port: int, build: Callable[[ServiceConfig]
     async def _main() -> None:
         config = ServiceConfig.from_env(service, default_port)
         setup_logging(service, config.log_format, config.log_level)
+        # Before the app: its servers and channels are instrumented as they are made.
+        tracing = setup_tracing(service, os.environ)
         app = build(config)
         app.metrics_port = config.metrics_port
-        await app.serve_until_signal(config.host, config.port)
+        try:
+            await app.serve_until_signal(config.host, config.port)
+        finally:
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     try:
         asyncio.run(_main())

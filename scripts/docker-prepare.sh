@@ -12,8 +12,10 @@
 #      (resolved against the base's installed packages) and installed offline in the build
 #   7. the dev certificates docker-compose.yml mounts (mTLS between services): ./certs, made
 #      by `flightsaga certs` unless $FLIGHTSAGA_CERTS_DIR (default ./certs) has a ca.pem
-#   8. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
-#      the same base, its .debs fetched the same way into docker/nginx/debs/
+#   8. the Prometheus image of docker-compose.yml (flightsaga-prometheus:local): Debian's
+#      prometheus on the same base, its .debs downloaded the same way
+#   9. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
+#      the same base, its .debs downloaded the same way
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
 #
@@ -25,6 +27,9 @@
 #                            flightsaga-postgres:15 (built here, on the local base only). Any
 #                            other value (e.g. postgres:15, the official image) is not built:
 #                            compose pulls it.
+#   FLIGHTSAGA_PROMETHEUS_IMAGE the Prometheus image of docker-compose.yml; default
+#                            flightsaga-prometheus:local (built here, on the local base only).
+#                            Any other value (e.g. prom/prometheus) is not built: compose pulls it.
 #   FLIGHTSAGA_NGINX_IMAGE   the proxy image of docker-compose.ha.yml; default
 #                            flightsaga-nginx:local (built here, on the local base only). With a
 #                            registry, compose builds it itself with apt (docker/nginx/Dockerfile).
@@ -59,6 +64,11 @@ LOCAL_PG_IMAGE=$(sed -n 's/.*FLIGHTSAGA_POSTGRES_IMAGE:-\([^}]*\)}.*/\1/p' docke
 PG_IMAGE=${FLIGHTSAGA_POSTGRES_IMAGE:-$LOCAL_PG_IMAGE}
 PG_PACKAGES=(postgresql-15)
 PG_CONTEXT=$ROOT/.docker-build/postgres
+LOCAL_PROM_IMAGE=$(sed -n 's/.*FLIGHTSAGA_PROMETHEUS_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.yml | head -n 1)
+[ -n "$LOCAL_PROM_IMAGE" ] || die "no FLIGHTSAGA_PROMETHEUS_IMAGE default found in docker-compose.yml"
+PROM_IMAGE=${FLIGHTSAGA_PROMETHEUS_IMAGE:-$LOCAL_PROM_IMAGE}
+PROM_PACKAGES=(prometheus)
+PROM_CONTEXT=$ROOT/.docker-build/prometheus
 
 SECONDS_START=$(date +%s)
 step_start=0
@@ -334,41 +344,44 @@ build_image() {
     step_done
 }
 
-# The .debs of PG_PACKAGES and whatever they need beyond the base's installed packages, from
-# the host's apt (its sources, proxy and keys), into $PG_CONTEXT/debs. Cached per base image.
-download_postgres_debs() {
-    local base_id=$1 stamp status host_suite
-    stamp="$base_id ${PG_PACKAGES[*]}"
-    if [ "$(cat "$PG_CONTEXT/debs.stamp" 2>/dev/null)" = "$stamp" ] &&
-        compgen -G "$PG_CONTEXT/debs/postgresql-15_*.deb" >/dev/null; then
-        log "the .debs are cached ($(find "$PG_CONTEXT/debs" -name '*.deb' | wc -l) in $PG_CONTEXT/debs)"
+# The .debs of some packages and whatever they need beyond the base's installed packages, from
+# the host's apt (its sources, proxy and keys), into <context>/debs. Cached per base image.
+#   download_debs <base image id> <context dir> <package>...   (the first package must come)
+download_debs() {
+    local base_id=$1 ctx=$2 stamp status host_suite
+    shift 2
+    local packages=("$@")
+    stamp="$base_id ${packages[*]}"
+    if [ "$(cat "$ctx/debs.stamp" 2>/dev/null)" = "$stamp" ] &&
+        compgen -G "$ctx/debs/${packages[0]}_*.deb" >/dev/null; then
+        log "the .debs are cached ($(find "$ctx/debs" -name '*.deb' | wc -l) in $ctx/debs)"
         return
     fi
-    command -v apt-get >/dev/null 2>&1 || die "the local PostgreSQL image needs apt-get on the host (or set FLIGHTSAGA_POSTGRES_IMAGE=postgres:15 where a registry is reachable)"
+    command -v apt-get >/dev/null 2>&1 || die "the local ${packages[0]} image needs apt-get on the host (or use the official image where a registry is reachable: see the variables above)"
     host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
-    [ "$host_suite" = "$SUITE" ] || die "the host's apt is for '${host_suite:-?}', the base is $SUITE: its .debs would not fit (set FLIGHTSAGA_POSTGRES_IMAGE=postgres:15 where a registry is reachable)"
-    rm -rf "$PG_CONTEXT/debs" "$PG_CONTEXT/debs.stamp"
-    mkdir -p "$PG_CONTEXT/debs/partial"
-    status="$PG_CONTEXT/base-dpkg-status"
+    [ "$host_suite" = "$SUITE" ] || die "the host's apt is for '${host_suite:-?}', the base is $SUITE: its .debs would not fit (use the official image where a registry is reachable: see the variables above)"
+    rm -rf "$ctx/debs" "$ctx/debs.stamp"
+    mkdir -p "$ctx/debs/partial"
+    status="$ctx/base-dpkg-status"
     docker run --rm --network none --entrypoint cat "$BASE_IMAGE" /var/lib/dpkg/status >"$status" ||
         die "cannot read the dpkg status of $BASE_IMAGE"
     # Resolved as if installing into the base (its dpkg status), downloaded only: the host's own
     # packages and locks are not touched.
-    local apt=(apt-get -q -y -o "Dir::State::status=$status" -o "Dir::Cache::archives=$PG_CONTEXT/debs"
+    local apt=(apt-get -q -y -o "Dir::State::status=$status" -o "Dir::Cache::archives=$ctx/debs"
         -o Debug::NoLocking=1 -o APT::Install-Recommends=false --download-only)
-    log "downloading ${PG_PACKAGES[*]} and dependencies (host apt, resolved against $BASE_IMAGE)"
-    if ! "${apt[@]}" install "${PG_PACKAGES[@]}" >"$PG_CONTEXT/apt.log" 2>&1; then
+    log "downloading ${packages[*]} and dependencies (host apt, resolved against $BASE_IMAGE)"
+    if ! "${apt[@]}" install "${packages[@]}" >"$ctx/apt.log" 2>&1; then
         log "apt-get --download-only failed; refreshing the host's package lists and retrying"
-        as_root apt-get -o DPkg::Lock::Timeout=600 -q -y update >>"$PG_CONTEXT/apt.log" 2>&1 || true
-        if ! "${apt[@]}" install "${PG_PACKAGES[@]}" >>"$PG_CONTEXT/apt.log" 2>&1; then
-            tail -n 30 "$PG_CONTEXT/apt.log" >&2
-            die "downloading ${PG_PACKAGES[*]} failed (log: $PG_CONTEXT/apt.log)"
+        as_root apt-get -o DPkg::Lock::Timeout=600 -q -y update >>"$ctx/apt.log" 2>&1 || true
+        if ! "${apt[@]}" install "${packages[@]}" >>"$ctx/apt.log" 2>&1; then
+            tail -n 30 "$ctx/apt.log" >&2
+            die "downloading ${packages[*]} failed (log: $ctx/apt.log)"
         fi
     fi
-    rm -rf "$PG_CONTEXT/debs/partial" "$PG_CONTEXT/debs/lock" "$status"
-    compgen -G "$PG_CONTEXT/debs/postgresql-15_*.deb" >/dev/null || die "no postgresql-15 .deb was downloaded (log: $PG_CONTEXT/apt.log)"
-    printf '%s\n' "$stamp" >"$PG_CONTEXT/debs.stamp"
-    log "$(find "$PG_CONTEXT/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$PG_CONTEXT/debs" | cut -f1)) in $PG_CONTEXT/debs"
+    rm -rf "$ctx/debs/partial" "$ctx/debs/lock" "$status"
+    compgen -G "$ctx/debs/${packages[0]}_*.deb" >/dev/null || die "no ${packages[0]} .deb was downloaded (log: $ctx/apt.log)"
+    printf '%s\n' "$stamp" >"$ctx/debs.stamp"
+    log "$(find "$ctx/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$ctx/debs" | cut -f1)) in $ctx/debs"
 }
 
 build_postgres_image() {
@@ -386,7 +399,7 @@ build_postgres_image() {
     fi
     local base_id inputs
     base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-    download_postgres_debs "$base_id"
+    download_debs "$base_id" "$PG_CONTEXT" "${PG_PACKAGES[@]}"
     # The build context: the Dockerfile, the entrypoint and the .debs (nothing else is sent).
     cp docker/postgres/Dockerfile docker/postgres/docker-entrypoint.sh "$PG_CONTEXT/"
     inputs=$({
@@ -429,16 +442,60 @@ ensure_certs() {
     step_done
 }
 
-# ---- 8. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
-# Like the PostgreSQL image: Debian's nginx on the local base, its .debs downloaded by the host's
-# apt (resolved against the base's dpkg status) and installed offline. The build context is
-# docker/nginx itself, so `compose build` of the HA file builds the same image from the same
-# .debs (or, with none there, with apt over the network: the registry users' way).
-NGINX_CONTEXT=$ROOT/docker/nginx
+build_prometheus_image() {
+    step "Prometheus image $PROM_IMAGE"
+    if [ "$PROM_IMAGE" != "$LOCAL_PROM_IMAGE" ]; then
+        log "FLIGHTSAGA_PROMETHEUS_IMAGE=$PROM_IMAGE: not built here (compose pulls it)"
+        step_done
+        return
+    fi
+    if [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not built: it is built on the local $LOCAL_BASE only; with a registry use the official"
+        log "image: FLIGHTSAGA_PROMETHEUS_IMAGE=prom/prometheus"
+        step_done
+        return
+    fi
+    local base_id inputs
+    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
+    download_debs "$base_id" "$PROM_CONTEXT" "${PROM_PACKAGES[@]}"
+    # The build context: the Dockerfile and the .debs (the configuration is mounted by compose).
+    cp docker/prometheus/Dockerfile "$PROM_CONTEXT/"
+    inputs=$({
+        echo "$base_id"
+        cd "$PROM_CONTEXT" && sha256sum Dockerfile debs/*.deb
+    } | sha256sum | cut -c1-32)
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$PROM_IMAGE" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        step_done
+        return
+    fi
+    if ! docker buildx version >/dev/null 2>&1; then
+        export DOCKER_BUILDKIT=0
+    fi
+    local build_log
+    build_log=$(mktemp)
+    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
+        -t "$PROM_IMAGE" "$PROM_CONTEXT" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        die "docker build of $PROM_IMAGE failed"
+    fi
+    rm -f "$build_log"
+    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-prometheus" >/dev/null
+    log "built $PROM_IMAGE ($(docker image inspect -f '{{.Size}}' "$PROM_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
+# ---- 9. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
+# Like the PostgreSQL image: Debian's nginx on the local base, installed offline from .debs the
+# host's apt downloads. docker/nginx/Dockerfile installs them when its context has some, else
+# runs apt-get: compose builds it that way for registry users (docker/nginx, no .debs).
 NGINX_PACKAGES=(nginx)
+NGINX_CONTEXT=$ROOT/.docker-build/nginx
 
 build_nginx_image() {
-    local local_image image
+    local local_image image base_id inputs build_log
     local_image=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
     [ -n "$local_image" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
     image=${FLIGHTSAGA_NGINX_IMAGE:-$local_image}
@@ -449,36 +506,9 @@ build_nginx_image() {
         step_done
         return
     fi
-    local base_id stamp status host_suite inputs debs=$NGINX_CONTEXT/debs
     base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-    stamp="$base_id ${NGINX_PACKAGES[*]}"
-    if [ "$(cat "$debs/.stamp" 2>/dev/null)" = "$stamp" ] && compgen -G "$debs/nginx_*.deb" >/dev/null; then
-        log "the .debs are cached ($(find "$debs" -name '*.deb' | wc -l) in $debs)"
-    else
-        host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
-        [ "$host_suite" = "$SUITE" ] || die "the host's apt is for '${host_suite:-?}', the base is $SUITE: its .debs would not fit"
-        find "$debs" -mindepth 1 ! -name .keep -exec rm -rf {} +
-        mkdir -p "$debs/partial"
-        status=$(mktemp)
-        docker run --rm --network none --entrypoint cat "$BASE_IMAGE" /var/lib/dpkg/status >"$status" ||
-            die "cannot read the dpkg status of $BASE_IMAGE"
-        local apt=(apt-get -q -y -o "Dir::State::status=$status" -o "Dir::Cache::archives=$debs"
-            -o Debug::NoLocking=1 -o APT::Install-Recommends=false --download-only)
-        log "downloading ${NGINX_PACKAGES[*]} and dependencies (host apt, resolved against $BASE_IMAGE)"
-        if ! "${apt[@]}" install "${NGINX_PACKAGES[@]}" >"$debs/.apt.log" 2>&1; then
-            log "apt-get --download-only failed; refreshing the host's package lists and retrying"
-            as_root apt-get -o DPkg::Lock::Timeout=600 -q -y update >>"$debs/.apt.log" 2>&1 || true
-            if ! "${apt[@]}" install "${NGINX_PACKAGES[@]}" >>"$debs/.apt.log" 2>&1; then
-                tail -n 30 "$debs/.apt.log" >&2
-                rm -f "$status"
-                die "downloading ${NGINX_PACKAGES[*]} failed (log: $debs/.apt.log)"
-            fi
-        fi
-        rm -rf "$debs/partial" "$debs/lock" "$status"
-        compgen -G "$debs/nginx_*.deb" >/dev/null || die "no nginx .deb was downloaded (log: $debs/.apt.log)"
-        printf '%s\n' "$stamp" >"$debs/.stamp"
-        log "$(find "$debs" -name '*.deb' | wc -l) .debs ($(du -sh "$debs" | cut -f1)) in $debs"
-    fi
+    download_debs "$base_id" "$NGINX_CONTEXT" "${NGINX_PACKAGES[@]}"
+    cp docker/nginx/Dockerfile "$NGINX_CONTEXT/"
     inputs=$({
         echo "$base_id"
         cd "$NGINX_CONTEXT" && sha256sum Dockerfile debs/*.deb
@@ -492,7 +522,6 @@ build_nginx_image() {
     if ! docker buildx version >/dev/null 2>&1; then
         export DOCKER_BUILDKIT=0
     fi
-    local build_log
     build_log=$(mktemp)
     if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
         -t "$image" "$NGINX_CONTEXT" >"$build_log" 2>&1; then
@@ -506,12 +535,13 @@ build_nginx_image() {
     step_done
 }
 
-ensure_certs
 ensure_packages
 ensure_dockerd
 ensure_base_image
 ensure_wheelhouse
 build_image
 build_postgres_image
+build_prometheus_image
 build_nginx_image
+ensure_certs
 log "ready in $(($(date +%s) - SECONDS_START))s"

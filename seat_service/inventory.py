@@ -15,7 +15,7 @@ from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn, IntegrityError
-from sagakit.errors import InvalidArgument, NotFound, Rejected
+from sagakit.errors import InvalidArgument, NotFound, Reason, Rejected
 from seat_service import schedule
 from seat_service.schedule import CABINS, Cabin, Flight
 
@@ -157,14 +157,21 @@ def hold(conn: Conn, saga_id: str, req: Reservation) -> Held:
         wanted = {p: seat for (fid, p), seat in req.selections.items() if fid == flight.flight_id}
         for seat in wanted.values():
             if seat in taken:
-                raise Rejected(f"seat {seat} on {flight.flight_id} is already taken")
+                raise Rejected(
+                    f"seat {seat} on {flight.flight_id} is already taken",
+                    Reason.SEAT_TAKEN,
+                    flight_id=flight.flight_id,
+                    seat=seat,
+                )
         free = [s for s in cabin_seats if s not in taken and s not in wanted.values()]
         needed = req.passengers - len(wanted)
         if needed > len(free):
             left = len(cabin_seats) - len(taken & set(cabin_seats))
             raise Rejected(
                 f"sold out: {flight.flight_id} has {left} free seat(s) in "
-                f"{_cabin_name(req.cabin)}, {req.passengers} requested"
+                f"{_cabin_name(req.cabin)}, {req.passengers} requested",
+                Reason.SOLD_OUT,
+                flight_id=flight.flight_id,
             )
         auto = iter(free)
         for p in range(req.passengers):
@@ -179,7 +186,9 @@ def hold(conn: Conn, saga_id: str, req: Reservation) -> Held:
         )
     except IntegrityError:
         # The partial unique index caught a double hold the checks above did not see.
-        raise Rejected("a requested seat was taken meanwhile; try again") from None
+        raise Rejected(
+            "a requested seat was taken meanwhile; try again", Reason.SEAT_TAKEN
+        ) from None
     log.info("[SAGA STEP] held %d seat(s): %s", len(assigned), _describe(assigned))
     return Held(tuple(assigned), fare)
 

@@ -55,6 +55,20 @@ def database_url(
     return url
 
 
+@pytest.fixture
+def pg_url(pg_cluster: pg.PgCluster) -> Callable[[str], str]:
+    """`pg_url(service)`: the service's own fresh database on the session's PostgreSQL server,
+    the same one for every call within a test (replicas of a service share it)."""
+    urls: dict[str, str] = {}
+
+    def url(service: str) -> str:
+        if service not in urls:
+            urls[service] = pg_cluster.new_database(service)
+        return urls[service]
+
+    return url
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Mark everything that reaches the cluster, directly or through a "postgres" parameter.
     for item in items:

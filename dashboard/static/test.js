@@ -225,6 +225,7 @@ function render(saga) {
   status.replaceChildren(stateBadge(saga.status));
   status.dataset.status = saga.status;
   $("#correlation-id").textContent = saga.correlation_id;
+  $("#trace-id").textContent = saga.trace_id || "";
   $("#booking-reference").textContent = saga.booking_reference || "";
   $("#booking-result").hidden = !saga.booking_reference;
   showSagaError(saga.status === "COMPLETED" ? "" : saga.error);

@@ -50,6 +50,7 @@ from orchestrator.engine.model import (
     StepState,
     now,
 )
+from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
@@ -142,10 +143,12 @@ class SagaRunner:
         definitions: Mapping[str, SagaDefinition] | Iterable[SagaDefinition],
         settings: RunnerSettings = RunnerSettings(),
         sink: TerminalSink | None = None,
+        observer: SagaObserver | None = None,
     ) -> None:
         """`definitions`: every saga definition (and every version of one) whose sagas this
         runner drives; new sagas start under the latest version of their definition."""
         self.store = store
+        self.observer = observer or SagaObserver()
         listed = list(definitions.values() if isinstance(definitions, Mapping) else definitions)
         self._versions = {(d.name, d.version): d for d in listed}
         self.definitions: dict[str, SagaDefinition] = {}
@@ -222,6 +225,7 @@ class SagaRunner:
             later = (self._event(saga, "STEP_STARTED", first),)
         stored, created = await self.store.create(saga, event, *later, lease=lease)
         if created:
+            self.observer.saga_started(stored)
             self.bus.publish(event)
             for e in later:
                 self.bus.publish(e)
@@ -282,6 +286,7 @@ class SagaRunner:
                 stale.cancel()
                 await asyncio.gather(stale, return_exceptions=True)
             self._leases[saga.saga_id] = held_until
+            self.observer.saga_resumed(saga, "recovered" if recovering else "adopted")
             self._spawn(saga)
         return len(sagas)
 
@@ -354,6 +359,7 @@ class SagaRunner:
         if saga.status in FINISHED:
             # Refused before anything changes: a refused call leaves the fault plan as it was.
             raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        self.observer.saga_resumed(saga, "operator")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
@@ -658,7 +664,8 @@ class SagaRunner:
                 raise LeaseLost(f"saga {saga.saga_id}: lease not renewed in time")
             try:
                 async with asyncio.timeout(spec.timeout + 1.0):
-                    result = await fn(self._call(saga, spec, attempt))
+                    call = Attempt(saga, step.name, what, attempt)
+                    result = await self.observer.attempt(call, fn(self._call(saga, spec, attempt)))
             except Exception as exc:
                 error, verdict = _describe(exc), _verdict(exc)
                 if verdict == Verdict.ERRORED and not isinstance(exc, StepFailed):
@@ -810,6 +817,7 @@ class SagaRunner:
         event = self._event(saga, type_, step, message)
         held = self._held.get(saga.saga_id, [])
         await self.store.save(saga, steps, event, [w for w, _ in held])
+        self.observer.saga_changed(saga, event)
         self._held.pop(saga.saga_id, None)
         for _, earlier in held:
             self.bus.publish(earlier)
@@ -837,6 +845,7 @@ class SagaRunner:
         saga.updated_at = now()
         event = self._event(saga, type_, step, message)
         write = self.store.transition(saga, steps, event)
+        self.observer.saga_changed(saga, event)
         self._held.setdefault(saga.saga_id, []).append((write, event))
 
 

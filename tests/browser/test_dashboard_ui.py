@@ -74,6 +74,14 @@ def test_fail_at_payment_compensates_loyalty_then_seat(page: Page) -> None:
     expect(tid(page, "proof-payment-summary")).to_have_text("no charge (nothing to refund)")
     expect(tid(page, "proof-booking-state")).to_have_text("none")
     expect(tid(page, "saga-log")).to_contain_text("[COMPENSATION]")
+    # The log shows the participants' own lines for the saga too, wrapped, not cut off.
+    expect(tid(page, "saga-log")).to_contain_text("loyalty_service")
+    expect(tid(page, "saga-log")).to_contain_text("seat_service")
+    overflow = tid(page, "saga-log").evaluate("e => e.scrollWidth - e.clientWidth")
+    assert overflow <= 1, f"the saga log scrolls sideways by {overflow}px"
+    # The trace id is the saga's (its tracing backend's search key).
+    saga_id = tid(page, "saga-id").inner_text().strip()
+    expect(tid(page, "trace-id")).to_have_text(saga_id)
 
 
 def test_fail_at_confirm_booking_refunds_the_payment(page: Page) -> None:

@@ -18,23 +18,14 @@ import pytest
 
 from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.support.booking import book_request, first_flight, proof
+from tests.support.booking import MIXED_FAULTS, book_request, first_flight, proof
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
 pytestmark = pytest.mark.chaos
 
 SAGAS = 50
-FAULTS = [
-    {},
-    {},
-    {"x-fault": "payment:delay=700"},
-    {"x-fault": "booking:transient=2"},
-    {"x-fault": "payment:lost-reply"},
-    {"x-fail-at": "booking", "x-fault": "loyalty:compensate-fail=2"},
-    {"x-fail-at": "payment"},
-    {"x-fault": "seat:delay=900,loyalty:transient=1"},
-]
+FAULTS = MIXED_FAULTS
 
 
 @pytest.fixture
@@ -84,24 +75,21 @@ async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
             await stack.loyalty.GetAccount(loyalty_pb2.GetAccountRequest(account_id="LOY-1004"))
         ).balance
         points = {}
-        answered: set[str] = set()  # sagas whose BookFlight answered: they must all be there
 
         async def launch(i: int) -> None:
-            md = (*FAULTS[i % len(FAULTS)].items(), ("x-idempotency-key", f"crash-{i}"))
+            md = tuple(FAULTS[i % len(FAULTS)].items())
             pts = rng.choice([0, 100, 250])
             req = book_request([flights[i % 2]], customer="LOY-1004", points=pts)
             points[f"crash-{i}"] = pts
-            # A short deadline: the call answers with the saga as it stands; it goes on.
-            try:
-                reply = await stack.orchestrator.BookFlight(req, metadata=md, timeout=0.4)
-                answered.add(reply.saga_id)
-            except grpc.aio.AioRpcError as exc:
-                # The saga may not exist: a deadline can pass before it is logged (a slow
-                # machine). One that was logged is driven to its end all the same.
-                assert exc.code() in (
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    grpc.StatusCode.UNAVAILABLE,
-                )
+            # StartBooking answers once the saga is logged, and it goes on: every one of the 50
+            # is in the log at the kill. (A BookFlight cut off by a short deadline before its
+            # saga was logged starts nothing, so how many existed depended on the machine's
+            # speed.)
+            await stack.orchestrator.StartBooking(
+                pb.StartBookingRequest(request_id=f"crash-{i}", booking=req),
+                metadata=md,
+                timeout=30,
+            )
 
         await asyncio.gather(*(launch(i) for i in range(SAGAS)))
         before = await stack.orchestrator.GetStats(pb.GetStatsRequest(), timeout=5)
@@ -111,11 +99,10 @@ async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
         orch.start()  # same saga log, same port
         await orch.wait_healthy()
         stats = await wait_all_terminal(stack.orchestrator)
+        assert stats.total == SAGAS
         assert stats.failed == 0
 
         listed = await stack.orchestrator.ListSagas(pb.ListSagasRequest(page_size=200), timeout=5)
-        assert stats.total == len(listed.sagas) >= before.total
-        assert answered <= {s.saga_id for s in listed.sagas}
         spent = 0
         for saga in listed.sagas:
             p = await proof(stack, saga.saga_id)

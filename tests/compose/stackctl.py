@@ -57,6 +57,11 @@ GRPC_ADDRS = {
 }
 DASHBOARD_HEALTHZ = f"http://127.0.0.1:{COMPOSE_PORTS['dashboard']}/healthz"
 SERVICES = (*GRPC_ADDRS, "dashboard")
+# Prometheus (docker/prometheus/): its HTTP API on the host (FLIGHTSAGA_COMPOSE_PROMETHEUS_PORT).
+PROMETHEUS_DEFAULT_PORT = 9190
+PROMETHEUS_URL = "http://127.0.0.1:" + (
+    os.environ.get("FLIGHTSAGA_COMPOSE_PROMETHEUS_PORT", "").strip() or str(PROMETHEUS_DEFAULT_PORT)
+)
 # Every container of the stack: SERVICES, and the PostgreSQL server on the PostgreSQL stack.
 STACK_SERVICES: tuple[str, ...] = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES
 if HA:

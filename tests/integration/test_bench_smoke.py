@@ -18,16 +18,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"orchestrator", "seat", "loyalty", "payment", "booking"}
 
 
-def test_tiny_benchmark_writes_a_complete_report_and_chart(tmp_path: Path) -> None:
-    args = "-n 5 -c 1,2 --warmup 2 --no-progress --out".split()
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, str(tmp_path)],
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS` as a user runs it, from the repository."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+
+
+def test_tiny_benchmark_writes_a_complete_report_and_chart(tmp_path: Path) -> None:
+    args = "-n 5 -c 1,2 --warmup 2 --no-progress --out".split()
+    run = bench(*args, str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     (report_file,) = tmp_path.glob("*.json")
     doc = json.loads(report_file.read_text())
@@ -74,14 +79,7 @@ def test_both_backends_in_one_run_on_a_given_server(tmp_path: Path, pg_cluster: 
     databases the bench created on the server are dropped after the round."""
     server = pg_cluster.url_for("benchsmoke")
     args = "-n 3 -c 2 --warmup 1 --modes raw,saga --no-progress --out".split()
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, str(tmp_path), "--database", f"sqlite,{server}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    run = bench(*args, str(tmp_path), "--database", f"sqlite,{server}")
     assert run.returncode == 0, run.stdout + run.stderr
     (report_file,) = tmp_path.glob("*.json")
     doc = json.loads(report_file.read_text())
@@ -117,14 +115,7 @@ def test_orchestrator_replicas_in_one_run(tmp_path: Path, pg_cluster: Any) -> No
     the load spread over both, compared in the report."""
     server = pg_cluster.url_for("benchreplicas")
     args = "-n 4 -c 2 --warmup 1 --modes saga --replicas 1,2 --no-progress --out".split()
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *args, str(tmp_path), "--database", server],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    run = bench(*args, str(tmp_path), "--database", server)
     assert run.returncode == 0, run.stdout + run.stderr
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["ok"] is True
@@ -139,12 +130,5 @@ def test_orchestrator_replicas_in_one_run(tmp_path: Path, pg_cluster: Any) -> No
 
 
 def test_replicas_need_postgres() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--replicas", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = bench("--replicas", "2")
     assert run.returncode == 2 and "--database postgres" in run.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -213,7 +214,11 @@ async def test_events_stream_the_timeline_then_end(dash: Dash) -> None:
     assert next(f["data"]["seq"] for f in again if f["event"] == "saga_event") == 4
 
 
-async def test_log_lines_from_the_timeline(dash: Dash) -> None:
+async def test_log_lines_from_the_timeline_and_every_participant(
+    dash: Dash, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The services run in this process: log at INFO, as a service does by default (LOG_LEVEL).
+    caplog.set_level(logging.INFO)
     started = await dash.book(fail_at=["payment"])
     await dash.terminal(started["saga_id"])
     log = (await dash.http.get(f"/api/sagas/{started['saga_id']}/log")).json()
@@ -221,6 +226,15 @@ async def test_log_lines_from_the_timeline(dash: Dash) -> None:
     for marker in ("[SAGA]", "[SAGA STEP]", "[COMPENSATION]"):
         assert marker in text
     assert all(f"cid={started['correlation_id']}" in line for line in log["lines"])
+    assert log["missing"] == []
+    # The participants' own lines for this saga are there too (seats held then released,
+    # points deducted then refunded), in time order with the orchestrator's.
+    seat = [ln for ln in log["lines"] if " seat_service " in ln]
+    loyalty = [ln for ln in log["lines"] if " loyalty_service " in ln]
+    assert seat and loyalty, text
+    stamps = [ln.split(" ", 1)[0] for ln in log["lines"]]
+    assert stamps == sorted(stamps)
+    assert all(f"saga={started['saga_id']}" in ln for ln in log["lines"])
 
 
 async def test_same_idempotency_key_is_the_same_saga(dash: Dash) -> None:

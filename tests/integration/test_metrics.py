@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flightsaga.v1 import orchestrator_pb2
 from orchestrator.app import build
 from sagakit.config import ConfigError, ServiceConfig
 from tests.support.booking import book_request, first_flight
@@ -39,18 +40,43 @@ async def test_orchestrator_exposes_saga_states_and_rpc_counts(tmp_path: Path) -
             )
             text = await scrape(app.metrics.port)
             assert text.startswith("HTTP/1.1 200 OK")
-            assert 'flightsaga_sagas{status="COMPLETED"} 1' in text
-            assert 'flightsaga_sagas{status="FAILED"} 1' in text
-            assert "flightsaga_compensations_pending 3" in text
+            assert 'flightsaga_sagas{status="COMPLETED"} 1.0' in text
+            assert 'flightsaga_sagas{status="FAILED"} 1.0' in text
+            assert "flightsaga_compensations_pending 3.0" in text
             assert (
-                'flightsaga_rpc_total{code="OK",method="BookFlight",service="orchestrator"} 2'
-                in text
+                'flightsaga_rpc_server_seconds_count{code="OK",method="BookFlight",'
+                'service="orchestrator"} 2.0' in text
             )
+            assert 'flightsaga_saga_duration_seconds_count{outcome="COMPLETED"} 1.0' in text
+            assert 'flightsaga_saga_duration_seconds_count{outcome="FAILED"} 1.0' in text
+            # The failing compensation of the payment was retried up to its limit.
+            assert (
+                'flightsaga_step_attempt_seconds_count{op="Do",outcome="ABORTED",'
+                'step="confirm_booking"} 1.0' in text
+            )
+            assert 'flightsaga_compensations_total{outcome="INTERNAL",step="process_payment"}' in (
+                text
+            )
+            assert 'flightsaga_step_retries_total{op="Compensate",step="process_payment"}' in text
+            # GetStats answers from the same counts, kept as the sagas moved.
+            stats = await stack.orchestrator.GetStats(orchestrator_pb2.GetStatsRequest())
+            assert (stats.completed, stats.failed, stats.compensations_pending) == (1, 1, 3)
             assert "404" in (await scrape(app.metrics.port, "/nope")).splitlines()[0]
         finally:
             for channel in stack.channels:
                 await channel.close()
             await app.stop(0)
+        # A restarted orchestrator counts the saga log once, at start, and answers the same.
+        again = build(config_for("orchestrator", tmp_path), orchestrator_env(addrs, tmp_path))
+        port = await again.start("127.0.0.1", 0)
+        stack = Stack(f"127.0.0.1:{port}", addrs, tmp_path)
+        try:
+            stats = await stack.orchestrator.GetStats(orchestrator_pb2.GetStatsRequest())
+            assert (stats.completed, stats.failed, stats.compensations_pending) == (1, 1, 3)
+        finally:
+            for channel in stack.channels:
+                await channel.close()
+            await again.stop(0)
 
 
 def test_metrics_port_is_validated_and_optional() -> None:

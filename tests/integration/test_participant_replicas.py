@@ -12,7 +12,6 @@ import grpc
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.support import postgres as pg
 from tests.support.booking import book_request, first_flight, proof
 from tests.support.participants import CASES, Case
 from tests.support.procs import ServiceProcess, free_port
@@ -22,21 +21,9 @@ from tests.support.stack import Stack, orchestrator_env
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def url(pg_cluster: pg.PgCluster) -> Callable[[str], str]:
-    urls: dict[str, str] = {}
-
-    def for_service(service: str) -> str:
-        if service not in urls:
-            urls[service] = pg_cluster.new_database(service)
-        return urls[service]
-
-    return for_service
-
-
 @pytest.fixture(params=CASES, ids=str)
 async def two(
-    request: pytest.FixtureRequest, tmp_path: Path, url: Callable[[str], str]
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: Callable[[str], str]
 ) -> AsyncIterator[tuple[Case, Any, Any]]:
     """Two replicas of one participant on one database, and a client of each."""
     case: Case = request.param
@@ -44,7 +31,7 @@ async def two(
         stubs = []
         for _ in range(2):
             addr = await stack.enter_async_context(
-                running_service(case.service, tmp_path, urls=url)
+                running_service(case.service, tmp_path, urls=pg_url)
             )
             channel = await stack.enter_async_context(grpc.aio.insecure_channel(addr))
             stubs.append(case.stub(channel))
@@ -75,9 +62,9 @@ async def test_the_barrier_holds_across_replicas(two: tuple[Case, Any, Any]) -> 
 
 
 async def test_the_orchestrator_spreads_calls_over_replicas_and_survives_one_dying(
-    tmp_path: Path, url: Callable[[str], str]
+    tmp_path: Path, pg_url: Callable[[str], str]
 ) -> None:
-    env = {"DATABASE_URL": url("seat_service"), "FAULT_INJECTION": "enabled"}
+    env = {"DATABASE_URL": pg_url("seat_service"), "FAULT_INJECTION": "enabled"}
     seats = [
         ServiceProcess("seat_service", free_port(), env, tmp_path / f"seat-{i}.log")
         for i in range(2)
@@ -94,12 +81,12 @@ async def test_the_orchestrator_spreads_calls_over_replicas_and_survives_one_dyi
         }
         for service in ("loyalty_service", "payment_service", "booking_service"):
             addrs[service] = await stack.enter_async_context(
-                running_service(service, tmp_path, urls=url)
+                running_service(service, tmp_path, urls=pg_url)
             )
         orch = ServiceProcess(
             "orchestrator",
             free_port(),
-            orchestrator_env(addrs, tmp_path, DATABASE_URL=url("orchestrator")),
+            orchestrator_env(addrs, tmp_path, DATABASE_URL=pg_url("orchestrator")),
             tmp_path / "orchestrator.log",
         )
         orch.start()

@@ -10,6 +10,19 @@ from flightsaga.v1.common_pb2 import SagaRecordsRequest
 from tests.support.stack import Stack
 
 GOOD_CARD = "4242424242424242"
+
+# A mix of the faults a saga meets, for the chaos tests (one per saga, round robin): clean runs,
+# delays, transient outages, lost replies, failures compensated, compensations retried.
+MIXED_FAULTS: list[dict[str, str]] = [
+    {},
+    {},
+    {"x-fault": "payment:delay=700"},
+    {"x-fault": "booking:transient=2"},
+    {"x-fault": "payment:lost-reply"},
+    {"x-fail-at": "booking", "x-fault": "loyalty:compensate-fail=2"},
+    {"x-fail-at": "payment"},
+    {"x-fault": "seat:delay=900,loyalty:transient=1"},
+]
 DECLINED_CARD = "4000000000000002"
 
 

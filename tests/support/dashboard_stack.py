@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import tempfile
 import threading
@@ -102,6 +103,9 @@ class StackThread:
             raise
 
     def start(self, timeout: float = 60.0) -> StackThread:
+        # The services log at INFO, their default LOG_LEVEL: their lines of each saga are what
+        # the dashboard's saga log shows (Logs RPC).
+        logging.getLogger().setLevel(logging.INFO)
         self.thread.start()
         ready: Future[None] = Future()
         self._main = asyncio.run_coroutine_threadsafe(self._serve(ready), self.loop)

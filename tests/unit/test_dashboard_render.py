@@ -22,6 +22,7 @@ from dashboard.translate import (
 )
 from flightsaga.v1 import booking_pb2, loyalty_pb2, orchestrator_pb2, payment_pb2, seat_pb2
 from sagakit.config import ConfigError
+from sagakit.errors import DETAILS_KEY, DomainError, InvalidArgument
 
 
 def test_config_defaults() -> None:
@@ -83,7 +84,7 @@ def test_log_lines_keep_the_original_markers() -> None:
             message="ABORTED: declined",
         )
     )
-    assert line.startswith("07:05:01.718 ERROR")
+    assert line.startswith("2026-11-26T07:05:01.718+00:00 ERROR")  # ISO 8601, UTC offset
     assert "cid=c1 saga=s1 [SAGA STEP] step_failed step=process_payment attempt=1" in line
     assert line.endswith("- ABORTED: declined")
     comp = event_log_line(_event(type=orchestrator_pb2.COMPENSATION_STARTED, step="reserve_seat"))
@@ -130,8 +131,13 @@ def test_booking_proof_uses_the_last_booking() -> None:
 
 
 class _RpcError(grpc.aio.AioRpcError):  # type: ignore[misc]
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+    def __init__(
+        self, code: grpc.StatusCode, details: str, error: DomainError | None = None
+    ) -> None:
+        trailing = grpc.aio.Metadata()
+        if error is not None:  # the status details a FlightSaga service sends
+            trailing.add(DETAILS_KEY, error.status().SerializeToString())
+        super().__init__(code, grpc.aio.Metadata(), trailing, details)
 
 
 def test_rpc_errors_map_to_http() -> None:
@@ -140,8 +146,15 @@ def test_rpc_errors_map_to_http() -> None:
     unavailable = map_rpc_error(orch, _RpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect"))
     assert unavailable.status == 503
     assert unavailable.message == "orchestrator unreachable at orch:50050 (ORCHESTRATOR_ADDR)"
-    bad = map_rpc_error(orch, _RpcError(grpc.StatusCode.INVALID_ARGUMENT, "card.number: bad"))
+    invalid = InvalidArgument("card.number", "bad")
+    bad = map_rpc_error(
+        orch, _RpcError(grpc.StatusCode.INVALID_ARGUMENT, "card.number: bad", invalid)
+    )
+    # The field comes from the BadRequest detail, not from the message.
     assert (bad.status, bad.message, bad.field) == (400, "card.number: bad", "card.number")
+    assert bad.body()["reason"] == "INVALID_ARGUMENT"
+    bare = map_rpc_error(orch, _RpcError(grpc.StatusCode.INVALID_ARGUMENT, "card.number: bad"))
+    assert bare.field is None
     assert map_rpc_error(orch, _RpcError(grpc.StatusCode.NOT_FOUND, "saga_id: no")).status == 404
     assert map_rpc_error(orch, _RpcError(grpc.StatusCode.FAILED_PRECONDITION, "x")).status == 409
     assert map_rpc_error(orch, _RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "")).status == 504

@@ -338,6 +338,7 @@ class Saga(_message.Message):
     AMOUNT_CHARGED_CENTS_FIELD_NUMBER: _builtins.int
     TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     correlation_id: _builtins.str
     status: Global___SagaStatus.ValueType
@@ -354,6 +355,11 @@ class Saga(_message.Message):
     amount_charged_cents: _builtins.int
     transaction_id: _builtins.str
     currency: _builtins.str
+    trace_id: _builtins.str
+    """The saga's OpenTelemetry trace id (W3C, 32 lowercase hex digits): every span of the saga,
+    from every service, is in this trace when tracing is on (OTEL_* variables; README
+    "Tracing"). It is derived from the saga id, so it is the same on every replica.
+    """
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRecord]:
         """in saga order"""
@@ -393,10 +399,11 @@ class Saga(_message.Message):
         amount_charged_cents: _builtins.int = ...,
         transaction_id: _builtins.str = ...,
         currency: _builtins.str = ...,
+        trace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "replayed", b"replayed", "request", b"request", "saga_id", b"saga_id", "status", b"status", "steps", b"steps", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "replayed", b"replayed", "request", b"request", "saga_id", b"saga_id", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

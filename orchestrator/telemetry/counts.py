@@ -1,0 +1,102 @@
+"""Saga and step counts kept as sagas move, for GetStats and the gauges: the saga log is
+counted once at start, never per scrape or per call.
+
+On a log of its own (SQLite: one process) the counts are exact: the log as it was at start plus
+every move this runner has made since. On a shared log (PostgreSQL, several replicas) other
+replicas move sagas too, so the counts are the log's own, read again when older than
+`SHARED_REFRESH_S` (one count query a second at most, per replica; README "Metrics").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from orchestrator.engine.model import LIVE, SagaEvent, SagaRecord, SagaStatus, StepState
+from orchestrator.engine.observer import Resumed, SagaObserver
+from orchestrator.engine.runner import needs_compensation
+from orchestrator.engine.store import SagaStore
+
+# Where a saga's steps count toward compensations_pending (as the saga log's own count).
+_OWES_COMPENSATION = (SagaStatus.COMPENSATING, SagaStatus.FAILED)
+
+Snapshot = tuple[SagaStatus, tuple[tuple[StepState, bool], ...]]
+
+
+def _snapshot(saga: SagaRecord) -> Snapshot:
+    return saga.status, tuple((s.state, needs_compensation(s)) for s in saga.steps)
+
+
+def _contribution(snap: Snapshot) -> Counter[str]:
+    """What one saga adds to the counts (the keys of SagaStore.stats())."""
+    status, steps = snap
+    out: Counter[str] = Counter({status.value: 1})
+    for state, owes in steps:
+        out[f"all:{state.value}"] += 1
+        if status in LIVE:
+            out[f"live:{state.value}"] += 1
+        if owes and status in _OWES_COMPENSATION:
+            out["compensations_pending"] += 1
+    return out
+
+
+SHARED_REFRESH_S = 1.0
+
+
+class SagaCounts(SagaObserver):
+    def __init__(self, shared: bool = False) -> None:
+        """`shared`: the log is shared with other replicas; counts come from it (refresh())
+        rather than from this runner's moves."""
+        self.shared = shared
+        self.refreshed_at = float("-inf")  # loop time of the last count of a shared log
+        self.counts: Counter[str] = Counter()
+        # Sagas this runner moves, as last counted; dropped once terminal.
+        self._seen: dict[str, Snapshot] = {}
+
+    def seed(self, stats: dict[str, int]) -> None:
+        """The saga log's counts at start (SagaStore.stats())."""
+        self.counts = Counter(stats)
+
+    def get(self, key: str) -> int:
+        return max(0, self.counts.get(key, 0))
+
+    def stale(self, now: float) -> bool:
+        """Whether a shared log's counts should be read again."""
+        return self.shared and now - self.refreshed_at >= SHARED_REFRESH_S
+
+    def saga_started(self, saga: SagaRecord) -> None:
+        if self.shared:
+            return
+        snap = _snapshot(saga)
+        self.counts.update(_contribution(snap))
+        self._seen[saga.saga_id] = snap
+
+    def saga_resumed(self, saga: SagaRecord, how: Resumed) -> None:
+        if self.shared:
+            return
+        # Already counted (in the seed, or by an earlier move): remember where it stands.
+        self._seen.setdefault(saga.saga_id, _snapshot(saga))
+
+    def saga_changed(self, saga: SagaRecord, event: SagaEvent) -> None:
+        if self.shared:
+            return
+        before = self._seen.get(saga.saga_id)
+        after = _snapshot(saga)
+        if before is None or before == after:
+            if before is None:
+                self._seen[saga.saga_id] = after
+            return
+        self.counts.update(_contribution(after))
+        self.counts.subtract(_contribution(before))
+        if saga.terminal:
+            self._seen.pop(saga.saga_id, None)
+        else:
+            self._seen[saga.saga_id] = after
+
+
+async def refresh_counts(store: SagaStore, counts: SagaCounts) -> None:
+    """Count a shared saga log again if its counts are older than SHARED_REFRESH_S."""
+    now = asyncio.get_running_loop().time()
+    if counts.stale(now):
+        counts.seed(await store.stats())
+        counts.refreshed_at = now
