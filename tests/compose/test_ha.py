@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 
 import grpc
+import httpx
 import pytest
 
 from chaos import invariants
@@ -114,6 +115,27 @@ async def test_one_published_address_in_front_of_unpublished_replicas(clients: C
         await clients.orchestrator.GetStats(pb.GetStatsRequest(), timeout=10)
     served = upstreams(await logs("orchestrator", since), "GetStats")
     assert len(served) == 3, f"GetStats calls by replica: {dict(served)}"
+
+
+async def test_prometheus_scrapes_every_replica(clients: Clients) -> None:
+    # By DNS (docker/prometheus/prometheus.ha.yml): three orchestrators, two of each participant.
+    want = {"orchestrator": 3, **{f"{p}_service": 2 for p in stackctl.PARTICIPANT_REPLICAS}}
+    url = f"{stackctl.PROMETHEUS_URL}/api/v1/query"
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            try:
+                reply = await http.get(url, params={"query": 'up{job="flightsaga"} == 1'})
+                result = reply.json()["data"]["result"]
+            except (httpx.HTTPError, KeyError, ValueError) as exc:  # still starting
+                result, last = [], repr(exc)
+            else:
+                last = repr(result)
+            up = Counter(r["metric"]["service"] for r in result)
+            if up == want:
+                return
+            assert time.monotonic() < deadline, f"targets up: {dict(up)}, want {want}; {last}"
+            await asyncio.sleep(1)
 
 
 async def test_grpcurl_watches_a_saga_through_the_proxy(clients: Clients) -> None:
