@@ -278,8 +278,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Stats:
         # Kept as sagas move (counted once at start): no table scan per call. A log shared
-        # with other replicas is counted again instead, at most once a second.
-        await refresh_counts(self.runner.store, self.counts)
+        # with other replicas is counted for each call instead (others move sagas too).
+        await refresh_counts(self.runner.store, self.counts, fresh=True)
         c = self.counts
         return pb.Stats(
             running=c.get("RUNNING"),
