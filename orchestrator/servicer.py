@@ -10,7 +10,7 @@ import grpc
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import booking_saga, page_tokens
+from orchestrator import booking_rules, booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
@@ -148,7 +148,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         """Validate, log and start the saga (or find the one with this idempotency key)."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
         plan = self._fault_plan(md)
-        booking_saga.validate_request(request)
+        booking_rules.check(request)
         key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
         request = await self._tokenized(request)
