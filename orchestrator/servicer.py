@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from orchestrator.telemetry.counts import SagaCounts, refresh_counts
 from sagakit import auth, context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
+    UNREACHABLE_CODES,
     AlreadyExists,
     DomainError,
     InvalidArgument,
@@ -32,6 +34,7 @@ from sagakit.errors import (
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 200
+TOKENIZE_ATTEMPTS = 3
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -111,19 +114,28 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         token (and its last four digits), so no card number or CVC is stored here. The
         payment service is reached before a saga exists: unreachable, the call is UNAVAILABLE
         and nothing was started (retrying with the same key is safe)."""
-        try:
-            reply = await self.peers.payment.Tokenize(
-                payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in BUSINESS_FAILURE_CODES:
-                raise DomainError.from_rpc(exc) from None
-            raise Unavailable(
-                f"the payment service could not tokenise the card ({exc.code().name}); "
-                "nothing was started, retrying is safe",
-                Reason.PEER_UNAVAILABLE,
-                peer="payment",
-            ) from None
+        reply = None
+        for attempt in range(1, TOKENIZE_ATTEMPTS + 1):
+            try:
+                reply = await self.peers.payment.Tokenize(
+                    payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
+                )
+                break
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in BUSINESS_FAILURE_CODES:
+                    raise DomainError.from_rpc(exc) from None
+                if attempt < TOKENIZE_ATTEMPTS and exc.code() in UNREACHABLE_CODES:
+                    # A slow or restarting payment service: a token is only a vault row (an
+                    # unused one harms nothing), so asking again is safe.
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                raise Unavailable(
+                    f"the payment service could not tokenise the card ({exc.code().name}); "
+                    "nothing was started, retrying is safe",
+                    Reason.PEER_UNAVAILABLE,
+                    peer="payment",
+                ) from None
+        assert reply is not None
         out = pb.BookFlightRequest()
         out.CopyFrom(request)
         card = out.card
