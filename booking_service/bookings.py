@@ -19,8 +19,8 @@ log = logging.getLogger("booking_service.bookings")
 CONFIRMED = "CONFIRMED"
 CANCELLED = "CANCELLED"
 CURRENCY = "USD"
-MAX_LEGS = 4
-MAX_PASSENGERS = 9
+MAX_LEGS = validate.MAX_LEGS
+MAX_PASSENGERS = validate.MAX_PASSENGERS
 MAX_CENTS = 10**9
 # Collisions are ~1 in a billion per try; a run of them means the generator is broken.
 MAX_REFERENCE_TRIES = 20

@@ -25,9 +25,10 @@ from flightsaga.v1 import (
     payment_pb2,
     seat_pb2,
 )
+from orchestrator import booking_rules
 from orchestrator.render import airport_time
-from sagakit import context
-from sagakit.cards import luhn_ok, normalize_number
+from sagakit import context, validate
+from sagakit.cards import normalize_number
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
 from sagakit.plainjson import plain
@@ -35,7 +36,6 @@ from sagakit.steps import STEP_ORDER, canonical_step
 
 MAX_COUNT = 100
 _IATA = re.compile(r"^[A-Za-z]{3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[A-Za-z0-9._:-]+$")
 SAGA_STATUSES = tuple(
     v.name for v in orchestrator_pb2.SagaStatus.DESCRIPTOR.values if v.number != 0
@@ -133,23 +133,10 @@ def fault_token(fault: FaultIn | str, field: str) -> str:
 
 
 def _iso_date(value: str, field: str) -> str:
-    value = value.strip()
-    if not _DATE.match(value):
-        raise FieldError(field, f"must be a date YYYY-MM-DD (got {value[:20]!r})")
     try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise FieldError(field, f"is not a real date ({value})") from None
-    return value
-
-
-def _text(value: str, field: str) -> str:
-    value = value.strip()
-    if not value:
-        raise FieldError(field, "is required")
-    if any(ord(c) < 32 for c in value):
-        raise FieldError(field, "contains control characters")
-    return value
+        return validate.iso_date(field, value)
+    except InvalidArgument as exc:
+        raise FieldError(exc.field, exc.problem) from None
 
 
 def booking_plan(
@@ -160,42 +147,40 @@ def booking_plan(
     Every problem raises FieldError naming the field, before anything is sent: a bad request
     creates no saga.
     """
-    today = today or datetime.now(UTC).date()
-    flight_ids = [_text(f, f"flight_ids[{i}]") for i, f in enumerate(body.flight_ids)]
-    passengers = []
-    for i, p in enumerate(body.passengers):
-        dob = p.date_of_birth.strip()
-        if dob:
-            _iso_date(dob, f"passengers[{i}].date_of_birth")
-            if date.fromisoformat(dob) > today:
-                raise FieldError(f"passengers[{i}].date_of_birth", "is in the future")
-        passengers.append(
+    request = orchestrator_pb2.BookFlightRequest(
+        customer_id=body.customer_id.strip(),
+        flight_ids=[f.strip() for f in body.flight_ids],
+        passengers=[
             common_pb2.Passenger(
-                first_name=_text(p.first_name, f"passengers[{i}].first_name"),
-                last_name=_text(p.last_name, f"passengers[{i}].last_name"),
-                date_of_birth=dob,
+                first_name=p.first_name.strip(),
+                last_name=p.last_name.strip(),
+                date_of_birth=p.date_of_birth.strip(),
             )
-        )
-    digits = normalize_number(body.card.number)
-    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
-        raise FieldError("card.number", "must be 12..19 digits")
-    if not luhn_ok(digits):
-        raise FieldError("card.number", "is not a valid card number (Luhn check failed)")
-    if (body.card.exp_year, body.card.exp_month) < (today.year, today.month):
-        raise FieldError(
-            "card.exp_year", f"the card expired ({body.card.exp_month:02d}/{body.card.exp_year})"
-        )
-    seats = []
-    for i, s in enumerate(body.seat_selections):
-        if s.flight_id not in flight_ids:
-            raise FieldError(f"seat_selections[{i}].flight_id", "is not one of flight_ids")
-        if s.passenger_index >= len(passengers):
-            raise FieldError(f"seat_selections[{i}].passenger_index", "has no such passenger")
-        seats.append(
+            for p in body.passengers
+        ],
+        cabin_class=common_pb2.CabinClass.Value(body.cabin_class),
+        loyalty_points=body.loyalty_points,
+        card=common_pb2.Card(
+            number=normalize_number(body.card.number),
+            exp_month=body.card.exp_month,
+            exp_year=body.card.exp_year,
+            cvc=body.card.cvc,
+            holder_name=body.card.holder_name.strip(),
+        ),
+        seat_selections=[
             common_pb2.SeatSelection(
-                flight_id=s.flight_id, passenger_index=s.passenger_index, seat=s.seat.upper()
+                flight_id=s.flight_id.strip(),
+                passenger_index=s.passenger_index,
+                seat=s.seat.upper(),
             )
-        )
+            for s in body.seat_selections
+        ],
+    )
+    # The orchestrator's own rules (one source): the same answer, naming the same field.
+    try:
+        booking_rules.check(request, today or datetime.now(UTC).date())
+    except InvalidArgument as exc:
+        raise FieldError(exc.field, exc.problem) from None
     fail_at: list[str] = []
     for i, raw in enumerate(body.fail_at):
         step = step_name(raw, f"fail_at[{i}]")
@@ -209,21 +194,6 @@ def booking_plan(
     cid = body.correlation_id.strip() or correlation_id.strip() or context.new_correlation_id()
     if not _KEY.match(cid) or len(cid) > 64:
         raise FieldError("correlation_id", "may hold only letters, digits and . _ : - (<= 64)")
-    request = orchestrator_pb2.BookFlightRequest(
-        customer_id=_text(body.customer_id, "customer_id"),
-        flight_ids=flight_ids,
-        passengers=passengers,
-        cabin_class=common_pb2.CabinClass.Value(body.cabin_class),
-        loyalty_points=body.loyalty_points,
-        card=common_pb2.Card(
-            number=digits,
-            exp_month=body.card.exp_month,
-            exp_year=body.card.exp_year,
-            cvc=body.card.cvc,
-            holder_name=_text(body.card.holder_name, "card.holder_name"),
-        ),
-        seat_selections=seats,
-    )
     return BookingPlan(request, cid, key, tuple(fail_at), tuple(faults))
 
 

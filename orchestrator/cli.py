@@ -40,10 +40,10 @@ import grpc
 from google.protobuf.message import Message
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import demo, render
+from orchestrator import booking_rules, demo, render
 from orchestrator.client import CABINS, OrchestratorClient, Unreachable, booking
 from sagakit.config import ConfigError
-from sagakit.errors import Reason, details_of
+from sagakit.errors import InvalidArgument, Reason, details_of
 from sagakit.plainjson import plain
 
 EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
@@ -258,6 +258,12 @@ async def _book(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         card_expiry=a.expiry,
         card_cvc=a.cvc,
     )
+    # The orchestrator's rules, checked here first: a bad card or seat choice is a usage
+    # error (exit 2) naming the field, with nothing sent.
+    try:
+        booking_rules.check(request)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
     # StartBooking answers at once with the saga; WatchSaga follows it to its end (or the
     # deadline: then it is shown as it stands, and goes on in the orchestrator).
     started = await fs.start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ import grpc
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import booking_saga, page_tokens
+from orchestrator import booking_rules, booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
@@ -20,6 +21,7 @@ from orchestrator.telemetry.counts import SagaCounts, refresh_counts
 from sagakit import auth, context, steps, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
+    UNREACHABLE_CODES,
     AlreadyExists,
     DomainError,
     InvalidArgument,
@@ -32,6 +34,7 @@ from sagakit.errors import (
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 200
+TOKENIZE_ATTEMPTS = 3
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -111,19 +114,28 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         token (and its last four digits), so no card number or CVC is stored here. The
         payment service is reached before a saga exists: unreachable, the call is UNAVAILABLE
         and nothing was started (retrying with the same key is safe)."""
-        try:
-            reply = await self.peers.payment.Tokenize(
-                payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in BUSINESS_FAILURE_CODES:
-                raise DomainError.from_rpc(exc) from None
-            raise Unavailable(
-                f"the payment service could not tokenise the card ({exc.code().name}); "
-                "nothing was started, retrying is safe",
-                Reason.PEER_UNAVAILABLE,
-                peer="payment",
-            ) from None
+        reply = None
+        for attempt in range(1, TOKENIZE_ATTEMPTS + 1):
+            try:
+                reply = await self.peers.payment.Tokenize(
+                    payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
+                )
+                break
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in BUSINESS_FAILURE_CODES:
+                    raise DomainError.from_rpc(exc) from None
+                if attempt < TOKENIZE_ATTEMPTS and exc.code() in UNREACHABLE_CODES:
+                    # A slow or restarting payment service: a token is only a vault row (an
+                    # unused one harms nothing), so asking again is safe.
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                raise Unavailable(
+                    f"the payment service could not tokenise the card ({exc.code().name}); "
+                    "nothing was started, retrying is safe",
+                    Reason.PEER_UNAVAILABLE,
+                    peer="payment",
+                ) from None
+        assert reply is not None
         out = pb.BookFlightRequest()
         out.CopyFrom(request)
         card = out.card
@@ -148,7 +160,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         """Validate, log and start the saga (or find the one with this idempotency key)."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
         plan = self._fault_plan(md)
-        booking_saga.validate_request(request)
+        booking_rules.check(request)
         key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
         request = await self._tokenized(request)
@@ -278,8 +290,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Stats:
         # Kept as sagas move (counted once at start): no table scan per call. A log shared
-        # with other replicas is counted again instead, at most once a second.
-        await refresh_counts(self.runner.store, self.counts)
+        # with other replicas is counted for each call instead (others move sagas too).
+        await refresh_counts(self.runner.store, self.counts, fresh=True)
         c = self.counts
         return pb.Stats(
             running=c.get("RUNNING"),

@@ -8,6 +8,10 @@ from datetime import date
 
 from sagakit.errors import InvalidArgument
 
+# The limits of one booking, the same in every service: legs (flights) and travellers.
+MAX_LEGS = 4
+MAX_PASSENGERS = 9
+
 MAX_ID = 64
 MAX_NAME = 64
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -56,8 +56,8 @@ class Hold:
     released_at: str | None
 
 
-MAX_LEGS = 4
-MAX_PASSENGERS = 9
+MAX_LEGS = validate.MAX_LEGS
+MAX_PASSENGERS = validate.MAX_PASSENGERS
 _SEAT = re.compile(r"^\d{1,2}[A-K]$")
 
 

@@ -3,8 +3,8 @@ counted once at start, never per scrape or per call.
 
 On a log of its own (SQLite: one process) the counts are exact: the log as it was at start plus
 every move this runner has made since. On a shared log (PostgreSQL, several replicas) other
-replicas move sagas too, so the counts are the log's own, read again when older than
-`SHARED_REFRESH_S` (one count query a second at most, per replica; README "Metrics").
+replicas move sagas too, so the counts are the log's own: read for each GetStats, and for the
+gauges when older than `SHARED_REFRESH_S` (one count query a second, per replica).
 """
 
 from __future__ import annotations
@@ -94,9 +94,10 @@ class SagaCounts(SagaObserver):
             self._seen[saga.saga_id] = after
 
 
-async def refresh_counts(store: SagaStore, counts: SagaCounts) -> None:
-    """Count a shared saga log again if its counts are older than SHARED_REFRESH_S."""
+async def refresh_counts(store: SagaStore, counts: SagaCounts, fresh: bool = False) -> None:
+    """Count a shared saga log again if its counts are older than SHARED_REFRESH_S, or with
+    `fresh` whatever their age (GetStats: a caller who just booked must see the booking)."""
     now = asyncio.get_running_loop().time()
-    if counts.stale(now):
+    if counts.stale(now) or (fresh and counts.shared):
         counts.seed(await store.stats())
         counts.refreshed_at = now

@@ -127,6 +127,17 @@ def test_get_shows_the_same_saga(stack: Stack) -> None:
     assert got.booking_reference == booked.booking_reference
 
 
+def test_a_booking_the_rules_refuse_is_a_usage_error_and_starts_nothing(stack: Stack) -> None:
+    """The CLI checks a booking with the orchestrator's own rules (one source) before sending:
+    the same field named, exit 2, no saga."""
+    before = cli(stack, "stats", "--json")
+    bad_card = cli(stack, *BOOK, "--card", "4242424242424241")
+    assert bad_card.code == 2, bad_card
+    assert "card.number" in bad_card.err and "Luhn" in bad_card.err, bad_card
+    assert "Traceback" not in bad_card.err
+    assert cli(stack, "stats", "--json").out == before.out
+
+
 def test_get_unknown_saga_is_a_usage_error(stack: Stack) -> None:
     result = cli(stack, "get", "no-such-saga-" + uuid.uuid4().hex)
     assert result.code == 2, result
