@@ -31,6 +31,9 @@ log = logging.getLogger("sagakit.migrate")
 
 VERSION_TABLE = "alembic_version"
 BASELINE = "0001"
+# The PostgreSQL advisory lock that serialises migrations of one database (any fixed key: each
+# service has a database of its own).
+MIGRATE_LOCK = 0x466C5367  # "FlSg"
 
 
 class SchemaTooNew(ConfigError):
@@ -113,6 +116,11 @@ def upgrade(url: str, migrations: Migrations) -> str | None:
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas of a service start together on one database: one migrates, the
+                # others wait here (the lock ends with this transaction) and then find it at
+                # head. Without it both created alembic_version and one died on its key.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
             before = MigrationContext.configure(conn).get_current_revision()
             if check_version(before, migrations):
                 return before

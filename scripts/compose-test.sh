@@ -8,14 +8,18 @@
 #   postgres  docker-compose.yml + docker-compose.postgres.yml pytest tests/compose
 #             (its smoke, container faults and volumes tests, and tests/compose/test_postgres.py:
 #             the records really are in PostgreSQL and outlive a restart of the orchestrator)
+#   ha        docker-compose.yml + docker-compose.postgres.yml + docker-compose.ha.yml
+#             pytest tests/compose/test_smoke.py tests/compose/test_ha.py (three orchestrator
+#             replicas behind the nginx gRPC proxy, two of each participant; one container of
+#             each kind killed during a booking run, then the invariants)
 #
-# Both passes run even when the first fails; exits non-zero on any failure.
+# Every pass runs even when an earlier one fails; exits non-zero on any failure.
 #
 #   scripts/compose-test.sh [extra pytest args...]      (make compose-test)
 #
 # Environment: COMPOSE_PROJECT_NAME (default flightsaga), FLIGHTSAGA_BASE_IMAGE and
-# FLIGHTSAGA_POSTGRES_IMAGE (see docker-prepare.sh), FLIGHTSAGA_COMPOSE_DATABASES (the passes,
-# default "sqlite postgres"; leaving one out is reported loudly, and is a failure under
+# FLIGHTSAGA_POSTGRES_IMAGE and FLIGHTSAGA_NGINX_IMAGE (see docker-prepare.sh),
+# FLIGHTSAGA_COMPOSE_DATABASES (the passes, default "sqlite postgres ha"; leaving one out is reported loudly, and is a failure under
 # FLIGHTSAGA_REQUIRE_COMPOSE=1), FLIGHTSAGA_COMPOSE_KEEP=1 keeps the last pass's stack up
 # afterwards (for debugging), VENV (default .venv), FLIGHTSAGA_COMPOSE_<SERVICE>_PORT (the host
 # ports docker-compose.yml publishes, default 50150-50154 and dashboard 8180, away from `make up`'s;
@@ -28,7 +32,7 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-flightsaga}
 export FLIGHTSAGA_BASE_IMAGE=${FLIGHTSAGA_BASE_IMAGE:-flightsaga-base:bookworm}
-ALL_DATABASES=(sqlite postgres)
+ALL_DATABASES=(sqlite postgres ha)
 read -r -a DATABASES <<<"${FLIGHTSAGA_COMPOSE_DATABASES:-${ALL_DATABASES[*]}}"
 HEALTH_TIMEOUT=${FLIGHTSAGA_HEALTH_TIMEOUT:-180}
 # docker-compose.yml mounts these (docker-prepare.sh makes them): mTLS between the services.
@@ -45,7 +49,7 @@ now() { date +%s; }
 
 for db in "${DATABASES[@]}"; do
     case "$db" in
-    sqlite | postgres) ;;
+    sqlite | postgres | ha) ;;
     *) die "FLIGHTSAGA_COMPOSE_DATABASES: unknown backend '$db' (known: ${ALL_DATABASES[*]})" ;;
     esac
 done
@@ -83,7 +87,7 @@ compose() {
 }
 compose_all() {
     "${COMPOSE[@]}" -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.postgres.yml" \
-        -p "$COMPOSE_PROJECT_NAME" "$@"
+        -f "$ROOT/docker-compose.ha.yml" -p "$COMPOSE_PROJECT_NAME" "$@"
 }
 
 state_table() {
@@ -172,8 +176,16 @@ run_pass() {
             return 1
         fi
         ;;
+    ha)
+        # The smoke test (through the proxy: the one published orchestrator address) and the
+        # replica tests; the other compose tests restart or stop the single orchestrator.
+        PASS_FILES=(docker-compose.yml docker-compose.postgres.yml docker-compose.ha.yml)
+        PASS_SERVICES=(postgres "${PASS_SERVICES[@]}" orchestrator-1 orchestrator-2 orchestrator-3
+            seat-2 loyalty-2 payment-2 booking-2)
+        paths+=(tests/compose/test_smoke.py tests/compose/test_ha.py)
+        ;;
     esac
-    paths+=(tests/compose)
+    [ "$PASS" = ha ] || paths+=(tests/compose)
     log "===== pass $PASS: ${PASS_FILES[*]}"
 
     t=$(now)
@@ -217,11 +229,15 @@ run_pass() {
     log "all healthy after ${T_UP}s:"
     state_table
 
-    log "FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$PASS pytest ${paths[*]} ${PYTEST_ARGS[*]}"
+    local database=$PASS
+    if [ "$PASS" = ha ]; then
+        database=postgres # the HA stack is the PostgreSQL stack plus replicas
+    fi
+    log "FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$database pytest ${paths[*]} ${PYTEST_ARGS[*]}"
     # The stack speaks mTLS: the tests, the CLI and grpcurl present the `client` certificate.
     t=$(now)
     set +e
-    FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$PASS \
+    FLIGHTSAGA_STACK=compose FLIGHTSAGA_COMPOSE_DATABASE=$database \
         FLIGHTSAGA_CERTS_DIR="$CERTS" TLS_CA_FILE="$CERTS/ca.pem" \
         TLS_CERT_FILE="$CERTS/client.pem" TLS_KEY_FILE="$CERTS/client-key.pem" \
         FLIGHTSAGA_COMPOSE_FILES="$(

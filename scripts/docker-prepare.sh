@@ -14,6 +14,8 @@
 #      by `flightsaga certs` unless $FLIGHTSAGA_CERTS_DIR (default ./certs) has a ca.pem
 #   8. the Prometheus image of docker-compose.yml (flightsaga-prometheus:local): Debian's
 #      prometheus on the same base, its .debs downloaded the same way
+#   9. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
+#      the same base, its .debs downloaded the same way
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
 #
@@ -28,6 +30,9 @@
 #   FLIGHTSAGA_PROMETHEUS_IMAGE the Prometheus image of docker-compose.yml; default
 #                            flightsaga-prometheus:local (built here, on the local base only).
 #                            Any other value (e.g. prom/prometheus) is not built: compose pulls it.
+#   FLIGHTSAGA_NGINX_IMAGE   the proxy image of docker-compose.ha.yml; default
+#                            flightsaga-nginx:local (built here, on the local base only). With a
+#                            registry, compose builds it itself with apt (docker/nginx/Dockerfile).
 #   FLIGHTSAGA_ROOTFS_DIR    scratch dir for debootstrap (default /var/tmp/flightsaga-rootfs).
 #   DOCKERD_LOG              where a dockerd started here logs (default /var/log/flightsaga-dockerd.log).
 #   VENV                     the project's virtualenv (default .venv).
@@ -482,6 +487,54 @@ build_prometheus_image() {
     step_done
 }
 
+# ---- 9. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
+# Like the PostgreSQL image: Debian's nginx on the local base, installed offline from .debs the
+# host's apt downloads. docker/nginx/Dockerfile installs them when its context has some, else
+# runs apt-get: compose builds it that way for registry users (docker/nginx, no .debs).
+NGINX_PACKAGES=(nginx)
+NGINX_CONTEXT=$ROOT/.docker-build/nginx
+
+build_nginx_image() {
+    local local_image image base_id inputs build_log
+    local_image=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
+    [ -n "$local_image" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
+    image=${FLIGHTSAGA_NGINX_IMAGE:-$local_image}
+    step "gRPC proxy image $image"
+    if [ "$image" != "$local_image" ] || [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not built here: built on the local $LOCAL_BASE only; elsewhere compose builds"
+        log "docker/nginx with apt when the HA stack first starts (docker-compose.ha.yml)"
+        step_done
+        return
+    fi
+    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
+    download_debs "$base_id" "$NGINX_CONTEXT" "${NGINX_PACKAGES[@]}"
+    cp docker/nginx/Dockerfile "$NGINX_CONTEXT/"
+    inputs=$({
+        echo "$base_id"
+        cd "$NGINX_CONTEXT" && sha256sum Dockerfile debs/*.deb
+    } | sha256sum | cut -c1-32)
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$image" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        step_done
+        return
+    fi
+    if ! docker buildx version >/dev/null 2>&1; then
+        export DOCKER_BUILDKIT=0
+    fi
+    build_log=$(mktemp)
+    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
+        -t "$image" "$NGINX_CONTEXT" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        die "docker build of $image failed"
+    fi
+    rm -f "$build_log"
+    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-nginx" >/dev/null
+    log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+    step_done
+}
+
 ensure_packages
 ensure_dockerd
 ensure_base_image
@@ -489,5 +542,6 @@ ensure_wheelhouse
 build_image
 build_postgres_image
 build_prometheus_image
+build_nginx_image
 ensure_certs
 log "ready in $(($(date +%s) - SECONDS_START))s"

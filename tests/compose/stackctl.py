@@ -3,8 +3,9 @@
 The stack is the one scripts/compose-test.sh brought up: project $COMPOSE_PROJECT_NAME
 (default flightsaga), ports published on 127.0.0.1, compose CLI in $FLIGHTSAGA_COMPOSE, compose
 files in $FLIGHTSAGA_COMPOSE_FILES (`:`-separated, relative to the repo; default
-docker-compose.yml), its services' databases in $FLIGHTSAGA_COMPOSE_DATABASE (`sqlite`, the
-default, or `postgres`: docker-compose.postgres.yml's server).
+docker-compose.yml; with docker-compose.ha.yml among them, the HA stack), its services'
+databases in $FLIGHTSAGA_COMPOSE_DATABASE (`sqlite`, the default, or `postgres`:
+docker-compose.postgres.yml's server).
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ DATABASE = os.environ.get("FLIGHTSAGA_COMPOSE_DATABASE", "").strip().lower() or 
 if DATABASE not in ("sqlite", "postgres"):
     raise RuntimeError(f"FLIGHTSAGA_COMPOSE_DATABASE must be sqlite or postgres, got {DATABASE!r}")
 
+# The HA stack (docker-compose.ha.yml on the PostgreSQL stack): `orchestrator` is then the gRPC
+# proxy in front of three orchestrator replicas, and each participant has a second replica
+# (`seat-2`, ...) behind the same name. The first participant replicas keep their ports.
+HA = "docker-compose.ha.yml" in (f.name for f in COMPOSE_FILES)
+ORCHESTRATOR_REPLICAS = ("orchestrator-1", "orchestrator-2", "orchestrator-3")
+PARTICIPANT_REPLICAS = {p: (p, f"{p}-2") for p in ("seat", "loyalty", "payment", "booking")}
+
 # compose service -> published gRPC address (127.0.0.1 only; host ports FLIGHTSAGA_COMPOSE_<SERVICE>
 # _PORT, default 50150-50154 and 8180, away from `make up`'s)
 GRPC_ADDRS = {
@@ -55,7 +63,13 @@ PROMETHEUS_URL = "http://127.0.0.1:" + (
     os.environ.get("FLIGHTSAGA_COMPOSE_PROMETHEUS_PORT", "").strip() or str(PROMETHEUS_DEFAULT_PORT)
 )
 # Every container of the stack: SERVICES, and the PostgreSQL server on the PostgreSQL stack.
-STACK_SERVICES = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES
+STACK_SERVICES: tuple[str, ...] = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES
+if HA:
+    STACK_SERVICES = (
+        *STACK_SERVICES,
+        *ORCHESTRATOR_REPLICAS,
+        *(replicas[1] for replicas in PARTICIPANT_REPLICAS.values()),
+    )
 
 
 def compose_cli() -> list[str]:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -20,6 +23,7 @@ from orchestrator.engine.store import MIGRATIONS
 from sagakit.config import ConfigError
 from sagakit.db import connect
 from sagakit.migrate import Migrations
+from sagakit.pgcluster import PgCluster
 from tests.support.booking import proof
 from tests.support.procs import free_port
 from tests.support.stack import Stack, running_stack
@@ -143,3 +147,29 @@ def test_a_newer_schema_stops_the_process_with_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done
     assert "0042" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_replicas_starting_together_on_postgresql_migrate_once(pg_cluster: PgCluster) -> None:
+    # Replicas of one service start at the same moment on one empty database (compose's HA
+    # stack does): every one must come up, the schema created once, at head. Processes, as
+    # replicas are (Alembic's context is per process, not per thread).
+    url = pg_cluster.new_database("orchestrator")
+    code = (
+        "import sys; from sagakit.migrate import upgrade; "
+        "from orchestrator.engine.store import MIGRATIONS; print(upgrade(sys.argv[1], MIGRATIONS))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+    befores = [out.decode().strip() for out, _ in results]
+    # One found it empty and migrated; the others waited and found it at head.
+    assert sorted(befores) == sorted(["None"] + [MIGRATIONS.head] * 3), befores
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert rows == [(MIGRATIONS.head,)]
