@@ -148,11 +148,6 @@ class _Gate:
                     self._cond.notify_all()
 
 
-# pg_advisory_lock key held while a service checks and migrates its schema (any constant
-# works: each service has a database of its own).
-MIGRATION_LOCK = 0x466C5361  # "FlSa"
-
-
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -180,18 +175,13 @@ class PostgresDatabase:
 
     def _open(self) -> None:
         try:
-            with psycopg.connect(
-                self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
-            ) as conn:
-                # Replicas starting together on one database: one migrates, the others wait
-                # for it here and then find the schema current (the lock is the session's,
-                # released when this connection closes, even if the process dies).
-                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 row = None
                 if conn.execute("SELECT to_regclass('alembic_version')").fetchone() != (None,):
                     row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-                if not check_version(str(row[0]) if row else None, self._migrations):
-                    upgrade(self.url, self._migrations)
+            # upgrade() serialises replicas migrating at once (migrate.MIGRATE_LOCK).
+            if not check_version(str(row[0]) if row else None, self._migrations):
+                upgrade(self.url, self._migrations)
         except psycopg.OperationalError as exc:
             raise ConfigError(f"DATABASE_URL {masked(self.url)}: {_first_line(exc)}") from None
         pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
