@@ -446,18 +446,19 @@ class SagaRunner:
         nobody here)."""
         queue = self.bus.subscribe(saga_id)
         try:
-            last, replayed = 0, False
+            last, replayed, status = 0, False, None
             while True:
                 events = await self.store.events(saga_id, last)
                 for event in events:
-                    last = event.seq
+                    last, status = event.seq, event.status
                     yield event
-                    if replayed and event.status in TERMINAL:
+                    if replayed and status in TERMINAL:
                         return
-                if not replayed:
-                    replayed = True
-                    if events and events[-1].status in TERMINAL and not self.is_driving(saga_id):
-                        return
+                replayed = True
+                # Terminal as last seen, and its driver (if it was here) gone: the end. A
+                # driver still finishing when the end was read is waited for, not forever.
+                if status in TERMINAL and not self.is_driving(saga_id):
+                    return
                 here = self.is_driving(saga_id)
                 try:
                     async with asyncio.timeout(1.0 if here else self.settings.follow_every):

@@ -535,3 +535,25 @@ async def test_a_failed_saga_resumed_later_gets_one_line_with_its_end(
     log.close()
     assert logged_ids(path) == ["resumed"]
     await store.close()
+
+
+async def test_watching_a_saga_that_ended_while_its_driver_was_finishing_ends(
+    tmp_path: Path, script: Script
+) -> None:
+    """Seen in the compose tier: `flightsaga book` watched a saga that had just ended while
+    its driver was still winding down; the stream then waited forever instead of ending."""
+    import asyncio
+
+    runner = await make_runner(tmp_path, script)
+    saga = await run_one(runner)
+    assert saga.status == SagaStatus.COMPLETED
+    # Its driver, as if still finishing when the watcher reads the log.
+    finishing = asyncio.create_task(asyncio.sleep(0.3))
+    runner._tasks[saga.saga_id] = finishing  # the race, made certain
+    finishing.add_done_callback(lambda _: runner._tasks.pop(saga.saga_id, None))
+
+    async def watch() -> list[str]:
+        return [e.type async for e in runner.follow(saga.saga_id)]
+
+    types = await asyncio.wait_for(watch(), timeout=5)
+    assert types[0] == "SAGA_STARTED" and types[-1] == "SAGA_COMPLETED"
