@@ -248,6 +248,32 @@ def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefiniti
     )
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What a booking saga's step results say, as the API's Saga message shows it."""
+
+    booking_reference: str
+    fare_cents: int
+    amount_charged_cents: int
+    transaction_id: str
+    currency: str
+
+
+def facts(results: Mapping[str, Mapping[str, Any]], completed: bool) -> Facts:
+    """The booking's facts from its step results (the reference only once it completed): the
+    one place outside the steps themselves that knows which step says what."""
+    booking = results.get(steps.CONFIRM_BOOKING, {})
+    seats = results.get(steps.RESERVE_SEAT, {})
+    payment = results.get(steps.PROCESS_PAYMENT, {})
+    return Facts(
+        booking_reference=booking.get("booking_reference", "") if completed else "",
+        fare_cents=int(seats.get("fare_cents", 0) or 0),
+        amount_charged_cents=int(payment.get("amount_cents", 0) or 0),
+        transaction_id=payment.get("transaction_id", ""),
+        currency=seats.get("currency", "") or "USD",
+    )
+
+
 def summarize(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     booking = results.get(steps.CONFIRM_BOOKING, {})
     payment = results.get(steps.PROCESS_PAYMENT, {})

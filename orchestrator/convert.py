@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator.booking_saga import masked
+from orchestrator.booking_saga import facts, masked
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
 from orchestrator.telemetry.tracing import saga_trace_hex
 from sagakit.plainjson import plain, wholes
@@ -54,28 +54,23 @@ def step_to_proto(st: StepRecord) -> pb.StepRecord:
 
 def saga_to_proto(saga: SagaRecord, replayed: bool = False) -> pb.Saga:
     request = pb.BookFlightRequest.FromString(saga.payload)
-    results = saga.results()
-    booking = results.get("confirm_booking", {})
-    seats = results.get("reserve_seat", {})
-    payment = results.get("process_payment", {})
+    f = facts(saga.results(), saga.status == "COMPLETED")
     msg = pb.Saga(
         saga_id=saga.saga_id,
         correlation_id=saga.correlation_id,
         status=pb.SagaStatus.Value(saga.status.value),
         steps=[step_to_proto(st) for st in saga.steps],
         compensation_order=saga.compensation_order,
-        booking_reference=booking.get("booking_reference", "")
-        if saga.status == "COMPLETED"
-        else "",
+        booking_reference=f.booking_reference,
         error=saga.error,
         request=masked(request),
         idempotency_key=saga.idempotency_key,
         replayed=replayed,
         fault_plan=saga.fault_plan,
-        fare_cents=int(seats.get("fare_cents", 0) or 0),
-        amount_charged_cents=int(payment.get("amount_cents", 0) or 0),
-        transaction_id=payment.get("transaction_id", ""),
-        currency=seats.get("currency", "") or "USD",
+        fare_cents=f.fare_cents,
+        amount_charged_cents=f.amount_charged_cents,
+        transaction_id=f.transaction_id,
+        currency=f.currency,
         trace_id=saga_trace_hex(saga.saga_id),
     )
     _set_ts(msg, "created_at", saga.created_at)
@@ -126,11 +121,6 @@ def _struct_json(value: Any) -> Any:
     return wholes(value)
 
 
-def _int64(value: Any) -> int:
-    """An int64 field as a number, 0 (left out) when zero."""
-    return int(value or 0)
-
-
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
     """proto3 JSON leaves out fields at their default (empty, zero, unset)."""
     if value:
@@ -163,18 +153,14 @@ def step_json(st: StepRecord) -> dict[str, Any]:
 def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
     """saga_to_proto(saga) as proto3 JSON (original field names), as a dict for json.dumps."""
     request = pb.BookFlightRequest.FromString(saga.payload)
-    results = saga.results()
-    booking = results.get("confirm_booking", {})
-    seats = results.get("reserve_seat", {})
-    payment = results.get("process_payment", {})
+    f = facts(saga.results(), saga.status == "COMPLETED")
     out: dict[str, Any] = {}
     _put(out, "saga_id", saga.saga_id)
     _put(out, "correlation_id", saga.correlation_id)
     out["status"] = saga.status.value
     _put(out, "steps", [step_json(st) for st in saga.steps])
     _put(out, "compensation_order", list(saga.compensation_order))
-    if saga.status == "COMPLETED":
-        _put(out, "booking_reference", booking.get("booking_reference", ""))
+    _put(out, "booking_reference", f.booking_reference)
     _put(out, "error", saga.error)
     out["request"] = plain(masked(request))
     _put(out, "idempotency_key", saga.idempotency_key)
@@ -183,10 +169,10 @@ def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
     _put(out, "created_at", _ts_json(saga.created_at))
     _put(out, "updated_at", _ts_json(saga.updated_at))
     _put(out, "finished_at", _ts_json(saga.finished_at))
-    _put(out, "fare_cents", _int64(seats.get("fare_cents")))
-    _put(out, "amount_charged_cents", _int64(payment.get("amount_cents")))
-    _put(out, "transaction_id", payment.get("transaction_id", ""))
-    _put(out, "currency", seats.get("currency", "") or "USD")
+    _put(out, "fare_cents", f.fare_cents)
+    _put(out, "amount_charged_cents", f.amount_charged_cents)
+    _put(out, "transaction_id", f.transaction_id)
+    _put(out, "currency", f.currency)
     _put(out, "trace_id", saga_trace_hex(saga.saga_id))
     return out
 
