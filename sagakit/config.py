@@ -144,16 +144,6 @@ CERT_VAR, KEY_VAR, CA_VAR, PLAINTEXT_VAR = (
 )
 
 
-def _read(var: str, path: str) -> bytes:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{var}: cannot read {path!r} ({exc.strerror or exc})") from None
-    if b"-----BEGIN " not in data:
-        raise ConfigError(f"{var}: {path!r} is not a PEM file")
-    return data
-
-
 @dataclass(frozen=True)
 class TlsConfig:
     """What the TLS_* variables name, read and checked. Empty fields: not configured."""

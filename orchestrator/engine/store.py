@@ -356,12 +356,6 @@ class SagaStore:
         found = await self.db.read(lambda c: _load(c, "saga_id=?", (saga_id,)))
         return found[0] if found else None
 
-    async def load_live(self) -> list[SagaRecord]:
-        marks = ",".join("?" * len(LIVE))
-        return await self.db.read(
-            lambda c: _load(c, f"status IN ({marks}) ORDER BY created_at", [s.value for s in LIVE])
-        )
-
     async def unsunk(self) -> tuple[list[str], str]:
         """Terminal sagas the sink may not have, and the sink's checkpoint."""
 

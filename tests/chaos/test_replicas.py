@@ -21,7 +21,7 @@ import pytest
 
 from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.support.booking import MIXED_FAULTS, book_request, first_flight, proof
+from tests.support.booking import MIXED_FAULTS, book_request, check_records, first_flight
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
@@ -104,26 +104,6 @@ async def wait_all_terminal(stub: orchestrator_pb2_grpc.OrchestratorStub, within
         if time.monotonic() - began > within:
             raise AssertionError(f"sagas still live after {within:.0f} s: {stats}")
         await asyncio.sleep(0.1)
-
-
-async def check_records(stack: Stack, sagas: list[pb.Saga], points: dict[str, int]) -> int:
-    """Every saga's participant records agree with its outcome; returns the points spent."""
-    spent = 0
-    for saga in sagas:
-        p = await proof(stack, saga.saga_id)
-        status = pb.SagaStatus.Name(saga.status)
-        if status == "COMPLETED":
-            pts = points[saga.idempotency_key]
-            spent += pts
-            assert (p.seats_held, p.points_delta, p.charges, p.refunds) == (1, -pts, 1, 0), saga
-            assert p.booking_status == "CONFIRMED"
-        else:
-            assert status == "COMPENSATED", saga
-            assert p.seats_held == 0, saga.saga_id
-            assert p.points_delta == 0, saga.saga_id
-            assert p.charged_cents == p.refunded_cents and p.charges <= 1
-            assert p.booking_status in ("", "CANCELLED")
-    return spent
 
 
 def event_epochs(database: str) -> dict[str, list[int]]:

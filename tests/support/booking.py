@@ -91,3 +91,24 @@ async def proof(stack: Stack, saga_id: str) -> Proof:
         refunds=len(refunds),
         booking_status=books.bookings[0].status if books.bookings else "",
     )
+
+
+async def check_records(stack: Stack, sagas: list[pb.Saga], points: dict[str, int]) -> int:
+    """Every saga's participant records agree with how it ended (points spent by idempotency
+    key); returns the points the completed ones spent."""
+    spent = 0
+    for saga in sagas:
+        p = await proof(stack, saga.saga_id)
+        status = pb.SagaStatus.Name(saga.status)
+        if status == "COMPLETED":
+            pts = points[saga.idempotency_key]
+            spent += pts
+            assert (p.seats_held, p.points_delta, p.charges, p.refunds) == (1, -pts, 1, 0), saga
+            assert p.booking_status == "CONFIRMED"
+        else:
+            assert status == "COMPENSATED", saga
+            assert p.seats_held == 0, saga.saga_id
+            assert p.points_delta == 0, saga.saga_id
+            assert p.charged_cents == p.refunded_cents and p.charges <= 1
+            assert p.booking_status in ("", "CANCELLED")
+    return spent
