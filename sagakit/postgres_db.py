@@ -6,8 +6,16 @@ of some serial order (the barrier and the seat/points checks rely on it). When P
 reports a conflict with a concurrent transaction (serialization failure, deadlock), the
 function runs again from the start on a fresh snapshot.
 
-Commits are durable: `synchronous_commit` is on for every connection; concurrent commits share
-WAL flushes inside PostgreSQL (its own group commit), so there is no batching layer here.
+Commits are durable: `synchronous_commit` is on for every connection.
+
+Group commit, as on SQLite: write transactions that queue up while the writer thread is busy
+run back to back in one PostgreSQL transaction, each in its own savepoint, with one COMMIT
+(one WAL flush, one BEGIN/COMMIT round trip pair and one thread hand-off for the lot). Every
+caller still awaits its own commit and gets its own result or error. A function that needs a
+fresh snapshot (a statement the server aborted, a serialization failure) ends the batch: the
+work before it commits, it runs again alone, and the batch goes on after it, so transactions
+still commit in the order they were submitted. A batch whose COMMIT conflicts runs again one
+transaction at a time. Reads run side by side on the pool.
 
 When the server is unreachable, calls fail with Unavailable (gRPC UNAVAILABLE) and nothing is
 half-written: a transaction that did not commit is rolled back by the server. The pool keeps
@@ -35,7 +43,7 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
-from sagakit.db import Conflict
+from sagakit.db import Conflict, Job, WriteQueue
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
 
@@ -155,6 +163,8 @@ class PostgresDatabase:
         self.url = url
         self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
+        self._writes = WriteQueue(self._writer, self._run_jobs)
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._pool_size = pool_size
         self._gate = _Gate()
@@ -222,6 +232,12 @@ class PostgresDatabase:
                             log.debug("transaction aborted by a conflict; running it again")
                             continue
                         raise
+                    if conn.info.transaction_status == TransactionStatus.INERROR:
+                        conn.rollback()
+                        raise RuntimeError(
+                            "a transaction function went on after a failed statement without"
+                            " a savepoint (sagakit.db.savepoint); nothing of it was written"
+                        )
                     if write:
                         conn.commit()
                     else:
@@ -241,10 +257,66 @@ class PostgresDatabase:
             time.sleep(random.uniform(0, 0.001 * attempt))
         raise AssertionError("unreachable")
 
+    def _run_jobs(self, jobs: list[Job]) -> None:
+        """On the writer thread (WriteQueue): the jobs in batches, in order (see the module's
+        docstring)."""
+        i = 0
+        while i < len(jobs):
+            if i == len(jobs) - 1:
+                jobs[i].run(self._run, jobs[i].fn, True)
+                i += 1
+                continue
+            try:
+                i = self._batch(jobs, i)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                error = Unavailable(
+                    f"database unavailable: {_first_line(exc)}", Reason.DATABASE_UNAVAILABLE
+                )
+                for job in jobs[i:]:
+                    job.result, job.error = None, error
+                return
+
+    def _batch(self, jobs: list[Job], start: int) -> int:
+        """jobs[start:] in one transaction, up to the first that needs a fresh snapshot, which
+        then runs alone; returns the index of the next job to run."""
+        pool = self._pool
+        assert pool is not None, "Database.open() was not awaited"
+        end, alone, conflicted = len(jobs), None, False
+        self._gate.enter(False)
+        try:
+            with pool.connection(timeout=POOL_WAIT_S) as conn:
+                pg = PgConn(conn)
+                for k in range(start, len(jobs)):
+                    job = jobs[k]
+                    conn.execute("SAVEPOINT job")
+                    job.run(job.fn, pg)
+                    aborted = conn.info.transaction_status == TransactionStatus.INERROR
+                    if aborted or isinstance(job.error, _RETRY):
+                        conn.execute("ROLLBACK TO SAVEPOINT job")
+                        end, alone = k, job
+                        break
+                    if job.error is not None:
+                        conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
+                try:
+                    conn.commit()
+                except _RETRY:
+                    conn.rollback()
+                    conflicted = True
+                self._last_ok[id(conn)] = time.monotonic()
+        finally:
+            self._gate.leave(False)
+        if conflicted:
+            # Nothing of the batch is written: its jobs one at a time instead, in order.
+            for job in jobs[start:end]:
+                job.run(self._run, job.fn, True)
+        if alone is not None:
+            alone.run(self._run, alone.fn, True)
+            return end + 1
+        return end
+
     def submit(self, fn: Callable[[Any], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        return loop.run_in_executor(self._executor, ctx.run, self._run, fn, True)
+        return self._writes.submit(fn)
 
     async def transaction(self, fn: Callable[[Any], T]) -> T:
         return await self.submit(fn)
@@ -256,6 +328,7 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         def _close() -> None:
+            self._writer.shutdown(wait=True)  # queued writes first
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None

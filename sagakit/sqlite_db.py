@@ -19,32 +19,16 @@ import contextvars
 import fcntl
 import os
 import sqlite3
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sagakit.config import ConfigError
+from sagakit.db import Job, WriteQueue
 from sagakit.migrate import VERSION_TABLE, Migrations, check_version, upgrade
 
 T = TypeVar("T")
-
-# Most transactions one commit may carry: bounds how long the first of them waits.
-MAX_BATCH = 128
-
-
-@dataclass(slots=True)
-class _Job:
-    """One caller's transaction function, waiting for the database thread."""
-
-    fn: Callable[[sqlite3.Connection], Any]
-    ctx: contextvars.Context
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    result: Any = None
-    error: BaseException | None = None
 
 
 def _version(conn: sqlite3.Connection) -> str | None:
@@ -58,17 +42,6 @@ def _version(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def _settle(jobs: list[_Job]) -> None:
-    """On the caller's loop: hand each job its result or error (unless it was cancelled)."""
-    for job in jobs:
-        if job.future.done():
-            continue
-        if job.error is not None:
-            job.future.set_exception(job.error)
-        else:
-            job.future.set_result(job.result)
-
-
 class SqliteDatabase:
     dialect = "sqlite"
 
@@ -79,7 +52,7 @@ class SqliteDatabase:
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{path.stem}")
         self._conn: sqlite3.Connection | None = None
-        self._queue: deque[_Job] = deque()
+        self._writes = WriteQueue(self._executor, self._run_jobs)
         self._lock: int | None = None
 
     def _take_ownership(self) -> None:
@@ -140,18 +113,17 @@ class SqliteDatabase:
         conn.execute("COMMIT")
         return result
 
-    def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, jobs: list[Job]) -> None:
         """Several callers' functions in one transaction, each in a savepoint; one commit."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             for job in jobs:
                 conn.execute("SAVEPOINT job")
-                try:
-                    job.result = job.ctx.run(job.fn, conn)
-                except BaseException as exc:
-                    job.error = exc
+                job.run(job.fn, conn)
+                if job.error is not None:
                     if not conn.in_transaction:
-                        raise  # SQLite gave up the whole transaction: nobody's work survives
+                        # SQLite gave up the whole transaction: nobody's work survives.
+                        raise job.error
                     conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
@@ -162,56 +134,21 @@ class SqliteDatabase:
                 if job.error is None:
                     job.result, job.error = None, exc
 
-    def _drain(self) -> None:
-        """On the database thread: run every queued transaction, committing them together."""
-        while self._queue:
-            jobs: list[_Job] = []
-            while self._queue and len(jobs) < MAX_BATCH:
-                job = self._queue.popleft()
-                if not job.future.cancelled():  # as an executor skips a cancelled work item
-                    jobs.append(job)
-            if not jobs:
-                continue
-            conn = self._conn
-            if conn is None:
-                for job in jobs:
-                    job.error = AssertionError("Database.open() was not awaited")
-            elif len(jobs) == 1:
-                job = jobs[0]
-                try:
-                    job.result = job.ctx.run(self._tx, job.fn)
-                except BaseException as exc:
-                    job.error = exc
-            else:
-                self._run_batch(conn, jobs)
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    def _run_jobs(self, jobs: list[Job]) -> None:
+        """On the database thread (WriteQueue): one commit for every job queued together."""
+        conn = self._conn
+        if conn is None:
             for job in jobs:
-                by_loop.setdefault(job.loop, []).append(job)
-            for loop, mine in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, mine)
-                except RuntimeError:
-                    pass  # the caller's loop is closed: nobody is waiting any more
+                job.error = AssertionError("Database.open() was not awaited")
+        elif len(jobs) == 1:
+            jobs[0].run(self._tx, jobs[0].fn)
+        else:
+            self._run_batch(conn, jobs)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue fn(conn) as one write transaction now, without waiting for it.
-
-        The future resolves once it is committed (or with its error). Transactions commit in
-        the order they were submitted: one submitted later is never on disk before this one.
-        """
-        loop = asyncio.get_running_loop()
-        # copy_context: log lines written inside fn keep the request's correlation and saga ids.
-        job = _Job(fn, contextvars.copy_context(), loop, loop.create_future())
-        self._queue.append(job)
-        # One drain per call keeps FIFO order with read(): a read submitted after this call
-        # runs after this transaction. Drains that find the queue empty cost next to nothing.
-        try:
-            self._executor.submit(self._drain)
-        except RuntimeError:  # closed
-            self._queue.remove(job)
-            raise
-        future: asyncio.Future[T] = job.future
-        return future
+        """Queue fn(conn) as one write transaction now (see WriteQueue.submit); a read()
+        called after it runs after it."""
+        return self._writes.submit(fn)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(conn) in one write transaction: all of it commits, or none of it.

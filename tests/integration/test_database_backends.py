@@ -136,6 +136,63 @@ async def test_reads_see_every_committed_transaction(db: Database) -> None:
     assert await db.read(count) == 30
 
 
+async def test_concurrent_transactions_run_in_submission_order_and_fail_alone(
+    db: Database,
+) -> None:
+    """Group commit (both backends): fifty transactions queued at once. Each sees exactly the
+    work of the ones submitted before it; one that raises is undone alone, also one whose
+    statement the server refused (PostgreSQL then runs it again alone, on a fresh
+    transaction, and the order holds around it)."""
+
+    def job(i: int) -> Callable[[Conn], object]:
+        def fn(conn: Conn) -> object:
+            seen = count(conn)
+            hold(conn, f"s{i}", f"{i}A")
+            if i % 7 == 3:
+                raise ValueError(f"job {i} failed")
+            if i % 11 == 5:
+                try:
+                    hold(conn, f"dup{i}", f"{i}A")  # the partial unique index refuses it
+                except IntegrityError:
+                    raise LookupError(f"seat {i}A taken") from None
+            return seen
+
+        return fn
+
+    results = await asyncio.gather(
+        *(db.transaction(job(i)) for i in range(50)), return_exceptions=True
+    )
+    committed = 0
+    for i, result in enumerate(results):
+        if i % 7 == 3:
+            assert isinstance(result, ValueError) and str(result) == f"job {i} failed"
+        elif i % 11 == 5:
+            assert isinstance(result, LookupError) and str(result) == f"seat {i}A taken"
+        else:
+            assert result == committed, (i, result)
+            committed += 1
+    assert await db.read(count) == committed
+
+
+@pytest.mark.parametrize("database_backend", ["postgres"])
+async def test_concurrent_transactions_share_commits_on_postgres(
+    database_backend: str, db: Database
+) -> None:
+    """Transactions that queue up while one commits are committed together (one PostgreSQL
+    transaction id for several callers), each caller still answered once it is durable."""
+
+    def job(i: int) -> Callable[[Conn], int]:
+        def fn(conn: Conn) -> int:
+            hold(conn, f"s{i}", f"{i}A")
+            return int(conn.execute("SELECT txid_current()").fetchone()[0])
+
+        return fn
+
+    txids = await asyncio.gather(*(db.transaction(job(i)) for i in range(40)))
+    assert await db.read(count) == 40
+    assert len(set(txids)) < 40, "no two callers shared a commit"
+
+
 @pytest.mark.parametrize("database_backend", ["postgres"])
 async def test_an_unreachable_server_stops_the_start_with_one_line(
     database_backend: str, database_url: Callable[[str], str]
