@@ -7,8 +7,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -128,6 +129,19 @@ class GrpcApp:
         await self.stop(grace)
 
 
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop: grpc.aio's completion callbacks, timers and
+    task switches are the orchestrator's largest CPU cost after the calls themselves, and
+    uvloop's loop does that bookkeeping in C (bench/README.md, issue 17). The standard loop
+    where uvloop is not installed (it is a dependency; a platform without a wheel)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def run_service(service: str, default_port: int, build: Callable[[ServiceConfig], GrpcApp]) -> None:
     """Entry point body for `python -m <service>`: config errors exit 2 naming the variable."""
 
@@ -145,7 +159,7 @@ def run_service(service: str, default_port: int, build: Callable[[ServiceConfig]
                 await asyncio.to_thread(tracing.shutdown)
 
     try:
-        asyncio.run(_main())
+        run_loop(_main())
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
