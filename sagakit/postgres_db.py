@@ -9,11 +9,11 @@ function runs again from the start on a fresh snapshot.
 Commits are durable: `synchronous_commit` is on for every connection.
 
 Group commit, as on SQLite: write transactions that queue up while the writer thread is busy
-run back to back in one PostgreSQL transaction, each in its own savepoint, with one COMMIT
-(one WAL flush, one BEGIN/COMMIT round trip pair and one thread hand-off for the lot). Every
-caller still awaits its own commit and gets its own result or error. A function that needs a
-fresh snapshot (a statement the server aborted, a serialization failure) ends the batch: the
-work before it commits, it runs again alone, and the batch goes on after it, so transactions
+run back to back in one PostgreSQL transaction with one COMMIT (one WAL flush, one BEGIN/COMMIT
+round trip pair and one thread hand-off for the lot). Every caller still awaits its own commit
+and gets its own result or error. A function that raises (or needs a fresh snapshot: a
+statement the server aborted, a serialization failure) ends the batch: the work before it
+runs again and commits, it runs again alone, and the batch goes on after it, so transactions
 still commit in the order they were submitted. A batch whose COMMIT conflicts runs again one
 transaction at a time. Reads run side by side on the pool.
 
@@ -277,43 +277,48 @@ class PostgresDatabase:
                 return
 
     def _batch(self, jobs: list[Job], start: int) -> int:
-        """jobs[start:] in one transaction, up to the first that needs a fresh snapshot, which
-        then runs alone; returns the index of the next job to run."""
+        """jobs[start:] in one transaction; returns the index of the next job to run.
+
+        No savepoint per job (two round trips each): jobs rarely fail, so a batch is run
+        optimistically. When job k raises or spoils the transaction, the batch is rolled back
+        and the jobs before k, which ran fine a moment ago, run again as one batch; k then runs
+        alone (its own error, or a fresh snapshot), and the caller goes on after it."""
+        failed = self._try(jobs, start, len(jobs))
+        if failed is None:
+            return len(jobs)
+        if failed > start and self._try(jobs, start, failed) is not None:
+            for job in jobs[start:failed]:  # changed meanwhile: one at a time, in order
+                job.run(self._run, job.fn, True)
+        jobs[failed].run(self._run, jobs[failed].fn, True)
+        return failed + 1
+
+    def _try(self, jobs: list[Job], start: int, stop: int) -> int | None:
+        """jobs[start:stop] in one transaction, committed if every one of them succeeded:
+        None. Otherwise nothing is written, and the index of the first job that failed (or
+        `start` when the COMMIT conflicted) is returned."""
         pool = self._pool
         assert pool is not None, "Database.open() was not awaited"
-        end, alone, conflicted = len(jobs), None, False
         self._gate.enter(False)
         try:
             with pool.connection(timeout=POOL_WAIT_S) as conn:
                 pg = PgConn(conn)
-                for k in range(start, len(jobs)):
+                for k in range(start, stop):
                     job = jobs[k]
-                    conn.execute("SAVEPOINT job")
                     job.run(job.fn, pg)
-                    aborted = conn.info.transaction_status == TransactionStatus.INERROR
-                    if aborted or isinstance(job.error, _RETRY):
-                        conn.execute("ROLLBACK TO SAVEPOINT job")
-                        end, alone = k, job
-                        break
-                    if job.error is not None:
-                        conn.execute("ROLLBACK TO SAVEPOINT job")
-                    conn.execute("RELEASE SAVEPOINT job")
+                    if job.error is not None or (
+                        conn.info.transaction_status == TransactionStatus.INERROR
+                    ):
+                        conn.rollback()
+                        return k
                 try:
                     conn.commit()
                 except _RETRY:
                     conn.rollback()
-                    conflicted = True
+                    return start
                 self._last_ok[id(conn)] = time.monotonic()
+                return None
         finally:
             self._gate.leave(False)
-        if conflicted:
-            # Nothing of the batch is written: its jobs one at a time instead, in order.
-            for job in jobs[start:end]:
-                job.run(self._run, job.fn, True)
-        if alone is not None:
-            alone.run(self._run, alone.fn, True)
-            return end + 1
-        return end
 
     def submit(self, fn: Callable[[Any], T]) -> asyncio.Future[T]:
         return self._writes.submit(fn)
