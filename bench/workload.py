@@ -18,26 +18,23 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import grpc
 
 from flightsaga.v1 import (
     booking_pb2,
-    booking_pb2_grpc,
     common_pb2,
     loyalty_pb2,
-    loyalty_pb2_grpc,
     orchestrator_pb2,
-    orchestrator_pb2_grpc,
     payment_pb2,
-    payment_pb2_grpc,
     seat_pb2,
-    seat_pb2_grpc,
 )
 from orchestrator.client import booking
 from sagakit import context
+from sagakit.config import TlsConfig
+from sagakit.peers import Peers
 from sagakit.steps import STEP_ORDER
 
 # The schedule's season and routes (seat_service.schedule): searched, not imported, so a
@@ -81,25 +78,10 @@ class Addrs:
         return cls(*(f"{host}:{base_port + i}" for i in range(5)))
 
 
-class Peers:
-    """One channel and stub per service, shared by every concurrent booking."""
-
-    def __init__(self, addrs: Addrs) -> None:
-        # round_robin: an orchestrator target naming several replicas gets the load spread.
-        options = (("grpc.lb_policy_name", "round_robin"),)
-        self._channels = [
-            grpc.aio.insecure_channel(a, options=options)
-            for a in (addrs.orchestrator, addrs.seat, addrs.loyalty, addrs.payment, addrs.booking)
-        ]
-        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channels[0])
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[1])
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channels[2])
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channels[3])
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channels[4])
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
+def open_peers(addrs: Addrs) -> Peers:
+    """One channel and stub per service, shared by every concurrent booking: plaintext, no
+    token; round_robin, so an orchestrator target naming several replicas gets the load spread."""
+    return Peers(asdict(addrs), tls=TlsConfig(), token="")
 
 
 class FlightPool:

@@ -8,7 +8,7 @@ step's input is built from the BookFlight request and the earlier steps' replies
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -17,20 +17,16 @@ from google.protobuf.message import Message
 
 from flightsaga.v1 import (
     booking_pb2,
-    booking_pb2_grpc,
     loyalty_pb2,
-    loyalty_pb2_grpc,
     orchestrator_pb2,
     payment_pb2,
-    payment_pb2_grpc,
     seat_pb2,
-    seat_pb2_grpc,
 )
 from orchestrator import participant_calls as calls
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from sagakit import steps
-from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
+from sagakit.peers import Peers
 from sagakit.plainjson import plain
 
 M = TypeVar("M", bound=Message)
@@ -78,33 +74,6 @@ def _reply(results: Mapping[str, Mapping[str, Any]], step: str, message: M) -> M
     return message
 
 
-@dataclass
-class Peers:
-    """One long-lived channel and stub per participant."""
-
-    seat_addr: str
-    loyalty_addr: str
-    payment_addr: str
-    booking_addr: str
-    # The orchestrator's own certificate is its identity to the participants (mTLS).
-    tls: TlsConfig = field(default_factory=TlsConfig)
-
-    def __post_init__(self) -> None:
-        self._channels = [
-            # No bearer token: participants know the orchestrator by its certificate.
-            open_channel(a, self.tls, token="")
-            for a in (self.seat_addr, self.loyalty_addr, self.payment_addr, self.booking_addr)
-        ]
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[0])
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channels[1])
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channels[2])
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channels[3])
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
-
-
 def comparable(payload: bytes) -> bytes:
     """A stored request as compared with a replay's (same idempotency key): the card as its
     last four digits and expiry, so a card tokenised twice (a new token each time), or stored
@@ -125,6 +94,15 @@ def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlig
     out.card.number = f"****{digits[-4:]}" if digits else ""
     out.card.cvc = ""
     return out
+
+
+def participants(
+    seat: str, loyalty: str, payment: str, booking: str, tls: TlsConfig | None = None
+) -> Peers:
+    """The saga's four participants. `tls`: the orchestrator's own certificate, its identity to
+    the participants (mTLS); no bearer token (participants know the orchestrator by it)."""
+    addrs = {"seat": seat, "loyalty": loyalty, "payment": payment, "booking": booking}
+    return Peers(addrs, tls=tls, token="")
 
 
 def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefinition:
