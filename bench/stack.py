@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.workload import Addrs
-from orchestrator.launcher import Launcher, code_env, free_base_port
+from launcher.supervisor import Launcher, code_env, free_base_port
 
 
 @dataclass

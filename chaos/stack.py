@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.launcher import Launcher, Service, code_env, free_base_port
+from launcher.supervisor import Launcher, Service, code_env, free_base_port
 from sagakit.config import TlsConfig
 from sagakit.peers import Peers
 
