@@ -18,7 +18,6 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import grpc
@@ -34,7 +33,7 @@ from flightsaga.v1 import (
 from orchestrator.client import booking
 from sagakit import context
 from sagakit.config import TlsConfig
-from sagakit.peers import Peers
+from sagakit.peers import Addrs, Peers
 from sagakit.steps import STEP_ORDER
 
 # The schedule's season and routes (seat_service.schedule): searched, not imported, so a
@@ -65,23 +64,10 @@ class Problem(Exception):
     """A booking that did not end as expected (the message says how)."""
 
 
-@dataclass
-class Addrs:
-    orchestrator: str
-    seat: str
-    loyalty: str
-    payment: str
-    booking: str
-
-    @classmethod
-    def from_base(cls, host: str, base_port: int) -> Addrs:
-        return cls(*(f"{host}:{base_port + i}" for i in range(5)))
-
-
 def open_peers(addrs: Addrs) -> Peers:
     """One channel and stub per service, shared by every concurrent booking: plaintext, no
     token; round_robin, so an orchestrator target naming several replicas gets the load spread."""
-    return Peers(asdict(addrs), tls=TlsConfig(), token="")
+    return Peers(addrs.as_dict(), tls=TlsConfig(), token="")
 
 
 class FlightPool:

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 import grpc
 
 from chaos import disrupt, invariants, plan, records, report
-from chaos.stack import Addrs, LocalStack, TargetStack, open_peers
+from chaos.stack import LocalStack, TargetStack, open_peers
 from chaos.workload import Workload, flight_ids, flight_pool, pool_size
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Peers
+from sagakit.peers import Addrs, Peers
 
 
 # The local stack's orchestrator settings. Short deadlines so that a campaign of minutes sees

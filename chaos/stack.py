@@ -17,7 +17,7 @@ from typing import Any
 
 from launcher.supervisor import Launcher, Service, code_env, free_base_port
 from sagakit.config import TlsConfig
-from sagakit.peers import Peers
+from sagakit.peers import Addrs, Peers
 
 # Our own channels reconnect within a second of a restart: the campaign measures the services'
 # recovery, not its own client's reconnect backoff (which grows to minutes by default).
@@ -26,18 +26,6 @@ CHANNEL_OPTIONS = (
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 )
-
-
-@dataclass(frozen=True)
-class Addrs:
-    orchestrator: str
-    seat: str
-    loyalty: str
-    payment: str
-    booking: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def open_peers(addrs: Addrs) -> Peers:

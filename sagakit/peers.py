@@ -14,6 +14,7 @@ reconnect backoff capped at a second).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -31,6 +32,25 @@ from sagakit.config import TlsConfig
 S = TypeVar("S")
 
 SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking")
+
+
+@dataclass(frozen=True)
+class Addrs:
+    """A whole stack's gRPC targets, one per service (in SERVICES order)."""
+
+    orchestrator: str
+    seat: str
+    loyalty: str
+    payment: str
+    booking: str
+
+    @classmethod
+    def from_base(cls, host: str, base_port: int) -> Addrs:
+        """The launcher's layout: the five services on consecutive ports from `base_port`."""
+        return cls(*(f"{host}:{base_port + i}" for i in range(len(SERVICES))))
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 class Peers:

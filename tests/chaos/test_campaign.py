@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from chaos import plan
-from chaos.stack import Addrs, open_peers
+from chaos.stack import open_peers
 from chaos.workload import flight_pool
 from flightsaga.v1 import booking_pb2, common_pb2, loyalty_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from sagakit.peers import Addrs
 from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.chaos

@@ -18,11 +18,10 @@ import pytest
 from chaos import invariants
 from chaos.plan import COMPENSATED, COMPLETED, BookingSpec
 from chaos.records import list_sagas, read_balances, read_flights, read_participants
-from chaos.stack import Addrs
 from chaos.workload import Workload
 from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Peers
+from sagakit.peers import Addrs, Peers
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport
