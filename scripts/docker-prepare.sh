@@ -161,7 +161,12 @@ ensure_dockerd() {
         mkdir -p "$(dirname "$DOCKERD_LOG")"
         log "starting dockerd (log: $DOCKERD_LOG)"
         # setsid + nohup: the daemon outlives this script (the compose tier needs it after).
-        setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+        # Without the descriptors this script inherited beyond stdio: started under `flock
+        # <lock> scripts/compose-test.sh`, the daemon would hold that lock for as long as it runs.
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        setsid nohup bash -c 'for fd in /proc/self/fd/*; do fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec dockerd' \
+            >"$DOCKERD_LOG" 2>&1 </dev/null &
     fi
     local i
     for i in $(seq 1 60); do
