@@ -30,6 +30,7 @@ from flightsaga.v1 import (
     payment_pb2,
     seat_pb2,
 )
+from orchestrator import booking_saga
 from orchestrator.client import booking
 from sagakit import context
 from sagakit.config import TlsConfig
@@ -196,60 +197,27 @@ class Workload:
     # ---- the raw chain ------------------------------------------------------------------
 
     async def raw_chain(self) -> None:
-        """The four Do calls in sequence, built like the orchestrator builds them."""
+        """The four Do calls in sequence, built by the saga's own request builders."""
         req = self.request()
         saga_id = uuid.uuid4().hex
         md = _md()
         p = self.peers
         seats: seat_pb2.ReserveSeatsResponse = await p.seat.Do(
-            seat_pb2.ReserveSeatsRequest(
-                saga_id=saga_id,
-                flight_ids=req.flight_ids,
-                cabin_class=req.cabin_class,
-                passengers=req.passengers,
-            ),
-            metadata=md,
-            timeout=CALL_TIMEOUT,
+            booking_saga.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(len(seats.seats) == 1 and seats.fare_cents > 0, f"seat reply {seats}")
         points: loyalty_pb2.DeductPointsResponse = await p.loyalty.Do(
-            loyalty_pb2.DeductPointsRequest(
-                saga_id=saga_id,
-                account_id=req.customer_id,
-                points=req.loyalty_points,
-                max_value_cents=seats.fare_cents,
-            ),
-            metadata=md,
-            timeout=CALL_TIMEOUT,
+            booking_saga.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(points.points_deducted == req.loyalty_points, f"loyalty reply {points}")
         charge: payment_pb2.ChargeResponse = await p.payment.Do(
-            payment_pb2.ChargeRequest(
-                saga_id=saga_id,
-                amount_cents=max(0, seats.fare_cents - points.value_cents),
-                currency=seats.currency or "USD",
-                card=req.card,
-                description=f"FlightSaga {' / '.join(req.flight_ids)}",
-            ),
+            booking_saga.charge_request(saga_id, req, seats, points),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
         _expect(bool(charge.transaction_id), f"payment reply {charge}")
         confirmed: booking_pb2.ConfirmBookingResponse = await p.booking.Do(
-            booking_pb2.ConfirmBookingRequest(
-                saga_id=saga_id,
-                customer_id=req.customer_id,
-                passengers=req.passengers,
-                cabin_class=req.cabin_class,
-                seats=seats.seats,
-                flight_ids=req.flight_ids,
-                fare_cents=seats.fare_cents,
-                points_used=points.points_deducted,
-                points_value_cents=points.value_cents,
-                amount_charged_cents=charge.amount_cents,
-                transaction_id=charge.transaction_id,
-                currency=charge.currency or "USD",
-            ),
+            booking_saga.confirm_request(saga_id, req, seats, points, charge),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )

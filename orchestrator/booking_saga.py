@@ -105,88 +105,103 @@ def participants(
     return Peers(addrs, tls=tls, token="")
 
 
+# ---- each step's Do request, from the booking and the earlier steps' replies -------------
+# (also what the benchmark's raw chain sends, so its floor is this saga's own calls)
+
+
+def seat_request(
+    saga_id: str, req: orchestrator_pb2.BookFlightRequest
+) -> seat_pb2.ReserveSeatsRequest:
+    return seat_pb2.ReserveSeatsRequest(
+        saga_id=saga_id,
+        flight_ids=req.flight_ids,
+        cabin_class=req.cabin_class,
+        passengers=req.passengers,
+        seat_selections=req.seat_selections,
+    )
+
+
+def points_request(
+    saga_id: str, req: orchestrator_pb2.BookFlightRequest, seats: seat_pb2.ReserveSeatsResponse
+) -> loyalty_pb2.DeductPointsRequest:
+    return loyalty_pb2.DeductPointsRequest(
+        saga_id=saga_id,
+        account_id=req.customer_id,
+        points=req.loyalty_points,
+        max_value_cents=seats.fare_cents,
+    )
+
+
+def charge_request(
+    saga_id: str,
+    req: orchestrator_pb2.BookFlightRequest,
+    seats: seat_pb2.ReserveSeatsResponse,
+    points: loyalty_pb2.DeductPointsResponse,
+) -> payment_pb2.ChargeRequest:
+    return payment_pb2.ChargeRequest(
+        saga_id=saga_id,
+        amount_cents=max(0, seats.fare_cents - points.value_cents),
+        currency=seats.currency or "USD",
+        card=req.card,
+        description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
+    )
+
+
+def confirm_request(
+    saga_id: str,
+    req: orchestrator_pb2.BookFlightRequest,
+    seats: seat_pb2.ReserveSeatsResponse,
+    points: loyalty_pb2.DeductPointsResponse,
+    payment: payment_pb2.ChargeResponse,
+) -> booking_pb2.ConfirmBookingRequest:
+    return booking_pb2.ConfirmBookingRequest(
+        saga_id=saga_id,
+        customer_id=req.customer_id,
+        passengers=req.passengers,
+        cabin_class=req.cabin_class,
+        seats=seats.seats,
+        flight_ids=req.flight_ids,
+        fare_cents=seats.fare_cents,
+        points_used=points.points_deducted,
+        points_value_cents=points.value_cents,
+        amount_charged_cents=payment.amount_cents,
+        transaction_id=payment.transaction_id,
+        currency=payment.currency or seats.currency or "USD",
+    )
+
+
 def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefinition:
     def request(call: StepCall) -> orchestrator_pb2.BookFlightRequest:
         return orchestrator_pb2.BookFlightRequest.FromString(call.payload)
 
     async def reserve_seat(call: StepCall) -> dict[str, Any]:
-        req = request(call)
-        reply = await calls.call(
-            peers.seat.Do,
-            seat_pb2.ReserveSeatsRequest(
-                saga_id=call.saga_id,
-                flight_ids=req.flight_ids,
-                cabin_class=req.cabin_class,
-                passengers=req.passengers,
-                seat_selections=req.seat_selections,
-            ),
-            call,
-            steps.RESERVE_SEAT,
-        )
+        req = seat_request(call.saga_id, request(call))
+        reply = await calls.call(peers.seat.Do, req, call, steps.RESERVE_SEAT)
         return to_dict(reply)
 
     async def deduct_points(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
-        reply = await calls.call(
-            peers.loyalty.Do,
-            loyalty_pb2.DeductPointsRequest(
-                saga_id=call.saga_id,
-                account_id=req.customer_id,
-                points=req.loyalty_points,
-                max_value_cents=seats.fare_cents,
-            ),
-            call,
-            steps.DEDUCT_LOYALTY_POINTS,
-        )
+        req = points_request(call.saga_id, request(call), seats)
+        reply = await calls.call(peers.loyalty.Do, req, call, steps.DEDUCT_LOYALTY_POINTS)
         return to_dict(reply)
 
     async def charge(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
         points = _reply(
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
-        reply = await calls.call(
-            peers.payment.Do,
-            payment_pb2.ChargeRequest(
-                saga_id=call.saga_id,
-                amount_cents=max(0, seats.fare_cents - points.value_cents),
-                currency=seats.currency or "USD",
-                card=req.card,
-                description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
-            ),
-            call,
-            steps.PROCESS_PAYMENT,
-        )
+        req = charge_request(call.saga_id, request(call), seats, points)
+        reply = await calls.call(peers.payment.Do, req, call, steps.PROCESS_PAYMENT)
         return to_dict(reply)
 
     async def confirm(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
         points = _reply(
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
         payment = _reply(call.results, steps.PROCESS_PAYMENT, payment_pb2.ChargeResponse())
-        reply = await calls.call(
-            peers.booking.Do,
-            booking_pb2.ConfirmBookingRequest(
-                saga_id=call.saga_id,
-                customer_id=req.customer_id,
-                passengers=req.passengers,
-                cabin_class=req.cabin_class,
-                seats=seats.seats,
-                flight_ids=req.flight_ids,
-                fare_cents=seats.fare_cents,
-                points_used=points.points_deducted,
-                points_value_cents=points.value_cents,
-                amount_charged_cents=payment.amount_cents,
-                transaction_id=payment.transaction_id,
-                currency=payment.currency or seats.currency or "USD",
-            ),
-            call,
-            steps.CONFIRM_BOOKING,
-        )
+        req = confirm_request(call.saga_id, request(call), seats, points, payment)
+        reply = await calls.call(peers.booking.Do, req, call, steps.CONFIRM_BOOKING)
         return to_dict(reply)
 
     def compensation(method: Any, request_type: Any, step: str) -> Any:
