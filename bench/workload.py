@@ -67,7 +67,8 @@ class Problem(Exception):
 
 def open_peers(addrs: Addrs) -> Peers:
     """One channel and stub per service, shared by every concurrent booking: plaintext, no
-    token; round_robin, so an orchestrator target naming several replicas gets the load spread."""
+    token, the kit's channel options: round_robin, so an orchestrator target naming several
+    replicas gets the load spread (and a reconnect backoff capped at a second)."""
     return Peers(addrs.as_dict(), tls=TlsConfig(), token="")
 
 
