@@ -32,7 +32,7 @@ from bench.databases import Backend, Databases, parse_backends
 from bench.measure import Level, peak_rss, run_level
 from bench.profile import profiling, top
 from bench.stack import SystemUnderTest, local_stack, target_addrs
-from bench.workload import MODES, Peers, Workload, check_modes, collect_flights
+from bench.workload import MODES, Workload, check_modes, collect_flights, open_peers
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -285,7 +285,7 @@ def say(line: str = "") -> None:
 async def run_round(
     sut: SystemUnderTest, args: argparse.Namespace, round_no: int, label: str
 ) -> dict[str, Any]:
-    peers = Peers(sut.addrs)
+    peers = open_peers(sut.addrs)
     try:
         per_level = args.bookings * len(args.levels) * len(args.mode_list)
         needed = per_level + args.warmup * len(args.mode_list)

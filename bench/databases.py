@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from orchestrator.launcher import SERVICE_MODULES
+from launcher.supervisor import SERVICE_MODULES
 from sagakit.config import is_postgres
 from sagakit.pgcluster import PgCluster, start_cluster
 from sagakit.pgdatabases import ensure_databases

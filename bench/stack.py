@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.workload import Addrs
-from orchestrator.launcher import Launcher, code_env, free_base_port
+from launcher.supervisor import Launcher, code_env, free_base_port
+from sagakit.peers import Addrs
 
 
 @dataclass

@@ -18,26 +18,23 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import grpc
 
 from flightsaga.v1 import (
     booking_pb2,
-    booking_pb2_grpc,
     common_pb2,
     loyalty_pb2,
-    loyalty_pb2_grpc,
     orchestrator_pb2,
-    orchestrator_pb2_grpc,
     payment_pb2,
-    payment_pb2_grpc,
     seat_pb2,
-    seat_pb2_grpc,
 )
+from orchestrator import booking_saga
 from orchestrator.client import booking
 from sagakit import context
+from sagakit.config import TlsConfig
+from sagakit.peers import Addrs, Peers
 from sagakit.steps import STEP_ORDER
 
 # The schedule's season and routes (seat_service.schedule): searched, not imported, so a
@@ -68,38 +65,11 @@ class Problem(Exception):
     """A booking that did not end as expected (the message says how)."""
 
 
-@dataclass
-class Addrs:
-    orchestrator: str
-    seat: str
-    loyalty: str
-    payment: str
-    booking: str
-
-    @classmethod
-    def from_base(cls, host: str, base_port: int) -> Addrs:
-        return cls(*(f"{host}:{base_port + i}" for i in range(5)))
-
-
-class Peers:
-    """One channel and stub per service, shared by every concurrent booking."""
-
-    def __init__(self, addrs: Addrs) -> None:
-        # round_robin: an orchestrator target naming several replicas gets the load spread.
-        options = (("grpc.lb_policy_name", "round_robin"),)
-        self._channels = [
-            grpc.aio.insecure_channel(a, options=options)
-            for a in (addrs.orchestrator, addrs.seat, addrs.loyalty, addrs.payment, addrs.booking)
-        ]
-        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channels[0])
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[1])
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channels[2])
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channels[3])
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channels[4])
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
+def open_peers(addrs: Addrs) -> Peers:
+    """One channel and stub per service, shared by every concurrent booking: plaintext, no
+    token, the kit's channel options: round_robin, so an orchestrator target naming several
+    replicas gets the load spread (and a reconnect backoff capped at a second)."""
+    return Peers(addrs.as_dict(), tls=TlsConfig(), token="")
 
 
 class FlightPool:
@@ -228,60 +198,27 @@ class Workload:
     # ---- the raw chain ------------------------------------------------------------------
 
     async def raw_chain(self) -> None:
-        """The four Do calls in sequence, built like the orchestrator builds them."""
+        """The four Do calls in sequence, built by the saga's own request builders."""
         req = self.request()
         saga_id = uuid.uuid4().hex
         md = _md()
         p = self.peers
         seats: seat_pb2.ReserveSeatsResponse = await p.seat.Do(
-            seat_pb2.ReserveSeatsRequest(
-                saga_id=saga_id,
-                flight_ids=req.flight_ids,
-                cabin_class=req.cabin_class,
-                passengers=req.passengers,
-            ),
-            metadata=md,
-            timeout=CALL_TIMEOUT,
+            booking_saga.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(len(seats.seats) == 1 and seats.fare_cents > 0, f"seat reply {seats}")
         points: loyalty_pb2.DeductPointsResponse = await p.loyalty.Do(
-            loyalty_pb2.DeductPointsRequest(
-                saga_id=saga_id,
-                account_id=req.customer_id,
-                points=req.loyalty_points,
-                max_value_cents=seats.fare_cents,
-            ),
-            metadata=md,
-            timeout=CALL_TIMEOUT,
+            booking_saga.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(points.points_deducted == req.loyalty_points, f"loyalty reply {points}")
         charge: payment_pb2.ChargeResponse = await p.payment.Do(
-            payment_pb2.ChargeRequest(
-                saga_id=saga_id,
-                amount_cents=max(0, seats.fare_cents - points.value_cents),
-                currency=seats.currency or "USD",
-                card=req.card,
-                description=f"FlightSaga {' / '.join(req.flight_ids)}",
-            ),
+            booking_saga.charge_request(saga_id, req, seats, points),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
         _expect(bool(charge.transaction_id), f"payment reply {charge}")
         confirmed: booking_pb2.ConfirmBookingResponse = await p.booking.Do(
-            booking_pb2.ConfirmBookingRequest(
-                saga_id=saga_id,
-                customer_id=req.customer_id,
-                passengers=req.passengers,
-                cabin_class=req.cabin_class,
-                seats=seats.seats,
-                flight_ids=req.flight_ids,
-                fare_cents=seats.fare_cents,
-                points_used=points.points_deducted,
-                points_value_cents=points.value_cents,
-                amount_charged_cents=charge.amount_cents,
-                transaction_id=charge.transaction_id,
-                currency=charge.currency or "USD",
-            ),
+            booking_saga.confirm_request(saga_id, req, seats, points, charge),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )

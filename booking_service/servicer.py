@@ -10,7 +10,8 @@ from flightsaga.v1 import booking_pb2, booking_pb2_grpc, common_pb2
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
-from sagakit.participant import Participant
+from sagakit.participant import ParticipantServicer
+from sagakit.steps import CONFIRM_BOOKING
 from sagakit.timestamps import to_ts
 
 
@@ -44,15 +45,12 @@ def _booking(b: Booking) -> booking_pb2.Booking:
     return msg
 
 
-class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
-    def __init__(
-        self,
-        participant: Participant[
-            booking_pb2.ConfirmBookingResponse, booking_pb2.CancelBookingResponse
-        ],
-    ) -> None:
-        self.participant = participant
-        self.db = participant.db
+class BookingServicer(
+    ParticipantServicer[booking_pb2.ConfirmBookingResponse, booking_pb2.CancelBookingResponse],
+    booking_pb2_grpc.BookingServiceServicer,
+):
+    STEP = CONFIRM_BOOKING
+    SERVICE = booking_pb2.DESCRIPTOR.services_by_name["BookingService"]
 
     async def Do(
         self, request: booking_pb2.ConfirmBookingRequest, context: grpc.aio.ServicerContext
@@ -85,18 +83,13 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def Compensate(
         self, request: booking_pb2.CancelBookingRequest, context: grpc.aio.ServicerContext
     ) -> booking_pb2.CancelBookingResponse:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def undo(conn: Conn) -> booking_pb2.CancelBookingResponse:
+        def undo(conn: Conn, saga_id: str) -> booking_pb2.CancelBookingResponse:
             b = bookings.cancel(conn, saga_id)
             return booking_pb2.CancelBookingResponse(
                 saga_id=saga_id, booking_reference=b.reference, status=b.status
             )
 
-        return await self.participant.compensate(
-            saga_id,
-            undo,
-        )
+        return await self.compensate_saga(request.saga_id, undo)
 
     async def GetBooking(
         self, request: booking_pb2.GetBookingRequest, context: grpc.aio.ServicerContext
@@ -111,13 +104,13 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def GetBookingRecords(
         self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
     ) -> booking_pb2.BookingRecords:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def read(conn: Conn) -> booking_pb2.BookingRecords:
+        def read(
+            conn: Conn, saga_id: str, barrier: list[common_pb2.BarrierMark]
+        ) -> booking_pb2.BookingRecords:
             return booking_pb2.BookingRecords(
                 saga_id=saga_id,
                 bookings=[_booking(b) for b in bookings.of_saga(conn, saga_id)],
-                barrier=self.participant.barrier_marks(conn, saga_id),
+                barrier=barrier,
             )
 
-        return await self.db.read(read)
+        return await self.saga_records(request.saga_id, read)

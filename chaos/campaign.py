@@ -15,9 +15,10 @@ from typing import Any, TextIO
 import grpc
 
 from chaos import disrupt, invariants, plan, records, report
-from chaos.stack import Addrs, LocalStack, Peers, TargetStack
+from chaos.stack import LocalStack, TargetStack, open_peers
 from chaos.workload import Workload, flight_ids, flight_pool, pool_size
 from flightsaga.v1 import orchestrator_pb2 as pb
+from sagakit.peers import Addrs, Peers
 
 
 # The local stack's orchestrator settings. Short deadlines so that a campaign of minutes sees
@@ -214,7 +215,7 @@ async def run(opts: Options) -> dict[str, Any]:
         say(opts, f"SKIPPED {why}")
     t_start = time.monotonic()
     await stack.start()
-    peers = Peers(stack.addrs)
+    peers = open_peers(stack.addrs)
     try:
         return await _campaign(opts, the_plan, stack, peers, t_start)
     finally:

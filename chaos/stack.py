@@ -15,16 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from flightsaga.v1 import (
-    booking_pb2_grpc,
-    loyalty_pb2_grpc,
-    orchestrator_pb2_grpc,
-    payment_pb2_grpc,
-    seat_pb2_grpc,
-)
-from orchestrator.launcher import Launcher, Service, code_env, free_base_port
+from launcher.supervisor import Launcher, Service, code_env, free_base_port
+from sagakit.config import TlsConfig
+from sagakit.peers import Addrs, Peers
 
 # Our own channels reconnect within a second of a restart: the campaign measures the services'
 # recovery, not its own client's reconnect backoff (which grows to minutes by default).
@@ -35,40 +28,10 @@ CHANNEL_OPTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class Addrs:
-    orchestrator: str
-    seat: str
-    loyalty: str
-    payment: str
-    booking: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-class Peers:
-    """One long-lived channel and stub per service, shared by every client of the campaign."""
-
-    def __init__(self, addrs: Addrs) -> None:
-        self.addrs = addrs
-        self._channels: list[grpc.aio.Channel] = []
-        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(
-            self._channel(addrs.orchestrator)
-        )
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel(addrs.seat))
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channel(addrs.loyalty))
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channel(addrs.payment))
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channel(addrs.booking))
-
-    def _channel(self, addr: str) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
-        self._channels.append(channel)
-        return channel
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
+def open_peers(addrs: Addrs) -> Peers:
+    """One long-lived channel and stub per service, shared by every client of the campaign:
+    plaintext, no token, gRPC's default pick_first (the options above)."""
+    return Peers(addrs.as_dict(), tls=TlsConfig(), token="", options=CHANNEL_OPTIONS)
 
 
 @dataclass

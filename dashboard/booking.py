@@ -16,14 +16,13 @@ import contextlib
 import contextvars
 import logging
 
+from dashboard.jsonview import TERMINAL
 from dashboard.peers import Peers
-from dashboard.translate import BookingPlan
+from dashboard.validation import BookingPlan
 from flightsaga.v1 import orchestrator_pb2
 from sagakit import context
 
 log = logging.getLogger("dashboard.booking")
-
-TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED"}
 
 
 class BookingStarter:

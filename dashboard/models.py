@@ -1,7 +1,7 @@
 """The JSON request bodies of the dashboard API (they also describe it in /openapi.json).
 
 Shapes and types are checked here by pydantic; the rules that need more than one field or the
-saga's vocabulary (Luhn, expiry, step names, fault grammar) are checked in `translate`.
+saga's vocabulary (Luhn, expiry, step names, fault grammar) are checked in `validation`.
 """
 
 from __future__ import annotations

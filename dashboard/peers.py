@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -17,17 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dashboard.config import DashboardConfig, Peer
 from dashboard.security import user_token
-from flightsaga.v1 import (
-    booking_pb2_grpc,
-    logs_pb2_grpc,
-    loyalty_pb2_grpc,
-    orchestrator_pb2_grpc,
-    payment_pb2_grpc,
-    seat_pb2_grpc,
-)
+from flightsaga.v1 import logs_pb2_grpc
 from sagakit import context
-from sagakit.channels import open_channel
 from sagakit.errors import details_of
+from sagakit.peers import SERVICES
+from sagakit.peers import Peers as KitPeers
 
 log = logging.getLogger("dashboard.peers")
 
@@ -97,43 +90,23 @@ def map_rpc_error(peer: Peer, exc: grpc.aio.AioRpcError) -> ApiError:
     return err
 
 
-@dataclass
-class Peers:
-    config: DashboardConfig
-    channels: dict[str, grpc.aio.Channel]
+class Peers(KitPeers):
+    """The dashboard's peers: the kit's channels and stubs, plus deadlines, metadata and the
+    API's error mapping for each call."""
+
+    def __init__(self, config: DashboardConfig) -> None:
+        # No token on the channel: each call carries its user's (metadata(), below). TLS_* of
+        # the environment.
+        super().__init__({name: getattr(config, name).addr for name in SERVICES}, token="")
+        self.config = config
+        self._service_of = {getattr(config, name).env_var: name for name in SERVICES}
 
     @classmethod
     def open(cls, config: DashboardConfig) -> Peers:
-        # No token on the channel: each call carries its user's (metadata(), below).
-        channels = {p.env_var: open_channel(p.addr, token="") for p in config.peers}
-        return cls(config, channels)
-
-    async def close(self) -> None:
-        for channel in self.channels.values():
-            await channel.close(grace=None)
+        return cls(config)
 
     def _channel(self, peer: Peer) -> grpc.aio.Channel:
-        return self.channels[peer.env_var]
-
-    @property
-    def orchestrator(self) -> orchestrator_pb2_grpc.OrchestratorStub:
-        return orchestrator_pb2_grpc.OrchestratorStub(self._channel(self.config.orchestrator))
-
-    @property
-    def seat(self) -> seat_pb2_grpc.SeatServiceStub:
-        return seat_pb2_grpc.SeatServiceStub(self._channel(self.config.seat))
-
-    @property
-    def loyalty(self) -> loyalty_pb2_grpc.LoyaltyServiceStub:
-        return loyalty_pb2_grpc.LoyaltyServiceStub(self._channel(self.config.loyalty))
-
-    @property
-    def payment(self) -> payment_pb2_grpc.PaymentServiceStub:
-        return payment_pb2_grpc.PaymentServiceStub(self._channel(self.config.payment))
-
-    @property
-    def booking(self) -> booking_pb2_grpc.BookingServiceStub:
-        return booking_pb2_grpc.BookingServiceStub(self._channel(self.config.booking))
+        return self.channel(self._service_of[peer.env_var])
 
     def logs(self, peer: Peer) -> logs_pb2_grpc.LogsStub:
         """Any service's Logs (its recent lines of a saga)."""

@@ -8,19 +8,17 @@ from flightsaga.v1 import common_pb2, loyalty_pb2, loyalty_pb2_grpc
 from loyalty_service import ledger
 from sagakit import validate
 from sagakit.db import Conn
-from sagakit.participant import Participant
+from sagakit.participant import ParticipantServicer
+from sagakit.steps import DEDUCT_LOYALTY_POINTS
 from sagakit.timestamps import to_ts
 
 
-class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
-    def __init__(
-        self,
-        participant: Participant[
-            loyalty_pb2.DeductPointsResponse, loyalty_pb2.RefundPointsResponse
-        ],
-    ) -> None:
-        self.participant = participant
-        self.db = participant.db
+class LoyaltyServicer(
+    ParticipantServicer[loyalty_pb2.DeductPointsResponse, loyalty_pb2.RefundPointsResponse],
+    loyalty_pb2_grpc.LoyaltyServiceServicer,
+):
+    STEP = DEDUCT_LOYALTY_POINTS
+    SERVICE = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"]
 
     async def Do(
         self, request: loyalty_pb2.DeductPointsRequest, context: grpc.aio.ServicerContext
@@ -43,18 +41,13 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
     async def Compensate(
         self, request: loyalty_pb2.RefundPointsRequest, context: grpc.aio.ServicerContext
     ) -> loyalty_pb2.RefundPointsResponse:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def undo(conn: Conn) -> loyalty_pb2.RefundPointsResponse:
+        def undo(conn: Conn, saga_id: str) -> loyalty_pb2.RefundPointsResponse:
             m = ledger.refund(conn, saga_id)
             return loyalty_pb2.RefundPointsResponse(
                 saga_id=saga_id, points_refunded=m.delta, balance_after=m.balance_after
             )
 
-        return await self.participant.compensate(
-            saga_id,
-            undo,
-        )
+        return await self.compensate_saga(request.saga_id, undo)
 
     async def GetAccount(
         self, request: loyalty_pb2.GetAccountRequest, context: grpc.aio.ServicerContext
@@ -68,12 +61,10 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
     async def GetMovements(
         self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
     ) -> loyalty_pb2.PointsMovements:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def read(conn: Conn) -> loyalty_pb2.PointsMovements:
-            reply = loyalty_pb2.PointsMovements(
-                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
-            )
+        def read(
+            conn: Conn, saga_id: str, barrier: list[common_pb2.BarrierMark]
+        ) -> loyalty_pb2.PointsMovements:
+            reply = loyalty_pb2.PointsMovements(saga_id=saga_id, barrier=barrier)
             for m in ledger.movements(conn, saga_id):
                 pm = reply.movements.add(
                     account_id=m.account_id,
@@ -85,4 +76,4 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
                     pm.at.CopyFrom(ts)
             return reply
 
-        return await self.db.read(read)
+        return await self.saga_records(request.saga_id, read)

@@ -75,7 +75,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             else ""
         ),
     )
-    peers = booking_saga.Peers(
+    peers = booking_saga.participants(
         config.seat_addr,
         config.loyalty_addr,
         config.payment_addr,

@@ -8,7 +8,7 @@ step's input is built from the BookFlight request and the earlier steps' replies
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -17,20 +17,16 @@ from google.protobuf.message import Message
 
 from flightsaga.v1 import (
     booking_pb2,
-    booking_pb2_grpc,
     loyalty_pb2,
-    loyalty_pb2_grpc,
     orchestrator_pb2,
     payment_pb2,
-    payment_pb2_grpc,
     seat_pb2,
-    seat_pb2_grpc,
 )
 from orchestrator import participant_calls as calls
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from sagakit import steps
-from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
+from sagakit.peers import Peers
 from sagakit.plainjson import plain
 
 M = TypeVar("M", bound=Message)
@@ -78,33 +74,6 @@ def _reply(results: Mapping[str, Mapping[str, Any]], step: str, message: M) -> M
     return message
 
 
-@dataclass
-class Peers:
-    """One long-lived channel and stub per participant."""
-
-    seat_addr: str
-    loyalty_addr: str
-    payment_addr: str
-    booking_addr: str
-    # The orchestrator's own certificate is its identity to the participants (mTLS).
-    tls: TlsConfig = field(default_factory=TlsConfig)
-
-    def __post_init__(self) -> None:
-        self._channels = [
-            # No bearer token: participants know the orchestrator by its certificate.
-            open_channel(a, self.tls, token="")
-            for a in (self.seat_addr, self.loyalty_addr, self.payment_addr, self.booking_addr)
-        ]
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channels[0])
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channels[1])
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channels[2])
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channels[3])
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
-
-
 def comparable(payload: bytes) -> bytes:
     """A stored request as compared with a replay's (same idempotency key): the card as its
     last four digits and expiry, so a card tokenised twice (a new token each time), or stored
@@ -127,88 +96,112 @@ def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlig
     return out
 
 
+def participants(
+    seat: str, loyalty: str, payment: str, booking: str, tls: TlsConfig | None = None
+) -> Peers:
+    """The saga's four participants. `tls`: the orchestrator's own certificate, its identity to
+    the participants (mTLS); no bearer token (participants know the orchestrator by it)."""
+    addrs = {"seat": seat, "loyalty": loyalty, "payment": payment, "booking": booking}
+    return Peers(addrs, tls=tls, token="")
+
+
+# ---- each step's Do request, from the booking and the earlier steps' replies -------------
+# (also what the benchmark's raw chain sends, so its floor is this saga's own calls)
+
+
+def seat_request(
+    saga_id: str, req: orchestrator_pb2.BookFlightRequest
+) -> seat_pb2.ReserveSeatsRequest:
+    return seat_pb2.ReserveSeatsRequest(
+        saga_id=saga_id,
+        flight_ids=req.flight_ids,
+        cabin_class=req.cabin_class,
+        passengers=req.passengers,
+        seat_selections=req.seat_selections,
+    )
+
+
+def points_request(
+    saga_id: str, req: orchestrator_pb2.BookFlightRequest, seats: seat_pb2.ReserveSeatsResponse
+) -> loyalty_pb2.DeductPointsRequest:
+    return loyalty_pb2.DeductPointsRequest(
+        saga_id=saga_id,
+        account_id=req.customer_id,
+        points=req.loyalty_points,
+        max_value_cents=seats.fare_cents,
+    )
+
+
+def charge_request(
+    saga_id: str,
+    req: orchestrator_pb2.BookFlightRequest,
+    seats: seat_pb2.ReserveSeatsResponse,
+    points: loyalty_pb2.DeductPointsResponse,
+) -> payment_pb2.ChargeRequest:
+    return payment_pb2.ChargeRequest(
+        saga_id=saga_id,
+        amount_cents=max(0, seats.fare_cents - points.value_cents),
+        currency=seats.currency or "USD",
+        card=req.card,
+        description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
+    )
+
+
+def confirm_request(
+    saga_id: str,
+    req: orchestrator_pb2.BookFlightRequest,
+    seats: seat_pb2.ReserveSeatsResponse,
+    points: loyalty_pb2.DeductPointsResponse,
+    payment: payment_pb2.ChargeResponse,
+) -> booking_pb2.ConfirmBookingRequest:
+    return booking_pb2.ConfirmBookingRequest(
+        saga_id=saga_id,
+        customer_id=req.customer_id,
+        passengers=req.passengers,
+        cabin_class=req.cabin_class,
+        seats=seats.seats,
+        flight_ids=req.flight_ids,
+        fare_cents=seats.fare_cents,
+        points_used=points.points_deducted,
+        points_value_cents=points.value_cents,
+        amount_charged_cents=payment.amount_cents,
+        transaction_id=payment.transaction_id,
+        currency=payment.currency or seats.currency or "USD",
+    )
+
+
 def build(peers: Peers, step_timeout: float, retry: RetryPolicy) -> SagaDefinition:
     def request(call: StepCall) -> orchestrator_pb2.BookFlightRequest:
         return orchestrator_pb2.BookFlightRequest.FromString(call.payload)
 
     async def reserve_seat(call: StepCall) -> dict[str, Any]:
-        req = request(call)
-        reply = await calls.call(
-            peers.seat.Do,
-            seat_pb2.ReserveSeatsRequest(
-                saga_id=call.saga_id,
-                flight_ids=req.flight_ids,
-                cabin_class=req.cabin_class,
-                passengers=req.passengers,
-                seat_selections=req.seat_selections,
-            ),
-            call,
-            steps.RESERVE_SEAT,
-        )
+        req = seat_request(call.saga_id, request(call))
+        reply = await calls.call(peers.seat.Do, req, call, steps.RESERVE_SEAT)
         return to_dict(reply)
 
     async def deduct_points(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
-        reply = await calls.call(
-            peers.loyalty.Do,
-            loyalty_pb2.DeductPointsRequest(
-                saga_id=call.saga_id,
-                account_id=req.customer_id,
-                points=req.loyalty_points,
-                max_value_cents=seats.fare_cents,
-            ),
-            call,
-            steps.DEDUCT_LOYALTY_POINTS,
-        )
+        req = points_request(call.saga_id, request(call), seats)
+        reply = await calls.call(peers.loyalty.Do, req, call, steps.DEDUCT_LOYALTY_POINTS)
         return to_dict(reply)
 
     async def charge(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
         points = _reply(
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
-        reply = await calls.call(
-            peers.payment.Do,
-            payment_pb2.ChargeRequest(
-                saga_id=call.saga_id,
-                amount_cents=max(0, seats.fare_cents - points.value_cents),
-                currency=seats.currency or "USD",
-                card=req.card,
-                description=f"FlightSaga {' / '.join(req.flight_ids)}"[:200],
-            ),
-            call,
-            steps.PROCESS_PAYMENT,
-        )
+        req = charge_request(call.saga_id, request(call), seats, points)
+        reply = await calls.call(peers.payment.Do, req, call, steps.PROCESS_PAYMENT)
         return to_dict(reply)
 
     async def confirm(call: StepCall) -> dict[str, Any]:
-        req = request(call)
         seats = _reply(call.results, steps.RESERVE_SEAT, seat_pb2.ReserveSeatsResponse())
         points = _reply(
             call.results, steps.DEDUCT_LOYALTY_POINTS, loyalty_pb2.DeductPointsResponse()
         )
         payment = _reply(call.results, steps.PROCESS_PAYMENT, payment_pb2.ChargeResponse())
-        reply = await calls.call(
-            peers.booking.Do,
-            booking_pb2.ConfirmBookingRequest(
-                saga_id=call.saga_id,
-                customer_id=req.customer_id,
-                passengers=req.passengers,
-                cabin_class=req.cabin_class,
-                seats=seats.seats,
-                flight_ids=req.flight_ids,
-                fare_cents=seats.fare_cents,
-                points_used=points.points_deducted,
-                points_value_cents=points.value_cents,
-                amount_charged_cents=payment.amount_cents,
-                transaction_id=payment.transaction_id,
-                currency=payment.currency or seats.currency or "USD",
-            ),
-            call,
-            steps.CONFIRM_BOOKING,
-        )
+        req = confirm_request(call.saga_id, request(call), seats, points, payment)
+        reply = await calls.call(peers.booking.Do, req, call, steps.CONFIRM_BOOKING)
         return to_dict(reply)
 
     def compensation(method: Any, request_type: Any, step: str) -> Any:

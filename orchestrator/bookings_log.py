@@ -1,8 +1,8 @@
 """Appends one JSON line per finished saga (its whole timeline) to the bookings log file.
 
-The line is the Saga message's JSON (`convert.saga_json_line`, built straight from the record,
-not through protobuf). Lines are written on a writer thread, so the event loop never waits on
-the disk; lines that queue up while a write is under way go out together in the next one.
+The line is the Saga message's JSON (`convert.saga_json_line`). Lines are written on a writer
+thread, so the event loop never waits on the disk; lines that queue up while a write is under
+way go out together in the next one.
 `append` returns once its line is written (handed to the OS, as before: no fsync), so a saga
 reported finished is in the file; lines keep the order in which `append` was called.
 

@@ -351,7 +351,7 @@ async def _run(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "up":
-        from orchestrator.launcher import SERVICE_MODULES, Launcher
+        from launcher.supervisor import SERVICE_MODULES, Launcher
         from sagakit.pgdatabases import ensure_databases
 
         try:
@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(EXIT_USAGE)
         base_port, dashboard_port = args.base_port, args.dashboard_port or 8080
         if args.free_ports:
-            from orchestrator.launcher import free_base_port, free_port
+            from launcher.supervisor import free_base_port, free_port
 
             base_port = free_base_port()
             dashboard_port = args.dashboard_port or free_port(range(base_port, base_port + 5))

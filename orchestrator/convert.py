@@ -1,4 +1,4 @@
-"""Saga log records -> the Orchestrator API's protobuf messages."""
+"""Saga log records -> the Orchestrator API's protobuf messages, and their JSON."""
 
 from __future__ import annotations
 
@@ -94,86 +94,21 @@ def event_to_proto(e: SagaEvent) -> pb.SagaEvent:
     return msg
 
 
-# ---- the Saga message's JSON, straight from the record ------------------------------------
-# What sagakit.plainjson.plain(saga_to_proto(saga)) gives (proto3 JSON with every number a
-# number), built without the protobuf round trip (about a tenth of its CPU): the bookings
-# log's line.
-
-
-def _ts_json(iso: str | None) -> str | None:
-    """A Timestamp's JSON form (RFC 3339, UTC, 0/3/6/9 fraction digits) from an ISO string."""
-    if not iso:
-        return None
-    # The saga log's own timestamps: "YYYY-MM-DDTHH:MM:SS.ffffff+00:00".
-    if len(iso) == 32 and iso[19] == "." and iso.endswith("+00:00"):
-        micros = iso[20:26]
-        if micros == "000000":
-            return iso[:19] + "Z"
-        if micros.endswith("000"):
-            return f"{iso[:19]}.{micros[:3]}Z"
-        return f"{iso[:26]}Z"
-    ts = to_ts(iso)
-    return None if ts is None else ts.ToJsonString()
-
-
-def _struct_json(value: Any) -> Any:
-    """A step result as plain() prints its Struct: whole numbers as ints."""
-    return wholes(value)
-
-
-def _put(out: dict[str, Any], key: str, value: Any) -> None:
-    """proto3 JSON leaves out fields at their default (empty, zero, unset)."""
-    if value:
-        out[key] = value
-
-
-def step_json(st: StepRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _put(out, "name", st.name)
-    _put(out, "index", st.index)
-    out["state"] = st.state.value
-    _put(out, "attempts", st.attempts)
-    _put(out, "compensation_attempts", st.compensation_attempts)
-    _put(out, "started_at", _ts_json(st.started_at))
-    _put(out, "finished_at", _ts_json(st.finished_at))
-    _put(out, "compensation_started_at", _ts_json(st.compensation_started_at))
-    _put(out, "compensated_at", _ts_json(st.compensated_at))
-    if st.result is not None:
-        out["result"] = _struct_json(st.result)
-    _put(out, "error", st.error)
-    if st.compensation_result is not None:
-        out["compensation_result"] = _struct_json(st.compensation_result)
-    _put(out, "compensation_error", st.compensation_error)
-    if st.started_at and st.finished_at:
-        delta = datetime.fromisoformat(st.finished_at) - datetime.fromisoformat(st.started_at)
-        _put(out, "duration_ms", max(0, int(delta.total_seconds() * 1000)))
-    return out
+# ---- the Saga message's JSON: the bookings log's line ---------------------------------------
+# The message's own proto3 JSON (sagakit.plainjson: every number a number), so the log and the
+# API cannot drift apart. A hand-written copy of it was once kept for speed: it saved about
+# 0.15 ms of CPU per finished saga, under 1% of what a saga costs.
 
 
 def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
     """saga_to_proto(saga) as proto3 JSON (original field names), as a dict for json.dumps."""
-    request = pb.BookFlightRequest.FromString(saga.payload)
-    f = facts(saga.results(), saga.status == "COMPLETED")
-    out: dict[str, Any] = {}
-    _put(out, "saga_id", saga.saga_id)
-    _put(out, "correlation_id", saga.correlation_id)
-    out["status"] = saga.status.value
-    _put(out, "steps", [step_json(st) for st in saga.steps])
-    _put(out, "compensation_order", list(saga.compensation_order))
-    _put(out, "booking_reference", f.booking_reference)
-    _put(out, "error", saga.error)
-    out["request"] = plain(masked(request))
-    _put(out, "idempotency_key", saga.idempotency_key)
-    _put(out, "replayed", replayed)
-    _put(out, "fault_plan", saga.fault_plan)
-    _put(out, "created_at", _ts_json(saga.created_at))
-    _put(out, "updated_at", _ts_json(saga.updated_at))
-    _put(out, "finished_at", _ts_json(saga.finished_at))
-    _put(out, "fare_cents", f.fare_cents)
-    _put(out, "amount_charged_cents", f.amount_charged_cents)
-    _put(out, "transaction_id", f.transaction_id)
-    _put(out, "currency", f.currency)
-    _put(out, "trace_id", saga_trace_hex(saga.saga_id))
+    out = plain(saga_to_proto(saga, replayed))
+    # A Struct is a map: its JSON keys come out in hash order. The same values in the order the
+    # participant replied them, as the log has always written them.
+    for step, st in zip(out.get("steps", ()), saga.steps, strict=True):
+        for key in ("result", "compensation_result"):
+            if key in step:
+                step[key] = wholes(getattr(st, key))
     return out
 
 

@@ -30,6 +30,7 @@ from sagakit.errors import (
     Rejected,
     Unavailable,
 )
+from sagakit.peers import Peers
 
 log = logging.getLogger("orchestrator.api")
 
@@ -41,7 +42,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(
         self,
         runner: SagaRunner,
-        peers: booking_saga.Peers,
+        peers: Peers,
         fault_injection: bool,
         step_timeout: float,
         default_delay_ms: int,

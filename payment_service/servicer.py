@@ -11,16 +11,17 @@ from payment_service import cards, ledger, vault
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
-from sagakit.participant import Participant
+from sagakit.participant import ParticipantServicer
+from sagakit.steps import PROCESS_PAYMENT
 from sagakit.timestamps import to_ts
 
 
-class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
-    def __init__(
-        self, participant: Participant[payment_pb2.ChargeResponse, payment_pb2.RefundResponse]
-    ) -> None:
-        self.participant = participant
-        self.db = participant.db
+class PaymentServicer(
+    ParticipantServicer[payment_pb2.ChargeResponse, payment_pb2.RefundResponse],
+    payment_pb2_grpc.PaymentServiceServicer,
+):
+    STEP = PROCESS_PAYMENT
+    SERVICE = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
 
     async def Do(
         self, request: payment_pb2.ChargeRequest, context: grpc.aio.ServicerContext
@@ -69,28 +70,21 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     async def Compensate(
         self, request: payment_pb2.RefundRequest, context: grpc.aio.ServicerContext
     ) -> payment_pb2.RefundResponse:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def undo(conn: Conn) -> payment_pb2.RefundResponse:
+        def undo(conn: Conn, saga_id: str) -> payment_pb2.RefundResponse:
             e = ledger.refund(conn, saga_id)
             return payment_pb2.RefundResponse(
                 saga_id=saga_id, refund_id=e.entry_id, amount_cents=e.amount_cents
             )
 
-        return await self.participant.compensate(
-            saga_id,
-            undo,
-        )
+        return await self.compensate_saga(request.saga_id, undo)
 
     async def GetPayments(
         self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
     ) -> payment_pb2.Payments:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def read(conn: Conn) -> payment_pb2.Payments:
-            reply = payment_pb2.Payments(
-                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
-            )
+        def read(
+            conn: Conn, saga_id: str, barrier: list[common_pb2.BarrierMark]
+        ) -> payment_pb2.Payments:
+            reply = payment_pb2.Payments(saga_id=saga_id, barrier=barrier)
             for e in ledger.entries(conn, saga_id):
                 entry = reply.entries.add(
                     entry_id=e.entry_id,
@@ -103,4 +97,4 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                     entry.at.CopyFrom(ts)
             return reply
 
-        return await self.db.read(read)
+        return await self.saga_records(request.saga_id, read)

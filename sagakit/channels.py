@@ -12,7 +12,7 @@ calls over every address the name resolves to and skips a dead one, where gRPC's
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -22,7 +22,9 @@ from sagakit.tls import channel_credentials
 
 TOKEN_VAR = "FLIGHTSAGA_TOKEN"
 
-RECONNECT_OPTIONS: tuple[tuple[str, int | str], ...] = (
+ChannelOptions = Sequence[tuple[str, int | str]]
+
+RECONNECT_OPTIONS: ChannelOptions = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.lb_policy_name", "round_robin"),
@@ -64,9 +66,12 @@ def env_token() -> str:
 
 
 def open_channel(
-    target: str, tls: TlsConfig | None = None, token: str | None = None
+    target: str,
+    tls: TlsConfig | None = None,
+    token: str | None = None,
+    options: ChannelOptions = RECONNECT_OPTIONS,
 ) -> grpc.aio.Channel:
-    """A channel to `target` (any gRPC target string) with the policies above.
+    """A channel to `target` (any gRPC target string) with the policies above (or `options`).
 
     `tls` None reads TLS_CERT_FILE / TLS_KEY_FILE / TLS_CA_FILE from the environment: TLS when
     a CA or a certificate is set (mTLS with a certificate), plaintext otherwise. `token` (None:
@@ -77,6 +82,6 @@ def open_channel(
     interceptors = [_UnaryBearer(token), _StreamBearer(token)] if token else None
     if tls.client_tls:
         return grpc.aio.secure_channel(
-            target, channel_credentials(tls), options=RECONNECT_OPTIONS, interceptors=interceptors
+            target, channel_credentials(tls), options=options, interceptors=interceptors
         )
-    return grpc.aio.insecure_channel(target, options=RECONNECT_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)

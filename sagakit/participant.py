@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
 from flightsaga.v1 import common_pb2
@@ -21,6 +23,7 @@ from sagakit.timestamps import to_ts
 
 DoRes = TypeVar("DoRes", bound=Message)
 CompRes = TypeVar("CompRes", bound=Message)
+Rec = TypeVar("Rec")
 
 log = logging.getLogger("sagakit.participant")
 
@@ -94,23 +97,61 @@ class Participant(Generic[DoRes, CompRes]):
         return out
 
 
+class ParticipantServicer(Generic[DoRes, CompRes]):
+    """What every participant's servicer shares (a base beside its generated Servicer): the
+    barrier-guarded step, its database, and the shape of Compensate and of the saga-records
+    read. Do stays the servicer's own: each builds its domain request before the barrier."""
+
+    # Set by each participant: its step and its gRPC service (whose Do and Compensate replies
+    # are what the barrier stores and replays).
+    STEP: ClassVar[str]
+    SERVICE: ClassVar[ServiceDescriptor]
+
+    def __init__(self, participant: Participant[DoRes, CompRes]) -> None:
+        self.participant = participant
+        self.db = participant.db
+
+    async def compensate_saga(self, saga_id: str, undo: Callable[[Conn, str], CompRes]) -> CompRes:
+        """Compensate: the request's saga id checked, then `undo(conn, saga_id)` once, through
+        the barrier."""
+        saga_id = validate.saga_id(saga_id)
+        return await self.participant.compensate(saga_id, lambda conn: undo(conn, saga_id))
+
+    async def saga_records(
+        self,
+        saga_id: str,
+        read: Callable[[Conn, str, list[common_pb2.BarrierMark]], Rec],
+    ) -> Rec:
+        """A read of what the service holds for a saga: the saga id checked, then
+        `read(conn, saga_id, its barrier marks)` in one read transaction."""
+        saga_id = validate.saga_id(saga_id)
+        return await self.db.read(
+            lambda conn: read(conn, saga_id, self.participant.barrier_marks(conn, saga_id))
+        )
+
+
 def participant_app(
     config: ServiceConfig,
-    step: str,
     migrations: Migrations,
-    replies: tuple[type[DoRes], type[CompRes]],
-    service_name: str,
-    register: Callable[[Participant[DoRes, CompRes], grpc.aio.Server], None],
+    servicer: type[ParticipantServicer[Any, Any]],
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
 ) -> GrpcApp:
-    """Every participant's wiring: its database, the barrier-guarded step, fault injection.
-
-    `register(participant, server)` builds the service's servicer and adds it to the server.
-    """
+    """Every participant's wiring: its database, the barrier-guarded step, its servicer (added
+    to the server by the generated `add_to_server`), fault injection, mTLS identity."""
     db = connect(config.database_url, migrations)
-    participant = Participant(db, step, *replies)
+    replies = (
+        message_factory.GetMessageClass(servicer.SERVICE.methods_by_name[rpc].output_type)
+        for rpc in ("Do", "Compensate")
+    )
+    participant: Participant[Any, Any] = Participant(db, servicer.STEP, *replies)
     return GrpcApp(
         name=config.service,
-        services=[(service_name, lambda server: register(participant, server))],
+        services=[
+            (
+                servicer.SERVICE.full_name,
+                lambda server: add_to_server(servicer(participant), server),
+            )
+        ],
         interceptors=[
             # mTLS: Do/Compensate only from the orchestrator's certificate.
             *(
@@ -118,7 +159,7 @@ def participant_app(
                 if config.tls.mutual
                 else []
             ),
-            FaultInterceptor(step, config.fault_injection),
+            FaultInterceptor(servicer.STEP, config.fault_injection),
         ],
         on_start=[db.open],
         on_stop=[db.close],

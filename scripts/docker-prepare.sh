@@ -62,13 +62,12 @@ IMAGE=$(sed -n 's/^[[:space:]]*image:[[:space:]]*"\{0,1\}\([^"[:space:]#]*\).*/\
 LOCAL_PG_IMAGE=$(sed -n 's/.*FLIGHTSAGA_POSTGRES_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.postgres.yml | head -n 1)
 [ -n "$LOCAL_PG_IMAGE" ] || die "no FLIGHTSAGA_POSTGRES_IMAGE default found in docker-compose.postgres.yml"
 PG_IMAGE=${FLIGHTSAGA_POSTGRES_IMAGE:-$LOCAL_PG_IMAGE}
-PG_PACKAGES=(postgresql-15)
-PG_CONTEXT=$ROOT/.docker-build/postgres
 LOCAL_PROM_IMAGE=$(sed -n 's/.*FLIGHTSAGA_PROMETHEUS_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.yml | head -n 1)
 [ -n "$LOCAL_PROM_IMAGE" ] || die "no FLIGHTSAGA_PROMETHEUS_IMAGE default found in docker-compose.yml"
 PROM_IMAGE=${FLIGHTSAGA_PROMETHEUS_IMAGE:-$LOCAL_PROM_IMAGE}
-PROM_PACKAGES=(prometheus)
-PROM_CONTEXT=$ROOT/.docker-build/prometheus
+LOCAL_NGINX_IMAGE=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
+[ -n "$LOCAL_NGINX_IMAGE" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
+NGINX_IMAGE=${FLIGHTSAGA_NGINX_IMAGE:-$LOCAL_NGINX_IMAGE}
 
 SECONDS_START=$(date +%s)
 step_start=0
@@ -162,7 +161,12 @@ ensure_dockerd() {
         mkdir -p "$(dirname "$DOCKERD_LOG")"
         log "starting dockerd (log: $DOCKERD_LOG)"
         # setsid + nohup: the daemon outlives this script (the compose tier needs it after).
-        setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+        # Without the descriptors this script inherited beyond stdio: started under `flock
+        # <lock> scripts/compose-test.sh`, the daemon would hold that lock for as long as it runs.
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        setsid nohup bash -c 'for fd in /proc/self/fd/*; do fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec dockerd' \
+            >"$DOCKERD_LOG" 2>&1 </dev/null &
     fi
     local i
     for i in $(seq 1 60); do
@@ -319,29 +323,45 @@ build_image() {
         docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || echo "$BASE_IMAGE"
         sha256sum Dockerfile .dockerignore "$WHEELHOUSE"/*.whl
     } | sha256sum | cut -c1-32)
-    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$IMAGE" \
-        2>/dev/null)" = "$inputs" ]; then
-        log "up to date (inputs $inputs)"
+    if up_to_date "$IMAGE" "$inputs"; then
         step_done
         return
     fi
+    labelled_build "$IMAGE" . "$inputs" flightsaga
+    step_done
+}
+
+# `docker build <context> -t <image>` labelled with its inputs' digest (what the steps above
+# compare to skip a build), then the earlier builds of the image (dangling now, found by the
+# title label of its Dockerfile) dropped.
+#   labelled_build <image> <context dir> <inputs> <title label>
+labelled_build() {
+    local image=$1 ctx=$2 inputs=$3 title=$4 build_log
     # Without the buildx plugin a recent CLI refuses BuildKit; the classic builder does all we need.
     if ! docker buildx version >/dev/null 2>&1; then
         export DOCKER_BUILDKIT=0
     fi
-    local build_log
     build_log=$(mktemp)
     if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
-        -t "$IMAGE" . >"$build_log" 2>&1; then
+        -t "$image" "$ctx" >"$build_log" 2>&1; then
         tail -n 60 "$build_log" >&2
         rm -f "$build_log"
-        die "docker build failed"
+        die "docker build of $image failed"
     fi
     rm -f "$build_log"
-    # Earlier builds of the image (and their builder stage) are now dangling: drop only those.
-    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga" >/dev/null
-    log "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
-    step_done
+    docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null
+    log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
+# True (and says so) when <image> carries the label of these <inputs>: nothing to build.
+up_to_date() {
+    local image=$1 inputs=$2
+    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$image" \
+        2>/dev/null)" = "$inputs" ]; then
+        log "up to date (inputs $inputs)"
+        return 0
+    fi
+    return 1
 }
 
 # The .debs of some packages and whatever they need beyond the base's installed packages, from
@@ -384,48 +404,36 @@ download_debs() {
     log "$(find "$ctx/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$ctx/debs" | cut -f1)) in $ctx/debs"
 }
 
-build_postgres_image() {
-    step "PostgreSQL image $PG_IMAGE"
-    if [ "$PG_IMAGE" != "$LOCAL_PG_IMAGE" ]; then
-        log "FLIGHTSAGA_POSTGRES_IMAGE=$PG_IMAGE: not built here (compose pulls it)"
+# An image of Debian packages on the local base (PostgreSQL, Prometheus, the gRPC proxy): the
+# packages' .debs downloaded by the host's apt (download_debs) and installed offline by the
+# image's Dockerfile, from a build context of its own under .docker-build/ (the Dockerfile, the
+# files named and the .debs: nothing else is sent). Built only when the image is the local
+# default and the base is the local one; otherwise <not here> says what happens instead.
+#   deb_image <what> <image> <local image> <source dir> <files> <not here> <package>...
+deb_image() {
+    local what=$1 image=$2 local_image=$3 src=$4 files=$5 not_here=$6 base_id ctx inputs
+    shift 6
+    step "$what $image"
+    if [ "$image" != "$local_image" ] || [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
+        log "not built here (only $local_image on the local $LOCAL_BASE is): $not_here"
         step_done
         return
     fi
-    if [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
-        log "not built: it is built on the local $LOCAL_BASE only; with a registry use the official"
-        log "image for docker-compose.postgres.yml: FLIGHTSAGA_POSTGRES_IMAGE=postgres:15"
-        step_done
-        return
-    fi
-    local base_id inputs
+    ctx=$ROOT/.docker-build/$(basename "$src")
     base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-    download_debs "$base_id" "$PG_CONTEXT" "${PG_PACKAGES[@]}"
-    # The build context: the Dockerfile, the entrypoint and the .debs (nothing else is sent).
-    cp docker/postgres/Dockerfile docker/postgres/docker-entrypoint.sh "$PG_CONTEXT/"
+    download_debs "$base_id" "$ctx" "$@"
+    # shellcheck disable=SC2086 # $files is a list of names
+    (cd "$src" && cp $files "$ctx/")
     inputs=$({
         echo "$base_id"
-        cd "$PG_CONTEXT" && sha256sum Dockerfile docker-entrypoint.sh debs/*.deb
+        # shellcheck disable=SC2086
+        cd "$ctx" && sha256sum $files debs/*.deb
     } | sha256sum | cut -c1-32)
-    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$PG_IMAGE" \
-        2>/dev/null)" = "$inputs" ]; then
-        log "up to date (inputs $inputs)"
+    if up_to_date "$image" "$inputs"; then
         step_done
         return
     fi
-    if ! docker buildx version >/dev/null 2>&1; then
-        export DOCKER_BUILDKIT=0
-    fi
-    local build_log
-    build_log=$(mktemp)
-    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
-        -t "$PG_IMAGE" "$PG_CONTEXT" >"$build_log" 2>&1; then
-        tail -n 60 "$build_log" >&2
-        rm -f "$build_log"
-        die "docker build of $PG_IMAGE failed"
-    fi
-    rm -f "$build_log"
-    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-postgres" >/dev/null
-    log "built $PG_IMAGE ($(docker image inspect -f '{{.Size}}' "$PG_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
+    labelled_build "$image" "$ctx" "$inputs" "flightsaga-$(basename "$src")"
     step_done
 }
 
@@ -442,106 +450,20 @@ ensure_certs() {
     step_done
 }
 
-build_prometheus_image() {
-    step "Prometheus image $PROM_IMAGE"
-    if [ "$PROM_IMAGE" != "$LOCAL_PROM_IMAGE" ]; then
-        log "FLIGHTSAGA_PROMETHEUS_IMAGE=$PROM_IMAGE: not built here (compose pulls it)"
-        step_done
-        return
-    fi
-    if [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
-        log "not built: it is built on the local $LOCAL_BASE only; with a registry use the official"
-        log "image: FLIGHTSAGA_PROMETHEUS_IMAGE=prom/prometheus"
-        step_done
-        return
-    fi
-    local base_id inputs
-    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-    download_debs "$base_id" "$PROM_CONTEXT" "${PROM_PACKAGES[@]}"
-    # The build context: the Dockerfile and the .debs (the configuration is mounted by compose).
-    cp docker/prometheus/Dockerfile "$PROM_CONTEXT/"
-    inputs=$({
-        echo "$base_id"
-        cd "$PROM_CONTEXT" && sha256sum Dockerfile debs/*.deb
-    } | sha256sum | cut -c1-32)
-    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$PROM_IMAGE" \
-        2>/dev/null)" = "$inputs" ]; then
-        log "up to date (inputs $inputs)"
-        step_done
-        return
-    fi
-    if ! docker buildx version >/dev/null 2>&1; then
-        export DOCKER_BUILDKIT=0
-    fi
-    local build_log
-    build_log=$(mktemp)
-    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
-        -t "$PROM_IMAGE" "$PROM_CONTEXT" >"$build_log" 2>&1; then
-        tail -n 60 "$build_log" >&2
-        rm -f "$build_log"
-        die "docker build of $PROM_IMAGE failed"
-    fi
-    rm -f "$build_log"
-    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-prometheus" >/dev/null
-    log "built $PROM_IMAGE ($(docker image inspect -f '{{.Size}}' "$PROM_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
-    step_done
-}
-
-# ---- 9. the gRPC proxy of the HA stack (docker-compose.ha.yml) -------------------------------
-# Like the PostgreSQL image: Debian's nginx on the local base, installed offline from .debs the
-# host's apt downloads. docker/nginx/Dockerfile installs them when its context has some, else
-# runs apt-get: compose builds it that way for registry users (docker/nginx, no .debs).
-NGINX_PACKAGES=(nginx)
-NGINX_CONTEXT=$ROOT/.docker-build/nginx
-
-build_nginx_image() {
-    local local_image image base_id inputs build_log
-    local_image=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
-    [ -n "$local_image" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
-    image=${FLIGHTSAGA_NGINX_IMAGE:-$local_image}
-    step "gRPC proxy image $image"
-    if [ "$image" != "$local_image" ] || [ "$BASE_IMAGE" != "$LOCAL_BASE" ]; then
-        log "not built here: built on the local $LOCAL_BASE only; elsewhere compose builds"
-        log "docker/nginx with apt when the HA stack first starts (docker-compose.ha.yml)"
-        step_done
-        return
-    fi
-    base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-    download_debs "$base_id" "$NGINX_CONTEXT" "${NGINX_PACKAGES[@]}"
-    cp docker/nginx/Dockerfile "$NGINX_CONTEXT/"
-    inputs=$({
-        echo "$base_id"
-        cd "$NGINX_CONTEXT" && sha256sum Dockerfile debs/*.deb
-    } | sha256sum | cut -c1-32)
-    if [ "$(docker image inspect -f '{{index .Config.Labels "org.flightsaga.inputs"}}' "$image" \
-        2>/dev/null)" = "$inputs" ]; then
-        log "up to date (inputs $inputs)"
-        step_done
-        return
-    fi
-    if ! docker buildx version >/dev/null 2>&1; then
-        export DOCKER_BUILDKIT=0
-    fi
-    build_log=$(mktemp)
-    if ! docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --label "org.flightsaga.inputs=$inputs" \
-        -t "$image" "$NGINX_CONTEXT" >"$build_log" 2>&1; then
-        tail -n 60 "$build_log" >&2
-        rm -f "$build_log"
-        die "docker build of $image failed"
-    fi
-    rm -f "$build_log"
-    docker image prune -f --filter "label=org.opencontainers.image.title=flightsaga-nginx" >/dev/null
-    log "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
-    step_done
-}
-
 ensure_packages
 ensure_dockerd
 ensure_base_image
 ensure_wheelhouse
 build_image
-build_postgres_image
-build_prometheus_image
-build_nginx_image
+deb_image "PostgreSQL image" "$PG_IMAGE" "$LOCAL_PG_IMAGE" docker/postgres \
+    "Dockerfile docker-entrypoint.sh" \
+    "compose pulls FLIGHTSAGA_POSTGRES_IMAGE (with a registry: postgres:15)" postgresql-15
+# The configuration is mounted by compose: only the Dockerfile goes into the context.
+deb_image "Prometheus image" "$PROM_IMAGE" "$LOCAL_PROM_IMAGE" docker/prometheus Dockerfile \
+    "compose pulls FLIGHTSAGA_PROMETHEUS_IMAGE (with a registry: prom/prometheus)" prometheus
+# The HA stack's gRPC proxy (docker-compose.ha.yml): docker/nginx/Dockerfile installs the .debs
+# when its context has some, else runs apt-get: compose builds it that way for registry users.
+deb_image "gRPC proxy image" "$NGINX_IMAGE" "$LOCAL_NGINX_IMAGE" docker/nginx Dockerfile \
+    "compose builds docker/nginx with apt when the HA stack first starts" nginx
 ensure_certs
 log "ready in $(($(date +%s) - SECONDS_START))s"

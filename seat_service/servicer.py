@@ -9,7 +9,8 @@ from flightsaga.v1.common_pb2 import CabinClass
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import NotFound
-from sagakit.participant import Participant
+from sagakit.participant import ParticipantServicer
+from sagakit.steps import RESERVE_SEAT
 from sagakit.timestamps import to_ts
 from seat_service import inventory, schedule, search
 from seat_service.schedule import CURRENCY, Flight
@@ -32,12 +33,12 @@ def _leg(offer: search.Offer) -> seat_pb2.Leg:
     return leg
 
 
-class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
-    def __init__(
-        self, participant: Participant[seat_pb2.ReserveSeatsResponse, seat_pb2.ReleaseSeatsResponse]
-    ) -> None:
-        self.participant = participant
-        self.db = participant.db
+class SeatServicer(
+    ParticipantServicer[seat_pb2.ReserveSeatsResponse, seat_pb2.ReleaseSeatsResponse],
+    seat_pb2_grpc.SeatServiceServicer,
+):
+    STEP = RESERVE_SEAT
+    SERVICE = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
 
     async def Do(
         self, request: seat_pb2.ReserveSeatsRequest, context: grpc.aio.ServicerContext
@@ -73,10 +74,9 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     async def Compensate(
         self, request: seat_pb2.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
     ) -> seat_pb2.ReleaseSeatsResponse:
-        saga_id = validate.saga_id(request.saga_id)
-        return await self.participant.compensate(
-            saga_id,
-            lambda conn: seat_pb2.ReleaseSeatsResponse(
+        return await self.compensate_saga(
+            request.saga_id,
+            lambda conn, saga_id: seat_pb2.ReleaseSeatsResponse(
                 saga_id=saga_id, seats_released=inventory.release(conn, saga_id)
             ),
         )
@@ -126,12 +126,10 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
     async def GetHolds(
         self, request: common_pb2.SagaRecordsRequest, context: grpc.aio.ServicerContext
     ) -> seat_pb2.SeatHolds:
-        saga_id = validate.saga_id(request.saga_id)
-
-        def read(conn: Conn) -> seat_pb2.SeatHolds:
-            reply = seat_pb2.SeatHolds(
-                saga_id=saga_id, barrier=self.participant.barrier_marks(conn, saga_id)
-            )
+        def read(
+            conn: Conn, saga_id: str, barrier: list[common_pb2.BarrierMark]
+        ) -> seat_pb2.SeatHolds:
+            reply = seat_pb2.SeatHolds(saga_id=saga_id, barrier=barrier)
             for h in inventory.holds_of(conn, saga_id):
                 hold = reply.holds.add(
                     flight_id=h.flight_id,
@@ -145,4 +143,4 @@ class SeatServicer(seat_pb2_grpc.SeatServiceServicer):
                     hold.released_at.CopyFrom(ts)
             return reply
 
-        return await self.db.read(read)
+        return await self.saga_records(request.saga_id, read)

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from chaos import plan
-from chaos.stack import Addrs, Peers
+from chaos.stack import open_peers
 from chaos.workload import flight_pool
 from flightsaga.v1 import booking_pb2, common_pb2, loyalty_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from sagakit.peers import Addrs
 from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.chaos
@@ -110,7 +111,7 @@ async def test_short_campaign_runs_every_phase_kills_by_pid_and_finds_nothing(
 
 async def _tamper(stack_addrs: Addrs) -> dict[str, str]:
     """Once the campaign books, make three wrongs the orchestrator never sees."""
-    peers = Peers(stack_addrs)
+    peers = open_peers(stack_addrs)
     try:
         for _ in range(1200):  # the campaign has taken its snapshot once sagas complete
             if (await peers.orchestrator.GetStats(pb.GetStatsRequest())).completed >= 3:

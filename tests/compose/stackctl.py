@@ -18,20 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
-from flightsaga.v1 import (
-    booking_pb2_grpc,
-    loyalty_pb2_grpc,
-    orchestrator_pb2_grpc,
-    payment_pb2_grpc,
-    seat_pb2_grpc,
-)
-from sagakit.channels import open_channel
 from sagakit.healthprobe import HEALTHY, check_grpc, check_http
+from sagakit.peers import Peers
 from tests.e2e.tools import COMPOSE_PORTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,24 +216,8 @@ def grpcurl_path() -> str:
     return found
 
 
-@dataclass
-class Clients:
+class Clients(Peers):
     """One aio channel and stub per service, on the published ports."""
 
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
-
-    def _channel(self, service: str) -> grpc.aio.Channel:
-        channel = open_channel(GRPC_ADDRS[service], token="")  # TLS_* of the tier: mTLS
-        self.channels.append(channel)
-        return channel
-
-    def __post_init__(self) -> None:
-        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel("orchestrator"))
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel("seat"))
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(self._channel("loyalty"))
-        self.payment = payment_pb2_grpc.PaymentServiceStub(self._channel("payment"))
-        self.booking = booking_pb2_grpc.BookingServiceStub(self._channel("booking"))
-
-    async def close(self) -> None:
-        for channel in self.channels:
-            await channel.close()
+    def __init__(self) -> None:
+        super().__init__(GRPC_ADDRS, token="")  # TLS_* of the tier: mTLS

@@ -12,18 +12,16 @@ import time
 import uuid
 from collections import Counter
 
-import grpc
 import httpx
 import pytest
 
 from chaos import invariants
 from chaos.plan import COMPENSATED, COMPLETED, BookingSpec
 from chaos.records import list_sagas, read_balances, read_flights, read_participants
-from chaos.stack import Addrs, Peers
 from chaos.workload import Workload
 from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.channels import open_channel
+from sagakit.peers import Addrs, Peers
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport
@@ -53,13 +51,10 @@ MIX: list[tuple[str, str]] = [
 BOOKINGS = 80
 
 
-class StackPeers(Peers):
-    """The chaos campaign's clients, over the tier's transport (mTLS, the client certificate)."""
-
-    def _channel(self, addr: str) -> grpc.aio.Channel:
-        channel = open_channel(addr, token="")
-        self._channels.append(channel)
-        return channel
+def stack_peers(addrs: Addrs) -> Peers:
+    """The chaos campaign's clients, over the tier's transport (TLS_* of the tier: mTLS, the
+    client certificate), round_robin."""
+    return Peers(addrs.as_dict(), token="")
 
 
 async def published(service: str) -> list[dict[str, str]]:
@@ -181,7 +176,7 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
     # Every read and booking of the run goes through the published addresses: the orchestrator
     # API through the proxy, each participant through its first replica.
     firsts = (stackctl.GRPC_ADDRS[p] for p in stackctl.PARTICIPANT_REPLICAS)
-    peers = StackPeers(Addrs(PROXY, *firsts))
+    peers = stack_peers(Addrs(PROXY, *firsts))
     try:
         before = await list_sagas(peers)
         flights_before = await read_flights(peers, pool)

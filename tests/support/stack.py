@@ -7,19 +7,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
-from flightsaga.v1 import (
-    booking_pb2_grpc,
-    loyalty_pb2_grpc,
-    orchestrator_pb2_grpc,
-    payment_pb2_grpc,
-    seat_pb2_grpc,
-)
 from orchestrator.app import build as build_orchestrator
-from sagakit.channels import open_channel
+from sagakit.channels import RECONNECT_OPTIONS
 from sagakit.config import TlsConfig
-from tests.support.services import UrlFor, config_for, running_service
+from sagakit.peers import Peers
+from tests.support.services import PARTICIPANTS, UrlFor, config_for, running_service
 
 # Fast but realistic settings for tests: short step deadlines and retry budgets.
 TEST_ENV = {
@@ -37,35 +29,29 @@ class Stack:
     orchestrator_addr: str
     addrs: dict[str, str]
     data_dir: Path
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
     # With TLS: the test's client certificate (`client` of `flightsaga certs`); and a token.
     client_tls: TlsConfig = field(default_factory=TlsConfig)
     token: str = ""
 
-    def _channel(self, addr: str) -> grpc.aio.Channel:
-        # Plaintext without a token: the plain channel these tests were tuned with (the chaos
-        # crash test's timing differs under open_channel's round_robin policy).
-        if self.client_tls.client_tls or self.token:
-            channel = open_channel(addr, self.client_tls, self.token)
-        else:
-            channel = grpc.aio.insecure_channel(addr)
-        self.channels.append(channel)
-        return channel
-
     def __post_init__(self) -> None:
-        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(
-            self._channel(self.orchestrator_addr)
+        secure = self.client_tls.client_tls or bool(self.token)
+        self.peers = Peers(
+            {
+                "orchestrator": self.orchestrator_addr,
+                **{p.removesuffix("_service"): self.addrs[p] for p in PARTICIPANTS},
+            },
+            tls=self.client_tls,
+            token=self.token,
+            # Plaintext without a token: gRPC's default channel, the one these tests were tuned
+            # with (the chaos crash test's timing differs under the round_robin policy).
+            options=RECONNECT_OPTIONS if secure else (),
         )
-        self.seat = seat_pb2_grpc.SeatServiceStub(self._channel(self.addrs["seat_service"]))
-        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(
-            self._channel(self.addrs["loyalty_service"])
-        )
-        self.payment = payment_pb2_grpc.PaymentServiceStub(
-            self._channel(self.addrs["payment_service"])
-        )
-        self.booking = booking_pb2_grpc.BookingServiceStub(
-            self._channel(self.addrs["booking_service"])
-        )
+        self.channels = list(self.peers.channels.values())
+        self.orchestrator = self.peers.orchestrator
+        self.seat = self.peers.seat
+        self.loyalty = self.peers.loyalty
+        self.payment = self.peers.payment
+        self.booking = self.peers.booking
 
 
 def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dict[str, str]:

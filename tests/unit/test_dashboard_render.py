@@ -9,17 +9,12 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dashboard.app import validation_error_body
 from dashboard.config import DashboardConfig
+from dashboard.errors import validation_error_body
+from dashboard.jsonview import event_dict, to_dict
+from dashboard.loglines import event_log_line
 from dashboard.peers import map_rpc_error
-from dashboard.translate import (
-    event_dict,
-    event_log_line,
-    loyalty_proof,
-    payment_proof,
-    seat_proof,
-    to_dict,
-)
+from dashboard.proof import loyalty_proof, payment_proof, seat_proof
 from flightsaga.v1 import booking_pb2, loyalty_pb2, orchestrator_pb2, payment_pb2, seat_pb2
 from sagakit.config import ConfigError
 from sagakit.errors import DETAILS_KEY, DomainError, InvalidArgument
@@ -121,7 +116,7 @@ def test_proof_summaries() -> None:
 
 
 def test_booking_proof_uses_the_last_booking() -> None:
-    from dashboard.translate import booking_proof
+    from dashboard.proof import booking_proof
 
     recs = booking_pb2.BookingRecords(
         bookings=[booking_pb2.Booking(booking_reference="K7QX2M", status="CANCELLED")]

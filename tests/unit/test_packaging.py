@@ -14,6 +14,7 @@ SHIPPED = (
     "payment_service",
     "booking_service",
     "dashboard",
+    "launcher",
 )
 
 

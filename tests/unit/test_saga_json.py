@@ -151,3 +151,9 @@ def test_a_running_saga_and_a_replay_too() -> None:
     saga.finished_at = None
     expected = plain(saga_to_proto(saga, replayed=True))
     assert json.loads(json.dumps(saga_json(saga, replayed=True))) == expected
+
+
+def test_a_step_result_keeps_the_participants_order() -> None:
+    """The message's Struct would print its keys in hash order; the log keeps the reply's."""
+    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED)))
+    assert list(line["steps"][0]["result"]) == list(SEATS)

@@ -1,9 +1,9 @@
-"""Pure translation between the dashboard's JSON and the gRPC messages. No I/O here.
+"""The dashboard's requests, checked and translated into gRPC requests. No I/O here.
 
-- request JSON (models.BookingIn) -> BookFlightRequest + call metadata (x-fail-at, x-fault, ...)
-- protobuf messages -> JSON-ready dicts
-- saga events -> console log lines with the original markers ([SAGA], [SAGA STEP], ...)
-- participants' records -> the proof panel's summary
+A booking body (models.BookingIn) becomes the BookFlight request and the call's metadata
+(x-fail-at, x-fault, ...), checked by the orchestrator's own rules (orchestrator.booking_rules)
+before anything is sent; a search becomes a SearchFlights request. Every problem is a
+FieldError naming the field.
 """
 
 from __future__ import annotations
@@ -12,26 +12,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
-
-from google.protobuf.message import Message
 
 from dashboard.models import BookingIn, FaultIn
-from flightsaga.v1 import (
-    booking_pb2,
-    common_pb2,
-    loyalty_pb2,
-    orchestrator_pb2,
-    payment_pb2,
-    seat_pb2,
-)
+from flightsaga.v1 import common_pb2, orchestrator_pb2, seat_pb2
 from orchestrator import booking_rules
-from orchestrator.render import airport_time
 from sagakit import context, validate
 from sagakit.cards import normalize_number
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
-from sagakit.plainjson import plain
 from sagakit.steps import STEP_ORDER, canonical_step
 
 MAX_COUNT = 100
@@ -41,7 +29,6 @@ SAGA_STATUSES = tuple(
     v.name for v in orchestrator_pb2.SagaStatus.DESCRIPTOR.values if v.number != 0
 )
 CABIN_CLASSES = tuple(v.name for v in common_pb2.CabinClass.DESCRIPTOR.values if v.number != 0)
-TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
 
 
 class FieldError(ValueError):
@@ -73,9 +60,6 @@ class BookingPlan:
         if self.faults:
             md.append(("x-fault", ",".join(self.faults)))
         return tuple(md)
-
-
-# ---------------------------------------------------------------------------- request -> proto
 
 
 def step_name(raw: str, field: str) -> str:
@@ -240,134 +224,3 @@ def search_request(
         cabin_class=common_pb2.CabinClass.Value(cabin),
         passengers=passengers,
     )
-
-
-# ---------------------------------------------------------------------------- proto -> JSON
-
-
-def flights_dict(reply: seat_pb2.SearchFlightsResponse) -> dict[str, Any]:
-    """Search results as JSON, each leg with its departure and arrival in the local time of
-    its airport, with the zone (`08:00 EST`), as the CLI shows them: a browser's own zone (and
-    seconds) would say nothing about when the flight leaves."""
-    out = to_dict(reply)
-    for key in ("outbound", "inbound"):
-        for leg, shown in zip(getattr(reply, key), out.get(key, []), strict=True):
-            departure = leg.departure.ToDatetime(tzinfo=UTC)
-            arrival = leg.arrival.ToDatetime(tzinfo=UTC)
-            shown["departure_local"] = airport_time(departure, leg.origin)
-            shown["arrival_local"] = airport_time(
-                arrival, leg.destination, with_date=arrival.date() != departure.date()
-            )
-    out["count"] = len(reply.outbound) + len(reply.inbound)
-    return out
-
-
-def to_dict(message: Message) -> dict[str, Any]:
-    """A message as JSON: proto field names, enums by name, every field present, every number
-    a number (sagakit.plainjson)."""
-    return plain(message, every_field=True)
-
-
-_MARKERS = {
-    "SAGA_STARTED": ("[SAGA]", "INFO"),
-    "SAGA_COMPLETED": ("[SAGA]", "INFO"),
-    "SAGA_COMPENSATED": ("[SAGA]", "WARNING"),
-    "SAGA_FAILED": ("[SAGA]", "ERROR"),
-    "SAGA_RESUMED": ("[SAGA]", "WARNING"),
-    "STEP_STARTED": ("[SAGA STEP]", "INFO"),
-    "STEP_SUCCEEDED": ("[SAGA STEP]", "INFO"),
-    "STEP_RETRYING": ("[SAGA STEP]", "WARNING"),
-    "STEP_FAILED_EVENT": ("[SAGA STEP]", "ERROR"),
-    "COMPENSATION_STARTED": ("[COMPENSATION]", "INFO"),
-    "COMPENSATION_SUCCEEDED": ("[COMPENSATION]", "INFO"),
-    "COMPENSATION_RETRYING": ("[COMPENSATION]", "WARNING"),
-}
-
-
-def event_log_line(event: orchestrator_pb2.SagaEvent) -> str:
-    """One saga event as a console log line, in the services' format and the original markers."""
-    kind = orchestrator_pb2.SagaEventType.Name(event.type)
-    marker, level = _MARKERS.get(kind, ("[SAGA]", "INFO"))
-    at = event.at.ToDatetime(UTC)
-    when = at.isoformat(timespec="milliseconds") if event.HasField("at") else "-"
-    parts = [
-        f"{when} {level:<7} orchestrator cid={event.correlation_id or '-'} saga={event.saga_id}",
-        marker,
-        kind.removesuffix("_EVENT").lower(),
-    ]
-    if event.step:
-        parts.append(f"step={event.step}")
-    if event.attempt:
-        parts.append(f"attempt={event.attempt}")
-    parts.append(f"status={orchestrator_pb2.SagaStatus.Name(event.status)}")
-    if event.message:
-        parts.append(f"- {event.message}")
-    return " ".join(parts)
-
-
-def event_dict(event: orchestrator_pb2.SagaEvent) -> dict[str, Any]:
-    out = to_dict(event)
-    out["log"] = event_log_line(event)
-    return out
-
-
-# ---------------------------------------------------------------------------- proof panel
-
-
-def seat_proof(holds: seat_pb2.SeatHolds) -> dict[str, Any]:
-    active = [h for h in holds.holds if not h.HasField("released_at")]
-    released = [h for h in holds.holds if h.HasField("released_at")]
-    state = "held" if active else "released" if released else "none"
-    out = to_dict(holds)
-    out.update(state=state, held=len(active), released=len(released))
-    out["summary"] = {
-        "held": f"{len(active)} seat(s) held",
-        "released": f"{len(released)} seat(s) released",
-        "none": "no seat held",
-    }[state]
-    return out
-
-
-def loyalty_proof(movements: loyalty_pb2.PointsMovements) -> dict[str, Any]:
-    deducted = -sum(m.delta for m in movements.movements if m.kind == "deduction")
-    refunded = sum(m.delta for m in movements.movements if m.kind == "refund")
-    kinds = {m.kind for m in movements.movements}
-    state = "refunded" if "refund" in kinds else "deducted" if "deduction" in kinds else "none"
-    out = to_dict(movements)
-    out.update(state=state, deducted=deducted, refunded=refunded)
-    out["summary"] = {
-        "refunded": f"{deducted} points deducted, {refunded} points refunded",
-        "deducted": f"{deducted} points deducted",
-        "none": "no points movement",
-    }[state]
-    return out
-
-
-def payment_proof(payments: payment_pb2.Payments) -> dict[str, Any]:
-    charged = sum(e.amount_cents for e in payments.entries if e.kind == "charge")
-    refunded = sum(e.amount_cents for e in payments.entries if e.kind == "refund")
-    kinds = {e.kind for e in payments.entries}
-    state = "refunded" if "refund" in kinds else "charged" if "charge" in kinds else "none"
-    out = to_dict(payments)
-    out.update(state=state, charged_cents=charged, refunded_cents=refunded)
-    out["summary"] = {
-        "refunded": f"charged {money(charged)}, refunded {money(refunded)}",
-        "charged": f"charged {money(charged)}",
-        "none": "no charge (nothing to refund)",
-    }[state]
-    return out
-
-
-def booking_proof(records: booking_pb2.BookingRecords) -> dict[str, Any]:
-    last = records.bookings[-1] if records.bookings else None
-    state = last.status.lower() if last is not None and last.status else "none"
-    out = to_dict(records)
-    out.update(state=state, booking_reference=last.booking_reference if last else "")
-    out["summary"] = (
-        f"booking {last.booking_reference} {last.status}" if last is not None else "no booking"
-    )
-    return out
-
-
-def money(cents: int, currency: str = "USD") -> str:
-    return f"{cents / 100:,.2f} {currency}"

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from dashboard.models import BookingIn, FaultIn
-from dashboard.translate import (
+from dashboard.validation import (
     FieldError,
     booking_plan,
     fault_token,

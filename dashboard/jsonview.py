@@ -1,0 +1,49 @@
+"""Protobuf messages as the JSON the dashboard's API answers with. No I/O here."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from google.protobuf.message import Message
+
+from dashboard.loglines import event_log_line
+from flightsaga.v1 import orchestrator_pb2, seat_pb2
+from orchestrator.render import airport_time
+from sagakit.plainjson import plain
+
+TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
+
+
+def terminal(saga: orchestrator_pb2.Saga) -> bool:
+    """Whether the saga has ended (COMPLETED, COMPENSATED or FAILED)."""
+    return orchestrator_pb2.SagaStatus.Name(saga.status) in TERMINAL
+
+
+def flights_dict(reply: seat_pb2.SearchFlightsResponse) -> dict[str, Any]:
+    """Search results as JSON, each leg with its departure and arrival in the local time of
+    its airport, with the zone (`08:00 EST`), as the CLI shows them: a browser's own zone (and
+    seconds) would say nothing about when the flight leaves."""
+    out = to_dict(reply)
+    for key in ("outbound", "inbound"):
+        for leg, shown in zip(getattr(reply, key), out.get(key, []), strict=True):
+            departure = leg.departure.ToDatetime(tzinfo=UTC)
+            arrival = leg.arrival.ToDatetime(tzinfo=UTC)
+            shown["departure_local"] = airport_time(departure, leg.origin)
+            shown["arrival_local"] = airport_time(
+                arrival, leg.destination, with_date=arrival.date() != departure.date()
+            )
+    out["count"] = len(reply.outbound) + len(reply.inbound)
+    return out
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON: proto field names, enums by name, every field present, every number
+    a number (sagakit.plainjson)."""
+    return plain(message, every_field=True)
+
+
+def event_dict(event: orchestrator_pb2.SagaEvent) -> dict[str, Any]:
+    out = to_dict(event)
+    out["log"] = event_log_line(event)
+    return out

@@ -1,0 +1,288 @@
+"""The sagas API: start a booking, read sagas (one, a page, the counts), resume one, and follow
+one: its events (server-sent), its log lines and the participants' proof of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+import grpc
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from dashboard.errors import ERRORS
+from dashboard.jsonview import event_dict, terminal, to_dict
+from dashboard.loglines import event_log_line
+from dashboard.models import BookingIn, BookingStarted, ResumeIn
+from dashboard.peers import ApiError, map_rpc_error
+from dashboard.proof import booking_proof, loyalty_proof, payment_proof, seat_proof
+from dashboard.state import Ctx, Dashboard
+from dashboard.validation import booking_plan, status_filter
+from flightsaga.v1 import common_pb2, logs_pb2, orchestrator_pb2
+from sagakit import context
+
+log = logging.getLogger("dashboard")
+
+SSE_PING = 15.0
+LOG_IDLE = 0.3
+
+router = APIRouter()
+
+
+@router.post("/api/bookings", status_code=202, tags=["sagas"], responses=ERRORS)
+async def create_booking(d: Ctx, body: BookingIn) -> BookingStarted:
+    """Start a booking saga; answers at once with its id (202). `fail_at` becomes x-fail-at,
+    `faults` x-fault. The saga's progress is at /api/sagas/{id}/events."""
+    plan = booking_plan(body, context.correlation_id.get())
+    saga = await d.starter.start(plan)
+    sid = saga.saga_id
+    return BookingStarted(
+        saga_id=sid,
+        correlation_id=saga.correlation_id or plan.correlation_id,
+        idempotency_key=plan.idempotency_key,
+        status=orchestrator_pb2.SagaStatus.Name(saga.status),
+        replayed=saga.replayed,
+        links={
+            "self": f"/api/sagas/{sid}",
+            "events": f"/api/sagas/{sid}/events",
+            "proof": f"/api/sagas/{sid}/proof",
+            "log": f"/api/sagas/{sid}/log",
+            "page": f"/test?saga={sid}",
+        },
+    )
+
+
+@router.get("/api/sagas", tags=["sagas"], responses=ERRORS)
+async def list_sagas(
+    d: Ctx,
+    status: Annotated[str | None, Query(description="RUNNING, FAILED, ... or ALL")] = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+    page_token: Annotated[str, Query(max_length=200)] = "",
+) -> dict[str, Any]:
+    """Sagas, newest first, optionally filtered by status, paged by `next_page_token`."""
+    p = d.peers
+    req = orchestrator_pb2.ListSagasRequest(
+        status=status_filter(status),  # type: ignore[arg-type]
+        page_size=page_size,
+        page_token=page_token,
+    )
+    page = await p.call(d.config.orchestrator, p.orchestrator.ListSagas, req)
+    return to_dict(page)
+
+
+@router.get("/api/sagas/{saga_id}", tags=["sagas"], responses=ERRORS)
+async def saga(d: Ctx, saga_id: str) -> dict[str, Any]:
+    """One saga: its steps (state, attempts, duration, results) and compensations."""
+    return to_dict(await d.get_saga(saga_id))
+
+
+@router.post("/api/sagas/{saga_id}/resume", tags=["sagas"], responses=ERRORS)
+async def resume(
+    d: Ctx, saga_id: str, body: Annotated[ResumeIn | None, Body()] = None
+) -> JSONResponse:
+    """Operator retry of a FAILED (or stuck) saga; `clear_faults` drops its fault plan.
+    200 with the record when the resumed saga finished in time, else 202 with its state."""
+    p = d.peers
+    req = orchestrator_pb2.ResumeSagaRequest(
+        saga_id=saga_id, clear_faults=bool(body and body.clear_faults)
+    )
+    log.warning("[SAGA] operator resume of %s (clear_faults=%s)", saga_id, req.clear_faults)
+    try:
+        saga = await p.call(
+            d.config.orchestrator, p.orchestrator.ResumeSaga, req, timeout=d.config.resume_timeout
+        )
+    except ApiError as exc:
+        if exc.code != "DEADLINE_EXCEEDED":
+            raise
+        return JSONResponse(to_dict(await d.get_saga(saga_id)), status_code=202)
+    code = 200 if terminal(saga) else 202
+    return JSONResponse(to_dict(saga), status_code=code)
+
+
+@router.get("/api/stats", tags=["sagas"], responses=ERRORS)
+async def stats(d: Ctx) -> dict[str, Any]:
+    """Counts by saga state and by step state."""
+    p = d.peers
+    reply = await p.call(
+        d.config.orchestrator, p.orchestrator.GetStats, orchestrator_pb2.GetStatsRequest()
+    )
+    return to_dict(reply)
+
+
+async def saga_events(
+    d: Dashboard, saga_id: str, idle: float | None
+) -> list[orchestrator_pb2.SagaEvent]:
+    """The saga's events so far (the stream ends at a terminal state, or after `idle` s)."""
+    p = d.peers
+    call = p.orchestrator.WatchSaga(
+        orchestrator_pb2.WatchSagaRequest(saga_id=saga_id),
+        timeout=d.config.rpc_timeout,
+        metadata=p.metadata(),
+    )
+    events: list[orchestrator_pb2.SagaEvent] = []
+    try:
+        while True:
+            item = await asyncio.wait_for(call.read(), idle) if idle else await call.read()
+            if item is grpc.aio.EOF:
+                break
+            events.append(item)
+    except TimeoutError:
+        pass
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or not events:
+            raise map_rpc_error(d.config.orchestrator, exc) from None
+    finally:
+        call.cancel()
+    return events
+
+
+@router.get("/api/sagas/{saga_id}/log", tags=["sagas"], responses=ERRORS)
+async def saga_log(d: Ctx, saga_id: str) -> dict[str, Any]:
+    """The saga's log lines in time order: one per event of its timeline (the orchestrator,
+    with the original markers), and the lines each participant logged for it (its Logs
+    RPC: recent lines, kept in memory). A participant that does not answer is named in
+    `missing` and its lines are left out."""
+    saga = await d.get_saga(saga_id)
+    events = await saga_events(d, saga_id, None if terminal(saga) else LOG_IDLE)
+    lines = [(e.at.ToNanoseconds(), event_log_line(e)) for e in events]
+    p = d.peers
+    participants = (d.config.seat, d.config.loyalty, d.config.payment, d.config.booking)
+    req = logs_pb2.GetSagaLogsRequest(saga_id=saga_id)
+    replies = await asyncio.gather(
+        *(p.call(peer, p.logs(peer).GetSagaLogs, req, timeout=2.0) for peer in participants),
+        return_exceptions=True,
+    )
+    missing = []
+    for peer, reply in zip(participants, replies, strict=True):
+        if isinstance(reply, BaseException):
+            missing.append(peer.name)
+            continue
+        lines += [(ln.at.ToNanoseconds(), ln.text) for ln in reply.lines]
+    lines.sort(key=lambda pair: pair[0])  # stable: a service's own order is kept
+    return {
+        "saga_id": saga_id,
+        "correlation_id": saga.correlation_id,
+        "trace_id": saga.trace_id,
+        "lines": [text for _, text in lines],
+        "missing": missing,
+    }
+
+
+@router.get(
+    "/api/sagas/{saga_id}/events",
+    tags=["sagas"],
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+)
+async def events(
+    d: Ctx, saga_id: str, last_event_id: Annotated[str | None, Header()] = None
+) -> StreamingResponse:
+    """Server-sent events from WatchSaga: `saga_event` (one per event, with its log line),
+    `saga` (the record after it), then `end` (the terminal record). Reconnects resume after
+    Last-Event-ID."""
+    first = await d.get_saga(saga_id)  # 404 / 503 before the stream starts
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    return StreamingResponse(
+        _sse(d, saga_id, first, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _frame(event: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _sse(
+    d: Dashboard, saga_id: str, first: orchestrator_pb2.Saga, after: int
+) -> AsyncIterator[str]:
+    p = d.peers
+    yield "retry: 2000\n\n"
+    yield _frame("saga", to_dict(first))
+    call = p.orchestrator.WatchSaga(
+        orchestrator_pb2.WatchSagaRequest(saga_id=saga_id),
+        timeout=d.config.watch_timeout,
+        metadata=p.metadata(),
+    )
+    queue: asyncio.Queue[orchestrator_pb2.SagaEvent | BaseException | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in call:
+                await queue.put(item)
+            await queue.put(None)
+        except BaseException as exc:  # handed to the consumer
+            await queue.put(exc)
+
+    reader = asyncio.create_task(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), SSE_PING)
+            except TimeoutError:
+                yield ": ping\n\n"
+                continue
+            if item is None:
+                saga = await d.get_saga(saga_id)
+                if terminal(saga):
+                    yield _frame("end", to_dict(saga))
+                return  # not terminal (watch deadline): the browser reconnects
+            if isinstance(item, BaseException):
+                err = (
+                    map_rpc_error(d.config.orchestrator, item)
+                    if isinstance(item, grpc.aio.AioRpcError)
+                    else ApiError(502, f"watch failed: {item!r}")
+                )
+                yield _frame("api_error", err.body())
+                return
+            if item.seq <= after:
+                continue
+            yield _frame("saga_event", event_dict(item), item.seq)
+            if queue.empty():  # a burst of events gets one fresh record
+                try:
+                    yield _frame("saga", to_dict(await d.get_saga(saga_id)))
+                except ApiError as exc:
+                    yield _frame("api_error", exc.body())
+                    return
+    finally:
+        reader.cancel()
+        call.cancel()
+
+
+@router.get("/api/sagas/{saga_id}/proof", tags=["sagas"], responses=ERRORS)
+async def proof(d: Ctx, saga_id: str) -> dict[str, Any]:
+    """The participants' own records of the saga: seat holds held/released, points
+    movements, payment charge/refund and the booking's status."""
+    saga = await d.get_saga(saga_id)
+    p = d.peers
+    req = common_pb2.SagaRecordsRequest(saga_id=saga_id)
+    results = await asyncio.gather(
+        p.call(d.config.seat, p.seat.GetHolds, req),
+        p.call(d.config.loyalty, p.loyalty.GetMovements, req),
+        p.call(d.config.payment, p.payment.GetPayments, req),
+        p.call(d.config.booking, p.booking.GetBookingRecords, req),
+        return_exceptions=True,
+    )
+    out: dict[str, Any] = {
+        "saga_id": saga_id,
+        "status": orchestrator_pb2.SagaStatus.Name(saga.status),
+    }
+    names = ("seat", "loyalty", "payment", "booking")
+    summarize: tuple[Callable[[Any], dict[str, Any]], ...] = (
+        seat_proof,
+        loyalty_proof,
+        payment_proof,
+        booking_proof,
+    )
+    for name, fn, result in zip(names, summarize, results, strict=True):
+        if isinstance(result, ApiError):
+            out[name] = {"state": "unknown", "error": result.message, "summary": result.message}
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            out[name] = fn(result)
+    return out
