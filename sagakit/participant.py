@@ -16,6 +16,7 @@ from sagakit.config import ServiceConfig
 from sagakit.db import Conn, Database, connect
 from sagakit.interceptors import FaultInterceptor
 from sagakit.migrate import Migrations
+from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagakit.timestamps import to_ts
 
@@ -108,6 +109,16 @@ def participant_app(
     """
     db = connect(config.database_url, migrations)
     participant = Participant(db, step, *replies)
+    shared = db.dialect != "sqlite"
+
+    async def prune(before: str, limit: int) -> int | None:
+        return await db.transaction(lambda conn: barrier.prune(conn, before, limit, shared))
+
+    retention = Retention("barrier marks", config.retention.barrier, config.retention, prune)
+
+    async def start_retention() -> None:
+        retention.start()
+
     return GrpcApp(
         name=config.service,
         services=[(service_name, lambda server: register(participant, server))],
@@ -120,7 +131,7 @@ def participant_app(
             ),
             FaultInterceptor(step, config.fault_injection),
         ],
-        on_start=[db.open],
-        on_stop=[db.close],
+        on_start=[db.open, start_retention],
+        on_stop=[retention.stop, db.close],
         tls=config.tls,
     )
