@@ -538,8 +538,10 @@ class SagaStore:
             where, args = ("status=?", [status.value]) if status else ("1=1", [])
             total = _total(conn, status)
             if after is not None:
-                where += " AND (created_at < ? OR (created_at = ? AND saga_id < ?))"
-                args = [*args, after[0], after[0], after[1]]
+                # A row value: one range on the keyset index (an OR of two made SQLite sort
+                # every saga before the page).
+                where += " AND (created_at, saga_id) < (?, ?)"
+                args = [*args, after[0], after[1]]
             sagas = _load(
                 conn,
                 f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ?",

@@ -1,4 +1,5 @@
-"""Counts of the finished sagas, so that GetStats and a restart never count the whole log.
+"""What keeps the saga log's reads flat as it grows: counts of the finished sagas (GetStats
+and a restart never count the whole log), and keyset indexes for ListSagas' pages.
 
 A saga adds itself to saga_counts once, in the transaction that finishes it (COMPLETED or
 COMPENSATED: final, never resumed): its status, and the state each of its steps ended in
@@ -12,6 +13,11 @@ PostgreSQL runs every transaction SERIALIZABLE: two writers of one row would mak
 start over.
 
 This revision seeds the counts from the sagas already finished (one count, at upgrade).
+
+A ListSagas page starts after the (created_at, saga_id) the previous one ended with. The indexes
+on created_at alone made a page deep in the log sort every saga before it (the tie-break on
+saga_id is not in them): on (created_at, saga_id), and (status, created_at, saga_id) for a
+status filter, a page is an index range read in order, however deep. They replace the two.
 
 Revision ID: 0004
 Revises: 0003
@@ -37,6 +43,10 @@ INSERT INTO saga_counts (stripe, key, n)
 INSERT INTO saga_counts (stripe, key, n)
     SELECT 0, 'all:' || st.state, COUNT(*) FROM saga_steps st JOIN sagas s USING (saga_id)
     WHERE s.status IN ('COMPLETED', 'COMPENSATED') GROUP BY st.state;
+CREATE INDEX IF NOT EXISTS sagas_created_keyset ON sagas (created_at, saga_id);
+CREATE INDEX IF NOT EXISTS sagas_status_keyset ON sagas (status, created_at, saga_id);
+DROP INDEX IF EXISTS sagas_created;
+DROP INDEX IF EXISTS sagas_status;
 """
 
 
