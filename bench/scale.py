@@ -226,6 +226,7 @@ def seed_unfinished(
         shift = now - timedelta(seconds=n - i) / 100 - template.start
         del request.flight_ids[:]
         request.flight_ids.append(flights[i % len(flights)])
+        request.loyalty_points = 1
         saga = _copy(
             base["sagas"][0],
             saga_id,
@@ -378,13 +379,17 @@ async def rss_run(peers: Peers, work: Workload, pid: int, n: int, concurrency: i
     """`n` bookings, `concurrency` at a time; (sagas booked, seconds, RSS kB) every second."""
     done = 0
     samples: list[tuple[int, float, int]] = []
+    errors: list[str] = []
     began = time.perf_counter()
     todo = iter(range(n))
 
     async def worker() -> None:
         nonlocal done
         for _ in todo:
-            await work.book()
+            try:
+                await work.book()
+            except Exception as exc:  # counted, not fatal: the samples so far still count
+                errors.append(repr(exc)[:200])
             done += 1
 
     async def sampler() -> None:
@@ -397,6 +402,8 @@ async def rss_run(peers: Peers, work: Workload, pid: int, n: int, concurrency: i
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     sampling.cancel()
     samples.append((done, time.perf_counter() - began, rss_kb(pid)))
+    if errors:
+        print(f"{len(errors)} bookings failed in the RSS run, e.g. {errors[0]}", flush=True)
     return samples
 
 
@@ -418,7 +425,7 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
             try:
                 pool = await collect_flights(peers, dates=120)
                 need = args.templates + len(sizes) * args.calls + args.recovery + args.rss_sagas
-                work = Workload(peers, pool.sample(need, seed=3))
+                work = LongWorkload(peers, pool.sample(need, seed=3))
                 for _ in range(args.templates):
                     await work.book()
                 await stop(svc)
@@ -457,6 +464,10 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
                     out["sizes"].append(row)
                     print(f"[{backend.name}] {json.dumps(row)}", flush=True)
                     await stop(svc)
+                # What one retention batch costs on the largest log (the orchestrator stopped:
+                # the batches alone), deleting the oldest seeded sagas.
+                out["retention"] = await retention_batches(log.url, args.retention_batches)
+                print(f"[{backend.name}] retention {out['retention']}", flush=True)
                 # Recovery of unfinished sagas left by a kill -9.
                 if args.recovery:
                     flights = [pool_flight for pool_flight in _flights(work, args.recovery)]
@@ -494,9 +505,52 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
                         flush=True,
                     )
                 await work.peers.close()
+                out["participants"] = participant_disk(sut.data_dir, urls)
+                print(f"[{backend.name}] participants {out['participants']}", flush=True)
             finally:
                 await peers.close()
     return out
+
+
+async def retention_batches(url: str, batches: int, size: int = 500) -> dict[str, Any]:
+    from orchestrator.engine.store import SagaStore
+
+    store = SagaStore(url if url.startswith("postgres") else Path(url.removeprefix("sqlite:///")))
+    await store.open()
+    ms = []
+    try:
+        for _ in range(batches):
+            began = time.perf_counter()
+            done = await store.prune(_iso(datetime.now(UTC)), size)
+            ms.append((time.perf_counter() - began) * 1000)
+            assert done is not None and done.sagas == size
+    finally:
+        await store.close()
+    return {"batch": size, "ms": ms, "median_ms": statistics.median(ms) if ms else None}
+
+
+def participant_disk(data_dir: Path, urls: dict[str, str] | None) -> dict[str, Any]:
+    """Each participant's database size and barrier marks, for disk per saga."""
+    out: dict[str, Any] = {}
+    for module in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
+        log = Log(urls[module] if urls else f"sqlite:///{data_dir}/{module}.db")
+        marks = int(log.query("SELECT COUNT(*) FROM saga_barrier")[0][0])
+        if log.pg:
+            size = log.size_bytes()
+        else:
+            path = data_dir / f"{module}.db"
+            size = sum(p.stat().st_size for p in data_dir.glob(path.name + "*") if p.is_file())
+        out[module] = {"bytes": size, "barrier_marks": marks}
+    return out
+
+
+class LongWorkload(Workload):
+    """One loyalty point per booking (the account's 250,000 last 250,000 bookings)."""
+
+    def request(self) -> pb.BookFlightRequest:
+        req = super().request()
+        req.loyalty_points = 1
+        return req
 
 
 def _flights(work: Workload, n: int) -> list[str]:
@@ -558,6 +612,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rss-sagas", type=int, default=10000, help="bookings in the RSS run")
     p.add_argument("--concurrency", type=int, default=16, help="of the RSS run")
     p.add_argument("--out", type=Path, default=Path("bench/results"))
+    p.add_argument("--retention-batches", type=int, default=5, help="timed, of 500 sagas")
     p.add_argument("--code", type=Path, help="run the services from this source folder")
     return p.parse_args(argv)
 
