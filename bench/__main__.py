@@ -1,5 +1,12 @@
 """`python -m bench`: run the benchmark (see bench/README.md)."""
 
+import sys
+
+if sys.argv[1:2] == ["scale"]:  # `python -m bench scale`: the saga log's size (bench/scale.py)
+    from bench.scale import main as scale
+
+    raise SystemExit(scale(sys.argv[2:]))
+
 from bench.cli import main
 
 raise SystemExit(main())

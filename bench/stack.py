@@ -22,6 +22,7 @@ class SystemUnderTest:
     data_dir: Path | None = None
     # other processes whose CPU is reported (a local PostgreSQL server: name -> postmaster)
     server_pids: dict[str, int] = field(default_factory=dict)
+    launcher: Launcher | None = None  # the local stack's (to restart a service)
 
     @property
     def cpu_pids(self) -> dict[str, int]:
@@ -81,7 +82,7 @@ async def local_stack(
                 orchestrators[0] if replicas == 1 else "ipv4:" + ",".join(orchestrators),
                 *(s.addr for s in launcher.participants),
             )
-            yield SystemUnderTest(addrs, pids, data)
+            yield SystemUnderTest(addrs, pids, data, launcher=launcher)
         finally:
             await launcher.stop()
 

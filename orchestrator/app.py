@@ -25,6 +25,7 @@ from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
+from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 
 log = logging.getLogger("orchestrator")
@@ -110,6 +111,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             owner=config.orchestrator_id,
             lease_ttl=config.lease_ttl,
             lease_renew=config.lease_renew,
+            call_horizon=config.retention.horizon,
         ),
         sink=log_file,
         observer=observers,
@@ -129,15 +131,34 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         counts,
     )
 
+    async def prune(before: str, limit: int) -> int | None:
+        done = await store.prune(before, limit)
+        if done is None:
+            return None
+        if not counts.shared:  # counts kept in memory: the deleted sagas no longer count
+            counts.counts.subtract(done.counts)
+        if done.unsunk:
+            log.warning(
+                "[RETENTION] %d of the %d finished sagas deleted had never reached a bookings "
+                "log (their outbox rows were still there)",
+                done.unsunk,
+                done.sagas,
+            )
+        return done.sagas
+
+    retention = Retention("finished sagas", config.saga_retention, config.retention, prune)
+
     async def start() -> None:
         await store.open()
-        # The one count of the saga log; from here on the counts follow the runner's moves
-        # (on a log shared by replicas: counted again, at most once a second, when asked).
+        # The counts from the log (saga_counts for the finished sagas, the others counted):
+        # from here on they follow the runner's moves (on a log shared by replicas: read
+        # again, at most once a second, and for each GetStats).
         counts.seed(await store.stats())
         counts.refreshed_at = asyncio.get_running_loop().time()
         await runner.recover()
         if counts.shared:
             refresher.append(asyncio.create_task(_refresh_counts(), name="saga-counts"))
+        retention.start()
 
     async def _refresh_counts() -> None:
         """The gauges of a shared log: its counts, read every SHARED_REFRESH_S."""
@@ -151,6 +172,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
     refresher: list[asyncio.Task[None]] = []
 
     async def stop() -> None:
+        await retention.stop()
         for task in refresher:
             task.cancel()
         await runner.stop(grace=2.0)

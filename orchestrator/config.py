@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.engine.runner import default_owner
 from sagakit.auth import Tokens
 from sagakit.config import (
     ConfigError,
+    RetentionConfig,
     ServiceConfig,
     env_addr,
     env_choice,
+    env_duration,
     env_float,
     env_int,
     env_str,
@@ -42,6 +44,10 @@ class OrchestratorConfig:
     lease_ttl: float  # seconds a saga's lease lasts unless renewed
     lease_renew: float  # seconds between renewals
     tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
+    # SAGA_RETENTION: seconds a finished saga stays in the log after it finished (None: for
+    # ever); and the sweeps, and the participants' BARRIER_RETENTION (README "Retention").
+    saga_retention: float | None = 30 * 86400.0
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
@@ -80,4 +86,6 @@ class OrchestratorConfig:
             lease_ttl=ttl,
             lease_renew=renew,
             tokens=Tokens.from_env(env),
+            saga_retention=env_duration("SAGA_RETENTION", "30d", 60.0, env),
+            retention=RetentionConfig.from_env(env),
         )

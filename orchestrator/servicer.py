@@ -290,8 +290,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def GetStats(
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Stats:
-        # Kept as sagas move (counted once at start): no table scan per call. A log shared
-        # with other replicas is counted for each call instead (others move sagas too).
+        # Kept as sagas move (read once at start): no table scan per call. A log shared with
+        # other replicas is read for each call instead (others move sagas too): saga_counts
+        # for the finished sagas, a count of the live and FAILED ones.
         await refresh_counts(self.runner.store, self.counts, fresh=True)
         c = self.counts
         return pb.Stats(

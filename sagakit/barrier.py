@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS saga_barrier (
 """
 
 
+# Retention finds old marks by age (every participant's second barrier revision adds it).
+CREATED_INDEX_DDL = """
+CREATE INDEX IF NOT EXISTS saga_barrier_created ON saga_barrier (created_at);
+"""
+# The PostgreSQL advisory lock a replica holds while it prunes (other replicas skip a turn).
+PRUNE_LOCK = 0x466C5362  # "FlSb"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -104,3 +112,24 @@ def marks(conn: Conn, saga_id: str) -> list[dict[str, object]]:
             mark["compensated_at"] = row["created_at"]
             mark["null_compensation"] = bool(row["null_compensation"])
     return list(by_step.values())
+
+
+def prune(conn: Conn, before: str, limit: int, shared: bool = False) -> int | None:
+    """Retention: delete up to `limit` marks written before `before` (ISO, UTC), oldest first.
+    Safe because no call comes for a saga that old (sagakit.config.RetentionConfig: the
+    orchestrator stops such sagas instead). `shared` (PostgreSQL, replicas): None when another
+    replica is pruning right now."""
+    if shared:
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(?)", (PRUNE_LOCK,)).fetchone()
+        if not got[0]:
+            return None
+    rows = conn.execute(
+        "SELECT saga_id, step, op FROM saga_barrier WHERE created_at < ?"
+        " ORDER BY created_at LIMIT ?",
+        (before, limit),
+    ).fetchall()
+    conn.executemany(
+        "DELETE FROM saga_barrier WHERE saga_id=? AND step=? AND op=?",
+        [(r[0], r[1], r[2]) for r in rows],
+    )
+    return len(rows)

@@ -74,6 +74,28 @@ def env_choice(
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(
+    name: str, default: str, lo: float, environ: Mapping[str, str] | None = None
+) -> float | None:
+    """A duration with its unit (`30d`, `12h`, `90m`, `45s`) in seconds, at least `lo`; or
+    `off` (None). A bare number is refused: 30 seconds and 30 days are both plausible."""
+    raw = (_env(environ).get(name, "").strip() or default).lower()
+    if raw == "off":
+        return None
+    try:
+        value = float(raw[:-1]) * _UNITS[raw[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise ConfigError(
+            f"{name} must be a duration like 30d, 12h, 90m or 45s, or off; got {raw!r}"
+        ) from None
+    if not math.isfinite(value) or value < lo:
+        raise ConfigError(f"{name} must be at least {lo:g} s, got {raw!r}")
+    return value
+
+
 def env_addr(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
     """A peer address: `host:port` or any gRPC target ending in one (`dns:///seat:50051`)."""
     value = env_str(name, default, environ)
@@ -191,6 +213,41 @@ class TlsConfig:
         )
 
 
+# The orchestrator stops calling a saga's participants this long before their barriers may
+# forget it (README "Retention"): covers a call in flight (its deadline) and clock skew.
+BARRIER_MARGIN_S = 3600.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Old rows deleted in the background (sagakit/retention.py), in small batches.
+
+    BARRIER_RETENTION is read by every service: a participant deletes barrier marks older
+    than it; the orchestrator makes no participant call for a saga started more than
+    BARRIER_RETENTION - BARRIER_MARGIN_S ago (it stops the saga FAILED, with the reason), so
+    no call ever arrives for a saga whose marks may be gone. Set it alike everywhere."""
+
+    barrier: float | None = 30 * 86400.0  # seconds; None: marks are kept for ever
+    batch: int = 500  # rows (participants) or sagas (orchestrator) per transaction
+    pause: float = 0.1  # seconds between two batches of a sweep: other work goes first
+    every: float = 600.0  # seconds between sweeps (the first runs at start)
+
+    @property
+    def horizon(self) -> float | None:
+        """How old a saga may be and still get participant calls (None: any age)."""
+        return None if self.barrier is None else self.barrier - BARRIER_MARGIN_S
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetentionConfig:
+        env = _env(environ)
+        return cls(
+            barrier=env_duration("BARRIER_RETENTION", "30d", 2 * BARRIER_MARGIN_S, env),
+            batch=env_int("RETENTION_BATCH", 500, 1, 5000, env),
+            pause=env_int("RETENTION_PAUSE_MS", 100, 0, 60_000, env) / 1000,
+            every=env_float("RETENTION_EVERY_S", 600.0, 0.05, env),
+        )
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """What every service reads: where to listen, its database, faults and logging."""
@@ -204,6 +261,7 @@ class ServiceConfig:
     log_level: str
     metrics_port: int | None = None
     tls: TlsConfig = TlsConfig()  # TLS_* / ALLOW_PLAINTEXT; the default: plaintext
+    retention: RetentionConfig = RetentionConfig()  # BARRIER_RETENTION, RETENTION_*
 
     @property
     def data_dir(self) -> Path:
@@ -234,4 +292,5 @@ class ServiceConfig:
             if env.get("METRICS_PORT", "").strip()
             else None,
             tls=TlsConfig.from_env(env),
+            retention=RetentionConfig.from_env(env),
         )

@@ -18,6 +18,7 @@ from sagakit.config import ServiceConfig
 from sagakit.db import Conn, Database, connect
 from sagakit.interceptors import FaultInterceptor
 from sagakit.migrate import Migrations
+from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagakit.timestamps import to_ts
 
@@ -144,6 +145,16 @@ def participant_app(
         for rpc in ("Do", "Compensate")
     )
     participant: Participant[Any, Any] = Participant(db, servicer.STEP, *replies)
+    shared = db.dialect != "sqlite"
+
+    async def prune(before: str, limit: int) -> int | None:
+        return await db.transaction(lambda conn: barrier.prune(conn, before, limit, shared))
+
+    retention = Retention("barrier marks", config.retention.barrier, config.retention, prune)
+
+    async def start_retention() -> None:
+        retention.start()
+
     return GrpcApp(
         name=config.service,
         services=[
@@ -161,7 +172,7 @@ def participant_app(
             ),
             FaultInterceptor(servicer.STEP, config.fault_injection),
         ],
-        on_start=[db.open],
-        on_stop=[db.close],
+        on_start=[db.open, start_retention],
+        on_stop=[retention.stop, db.close],
         tls=config.tls,
     )

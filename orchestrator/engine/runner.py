@@ -54,6 +54,7 @@ from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
+from sagakit.retention import cutoff
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -79,6 +80,10 @@ class RunnerSettings:
     claim_batch: int = 100
     # How often a watcher of a saga driven elsewhere (another replica) reads its new events.
     follow_every: float = 0.05
+    # Seconds after its start past which a saga gets no participant call (None: any age): the
+    # participants may have deleted its barrier marks by then (BARRIER_RETENTION minus a
+    # margin). Such a saga is stopped FAILED with the reason instead.
+    call_horizon: float | None = None
 
     @property
     def renew_every(self) -> float:
@@ -102,6 +107,10 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "DEADLINE_EXCEEDED: no answer within the step deadline"
     return f"{type(exc).__name__}: {exc}"
+
+
+class _BeyondHorizon(Exception):
+    """The saga is too old for its participants' barriers: no call may be made for it."""
 
 
 class Verdict(Enum):
@@ -359,6 +368,8 @@ class SagaRunner:
         if saga.status in FINISHED:
             # Refused before anything changes: a refused call leaves the fault plan as it was.
             raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
+        if too_old := self._beyond_horizon(saga):
+            raise NotResumable(f"saga {saga_id} {too_old}")
         self.observer.saga_resumed(saga, "operator")
         finishing = self._tasks.get(saga_id)
         if finishing is not None and saga.terminal:
@@ -528,6 +539,8 @@ class SagaRunner:
                     first_started = False
                 else:
                     await self._compensate_all(saga, definition)
+        except _BeyondHorizon as exc:
+            await self._stop_loudly(saga, str(exc))
         except LeaseLost:
             log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
         except asyncio.CancelledError:
@@ -562,6 +575,17 @@ class SagaRunner:
                 f"v{definition.version} ({', '.join(definition.step_names)})"
             )
         return ""
+
+    def _beyond_horizon(self, saga: SagaRecord) -> str:
+        """Why no participant call may be made for the saga any more (too old), if so."""
+        horizon = self.settings.call_horizon
+        if horizon is None or saga.created_at >= cutoff(horizon):
+            return ""
+        return (
+            f"started at {saga.created_at}, more than {horizon / 3600:g} h ago (BARRIER_RETENTION"
+            " less its margin): its participants may have deleted its barrier marks, so no call"
+            " is made for it any more; settle its steps with the participants by hand"
+        )
 
     async def _stop_loudly(self, saga: SagaRecord, problem: str) -> None:
         """A saga this runner must not drive: FAILED (an operator's turn), with the reason."""
@@ -645,6 +669,8 @@ class SagaRunner:
             else:
                 if forward and self._expired(saga):
                     return _Attempts(False, error="saga deadline exceeded")
+                if too_old := self._beyond_horizon(saga):
+                    raise _BeyondHorizon(too_old)
                 self._begin(step, forward)
                 await self._transition(saga, [step], f"{kind}_STARTED", step)
             tries += 1

@@ -12,12 +12,20 @@ whole transaction is undone (LeaseLost): a replica that was paused, cut off or s
 lease writes nothing more for that saga once another replica has claimed it. Renewals write
 saga_leases rows only, so they never conflict with transitions (PostgreSQL would make one of
 two writers of a row start over).
+
+Counts (GetStats, the gauges) never scan the whole log: a finished saga adds itself to
+saga_counts in the transaction that finishes it (on one of STRIPES rows per key, picked by its
+id, so concurrent writers rarely meet on a row), and the live and FAILED sagas are counted from
+themselves through the status index (migration 0004). Retention (`prune`) deletes finished
+sagas in small batches and takes them off the counts in the same transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +34,7 @@ from typing import Any
 from orchestrator.engine.model import (
     FINISHED,
     LIVE,
+    NEEDS_COMPENSATION,
     SagaEvent,
     SagaRecord,
     SagaStatus,
@@ -68,6 +77,29 @@ _OUTBOX = (
 )
 _LIVE_MARKS = ",".join("?" * len(LIVE))
 _LIVE_VALUES = tuple(s.value for s in LIVE)
+# Sagas counted from themselves (not in saga_counts): few, found through the status index.
+_UNFINISHED = tuple(s.value for s in SagaStatus if s not in FINISHED)
+_UNFINISHED_MARKS = ",".join("?" * len(_UNFINISHED))
+_FINISHED_VALUES = tuple(sorted(s.value for s in FINISHED))
+_OWES = frozenset(s.value for s in NEEDS_COMPENSATION)
+_OWES_IN = (SagaStatus.COMPENSATING.value, SagaStatus.FAILED.value)
+
+STRIPES = 16  # rows per key in saga_counts that finishing sagas add to
+PRUNE_STRIPE = -1  # the row retention takes deleted sagas off (one pruner at a time)
+# The PostgreSQL advisory lock a replica holds while it prunes (others skip their turn).
+PRUNE_LOCK = 0x466C5370  # "FlSp"
+_COUNT = (
+    "INSERT INTO saga_counts (stripe, key, n) VALUES (?, ?, ?)"
+    " ON CONFLICT (stripe, key) DO UPDATE SET n = saga_counts.n + excluded.n"
+)
+
+
+def _finished_counts(saga: SagaRecord) -> list[tuple[int, str, int]]:
+    """What a saga that has just finished adds to saga_counts: its status and its steps'."""
+    stripe = zlib.crc32(saga.saga_id.encode()) % STRIPES
+    keys = Counter({saga.status.value: 1})
+    keys.update(f"all:{st.state.value}" for st in saga.steps)
+    return [(stripe, k, n) for k, n in keys.items()]
 
 
 class LeaseLost(Exception):
@@ -222,6 +254,16 @@ _LEASE = (
 
 
 @dataclass(frozen=True)
+class Pruned:
+    """One retention batch: how many sagas went, how many of them a bookings log never got
+    (their outbox rows were still there), and what they counted for (SagaStore.stats keys)."""
+
+    sagas: int
+    unsunk: int
+    counts: Counter[str]
+
+
+@dataclass(frozen=True)
 class Page:
     sagas: list[SagaRecord]
     total: int
@@ -293,6 +335,8 @@ class SagaStore:
                 _insert_event(conn, e, saga.lease_epoch)
             if lease is not None:
                 conn.execute(_LEASE, (saga.saga_id, lease[0], saga.lease_epoch, lease[1]))
+            if saga.status in FINISHED:
+                conn.executemany(_COUNT, _finished_counts(saga))
             return saga, True
 
         return await self.db.transaction(tx)
@@ -309,6 +353,8 @@ class SagaStore:
         outbox = (
             (saga.saga_id, saga.status.value, self.sink_name) if self.outbox and finished else None
         )
+        # A saga finishes once (FINISHED is final: nothing resumes it), so it is counted once.
+        counted = _finished_counts(saga) if finished else None
         saga_id, epoch = saga.saga_id, saga.lease_epoch
 
         def write(conn: Conn) -> None:
@@ -321,6 +367,8 @@ class SagaStore:
                 _insert_event(conn, event, epoch)
             if outbox is not None:
                 conn.execute(_OUTBOX, outbox)
+            if counted is not None:
+                conn.executemany(_COUNT, counted)
 
         return write
 
@@ -488,10 +536,12 @@ class SagaStore:
 
         def q(conn: Conn) -> Page:
             where, args = ("status=?", [status.value]) if status else ("1=1", [])
-            total = conn.execute(f"SELECT COUNT(*) FROM sagas WHERE {where}", args).fetchone()[0]
+            total = _total(conn, status)
             if after is not None:
-                where += " AND (created_at < ? OR (created_at = ? AND saga_id < ?))"
-                args = [*args, after[0], after[0], after[1]]
+                # A row value: one range on the keyset index (an OR of two made SQLite sort
+                # every saga before the page).
+                where += " AND (created_at, saga_id) < (?, ?)"
+                args = [*args, after[0], after[1]]
             sagas = _load(
                 conn,
                 f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ?",
@@ -528,25 +578,97 @@ class SagaStore:
         return await self.db.read(q)
 
     async def stats(self) -> dict[str, int]:
-        def q(conn: Conn) -> dict[str, int]:
-            out = {s.value: 0 for s in SagaStatus}
-            for status, n in conn.execute("SELECT status, COUNT(*) FROM sagas GROUP BY status"):
-                out[status] = n
-            live = ",".join("?" * len(LIVE))
-            for state, n in conn.execute(
-                "SELECT st.state, COUNT(*) FROM saga_steps st JOIN sagas s USING (saga_id)"
-                f" WHERE s.status IN ({live}) GROUP BY st.state",
-                [s.value for s in LIVE],
-            ):
-                out[f"live:{state}"] = n
-            for state, n in conn.execute("SELECT state, COUNT(*) FROM saga_steps GROUP BY state"):
-                out[f"all:{state}"] = n
-            out["compensations_pending"] = conn.execute(
-                "SELECT COUNT(*) FROM saga_steps st JOIN sagas s USING (saga_id)"
-                " WHERE s.status IN ('COMPENSATING', 'FAILED') AND (st.state IN"
-                " ('SUCCEEDED', 'UNKNOWN_OUTCOME', 'COMPENSATING_STEP', 'COMPENSATION_FAILED')"
-                " OR (st.state = 'STEP_FAILED' AND st.uncertain = 1))"
-            ).fetchone()[0]
-            return out
+        """Sagas by status, their steps by state (`all:<state>`, and `live:<state>` for live
+        sagas), and compensations pending: without a scan of the finished sagas."""
+        return await self.db.read(_stats)
 
-        return await self.db.read(q)
+    async def prune(self, finished_before: str, limit: int) -> Pruned | None:
+        """Retention: delete up to `limit` sagas that finished (COMPLETED or COMPENSATED)
+        before `finished_before` (an ISO timestamp), oldest first, with their steps, events,
+        outbox and lease rows, in one transaction. FAILED sagas stay (an operator's). None:
+        another replica is pruning this log right now."""
+
+        def tx(conn: Conn) -> Pruned | None:
+            if self.shared:
+                got = conn.execute("SELECT pg_try_advisory_xact_lock(?)", (PRUNE_LOCK,))
+                if not got.fetchone()[0]:
+                    return None
+            ids: list[str] = []
+            for status in _FINISHED_VALUES:
+                # finished_at >= created_at: the range on the status index bounds the scan.
+                ids += [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT saga_id FROM sagas WHERE status=? AND created_at < ?"
+                        " AND finished_at < ? ORDER BY created_at LIMIT ?",
+                        (status, finished_before, finished_before, limit - len(ids)),
+                    )
+                ]
+                if len(ids) >= limit:
+                    break
+            if not ids:
+                return Pruned(0, 0, Counter())
+            marks = ",".join("?" * len(ids))
+            gone: Counter[str] = Counter()
+            for key, n in conn.execute(
+                f"SELECT status, COUNT(*) FROM sagas WHERE saga_id IN ({marks}) GROUP BY status",
+                ids,
+            ):
+                gone[key] += n
+            for state, n in conn.execute(
+                f"SELECT state, COUNT(*) FROM saga_steps WHERE saga_id IN ({marks}) GROUP BY state",
+                ids,
+            ):
+                gone[f"all:{state}"] += n
+            conn.executemany(_COUNT, [(PRUNE_STRIPE, k, -n) for k, n in gone.items()])
+            unsunk = conn.execute(f"DELETE FROM saga_outbox WHERE saga_id IN ({marks})", ids)
+            outbox = max(0, unsunk.rowcount)
+            for table in ("saga_events", "saga_steps", "saga_leases", "sagas"):
+                conn.execute(f"DELETE FROM {table} WHERE saga_id IN ({marks})", ids)
+            return Pruned(len(ids), outbox, gone)
+
+        return await self.db.transaction(tx)
+
+
+def _stats(conn: Conn) -> dict[str, int]:
+    out = {s.value: 0 for s in SagaStatus}
+    for key, n in conn.execute("SELECT key, SUM(n) FROM saga_counts GROUP BY key"):
+        out[key] = out.get(key, 0) + int(n)
+    out["compensations_pending"] = 0
+    for status, state, uncertain, n in conn.execute(
+        "SELECT s.status, st.state, st.uncertain, COUNT(*) FROM sagas s"
+        " JOIN saga_steps st ON st.saga_id = s.saga_id"
+        f" WHERE s.status IN ({_UNFINISHED_MARKS}) GROUP BY s.status, st.state, st.uncertain",
+        _UNFINISHED,
+    ):
+        out[f"all:{state}"] = out.get(f"all:{state}", 0) + n
+        if status in _LIVE_VALUES:
+            out[f"live:{state}"] = out.get(f"live:{state}", 0) + n
+        if status in _OWES_IN and (state in _OWES or (state == "STEP_FAILED" and uncertain)):
+            out["compensations_pending"] += n
+    for status, n in conn.execute(
+        f"SELECT status, COUNT(*) FROM sagas WHERE status IN ({_UNFINISHED_MARKS}) GROUP BY status",
+        _UNFINISHED,
+    ):
+        out[status] = n
+    return out
+
+
+def _total(conn: Conn, status: SagaStatus | None) -> int:
+    """How many sagas (of `status`) the log holds, without scanning the finished ones."""
+    finished = [s for s in _FINISHED_VALUES if status is None or status.value == s]
+    n = 0
+    if finished:
+        row = conn.execute(
+            f"SELECT SUM(n) FROM saga_counts WHERE key IN ({','.join('?' * len(finished))})",
+            finished,
+        ).fetchone()
+        n += int(row[0] or 0)
+    unfinished = [s for s in _UNFINISHED if status is None or status.value == s]
+    if unfinished:
+        row = conn.execute(
+            f"SELECT COUNT(*) FROM sagas WHERE status IN ({','.join('?' * len(unfinished))})",
+            unfinished,
+        ).fetchone()
+        n += int(row[0])
+    return n

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sagakit.config import ServiceConfig, TlsConfig
+from sagakit.config import RetentionConfig, ServiceConfig, TlsConfig
 from sagakit.server import GrpcApp
 
 PARTICIPANTS = ("seat_service", "loyalty_service", "payment_service", "booking_service")
@@ -24,6 +24,7 @@ def config_for(
     fault_injection: bool = True,
     urls: UrlFor = None,
     tls: TlsConfig | None = None,
+    retention: RetentionConfig | None = None,
 ) -> ServiceConfig:
     return ServiceConfig(
         service=service,
@@ -34,6 +35,7 @@ def config_for(
         log_format="console",
         log_level="INFO",
         tls=tls or TlsConfig(),
+        retention=retention or RetentionConfig(),
     )
 
 
@@ -51,9 +53,10 @@ async def running_service(
     fault_injection: bool = True,
     urls: UrlFor = None,
     tls: TlsConfig | None = None,
+    retention: RetentionConfig | None = None,
 ) -> AsyncIterator[str]:
     """Run one service; yields its address `127.0.0.1:<port>`; stops it on exit."""
-    app = build_app(service, config_for(service, data_dir, fault_injection, urls, tls))
+    app = build_app(service, config_for(service, data_dir, fault_injection, urls, tls, retention))
     port = await app.start("127.0.0.1", 0)
     try:
         yield f"127.0.0.1:{port}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestrator.app import build as build_orchestrator
 from sagakit.channels import RECONNECT_OPTIONS
-from sagakit.config import TlsConfig
+from sagakit.config import RetentionConfig, TlsConfig
 from sagakit.peers import Peers
 from tests.support.services import PARTICIPANTS, UrlFor, config_for, running_service
 
@@ -85,13 +85,18 @@ def tls_for(certs: Path | None, name: str) -> TlsConfig:
 
 @asynccontextmanager
 async def running_participants(
-    data_dir: Path, urls: UrlFor = None, certs: Path | None = None
+    data_dir: Path,
+    urls: UrlFor = None,
+    certs: Path | None = None,
+    retention: RetentionConfig | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     async with AsyncExitStack() as stack:
         addrs = {}
         for name in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
             addrs[name] = await stack.enter_async_context(
-                running_service(name, data_dir, urls=urls, tls=tls_for(certs, name))
+                running_service(
+                    name, data_dir, urls=urls, tls=tls_for(certs, name), retention=retention
+                )
             )
         yield addrs
 
@@ -123,13 +128,15 @@ async def running_stack(
     urls: UrlFor = None,
     certs: Path | None = None,
     token: str = "",
+    retention: RetentionConfig | None = None,
     **env: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; `urls`: each service's database (default: SQLite files in data_dir).
     `certs` (a `flightsaga certs` folder): every service on mTLS, the test's stubs presenting
-    the `client` certificate; `token`: sent by those stubs (with AUTH_TOKENS_FILE in `env`)."""
+    the `client` certificate; `token`: sent by those stubs (with AUTH_TOKENS_FILE in `env`);
+    `retention`: the participants' (the orchestrator's comes from `env`)."""
     async with (
-        running_participants(data_dir, urls, certs) as addrs,
+        running_participants(data_dir, urls, certs, retention) as addrs,
         running_orchestrator(addrs, data_dir, fault_injection, urls, certs, **env) as orch,
     ):
         stack = Stack(orch, addrs, data_dir, client_tls=tls_for(certs, "client"), token=token)

@@ -61,3 +61,44 @@ def test_postgresql_urls_are_accepted(scheme: str) -> None:
     c = ServiceConfig.from_env("seat_service", 50051, environ={"DATABASE_URL": url})
     assert c.database_url == url
     assert c.data_dir == Path("data")  # files beside the database: the local data folder
+
+
+def test_retention_defaults_and_durations() -> None:
+    r = ServiceConfig.from_env("seat_service", 50051, environ={}).retention
+    assert (r.barrier, r.batch, r.pause, r.every) == (30 * 86400, 500, 0.1, 600)
+    assert r.horizon == 30 * 86400 - 3600  # calls stop an hour before marks may go
+    env = {"BARRIER_RETENTION": "12h", "RETENTION_BATCH": "50", "RETENTION_PAUSE_MS": "0"}
+    r = ServiceConfig.from_env("seat_service", 50051, environ=env).retention
+    assert (r.barrier, r.batch, r.pause) == (12 * 3600, 50, 0.0)
+    off = ServiceConfig.from_env("seat_service", 50051, environ={"BARRIER_RETENTION": "OFF"})
+    assert off.retention.barrier is None and off.retention.horizon is None
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("30", "a duration like"), ("30x", "a duration like"), ("d", "a duration like"),
+     ("90m", "at least 7200"), ("-1d", "at least"), ("infd", "at least")],
+)  # fmt: skip
+def test_retention_errors_name_the_variable(value: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=f"BARRIER_RETENTION must be {why}"):
+        ServiceConfig.from_env("seat_service", 50051, environ={"BARRIER_RETENTION": value})
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SAGA_RETENTION": "5s"}, "SAGA_RETENTION"),
+        ({"SAGA_RETENTION": "week"}, "SAGA_RETENTION"),
+        ({"RETENTION_BATCH": "0"}, "RETENTION_BATCH"),
+        ({"RETENTION_EVERY_S": "x"}, "RETENTION_EVERY_S"),
+    ],
+)
+def test_orchestrator_retention_errors_name_the_variable(
+    env: dict[str, str], variable: str
+) -> None:
+    from orchestrator.config import OrchestratorConfig
+
+    with pytest.raises(ConfigError, match=variable):
+        OrchestratorConfig.from_env(env)
+    assert OrchestratorConfig.from_env({}).saga_retention == 30 * 86400
+    assert OrchestratorConfig.from_env({"SAGA_RETENTION": "off"}).saga_retention is None

@@ -1,0 +1,641 @@
+"""`python -m bench scale`: what the saga log's size costs (issue 17, item 2).
+
+For each backend, one stack on one data folder; for each log size, in increasing order:
+1. the log is grown to that many finished sagas by bulk SQL, with the orchestrator stopped:
+   copies of real sagas this stack ran first (their saga, step and event rows), new ids,
+   timestamps spread over the last `SEED_DAYS` days (inside the default SAGA_RETENTION, so
+   retention leaves them be);
+2. the orchestrator is started again and timed until it serves (restart at this log size);
+3. BookFlight, GetSaga (random seeded sagas), ListSagas (the first page, and a page in the
+   middle of the log through a page token), GetStats: each one call at a time, p50 and p95.
+Then 10,000 unfinished sagas are written into the log as a `kill -9` leaves them (the first step
+started, the dead process's leases), the orchestrator is started, and the time until every one
+is terminal is measured (recovery). Last, a long run of bookings with the orchestrator's RSS
+sampled every second. The participants' tables are not grown (their hot paths are key lookups).
+
+Writes `scale-<stamp>.json` and `.png` into --out (bench/results by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.databases import Backend, Databases, parse_backends
+from bench.stack import local_stack
+from bench.workload import Workload, collect_flights, open_peers
+from flightsaga.v1 import orchestrator_pb2 as pb
+from launcher.supervisor import Launcher, Service, owns_port
+from orchestrator import page_tokens
+from sagakit.peers import Peers
+
+SEED_DAYS = 20
+TS_COLUMNS = {
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "deadline_at",
+    "started_at",
+    "compensation_started_at",
+    "compensated_at",
+    "at",
+}
+TABLES = ("sagas", "saga_steps", "saga_events")
+CHUNK = 5000  # sagas per insert transaction
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+# ---- the saga log's rows -------------------------------------------------------------------
+
+
+class Log:
+    """The orchestrator's database, opened directly (the orchestrator is stopped meanwhile)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pg = url.startswith("postgres")
+
+    @contextlib.contextmanager
+    def conn(self) -> Iterator[Any]:
+        if self.pg:
+            import psycopg
+
+            with psycopg.connect(self.url) as pg:
+                yield pg
+        else:
+            c = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
+            c.execute("PRAGMA synchronous=OFF")
+            try:
+                yield c
+            finally:
+                c.close()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self.conn() as c:
+            cur = c.execute(sql.replace("?", "%s") if self.pg else sql, args)
+            return [tuple(r) for r in cur.fetchall()]
+
+    def columns(self, table: str) -> list[str]:
+        with self.conn() as c:
+            cur = c.execute(f"SELECT * FROM {table} LIMIT 0")
+            return [d[0] for d in cur.description]
+
+    def insert(self, table: str, cols: list[str], rows: list[tuple[Any, ...]]) -> None:
+        with self.conn() as c:
+            if self.pg:
+                with (
+                    c.cursor() as cur,
+                    cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as cp,
+                ):
+                    for row in rows:
+                        cp.write_row(row)
+                c.commit()
+            else:
+                c.execute("BEGIN")
+                c.executemany(
+                    f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                    rows,
+                )
+                c.execute("COMMIT")
+
+    def add_counts(self, counts: dict[str, int]) -> None:
+        sql = (
+            "INSERT INTO saga_counts (stripe, key, n) VALUES (0, ?, ?)"
+            " ON CONFLICT (stripe, key) DO UPDATE SET n = saga_counts.n + excluded.n"
+        )
+        if not self.query(
+            "SELECT 1 FROM alembic_version WHERE version_num >= ?", ("0004",)
+        ):  # a release before saga_counts (--code): it counts the log itself
+            return
+        with self.conn() as c:
+            for key, n in counts.items():
+                c.execute(sql.replace("?", "%s") if self.pg else sql, (key, n))
+            if self.pg:
+                c.commit()
+
+    def size_bytes(self) -> int:
+        if self.pg:
+            return int(self.query("SELECT pg_database_size(current_database())")[0][0])
+        path = Path(self.url.removeprefix("sqlite:///"))
+        with self.conn() as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+@dataclass
+class Template:
+    """One real saga's rows, timestamps as offsets from its start."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    start: datetime
+
+
+def read_templates(log: Log, status: str = "COMPLETED") -> list[Template]:
+    cols = {t: log.columns(t) for t in TABLES}
+    ids = [r[0] for r in log.query("SELECT saga_id FROM sagas WHERE status=?", (status,))]
+    out = []
+    for saga_id in ids:
+        rows = {
+            t: [
+                dict(zip(cols[t], r, strict=True))
+                for r in log.query(f"SELECT * FROM {t} WHERE saga_id=?", (saga_id,))
+            ]
+            for t in TABLES
+        }
+        out.append(Template(rows, _ts(rows["sagas"][0]["created_at"])))
+    return out
+
+
+def _copy(row: dict[str, Any], saga_id: str, shift: timedelta, **changes: Any) -> dict[str, Any]:
+    new = dict(row, saga_id=saga_id, **changes)
+    for c in TS_COLUMNS & new.keys():
+        if isinstance(new[c], str) and c not in changes:
+            new[c] = _iso(_ts(new[c]) + shift)
+    return new
+
+
+def seed_finished(log: Log, templates: list[Template], first: int, last: int, top: int) -> float:
+    """Sagas number `first` to `last` - 1 of a log that will hold `top`, copies of
+    `templates`, started over the last SEED_DAYS days in order; returns the seconds it took."""
+    began = time.perf_counter()
+    cols = {t: log.columns(t) for t in TABLES}
+    origin = datetime.now(UTC) - timedelta(days=SEED_DAYS)
+    step = timedelta(days=SEED_DAYS - 1) / top
+    counts: dict[str, int] = {}
+    for lo in range(first, last, CHUNK):
+        batch: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+        for i in range(lo, min(last, lo + CHUNK)):
+            t = templates[i % len(templates)]
+            saga_id = uuid.UUID(int=i + 1).hex
+            shift = origin + step * i - t.start
+            for table in TABLES:
+                for row in t.rows[table]:
+                    extra = {"idempotency_key": None} if table == "sagas" else {}
+                    new = _copy(row, saga_id, shift, **extra)
+                    batch[table].append(tuple(new[c] for c in cols[table]))
+        for table in TABLES:
+            log.insert(table, cols[table], batch[table])
+    for i in range(first, last):
+        t = templates[i % len(templates)]
+        saga = t.rows["sagas"][0]
+        counts[saga["status"]] = counts.get(saga["status"], 0) + 1
+        for st in t.rows["saga_steps"]:
+            key = f"all:{st['state']}"
+            counts[key] = counts.get(key, 0) + 1
+    log.add_counts(counts)
+    return time.perf_counter() - began
+
+
+def seed_unfinished(
+    log: Log, template: Template, flights: list[str], owner: str, n: int
+) -> list[str]:
+    """`n` sagas as a kill -9 leaves them: saga and first step started, the rest pending,
+    leases held by the dead `owner`. Each books one seat on the next flight of `flights`."""
+    cols = {t: log.columns(t) for t in TABLES}
+    now = datetime.now(UTC)
+    base = template.rows
+    request = pb.BookFlightRequest.FromString(bytes(base["sagas"][0]["payload"]))
+    ids, rows = [], {t: [] for t in TABLES}  # type: ignore[var-annotated]
+    leases = []
+    for i in range(n):
+        saga_id = uuid.uuid4().hex
+        ids.append(saga_id)
+        shift = now - timedelta(seconds=n - i) / 100 - template.start
+        del request.flight_ids[:]
+        request.flight_ids.append(flights[i % len(flights)])
+        request.loyalty_points = 1
+        saga = _copy(
+            base["sagas"][0],
+            saga_id,
+            shift,
+            status="RUNNING",
+            idempotency_key=None,
+            finished_at=None,
+            deadline_at=_iso(now + timedelta(hours=1)),
+            payload=request.SerializeToString(deterministic=True),
+            error="",
+            compensation_order="[]",
+            event_seq=2,
+            lease_epoch=1,
+        )
+        rows["sagas"].append(tuple(saga[c] for c in cols["sagas"]))
+        for st in base["saga_steps"]:
+            first = st["idx"] == 1
+            step = _copy(
+                st,
+                saga_id,
+                shift,
+                state="EXECUTING" if first else "PENDING",
+                attempts=1 if first else 0,
+                finished_at=None,
+                result=None,
+                **({} if first else {"started_at": None}),
+            )
+            rows["saga_steps"].append(tuple(step[c] for c in cols["saga_steps"]))
+        for ev in sorted(base["saga_events"], key=lambda e: e["seq"])[:2]:
+            e = _copy(ev, saga_id, shift, status="RUNNING")
+            rows["saga_events"].append(tuple(e[c] for c in cols["saga_events"]))
+        leases.append((saga_id, owner, 1, time.time() + 5))
+    for table in TABLES:
+        log.insert(table, cols[table], rows[table])
+    log.insert("saga_leases", ["saga_id", "owner", "epoch", "expires"], leases)
+    return ids
+
+
+# ---- the orchestrator process --------------------------------------------------------------
+
+
+def orchestrator_of(launcher: Launcher) -> Service:
+    return next(s for s in launcher.services if s.module == "orchestrator")
+
+
+async def serving(addr: str) -> None:
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.02)
+
+
+async def stop(svc: Service, kill: bool = False) -> None:
+    assert svc.proc is not None
+    if kill:
+        svc.proc.kill()
+    else:
+        svc.proc.terminate()
+    await svc.proc.wait()
+
+
+async def restart(launcher: Launcher, svc: Service) -> float:
+    """Start the orchestrator; seconds until it serves."""
+    began = time.perf_counter()
+    await launcher.spawn(svc)
+    await asyncio.wait_for(serving(svc.addr), 600)
+    took = time.perf_counter() - began
+    assert svc.proc is not None
+    # SERVING from this process, not from another that took the port meanwhile.
+    if svc.proc.returncode is not None or not owns_port(svc.proc.pid, svc.port):
+        raise RuntimeError(f"the restarted orchestrator does not own {svc.addr}")
+    return took
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+
+async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
+    """`n` calls one at a time: p50 and p95 in ms."""
+    ms = []
+    for i in range(n):
+        began = time.perf_counter()
+        await call(i)
+        ms.append((time.perf_counter() - began) * 1000)
+    ms.sort()
+    return {"p50": statistics.median(ms), "p95": ms[int(len(ms) * 0.95) - 1]}
+
+
+async def measure(peers: Peers, work: Workload, log: Log, size: int, calls: int) -> dict[str, Any]:
+    o = peers.orchestrator
+    # Channels share subchannels: the one to the stopped process may still be backing off.
+    await o.GetStats(pb.GetStatsRequest(), timeout=60, wait_for_ready=True)
+    rng = random.Random(size)
+    ids = [uuid.UUID(int=rng.randrange(size) + 1).hex for _ in range(calls)]
+    middle = log.query(
+        "SELECT created_at, saga_id FROM sagas WHERE saga_id=?", (uuid.UUID(int=size // 2).hex,)
+    )[0]
+    token = page_tokens.encode((str(middle[0]), str(middle[1])), "")
+
+    async def get(i: int) -> None:
+        saga = await o.GetSaga(pb.GetSagaRequest(saga_id=ids[i]), timeout=10)
+        assert saga.saga_id == ids[i]
+
+    async def first_page(_: int) -> None:
+        page = await o.ListSagas(pb.ListSagasRequest(page_size=20), timeout=10)
+        assert len(page.sagas) == 20 and page.total >= size
+
+    async def deep_page(_: int) -> None:
+        page = await o.ListSagas(pb.ListSagasRequest(page_size=20, page_token=token), timeout=10)
+        assert len(page.sagas) == 20
+
+    async def stats(_: int) -> None:
+        s = await o.GetStats(pb.GetStatsRequest(), timeout=10)
+        assert s.completed >= size
+
+    async def book(_: int) -> None:
+        await work.book()
+
+    return {
+        "book": await timed(calls, book),
+        "get_saga": await timed(calls, get),
+        "list_first": await timed(calls, first_page),
+        "list_deep": await timed(calls, deep_page),
+        "stats": await timed(calls, stats),
+    }
+
+
+async def until_terminal(peers: Peers) -> None:
+    while True:
+        s = await peers.orchestrator.GetStats(pb.GetStatsRequest(), timeout=60, wait_for_ready=True)
+        if s.running + s.compensating == 0:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def rss_run(peers: Peers, work: Workload, pid: int, n: int, concurrency: int) -> list[Any]:
+    """`n` bookings, `concurrency` at a time; (sagas booked, seconds, RSS kB) every second."""
+    done = 0
+    samples: list[tuple[int, float, int]] = []
+    errors: list[str] = []
+    began = time.perf_counter()
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        nonlocal done
+        for _ in todo:
+            try:
+                await work.book()
+            except Exception as exc:  # counted, not fatal: the samples so far still count
+                errors.append(repr(exc)[:200])
+            done += 1
+
+    async def sampler() -> None:
+        while True:
+            samples.append((done, time.perf_counter() - began, rss_kb(pid)))
+            await asyncio.sleep(1.0)
+
+    await peers.orchestrator.GetStats(pb.GetStatsRequest(), timeout=60, wait_for_ready=True)
+    sampling = asyncio.create_task(sampler())
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    sampling.cancel()
+    samples.append((done, time.perf_counter() - began, rss_kb(pid)))
+    if errors:
+        print(f"{len(errors)} bookings failed in the RSS run, e.g. {errors[0]}", flush=True)
+    return samples
+
+
+# ---- one backend ---------------------------------------------------------------------------
+
+
+async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases) -> dict[str, Any]:
+    sizes = sorted(args.log_sizes)
+    out: dict[str, Any] = {"backend": backend.name, "sizes": []}
+    env = {"SQLITE_SYNCHRONOUS": "full"}
+    with dbs.for_round(backend, "scale") as urls:
+        async with local_stack(code_dir=args.code, extra_env=env, databases=urls) as sut:
+            assert sut.data_dir is not None
+            launcher = sut.launcher
+            assert launcher is not None
+            svc = orchestrator_of(launcher)
+            log = Log(urls["orchestrator"] if urls else f"sqlite:///{sut.data_dir}/orchestrator.db")
+            peers = open_peers(sut.addrs)
+            try:
+                pool = await collect_flights(peers, dates=120)
+                need = args.templates + len(sizes) * args.calls + args.recovery + args.rss_sagas
+                work = LongWorkload(peers, pool.sample(need, seed=3))
+                for _ in range(args.templates):
+                    await work.book()
+                await stop(svc)
+                templates = read_templates(log)
+                real = len(templates)
+                empty_bytes = log.size_bytes()
+                seeded = 0
+                for size in sizes:
+                    took = seed_finished(log, templates, seeded, size, sizes[-1])
+                    print(
+                        f"[{backend.name}] seeded {size - seeded} sagas in {took:.1f} s", flush=True
+                    )
+                    seeded = size
+                    disk = log.size_bytes()
+                    restart_s = await restart(launcher, svc)
+                    peers_fresh = open_peers(sut.addrs)
+                    work.peers = peers_fresh
+                    try:
+                        figures = await measure(peers_fresh, work, log, size, args.calls)
+                    except grpc.aio.AioRpcError:
+                        print("FAILED", sut.addrs, svc.proc and svc.proc.returncode, flush=True)
+                        for f in sut.data_dir.rglob("orchestrator.log"):
+                            for line in f.read_text().splitlines():
+                                if "[SAGA" not in line and "[QUEUE" not in line:
+                                    print("==", line[:300], flush=True)
+                        raise
+                    await peers_fresh.close()
+                    row = {
+                        "size": size,
+                        "seed_s": took,
+                        "restart_s": restart_s,
+                        "log_bytes": disk,
+                        "bytes_per_saga": (disk - empty_bytes) / (size + real),
+                        **figures,
+                    }
+                    out["sizes"].append(row)
+                    print(f"[{backend.name}] {json.dumps(row)}", flush=True)
+                    await stop(svc)
+                # What one retention batch costs on the largest log (the orchestrator stopped:
+                # the batches alone), deleting the oldest seeded sagas.
+                out["retention"] = await retention_batches(log.url, args.retention_batches)
+                print(f"[{backend.name}] retention {out['retention']}", flush=True)
+                # Recovery of unfinished sagas left by a kill -9.
+                if args.recovery:
+                    flights = [pool_flight for pool_flight in _flights(work, args.recovery)]
+                    seed_unfinished(log, templates[0], flights, "local-orchestrator", args.recovery)
+                    began = time.perf_counter()
+                    serve_s = await restart(launcher, svc)
+                    peers_fresh = open_peers(sut.addrs)
+                    await until_terminal(peers_fresh)
+                    out["recovery"] = {
+                        "sagas": args.recovery,
+                        "log_size": sizes[-1],
+                        "serving_s": serve_s,
+                        "all_terminal_s": time.perf_counter() - began,
+                    }
+                    s = await peers_fresh.orchestrator.GetStats(pb.GetStatsRequest(), timeout=30)
+                    out["recovery"]["outcome"] = {
+                        "completed": s.completed,
+                        "compensated": s.compensated,
+                        "failed": s.failed,
+                    }
+                    print(f"[{backend.name}] recovery {json.dumps(out['recovery'])}", flush=True)
+                    work.peers = peers_fresh
+                else:
+                    await restart(launcher, svc)
+                    work.peers = open_peers(sut.addrs)
+                if args.rss_sagas:
+                    assert svc.proc is not None
+                    samples = await rss_run(
+                        work.peers, work, svc.proc.pid, args.rss_sagas, args.concurrency
+                    )
+                    out["rss"] = samples
+                    print(
+                        f"[{backend.name}] RSS {samples[0][2]} -> {samples[-1][2]} kB over "
+                        f"{samples[-1][0]} sagas in {samples[-1][1]:.0f} s",
+                        flush=True,
+                    )
+                await work.peers.close()
+                out["participants"] = participant_disk(sut.data_dir, urls)
+                print(f"[{backend.name}] participants {out['participants']}", flush=True)
+            finally:
+                await peers.close()
+    return out
+
+
+async def retention_batches(url: str, batches: int, size: int = 500) -> dict[str, Any]:
+    from orchestrator.engine.store import SagaStore
+
+    store = SagaStore(url if url.startswith("postgres") else Path(url.removeprefix("sqlite:///")))
+    await store.open()
+    ms = []
+    try:
+        for _ in range(batches):
+            began = time.perf_counter()
+            done = await store.prune(_iso(datetime.now(UTC)), size)
+            ms.append((time.perf_counter() - began) * 1000)
+            assert done is not None and done.sagas == size
+    finally:
+        await store.close()
+    return {"batch": size, "ms": ms, "median_ms": statistics.median(ms) if ms else None}
+
+
+def participant_disk(data_dir: Path, urls: dict[str, str] | None) -> dict[str, Any]:
+    """Each participant's database size and barrier marks, for disk per saga."""
+    out: dict[str, Any] = {}
+    for module in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
+        log = Log(urls[module] if urls else f"sqlite:///{data_dir}/{module}.db")
+        marks = int(log.query("SELECT COUNT(*) FROM saga_barrier")[0][0])
+        if log.pg:
+            size = log.size_bytes()
+        else:
+            path = data_dir / f"{module}.db"
+            size = sum(p.stat().st_size for p in data_dir.glob(path.name + "*") if p.is_file())
+        out[module] = {"bytes": size, "barrier_marks": marks}
+    return out
+
+
+class LongWorkload(Workload):
+    """One loyalty point per booking (the account's 250,000 last 250,000 bookings)."""
+
+    def request(self) -> pb.BookFlightRequest:
+        req = super().request()
+        req.loyalty_points = 1
+        return req
+
+
+def _flights(work: Workload, n: int) -> list[str]:
+    return [work.flights.take() for _ in range(n)]
+
+
+# ---- report --------------------------------------------------------------------------------
+
+
+def write_chart(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    ax = axes[0]
+    for r in results:
+        sizes = [row["size"] for row in r["sizes"]]
+        for key, label in (
+            ("book", "BookFlight"),
+            ("get_saga", "GetSaga"),
+            ("list_first", "ListSagas first page"),
+            ("list_deep", "ListSagas deep page"),
+            ("stats", "GetStats"),
+        ):
+            ax.plot(sizes, [row[key]["p50"] for row in r["sizes"]], marker="o",
+                    label=f"{label} ({r['backend']})")  # fmt: skip
+        ax.plot(sizes, [row["restart_s"] * 1000 for row in r["sizes"]], marker="s",
+                linestyle="--", label=f"restart until serving ({r['backend']})")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("finished sagas in the log")
+    ax.set_ylabel("p50 ms (restart: ms)")
+    ax.set_title("Cost against the saga log's size")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for r in results:
+        if r.get("rss"):
+            ax.plot([s[0] for s in r["rss"]], [s[2] / 1024 for s in r["rss"]],
+                    label=r["backend"])  # fmt: skip
+    ax.set_xlabel("sagas booked in the run")
+    ax.set_ylabel("orchestrator RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Orchestrator RSS over a long run")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__.splitlines()[0])
+    p.add_argument("--log-sizes", default="10000,100000",
+                   type=lambda v: [int(x) for x in v.split(",") if x])  # fmt: skip
+    p.add_argument("--database", action="append", default=[], help="sqlite, postgres")
+    p.add_argument("--calls", type=int, default=100, help="calls of each kind per log size")
+    p.add_argument("--templates", type=int, default=20, help="real sagas copied into the log")
+    p.add_argument("--recovery", type=int, default=10000, help="unfinished sagas to recover")
+    p.add_argument("--rss-sagas", type=int, default=10000, help="bookings in the RSS run")
+    p.add_argument("--concurrency", type=int, default=16, help="of the RSS run")
+    p.add_argument("--out", type=Path, default=Path("bench/results"))
+    p.add_argument("--retention-batches", type=int, default=5, help="timed, of 500 sagas")
+    p.add_argument("--code", type=Path, help="run the services from this source folder")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    backends = parse_backends(args.database)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    dbs = Databases(stamp)
+    dbs.open(backends)
+    results = []
+    try:
+        for backend in backends:
+            results.append(asyncio.run(run_backend(args, backend, dbs)))
+    finally:
+        dbs.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    report = {"stamp": stamp, "commit": commit, "args": {k: str(v) for k, v in vars(args).items()},
+              "results": results}  # fmt: skip
+    (args.out / f"scale-{stamp}.json").write_text(json.dumps(report, indent=1))
+    write_chart(results, args.out / f"scale-{stamp}.png")
+    print(f"wrote {args.out}/scale-{stamp}.json and .png", file=sys.stderr)
+    return 0
