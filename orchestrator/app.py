@@ -155,7 +155,10 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         # again, at most once a second, and for each GetStats).
         counts.seed(await store.stats())
         counts.refreshed_at = asyncio.get_running_loop().time()
-        await runner.recover()
+        # Serve at once: the sagas a crash left are claimed and driven in the background
+        # (a few hundred at a time), not before the first request is answered.
+        await runner.reopen()
+        runner.recover_in_background()
         if counts.shared:
             refresher.append(asyncio.create_task(_refresh_counts(), name="saga-counts"))
         retention.start()

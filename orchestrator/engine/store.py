@@ -437,20 +437,17 @@ class SagaStore:
 
     # ---- leases ---------------------------------------------------------------------------
 
-    async def claim(
-        self, owner: str, expires: float, now: float, limit: int, reclaim: bool = False
-    ) -> list[SagaRecord]:
+    async def claim(self, owner: str, expires: float, now: float, limit: int) -> list[SagaRecord]:
         """Take the lease of up to `limit` live sagas nobody holds (never leased, released, or
-        expired by `now`), and with `reclaim` also those `owner` held before (a restart under
-        the same ORCHESTRATOR_ID); each claim bumps the saga's lease epoch. Concurrent
-        claimers skip each other's rows (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+        expired by `now`; see expire_leases for a restart); each claim bumps the saga's lease
+        epoch. Concurrent claimers skip each other's rows (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
         pick = (
             f"SELECT s.saga_id FROM sagas s LEFT JOIN saga_leases l ON l.saga_id = s.saga_id"
             f" WHERE s.status IN ({_LIVE_MARKS})"
-            " AND (l.saga_id IS NULL OR l.expires < ? OR l.owner = ?)"
+            " AND (l.saga_id IS NULL OR l.expires < ?)"
             " ORDER BY s.created_at LIMIT ?"
         )
-        args = (*_LIVE_VALUES, now, owner if reclaim else None, limit)
+        args = (*_LIVE_VALUES, now, limit)
         # Mostly there is nothing to claim: find that out with a read, not a write transaction
         # (on SQLite a commit, an fsync, every second).
         if not await self.db.read(lambda c: c.execute(pick, args).fetchone()):
@@ -503,6 +500,20 @@ class SagaStore:
                 [(i, owner, epoch) for i, epoch in ended],
             )
             return held
+
+        return await self.db.transaction(tx)
+
+    async def expire_leases(self, owner: str | None) -> int:
+        """End at once every lease `owner` holds (None: every lease), so claims take those
+        sagas: a replica restarting under the same name, or the one process of a SQLite log.
+        Returns how many."""
+
+        def tx(conn: Conn) -> int:
+            if owner is None:
+                return int(conn.execute("UPDATE saga_leases SET expires=0").rowcount)
+            return int(
+                conn.execute("UPDATE saga_leases SET expires=0 WHERE owner=?", (owner,)).rowcount
+            )
 
         return await self.db.transaction(tx)
 

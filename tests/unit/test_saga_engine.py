@@ -557,3 +557,55 @@ async def test_watching_a_saga_that_ended_while_its_driver_was_finishing_ends(
 
     types = await asyncio.wait_for(watch(), timeout=5)
     assert types[0] == "SAGA_STARTED" and types[-1] == "SAGA_COMPLETED"
+
+
+async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """40 sagas left live by a crash, recovered in the background with room for 5 at a time:
+    never more than 5 driven at once, all completed; a saga started while recovery runs keeps
+    its own driver and lease (recovery does not claim it from under it)."""
+    import asyncio
+
+    from orchestrator.engine.model import SagaEvent
+
+    running = peak = 0
+
+    async def slow(call: StepCall) -> dict[str, Any]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return {"saga": call.saga_id}
+
+    retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, retry_for=0.3)
+    definition = SagaDefinition("test", (StepSpec("a", slow, slow, 1.0, retry),))
+    store = SagaStore(tmp_path / "saga.db", "NORMAL")
+    await store.open()
+    settings = RunnerSettings(claim_every=0, max_driving=5, claim_batch=3)
+    crashed = SagaRunner(store, {"test": definition}, settings)
+    for i in range(40):
+        saga = crashed.new_saga("test", f"left-{i}", "cid", b"")
+        saga.event_seq = 1
+        await store.create(
+            saga, SagaEvent(saga.saga_id, 1, "SAGA_STARTED", saga.status), lease=("x", 2e9)
+        )
+    await store.close()
+
+    store = SagaStore(tmp_path / "saga.db", "NORMAL")
+    await store.open()
+    runner = SagaRunner(store, {"test": definition}, settings)
+    assert await runner.reopen() == 40  # the leases the crashed process held, ended
+    runner.recover_in_background()
+    started = runner.new_saga("test", "meanwhile", "cid", b"")
+    await runner.start(started)
+    done = await runner.wait("meanwhile", 10)
+    assert done is not None and done.status == SagaStatus.COMPLETED
+    assert done.lease_epoch == 1  # claimed once, by its own start
+    for i in range(40):
+        left = await runner.wait(f"left-{i}", 10)
+        assert left is not None and left.status == SagaStatus.COMPLETED, left
+    assert peak <= 5 + 1  # five recovered at a time, plus the one started meanwhile
+    await runner.stop(1)
+    await store.close()
