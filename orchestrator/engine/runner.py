@@ -341,7 +341,8 @@ class SagaRunner:
         for saga_id in leases:
             if saga_id in held:
                 self._leases[saga_id] = began + self.settings.lease_ttl
-            elif (task := self._tasks.get(saga_id)) is not None:
+            elif (task := self._tasks.get(saga_id)) is not None and not task.done():
+                # (A driver that ended already, its own write fenced off, said so itself.)
                 context.saga_id.set(saga_id)
                 log.warning("[SAGA] lease lost to another replica; no longer driving it")
                 self._lost.add(saga_id)
@@ -570,7 +571,8 @@ class SagaRunner:
         except _BeyondHorizon as exc:
             await self._stop_loudly(saga, str(exc))
         except LeaseLost:
-            log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
+            if saga.saga_id not in self._lost:  # else renew() or claim() said so already
+                log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
         except asyncio.CancelledError:
             if saga.saga_id in self._lost:
                 return  # renew() or claim() found the lease gone, and said so
