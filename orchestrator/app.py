@@ -75,6 +75,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             if config.bookings_log is not None and is_postgres(config.service.database_url)
             else ""
         ),
+        writer=config.orchestrator_id,
     )
     peers = booking_saga.participants(
         config.seat_addr,
