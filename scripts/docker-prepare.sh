@@ -127,14 +127,25 @@ ensure_packages() {
     step_done
 }
 
-# A live (not zombie) dockerd process.
+# A live (not zombie) process.
+pid_alive() {
+    case "$(ps -o stat= -p "$1" 2>/dev/null)" in
+    Z* | "") return 1 ;;
+    *) return 0 ;;
+    esac
+}
+
+# The dockerd this script launched (its pid until exec turns it into dockerd), or any live
+# dockerd. The launched pid matters: for its first moments that process is still the wrapping
+# bash closing descriptors, and `pgrep -x dockerd` does not see it yet.
+LAUNCHED_PID=
 dockerd_alive() {
     local pid
+    if [ -n "$LAUNCHED_PID" ] && pid_alive "$LAUNCHED_PID"; then
+        return 0
+    fi
     for pid in $(pgrep -x dockerd 2>/dev/null); do
-        case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
-        Z* | "") ;;
-        *) return 0 ;;
-        esac
+        pid_alive "$pid" && return 0
     done
     return 1
 }
@@ -167,9 +178,10 @@ ensure_dockerd() {
         setsid nohup bash -c 'for fd in /proc/self/fd/*; do fd=${fd##*/}
             [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec dockerd' \
             >"$DOCKERD_LOG" 2>&1 </dev/null &
+        LAUNCHED_PID=$!
     fi
     local i
-    for i in $(seq 1 60); do
+    for i in $(seq 1 120); do
         if docker info >/dev/null 2>&1; then
             log "dockerd answers after ${i}s"
             step_done
