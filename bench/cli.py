@@ -20,19 +20,31 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from bench import report
 from bench.databases import Backend, Databases, parse_backends
 from bench.measure import Level, peak_rss, run_level
 from bench.profile import profiling, top
 from bench.stack import SystemUnderTest, local_stack, target_addrs
-from bench.workload import MODES, Workload, check_modes, collect_flights, open_peers
+from bench.workload import (
+    ALL_MODES,
+    MODES,
+    RELAY,
+    Workload,
+    check_modes,
+    collect_flights,
+    open_peers,
+)
+from sagakit.config import TlsConfig
+from sagakit.peers import Addrs, Peers
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -104,7 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--modes",
         default=",".join(MODES),
-        help=f"comma-separated, from {', '.join(MODES)} (default: all)",
+        help=f"comma-separated, from {', '.join(ALL_MODES)} (default: {','.join(MODES)}; "
+        "relay runs bench.relay beside the local stack: the CPU floor of an orchestrator)",
     )
     p.add_argument("--warmup", type=int, default=40, help="unmeasured bookings per mode first")
     p.add_argument(
@@ -182,6 +195,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("bookings, repeat and every concurrency level must be at least 1")
     if args.target and (args.compare or args.variant):
         p.error("--compare / --variant start their own stacks; not with --target")
+    if args.target and RELAY in args.mode_list:
+        p.error(
+            "--modes relay starts its own relay beside the local stack's participants (and "
+            "measures its CPU); not with --target"
+        )
     if args.target and args.database:
         p.error("--database sets up the local stack's databases; not with --target")
     try:
@@ -214,6 +232,41 @@ def otlp_sink() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def relay_server(addrs: Addrs, timeout: float = 30.0) -> AsyncIterator[tuple[str, int]]:
+    """`python -m bench.relay` (this repository's code) on a free port, calling the stack's
+    participants; yields its address and pid once it answers, stops it on exit."""
+    port = free_port()
+    participants = [addrs.seat, addrs.loyalty, addrs.payment, addrs.booking]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.relay", str(port), *participants, cwd=REPO
+    )
+    addr = f"127.0.0.1:{port}"
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with grpc.aio.insecure_channel(addr) as channel:
+            ready = asyncio.ensure_future(channel.channel_ready())
+            try:
+                while not ready.done():
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"bench.relay exited with code {proc.returncode}")
+                    if loop.time() > deadline:
+                        raise RuntimeError(f"bench.relay did not answer on {addr} in {timeout} s")
+                    await asyncio.wait({ready}, timeout=0.1)
+            finally:
+                ready.cancel()
+        yield addr, proc.pid
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def free_port() -> int:
@@ -286,13 +339,25 @@ async def run_round(
     sut: SystemUnderTest, args: argparse.Namespace, round_no: int, label: str
 ) -> dict[str, Any]:
     peers = open_peers(sut.addrs)
-    try:
+    async with AsyncExitStack() as resources:
+        resources.push_async_callback(peers.close)
+        cpu_pids = sut.cpu_pids
+        rss_pids = sut.pids
+        relay = None
+        if RELAY in args.mode_list:
+            # The relay's CPU is a column of every level (near zero outside its own levels).
+            addr, pid = await resources.enter_async_context(relay_server(sut.addrs))
+            cpu_pids = {**cpu_pids, RELAY: pid}
+            rss_pids = {**rss_pids, RELAY: pid}
+            relay_peers = Peers({"orchestrator": addr}, tls=TlsConfig(), token="")
+            resources.push_async_callback(relay_peers.close)
+            relay = relay_peers.orchestrator
         per_level = args.bookings * len(args.levels) * len(args.mode_list)
         needed = per_level + args.warmup * len(args.mode_list)
         pool = await collect_flights(peers, seed=args.seed + round_no)
         pool = pool.sample(needed + len(pool), seed=args.seed + round_no)
         needed += len(pool)
-        work = Workload(peers, pool, seed=args.seed + round_no)
+        work = Workload(peers, pool, seed=args.seed + round_no, relay=relay)
         # Warm-up: every flight of the pool once (the orchestrator's flight check, the seat
         # service's pages), then a few bookings of each mode.
         prime = work.operation("saga", len(pool))
@@ -302,12 +367,11 @@ async def run_round(
             if args.warmup:
                 warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
         levels: list[Level] = []
-        cpu_pids = sut.cpu_pids
         async with AsyncExitStack() as stack:
             if args.profile is not None and sut.pids:
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
                 out = args.profile / f"round{round_no}-{safe}"
-                await stack.enter_async_context(profiling(sut.pids, out))
+                await stack.enter_async_context(profiling(rss_pids, out))
             for conc in args.levels:
                 for mode in args.mode_list:
                     op = work.operation(mode, args.bookings)
@@ -326,10 +390,8 @@ async def run_round(
                 "problem_samples": [s for w in warm for s in w.samples][:5],
             },
             "levels": [lv.to_json() for lv in levels],
-            "peak_rss_kb": peak_rss(sut.pids),
+            "peak_rss_kb": peak_rss(rss_pids),
         }
-    finally:
-        await peers.close()
 
 
 def summarize_variant(cell: Cell, rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,9 +11,10 @@ from typing import Any
 from bench.databases import POSTGRES_CPU
 from bench.measure import CLIENT
 
-SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", POSTGRES_CPU, CLIENT)
+RELAY = "relay"  # bench.relay: the relay mode's stand-in for the orchestrator
+SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", POSTGRES_CPU, RELAY, CLIENT)
 SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
-SHORT |= {"booking": "book", POSTGRES_CPU: "pg", CLIENT: "client"}
+SHORT |= {"booking": "book", POSTGRES_CPU: "pg", RELAY: "relay", CLIENT: "client"}
 # Targets from issue 7 (reported, never asserted).
 TARGET_THROUGHPUT = (32, 0.5)  # at this concurrency, saga throughput >= this x raw
 TARGET_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x raw
@@ -212,7 +213,7 @@ def level_line(row: dict[str, Any]) -> str:
     replicas = [k for k in per if k.startswith("orchestrator-")]
     for k in replicas:
         per["orchestrator"] = per.get("orchestrator", 0.0) + per.pop(k)
-    cpu = " ".join(f"{SHORT[k]}={per[k]:.2f}" for k in SERVICES if k in per)
+    cpu = " ".join(f"{SHORT.get(k, k)}={per[k]:.2f}" for k in SERVICES if k in per)
     if replicas:
         cpu = cpu.replace("orch=", f"orch(x{len(replicas) + 1})=", 1)
     flag = f"  <-- {bad} FAILED" if bad else ""
@@ -243,6 +244,24 @@ def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def relay_lines(levels: list[dict[str, Any]]) -> list[str]:
+    """The orchestrator's CPU per saga against the relay's per booking (its own gRPC calls
+    alone), at each concurrency both modes ran at."""
+    by = {(r["mode"], r["concurrency"]): r for r in levels}
+    lines = []
+    for conc in sorted({c for m, c in by if m == "saga" and (RELAY, c) in by}):
+        saga = by["saga", conc]["cpu_ms_per_op"].get("orchestrator")
+        floor = by[RELAY, conc]["cpu_ms_per_op"].get(RELAY)
+        if saga is None or floor is None or saga != saga or floor != floor:
+            continue
+        x = f"{saga / floor:.2f}" if floor else "-"
+        lines.append(
+            f"  c={conc}: orchestrator {saga:.2f} ms CPU per saga, relay {floor:.2f} ms per "
+            f"booking (its gRPC calls alone): saga/relay {x}"
+        )
+    return ["", "  orchestrator CPU against the relay floor:", *lines] if lines else []
+
+
 def variant_text(variant: dict[str, Any]) -> list[str]:
     rounds = len(variant["rounds"])
     how = f"median of {rounds} rounds" if rounds > 1 else "1 round"
@@ -251,6 +270,7 @@ def variant_text(variant: dict[str, Any]) -> list[str]:
     if variant["ratios"]:
         lines += ["", "  saga vs raw chain (throughput: higher is better; latency: lower):"]
         lines += ratio_table(variant["ratios"])
+    lines += relay_lines(variant["levels"])
     for name, t in variant["targets"].items():
         lines.append(
             f"  target {name}: {t['value']:.2f} ({t['target']}): "
@@ -364,6 +384,7 @@ def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     colors = {"raw": "tab:gray", "saga": "tab:blue", "failure": "tab:red", "mix": "tab:green"}
+    colors[RELAY] = "tab:purple"
     styles = ["-", "--", ":", "-."]
     fig, (ax_tp, ax_lat) = plt.subplots(1, 2, figsize=(13, 5))
     levels_seen: set[int] = set()

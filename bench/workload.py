@@ -9,6 +9,9 @@ is reported as a problem (an RPC error, or an unexpected status / shape of the r
 - failure: BookFlight with x-fail-at confirm_booking, expected COMPENSATED after three
   compensations (payment, loyalty, seat).
 - mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
+- relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
+  only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
+  an orchestrator). Not run by default; only beside a local stack.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from flightsaga.v1 import (
     common_pb2,
     loyalty_pb2,
     orchestrator_pb2,
+    orchestrator_pb2_grpc,
     payment_pb2,
     seat_pb2,
 )
@@ -58,7 +62,9 @@ POINTS = 10  # per booking: cheap enough for many runs against one stack
 CARD = "4242424242424242"  # always approved
 CALL_TIMEOUT = 10.0
 SAGA_TIMEOUT = 60.0
-MODES = ("raw", "saga", "failure", "mix")
+MODES = ("raw", "saga", "failure", "mix")  # the default modes
+RELAY = "relay"
+ALL_MODES = (*MODES, RELAY)  # every mode --modes accepts
 
 
 class Problem(Exception):
@@ -156,10 +162,17 @@ def _expect(cond: bool, what: str) -> None:
 
 
 class Workload:
-    def __init__(self, peers: Peers, flights: FlightPool, seed: int = 11) -> None:
+    def __init__(
+        self,
+        peers: Peers,
+        flights: FlightPool,
+        seed: int = 11,
+        relay: orchestrator_pb2_grpc.OrchestratorStub | None = None,
+    ) -> None:
         self.peers = peers
         self.flights = flights
         self._rng = random.Random(seed)
+        self.relay = relay  # bench.relay's BookFlight (the relay mode), when one runs
 
     def request(self) -> orchestrator_pb2.BookFlightRequest:
         return booking(
@@ -172,8 +185,12 @@ class Workload:
 
     # ---- through the orchestrator -------------------------------------------------------
 
-    async def book(self, fail_at: str = "") -> None:
-        saga: orchestrator_pb2.Saga = await self.peers.orchestrator.BookFlight(
+    async def book(
+        self, fail_at: str = "", via: orchestrator_pb2_grpc.OrchestratorStub | None = None
+    ) -> None:
+        """One BookFlight, to the orchestrator (or `via`: the relay), its reply checked."""
+        stub = self.peers.orchestrator if via is None else via
+        saga: orchestrator_pb2.Saga = await stub.BookFlight(
             self.request(), metadata=_md(fail_at), timeout=SAGA_TIMEOUT
         )
         status = orchestrator_pb2.SagaStatus.Name(saga.status)
@@ -240,7 +257,12 @@ class Workload:
         if mode == "mix":
             plan = self.mix_plan(n)
             return lambda i: self.book(fail_at=plan[i])
-        raise ValueError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+        if mode == RELAY:
+            relay = self.relay
+            if relay is None:
+                raise ValueError("the relay mode needs a running bench.relay (a local stack)")
+            return lambda _: self.book(via=relay)
+        raise ValueError(f"unknown mode {mode!r} (one of {', '.join(ALL_MODES)})")
 
 
 def describe(exc: BaseException) -> str:
@@ -250,7 +272,7 @@ def describe(exc: BaseException) -> str:
 
 
 def check_modes(modes: Sequence[str]) -> list[str]:
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in ALL_MODES]
     if bad:
-        raise ValueError(f"unknown mode(s) {', '.join(bad)}: choose from {', '.join(MODES)}")
+        raise ValueError(f"unknown mode(s) {', '.join(bad)}: choose from {', '.join(ALL_MODES)}")
     return list(modes)

@@ -129,6 +129,31 @@ def test_orchestrator_replicas_in_one_run(tmp_path: Path, pg_cluster: Any) -> No
     assert "by orchestrator replicas" in run.stdout
 
 
+def test_relay_mode_measures_the_relay_beside_the_local_stack(tmp_path: Path) -> None:
+    """`--modes raw,relay`: bench.relay runs beside the stack for the round, its bookings all
+    end as expected, and its CPU is a column of the report (and of the table)."""
+    args = "--modes raw,relay -n 20 -c 2 --repeat 1 --warmup 2 --no-progress --out".split()
+    run = bench(*args, str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert doc["ok"] is True and doc["settings"]["modes"] == ["raw", "relay"]
+    (variant,) = doc["variants"]
+    levels = {lv["mode"]: lv for lv in variant["levels"]}
+    assert set(levels) == {"raw", "relay"}
+    relay = levels["relay"]
+    assert (relay["n"], relay["ok"], relay["errors"], relay["unexpected"]) == (20, 20, 0, 0)
+    assert relay["cpu_ms_per_op"]["relay"] > 0
+    assert "relay" in levels["raw"]["cpu_ms_per_op"]  # a column of every level
+    assert variant["peak_rss_kb"]["relay"] > 0
+    assert "relay=" in run.stdout
+
+
+def test_relay_mode_is_not_a_default_and_needs_a_local_stack() -> None:
+    assert "relay" not in MODES
+    run = bench("--modes", "saga,relay", "--target", "127.0.0.1:1")
+    assert run.returncode == 2 and "not with --target" in run.stderr
+
+
 def test_replicas_need_postgres() -> None:
     run = bench("--replicas", "2")
     assert run.returncode == 2 and "--database postgres" in run.stderr
