@@ -27,7 +27,7 @@ import asyncio
 import json
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,6 @@ _STEP_COLS = (
     " compensation_result, compensation_error"
 )
 
-
-# One transition's writes, ready to run inside a transaction.
-Write = Callable[[Conn], None]
 
 _UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
@@ -254,6 +251,43 @@ _LEASE = (
 
 
 @dataclass(frozen=True)
+class Write:
+    """One transition of one saga, ready to run inside a transaction (SagaStore.transition)."""
+
+    saga_id: str
+    epoch: int
+    update: tuple[object, ...]  # _UPDATE_SAGA's arguments: the saga row as of the transition
+    step_rows: list[tuple[object, ...]]
+    event: SagaEvent | None
+    outbox: tuple[str, str, str] | None
+    counted: list[tuple[int, str, int]] | None
+
+    def rows(self, conn: Conn) -> None:
+        """Everything but the saga row."""
+        if self.step_rows:
+            conn.executemany(_UPSERT_STEP, self.step_rows)
+        if self.event is not None:
+            _insert_event(conn, self.event, self.epoch)
+        if self.outbox is not None:
+            conn.execute(_OUTBOX, self.outbox)
+        if self.counted is not None:
+            conn.executemany(_COUNT, self.counted)
+
+
+def _write_all(conn: Conn, writes: Sequence[Write]) -> None:
+    """Consecutive transitions of one saga in one transaction. The saga row is written once,
+    as the last of them left it, and first, so a fenced-off driver stops before it writes
+    anything (every transition of a driver carries the same lease epoch)."""
+    if not writes:
+        return
+    last = writes[-1]
+    if conn.execute(_UPDATE_SAGA, last.update).rowcount != 1:
+        raise LeaseLost(f"saga {last.saga_id}: lease {last.epoch} was claimed by another replica")
+    for write in writes:  # in order: a later transition's step row wins over an earlier one's
+        write.rows(conn)
+
+
+@dataclass(frozen=True)
 class Pruned:
     """One retention batch: how many sagas went, how many of them a bookings log never got
     (their outbox rows were still there), and what they counted for (SagaStore.stats keys)."""
@@ -354,30 +388,21 @@ class SagaStore:
         """One transition's writes, its rows taken as they are now; run them in a transaction
         (see save's `earlier`)."""
         saga_row = _saga_row(saga)
-        update = (*(saga_row[i] for i in _UPDATED), saga.saga_id, saga.lease_epoch)
-        step_rows = [_step_row(saga.saga_id, st) for st in steps]
         finished = saga.status in FINISHED
-        outbox = (
-            (saga.saga_id, saga.status.value, self.sink_name) if self.outbox and finished else None
+        return Write(
+            saga_id=saga.saga_id,
+            epoch=saga.lease_epoch,
+            update=(*(saga_row[i] for i in _UPDATED), saga.saga_id, saga.lease_epoch),
+            step_rows=[_step_row(saga.saga_id, st) for st in steps],
+            event=event,
+            outbox=(
+                (saga.saga_id, saga.status.value, self.sink_name)
+                if self.outbox and finished
+                else None
+            ),
+            # A saga finishes once (FINISHED is final: nothing resumes it), so it is counted once.
+            counted=_finished_counts(saga, self.stripe) if finished else None,
         )
-        # A saga finishes once (FINISHED is final: nothing resumes it), so it is counted once.
-        counted = _finished_counts(saga, self.stripe) if finished else None
-        saga_id, epoch = saga.saga_id, saga.lease_epoch
-
-        def write(conn: Conn) -> None:
-            # First, so a fenced-off transition stops before it writes anything.
-            if conn.execute(_UPDATE_SAGA, update).rowcount != 1:
-                raise LeaseLost(f"saga {saga_id}: lease {epoch} was claimed by another replica")
-            if step_rows:
-                conn.executemany(_UPSERT_STEP, step_rows)
-            if event is not None:
-                _insert_event(conn, event, epoch)
-            if outbox is not None:
-                conn.execute(_OUTBOX, outbox)
-            if counted is not None:
-                conn.executemany(_COUNT, counted)
-
-        return write
 
     async def save(
         self,
@@ -389,23 +414,12 @@ class SagaStore:
         """Persist one transition: the saga row, the changed steps and the event, atomically;
         after the `earlier` transitions held back for it, in the same transaction."""
         own = self.transition(saga, steps, event)
-
-        def tx(conn: Conn) -> None:
-            for write in earlier:
-                write(conn)
-            own(conn)
-
-        await self.db.transaction(tx)
+        await self.db.transaction(lambda conn: _write_all(conn, [*earlier, own]))
 
     def save_soon(self, writes: Sequence[Write]) -> asyncio.Future[None]:
         """Commit held-back transitions without waiting (a driver stopping before its next
         transition). Any failure is left to the future."""
-
-        def tx(conn: Conn) -> None:
-            for write in writes:
-                write(conn)
-
-        return self.db.submit(tx)
+        return self.db.submit(lambda conn: _write_all(conn, writes))
 
     async def load(self, saga_id: str) -> SagaRecord | None:
         found = await self.db.read(lambda c: _load(c, "saga_id=?", (saga_id,)))
