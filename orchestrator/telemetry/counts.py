@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from functools import lru_cache
 
 from orchestrator.engine.model import LIVE, SagaEvent, SagaRecord, SagaStatus, StepState
 from orchestrator.engine.observer import Resumed, SagaObserver
@@ -40,6 +41,17 @@ def _contribution(snap: Snapshot) -> Counter[str]:
         if owes and status in _OWES_COMPENSATION:
             out["compensations_pending"] += 1
     return out
+
+
+@lru_cache(maxsize=4096)
+def _delta(before: Snapshot | None, after: Snapshot) -> tuple[tuple[str, int], ...]:
+    """What a saga moving from `before` (None: new) to `after` changes in the counts. Sagas
+    take a few dozen distinct snapshots between them, so each move is a cache hit: counting
+    afresh at every move cost the orchestrator about 0.3 ms per booking (issue 17)."""
+    change = _contribution(after)
+    if before is not None:
+        change.subtract(_contribution(before))
+    return tuple((key, n) for key, n in change.items() if n)
 
 
 SHARED_REFRESH_S = 1.0
@@ -70,8 +82,13 @@ class SagaCounts(SagaObserver):
         if self.shared:
             return
         snap = _snapshot(saga)
-        self.counts.update(_contribution(snap))
+        self._apply(_delta(None, snap))
         self._seen[saga.saga_id] = snap
+
+    def _apply(self, delta: tuple[tuple[str, int], ...]) -> None:
+        counts = self.counts
+        for key, n in delta:
+            counts[key] += n
 
     def saga_resumed(self, saga: SagaRecord, how: Resumed) -> None:
         if self.shared:
@@ -88,8 +105,7 @@ class SagaCounts(SagaObserver):
             if before is None:
                 self._seen[saga.saga_id] = after
             return
-        self.counts.update(_contribution(after))
-        self.counts.subtract(_contribution(before))
+        self._apply(_delta(before, after))
         if saga.terminal:
             self._seen.pop(saga.saga_id, None)
         else:
