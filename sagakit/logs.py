@@ -18,7 +18,11 @@ from opentelemetry import trace
 
 from sagakit import context
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "_console",  # ConsoleFormatter's line, kept on the record
+}
 
 
 _base_factory = logging.getLogRecordFactory()
@@ -61,14 +65,21 @@ class _ServiceFilter(logging.Filter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # A line goes to stderr and to the saga's window (logstore), both in this format:
+        # formatted once (for the service it names), not once per handler.
+        service = record.service  # type: ignore[attr-defined]
+        done = record.__dict__.get("_console")
+        if done is not None and done[0] == service:
+            return str(done[1])
         ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         line = (
-            f"{ts} {record.levelname:<7} {record.service} "  # type: ignore[attr-defined]
+            f"{ts} {record.levelname:<7} {service} "
             f"cid={record.correlation_id} saga={record.saga_id} "  # type: ignore[attr-defined]
             f"trace={getattr(record, 'trace_id', '-')} {record.getMessage()}"
         )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
+        record._console = (service, line)  # type: ignore[attr-defined]
         return line
 
 
