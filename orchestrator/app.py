@@ -112,6 +112,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             owner=config.orchestrator_id,
             lease_ttl=config.lease_ttl,
             lease_renew=config.lease_renew,
+            max_driving=config.max_driving,
             call_horizon=config.retention.horizon,
         ),
         sink=log_file,

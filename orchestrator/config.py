@@ -43,6 +43,7 @@ class OrchestratorConfig:
     orchestrator_id: str  # this replica's name in the saga leases
     lease_ttl: float  # seconds a saga's lease lasts unless renewed
     lease_renew: float  # seconds between renewals
+    max_driving: int = 256  # SAGA_MAX_DRIVING: sagas driven at once before claims wait
     tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
     # SAGA_RETENTION: seconds a finished saga stays in the log after it finished (None: for
     # ever); and the sweeps, and the participants' BARRIER_RETENTION (README "Retention").
@@ -85,6 +86,7 @@ class OrchestratorConfig:
             orchestrator_id=owner,
             lease_ttl=ttl,
             lease_renew=renew,
+            max_driving=env_int("SAGA_MAX_DRIVING", 256, 1, 100_000, env),
             tokens=Tokens.from_env(env),
             saga_retention=env_duration("SAGA_RETENTION", "30d", 60.0, env),
             retention=RetentionConfig.from_env(env),

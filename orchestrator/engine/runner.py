@@ -186,6 +186,7 @@ class SagaRunner:
         self._keeper: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[int] | None = None
         self._freed = asyncio.Event()  # a driver ended: room to claim another saga
+        self._horizon_cutoff, self._horizon_until = "", float("-inf")  # see _beyond_horizon
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -609,7 +610,14 @@ class SagaRunner:
     def _beyond_horizon(self, saga: SagaRecord) -> str:
         """Why no participant call may be made for the saga any more (too old), if so."""
         horizon = self.settings.call_horizon
-        if horizon is None or saga.created_at >= cutoff(horizon):
+        if horizon is None:
+            return ""
+        # Before every participant call: the cutoff is worked out once a second (the horizon
+        # is hours long and keeps a margin), not formatted per call.
+        at = time.monotonic()
+        if at >= self._horizon_until:
+            self._horizon_cutoff, self._horizon_until = cutoff(horizon), at + 1.0
+        if saga.created_at >= self._horizon_cutoff:
             return ""
         return (
             f"started at {saga.created_at}, more than {horizon / 3600:g} h ago (BARRIER_RETENTION"

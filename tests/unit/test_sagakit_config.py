@@ -102,3 +102,13 @@ def test_orchestrator_retention_errors_name_the_variable(
         OrchestratorConfig.from_env(env)
     assert OrchestratorConfig.from_env({}).saga_retention == 30 * 86400
     assert OrchestratorConfig.from_env({"SAGA_RETENTION": "off"}).saga_retention is None
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_driving_errors_name_the_variable(value: str) -> None:
+    from orchestrator.config import OrchestratorConfig
+
+    with pytest.raises(ConfigError, match="SAGA_MAX_DRIVING"):
+        OrchestratorConfig.from_env({"SAGA_MAX_DRIVING": value})
+    assert OrchestratorConfig.from_env({}).max_driving == 256
+    assert OrchestratorConfig.from_env({"SAGA_MAX_DRIVING": "40"}).max_driving == 40
