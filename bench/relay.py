@@ -20,8 +20,8 @@ import uuid
 
 import grpc
 
-from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from flightsaga.v1 import orchestrator_pb2_grpc, payment_pb2
 from orchestrator import booking_saga
 from sagakit.config import TlsConfig
 from sagakit.context import CORRELATION_HEADER
@@ -61,18 +61,7 @@ class Relay(orchestrator_pb2_grpc.OrchestratorServicer):
         token = await p.payment.Tokenize(
             payment_pb2.TokenizeRequest(card=request.card), timeout=CALL_TIMEOUT
         )
-        req = pb.BookFlightRequest()
-        req.CopyFrom(request)
-        card = request.card
-        req.card.CopyFrom(
-            common_pb2.Card(
-                number=f"****{token.last4}",
-                exp_month=card.exp_month,
-                exp_year=card.exp_year,
-                holder_name=card.holder_name,
-                token=token.token,
-            )
-        )
+        req = booking_saga.tokenized(request, token)
         saga_id = uuid.uuid4().hex
         seats = await p.seat.Do(
             booking_saga.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from flightsaga.v1 import (
     booking_pb2,
+    common_pb2,
     loyalty_pb2,
     orchestrator_pb2,
     payment_pb2,
@@ -84,6 +85,26 @@ def comparable(payload: bytes) -> bytes:
     req.card.cvc = ""
     req.card.token = ""
     return req.SerializeToString(deterministic=True)
+
+
+def tokenized(
+    req: orchestrator_pb2.BookFlightRequest, reply: payment_pb2.TokenizeResponse
+) -> orchestrator_pb2.BookFlightRequest:
+    """The request with its card replaced by the payment service's token (and last four
+    digits): what the saga log keeps, so no card number or CVC is stored."""
+    out = orchestrator_pb2.BookFlightRequest()
+    out.CopyFrom(req)
+    card = req.card
+    out.card.CopyFrom(
+        common_pb2.Card(
+            number=f"****{reply.last4}",
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            holder_name=card.holder_name,
+            token=reply.token,
+        )
+    )
+    return out
 
 
 def masked(req: orchestrator_pb2.BookFlightRequest) -> orchestrator_pb2.BookFlightRequest:

@@ -137,19 +137,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                     peer="payment",
                 ) from None
         assert reply is not None
-        out = pb.BookFlightRequest()
-        out.CopyFrom(request)
-        card = out.card
-        out.card.CopyFrom(
-            common_pb2.Card(
-                number=f"****{reply.last4}",
-                exp_month=card.exp_month,
-                exp_year=card.exp_year,
-                holder_name=card.holder_name,
-                token=reply.token,
-            )
-        )
-        return out
+        return booking_saga.tokenized(request, reply)
 
     async def _start(
         self,
