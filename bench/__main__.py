@@ -7,6 +7,11 @@ if sys.argv[1:2] == ["scale"]:  # `python -m bench scale`: the saga log's size (
 
     raise SystemExit(scale(sys.argv[2:]))
 
+if sys.argv[1:2] == ["engine"]:  # `python -m bench engine`: the engine alone (bench/engine.py)
+    from bench.engine import main as engine
+
+    raise SystemExit(engine(sys.argv[2:]))
+
 from bench.cli import main
 
 raise SystemExit(main())

@@ -157,3 +157,15 @@ def test_relay_mode_is_not_a_default_and_needs_a_local_stack() -> None:
 def test_replicas_need_postgres() -> None:
     run = bench("--replicas", "2")
     assert run.returncode == 2 and "--database postgres" in run.stderr
+
+
+def test_engine_alone_runs_each_configuration_in_its_own_process() -> None:
+    run = bench("engine", "-n", "40", "-c", "4", "--repeat", "1", "--with", "none,all,sink")
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line.split("  ")[1].strip(): line for line in run.stdout.splitlines()[2:]}
+    assert set(rows) == {"engine alone", "sink, observers, logging", "sink"}, run.stdout
+    for line in rows.values():
+        rate, cpu = (float(x) for x in line.split()[-2:])
+        assert rate > 0 and cpu > 0, line
+    bad = bench("engine", "--with", "tracing")
+    assert bad.returncode == 2 and "--with: 'tracing'" in bad.stderr
