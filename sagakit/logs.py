@@ -7,6 +7,7 @@ message; LOG_FORMAT=json emits one JSON object per line for log shippers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -103,9 +104,59 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr, one write per event-loop turn instead of one per line.
+
+    A write per line made every line a system call, and on a busy service the call let the
+    database thread take the GIL, so the loop waited to get it back: INFO logging cost the
+    orchestrator about 0.4 ms per booking (bench/README.md, issue 17). Lines logged on the
+    event loop wait in order until the end of the loop's current turn (call_soon), so a line is
+    out before the loop next waits on anything; lines from other threads, or with no loop
+    running, are written at once, after any still waiting (order is kept). flush() (logging's
+    shutdown at exit included) writes what waits."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            if loop is None:
+                self._write()
+            elif not self._scheduled:
+                self._scheduled = True
+                loop.call_soon(self.flush)
+
+    def _write(self) -> None:
+        """With the lock held."""
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:
+                pass  # stderr gone (a closed pipe): nothing to tell it to
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._scheduled = False
+            self._write()
+
+
 def setup_logging(service: str, log_format: str = "console", level: str = "INFO") -> None:
     """Route every logger of the process to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchedStreamHandler(sys.stderr)
     handler.addFilter(_ServiceFilter(service))
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     root = logging.getLogger()
