@@ -1,8 +1,10 @@
 """Appends one JSON line per finished saga (its whole timeline) to the bookings log file.
 
-The line is the Saga message's JSON (`convert.saga_json_line`). Lines are written on a writer
-thread, so the event loop never waits on the disk; lines that queue up while a write is under
-way go out together in the next one.
+The line is the Saga message's JSON (`convert.saga_json_line`). The lines appended during one
+turn of the event loop are written together at its end, in one write (call_soon). That write
+goes to the page cache, as the services' log lines on stderr do; a writer thread per batch
+cost the orchestrator more than the write itself (each hand-off let another thread take the
+GIL; issue 17).
 `append` returns once its line is written (handed to the OS, as before: no fsync), so a saga
 reported finished is in the file; lines keep the order in which `append` was called.
 
@@ -16,37 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections import deque
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from orchestrator.convert import saga_json_line
 from orchestrator.engine.model import SagaRecord
 
-_Pending = tuple[str, bytes, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
-
-
-def _settle(batch: list[_Pending], error: BaseException | None) -> None:
-    """On the caller's loop."""
-    for *_, future in batch:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
+_Pending = tuple[str, bytes, "asyncio.Future[None]"]
 
 
 class BookingsLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-log")
         self._file: BinaryIO | None = None
-        self._queue: deque[_Pending] = deque()
-        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._scheduled = False  # a write is due at the end of the loop's turn
         self._end = 0  # the file's size after the last write
         # Lines written and not yet cleared from the outbox: saga id -> where its line starts.
         self._uncleared: dict[str, int] = {}
@@ -58,50 +45,48 @@ class BookingsLog:
             self._end = self._file.seek(0, 2)
         return self._file
 
-    def _drain(self) -> None:
-        """On the writer thread: write every queued line in one go, then wake their callers."""
-        batch: list[_Pending] = []
-        while self._queue:
-            batch.append(self._queue.popleft())
+    def _write_pending(self) -> None:
+        """Write every waiting line in one go, then wake their callers."""
+        self._scheduled = False
+        batch, self._pending = self._pending, []
         if not batch:
-            return  # an earlier drain took this call's line
+            return
         error: BaseException | None = None
         try:
             file = self._open()
-            file.write(b"".join(line for _, line, _, _ in batch))
+            file.write(b"".join(line for _, line, _ in batch))
             file.flush()
-            with self._lock:
-                at = self._end
-                for saga_id, line, _, _ in batch:
-                    self._uncleared.setdefault(saga_id, at)
-                    at += len(line)
-                self._end = at
+            at = self._end
+            for saga_id, line, _ in batch:
+                self._uncleared.setdefault(saga_id, at)
+                at += len(line)
+            self._end = at
         except Exception as exc:  # every caller of the batch gets it
             error = exc
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
-        for item in batch:
-            by_loop.setdefault(item[2], []).append(item)
-        for loop, mine in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, mine, error)
-            except RuntimeError:
-                pass  # the caller's loop is closed: nobody is waiting any more
+        for *_, future in batch:
+            if future.done():
+                continue  # its caller gave up (the line is written all the same)
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
 
     async def append(self, saga: SagaRecord) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         line = (saga_json_line(saga) + "\n").encode()
-        self._queue.append((saga.saga_id, line, loop, future))
-        self._executor.submit(self._drain)
+        self._pending.append((saga.saga_id, line, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._write_pending)
         await future
 
     def checkpoint(self, cleared: Collection[str]) -> str:
-        with self._lock:
-            for saga_id in cleared:
-                self._uncleared.pop(saga_id, None)
-            if self._file is None and not self._uncleared:
-                self._end = self.path.stat().st_size if self.path.exists() else 0
-            return str(min(self._uncleared.values(), default=self._end))
+        for saga_id in cleared:
+            self._uncleared.pop(saga_id, None)
+        if self._file is None and not self._uncleared:
+            self._end = self.path.stat().st_size if self.path.exists() else 0
+        return str(min(self._uncleared.values(), default=self._end))
 
     async def missing(self, checkpoint: str, sagas: Sequence[SagaRecord]) -> list[SagaRecord]:
         found = await asyncio.to_thread(self._lines_after, int(checkpoint or 0))
@@ -131,7 +116,11 @@ class BookingsLog:
         return found
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        if self._pending:  # the loop stopped before its turn ended: the lines still go out
+            try:
+                self._write_pending()
+            except RuntimeError:
+                pass  # their callers' loop is closed: nobody is waiting any more
         if self._file is not None:
             self._file.close()
             self._file = None
