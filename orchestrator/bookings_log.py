@@ -33,7 +33,8 @@ class BookingsLog:
         self.path = path
         self._file: BinaryIO | None = None
         self._pending: list[_Pending] = []
-        self._scheduled = False  # a write is due at the end of the loop's turn
+        # The loop at the end of whose turn the waiting lines are written (None: none due).
+        self._due_on: asyncio.AbstractEventLoop | None = None
         self._end = 0  # the file's size after the last write
         # Lines written and not yet cleared from the outbox: saga id -> where its line starts.
         self._uncleared: dict[str, int] = {}
@@ -47,7 +48,7 @@ class BookingsLog:
 
     def _write_pending(self) -> None:
         """Write every waiting line in one go, then wake their callers."""
-        self._scheduled = False
+        self._due_on = None
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -66,18 +67,24 @@ class BookingsLog:
         for *_, future in batch:
             if future.done():
                 continue  # its caller gave up (the line is written all the same)
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
+            try:
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+            except RuntimeError:
+                pass  # its caller's loop is closed: nobody is waiting any more
 
     async def append(self, saga: SagaRecord) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         line = (saga_json_line(saga) + "\n").encode()
         self._pending.append((saga.saga_id, line, future))
-        if not self._scheduled:
-            self._scheduled = True
+        if self._due_on is not loop:
+            if self._due_on is not None:
+                # Due on another loop, which may have stopped before its turn ended: now.
+                self._write_pending()
+            self._due_on = loop
             loop.call_soon(self._write_pending)
         await future
 
@@ -117,10 +124,7 @@ class BookingsLog:
 
     def close(self) -> None:
         if self._pending:  # the loop stopped before its turn ended: the lines still go out
-            try:
-                self._write_pending()
-            except RuntimeError:
-                pass  # their callers' loop is closed: nobody is waiting any more
+            self._write_pending()
         if self._file is not None:
             self._file.close()
             self._file = None

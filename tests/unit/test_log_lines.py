@@ -80,3 +80,25 @@ def test_without_a_loop_every_line_is_written_and_flush_empties_what_waits() -> 
     loop.close()
     handler.flush()  # what logging.shutdown does at exit
     assert stream.getvalue() == "no loop\nlast words\n"
+
+
+def test_a_loop_that_stopped_before_its_turn_ended_does_not_hold_the_next_loops_lines() -> None:
+    stream = Writes()
+    log, _ = _logger(stream)
+    loop = asyncio.new_event_loop()
+
+    def turn() -> None:
+        # Logged in this turn; the loop stops at its end, before the write due next turn.
+        loop.call_soon(lambda: (log.info("first loop"), loop.stop()))
+
+    loop.call_soon(turn)
+    loop.run_forever()
+    loop.close()
+    assert stream.getvalue() == ""  # still waiting: that loop never ran the write
+
+    async def second() -> None:
+        log.info("second loop")
+        await asyncio.sleep(0.01)
+        assert stream.getvalue() == "first loop\nsecond loop\n"
+
+    asyncio.run(second())
