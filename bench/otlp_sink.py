@@ -5,12 +5,13 @@ own, so receiving spans costs neither the services nor the bench's client."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from sagakit.server import stop_on_signals
 
 
 class _Sink(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
@@ -30,10 +31,7 @@ async def serve(port: int) -> None:
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(sink, server)  # type: ignore[no-untyped-call]
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stop_on_signals().wait()
     await server.stop(0)
     print(f"otlp sink: {sink.spans} spans received", file=sys.stderr)
 

@@ -13,8 +13,6 @@ with the orchestrator's.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 import uuid
 
@@ -26,7 +24,7 @@ from orchestrator import booking_saga
 from sagakit.config import TlsConfig
 from sagakit.context import CORRELATION_HEADER
 from sagakit.peers import Peers
-from sagakit.server import SERVER_OPTIONS, run_loop
+from sagakit.server import SERVER_OPTIONS, run_loop, stop_on_signals
 from sagakit.steps import STEP_ORDER
 
 HOST = "127.0.0.1"
@@ -105,10 +103,7 @@ async def serve(port: int, seat: str, loyalty: str, payment: str, booking: str) 
     except RuntimeError as exc:
         raise OSError(f"relay: cannot listen on {HOST}:{port} ({exc})") from exc
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -20,7 +20,6 @@ import contextlib
 import fcntl
 import os
 import random
-import signal
 import socket
 import sys
 import time
@@ -35,6 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sagakit.channels import open_channel
 from sagakit.healthprobe import check_http
+from sagakit.server import stop_on_signals
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -493,10 +493,7 @@ class Launcher:
 
     async def run(self) -> int:
         """Start, print the banner, wait for Ctrl-C/SIGTERM or a dying service; stop all."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         try:
             lock = lock_data_dir(self.data_dir)
         except NotStarted as exc:

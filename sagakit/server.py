@@ -120,13 +120,19 @@ class GrpcApp:
 
     async def serve_until_signal(self, host: str, port: int, grace: float = 5.0) -> None:
         await self.start(host, port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await stop.wait()
         log.info("%s stopping (grace %.1fs)", self.name, grace)
         await self.stop(grace)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event the running loop sets on SIGTERM or SIGINT: a process's cue to stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
