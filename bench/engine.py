@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 PARTS = ("sink", "observers", "logging")
-STEPS = ("reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking")
 # A reply of the size and shape the participants send (what the saga log keeps per step).
 REPLY = {
     "saga_id": "0" * 32,
@@ -47,6 +46,7 @@ REPLY = {
 async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dict[str, Any]:
     """In this process: n sagas at `concurrency`, after a warm-up; CPU of the whole process."""
     from flightsaga.v1 import orchestrator_pb2 as pb
+    from orchestrator.booking_saga import NAME
     from orchestrator.bookings_log import BookingsLog
     from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
     from orchestrator.engine.observer import Observers
@@ -56,6 +56,7 @@ async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dic
     from orchestrator.telemetry.metrics import SagaMetrics
     from sagakit.logs import setup_logging
     from sagakit.metrics import Metrics
+    from sagakit.steps import STEP_ORDER
 
     if "logging" in parts:
         # The services log to stderr; here stderr goes to a file, as under the launcher.
@@ -74,8 +75,8 @@ async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dic
     store = SagaStore(data / "orchestrator.db", outbox=sink is not None, writer="bench")
     await store.open()
     definition = SagaDefinition(
-        name="book_flight",
-        steps=tuple(StepSpec(s, answer, undo, 5.0, RetryPolicy()) for s in STEPS),
+        name=NAME,
+        steps=tuple(StepSpec(s, answer, undo, 5.0, RetryPolicy()) for s in STEP_ORDER),
         summarize=lambda results: {"booking_reference": REPLY["booking_reference"]},
     )
     counts = SagaCounts()
@@ -90,7 +91,7 @@ async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dic
     payload = request.SerializeToString()
 
     async def saga() -> None:
-        new = runner.new_saga("book_flight", uuid.uuid4().hex, uuid.uuid4().hex, payload)
+        new = runner.new_saga(NAME, uuid.uuid4().hex, uuid.uuid4().hex, payload)
         started, _ = await runner.start(new)
         done = await runner.wait(started.saga_id, None)
         assert done is not None and done.status.value == "COMPLETED", done
