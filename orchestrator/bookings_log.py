@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from orchestrator.convert import saga_json_line
 from orchestrator.engine.model import SagaRecord
+from sagakit.endofturn import EndOfTurn
 
 _Pending = tuple[str, bytes, "asyncio.Future[None]"]
 
@@ -33,8 +34,7 @@ class BookingsLog:
         self.path = path
         self._file: BinaryIO | None = None
         self._pending: list[_Pending] = []
-        # The loop at the end of whose turn the waiting lines are written (None: none due).
-        self._due_on: asyncio.AbstractEventLoop | None = None
+        self._turn = EndOfTurn(self._write_pending)
         self._end = 0  # the file's size after the last write
         # Lines written and not yet cleared from the outbox: saga id -> where its line starts.
         self._uncleared: dict[str, int] = {}
@@ -48,7 +48,6 @@ class BookingsLog:
 
     def _write_pending(self) -> None:
         """Write every waiting line in one go, then wake their callers."""
-        self._due_on = None
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -80,12 +79,7 @@ class BookingsLog:
         future: asyncio.Future[None] = loop.create_future()
         line = (saga_json_line(saga) + "\n").encode()
         self._pending.append((saga.saga_id, line, future))
-        if self._due_on is not loop:
-            if self._due_on is not None:
-                # Due on another loop, which may have stopped before its turn ended: now.
-                self._write_pending()
-            self._due_on = loop
-            loop.call_soon(self._write_pending)
+        self._turn.request(loop)
         await future
 
     def checkpoint(self, cleared: Collection[str]) -> str:
@@ -124,7 +118,7 @@ class BookingsLog:
 
     def close(self) -> None:
         if self._pending:  # the loop stopped before its turn ended: the lines still go out
-            self._write_pending()
+            self._turn.run()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import trace
 
 from sagakit import context
+from sagakit.endofturn import EndOfTurn
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -118,8 +119,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        # The loop whose turn will write what waits (None: no write due).
-        self._due_on: asyncio.AbstractEventLoop | None = None
+        self._turn = EndOfTurn(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -133,31 +133,20 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             loop = None
         with self.lock:  # type: ignore[union-attr]
             self._pending.append(line)
-            if loop is not None and loop is self._due_on:
-                return  # this turn's write is due already
-            if loop is None or self._due_on is not None:
-                # No loop here, or the write is due on another loop (one that may have stopped
-                # before its turn ended): write now rather than wait on it.
-                self._due_on = None
-                self._write()
-                return
-            self._due_on = loop
-            loop.call_soon(self.flush)
-
-    def _write(self) -> None:
-        """With the lock held."""
-        if self._pending:
-            text, self._pending = "".join(self._pending), []
-            try:
-                self.stream.write(text)
-                self.stream.flush()
-            except Exception:
-                pass  # stderr gone (a closed pipe): nothing to tell it to
+            if loop is None:
+                self._turn.run()  # no loop here: now, after anything still waiting
+            else:
+                self._turn.request(loop)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self._due_on = None
-            self._write()
+            if self._pending:
+                text, self._pending = "".join(self._pending), []
+                try:
+                    self.stream.write(text)
+                    self.stream.flush()
+                except Exception:
+                    pass  # stderr gone (a closed pipe): nothing to tell it to
 
 
 def setup_logging(service: str, log_format: str = "console", level: str = "INFO") -> None:
