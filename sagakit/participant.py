@@ -60,16 +60,17 @@ class Participant(Generic[DoRes, CompRes]):
         saga_id = validate.saga_id(saga_id)
         context.saga_id.set(saga_id)
 
+        # Every Compensate reply has saga_id and null_compensation (the contract); the class is
+        # a generated message, which takes its fields by keyword (the stubs' Message does not).
+        reply_type: Callable[..., CompRes] = self._compensate_reply
+
         def tx(conn: Conn) -> tuple[bytes, bool]:
             return barrier.compensate(
                 conn,
                 saga_id,
                 self.step,
                 lambda: undo(conn).SerializeToString(),
-                # Every Compensate reply has saga_id and null_compensation (the contract).
-                lambda: self._compensate_reply(
-                    saga_id=saga_id, null_compensation=True
-                ).SerializeToString(),
+                lambda: reply_type(saga_id=saga_id, null_compensation=True).SerializeToString(),
             )
 
         raw, replay = await self.db.transaction(tx)
