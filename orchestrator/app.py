@@ -19,7 +19,7 @@ from orchestrator.servicer import OrchestratorServicer
 from orchestrator.telemetry.counts import SHARED_REFRESH_S, SagaCounts, refresh_counts
 from orchestrator.telemetry.metrics import SagaMetrics
 from orchestrator.telemetry.tracing import SagaTracer, saga_trace_hex
-from sagakit import logs
+from sagakit import logs, testhooks
 from sagakit import tracing as sagakit_tracing
 from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
@@ -64,6 +64,7 @@ def default_delay_ms(config: OrchestratorConfig) -> int:
 
 
 def build_from(config: OrchestratorConfig) -> GrpcApp:
+    testhooks.arm(config.test_hooks)
     store = SagaStore(
         config.service.database_url,
         config.sqlite_synchronous,
@@ -76,6 +77,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             else ""
         ),
         writer=config.orchestrator_id,
+        hold_s=config.lease_ttl / 2,
     )
     peers = booking_saga.participants(
         config.seat_addr,

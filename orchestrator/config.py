@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.engine.runner import default_owner
+from sagakit import testhooks
 from sagakit.auth import Tokens
 from sagakit.config import (
     ConfigError,
@@ -49,6 +50,7 @@ class OrchestratorConfig:
     # ever); and the sweeps, and the participants' BARRIER_RETENTION (README "Retention").
     saga_retention: float | None = 30 * 86400.0
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    test_hooks: Path | None = None  # FLIGHTSAGA_TEST_HOOKS (sagakit.testhooks): tests only
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrchestratorConfig:
@@ -90,4 +92,5 @@ class OrchestratorConfig:
             tokens=Tokens.from_env(env),
             saga_retention=env_duration("SAGA_RETENTION", "30d", 60.0, env),
             retention=RetentionConfig.from_env(env),
+            test_hooks=testhooks.folder_from_env(env, service.fault_injection),
         )

@@ -177,14 +177,18 @@ def savepoint(conn: Conn) -> Iterator[None]:
     conn.execute("RELEASE SAVEPOINT block")
 
 
-def connect(url: str, schema: Migrations | str, synchronous: str = "FULL") -> Database:
-    """The database at DATABASE_URL `url` (not opened yet)."""
+def connect(
+    url: str, schema: Migrations | str, synchronous: str = "FULL", hold_s: float | None = None
+) -> Database:
+    """The database at DATABASE_URL `url` (not opened yet). `hold_s`: on PostgreSQL, how long
+    one of this process's transactions may hold rows (postgres_db.SessionBound)."""
     if is_postgres(url):
-        from sagakit.postgres_db import PostgresDatabase
+        from sagakit.postgres_db import PostgresDatabase, SessionBound
 
         if not isinstance(schema, Migrations):
             raise TypeError("a PostgreSQL database is set up by migrations")
-        return PostgresDatabase(url, schema)
+        bound = SessionBound(hold_s) if hold_s is not None else None
+        return PostgresDatabase(url, schema, bound=bound)
     from sagakit.sqlite_db import SqliteDatabase
 
     return SqliteDatabase(sqlite_file(url), schema, synchronous)

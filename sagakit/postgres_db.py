@@ -27,14 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors
@@ -59,7 +62,100 @@ MAX_RETRIES = 20  # runs of one transaction function on conflicts before giving 
 # A pooled connection that finished a transaction this recently is handed out without the
 # pool's liveness ping (a round trip per transaction otherwise); an idler one is pinged first.
 CHECK_IDLE_S = 1.0
+PING_LIMIT_S = 1.0  # with a SessionBound: a ping not answered within it drops the connection
 _RETRY = (errors.SerializationFailure, errors.DeadlockDetected, Conflict)
+
+
+@dataclass(frozen=True)
+class SessionBound:
+    """How long one of this process's transactions may hold rows, in seconds: PostgreSQL ends
+    a session idle in a transaction (a paused process), or silent on the network (a cut
+    link), past it; and a watchdog here drops a connection whose transaction is open a second
+    longer, so a thread blocked on a link that died is freed too. The orchestrator derives it
+    from SAGA_LEASE_TTL_S, so no saga row stays locked until its lease has expired."""
+
+    hold_s: float
+
+    def settings(self, server_version: int) -> list[tuple[str, str]]:
+        """SET name = value for every session (transaction_timeout exists from PostgreSQL 17)."""
+        ms = str(max(1, round(self.hold_s * 1000)))
+        out = [
+            ("idle_in_transaction_session_timeout", ms),
+            ("tcp_user_timeout", ms),
+            ("tcp_keepalives_idle", str(self.keepalive_idle)),
+            ("tcp_keepalives_interval", "1"),
+            ("tcp_keepalives_count", "2"),
+        ]
+        if server_version >= 170000:
+            out.append(("transaction_timeout", ms))
+        return out
+
+    @property
+    def keepalive_idle(self) -> int:
+        return max(1, int(self.hold_s / 2))
+
+    def client_params(self) -> dict[str, int]:
+        """libpq's side of the same: TCP keepalives and unacknowledged-data timeout."""
+        return {
+            "keepalives": 1,
+            "keepalives_idle": self.keepalive_idle,
+            "keepalives_interval": 1,
+            "keepalives_count": 2,
+            "tcp_user_timeout": max(1, round(self.hold_s * 1000)),
+        }
+
+
+class _SessionEnded(Exception):
+    """A batch's connection broke before its COMMIT was sent: nothing of it was written."""
+
+
+class _Watchdog:
+    """Drops (shuts the socket of) a connection whose transaction has been open longer than
+    `limit` seconds; the thread waiting on it then gets an error instead of waiting on a
+    link that may never answer (a peer that keeps the TCP connection but forwards nothing)."""
+
+    def __init__(self, limit: float) -> None:
+        self._limit = limit
+        self._open: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pg-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def begin(self, conn: psycopg.Connection[Any], limit: float | None = None) -> None:
+        """Watch `conn` from now, for `limit` seconds (default: the transactions' bound)."""
+        self._open[id(conn)] = (time.monotonic() + (limit or self._limit), conn)
+
+    def end(self, conn: psycopg.Connection[Any]) -> None:
+        self._open.pop(id(conn), None)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(min(0.25, self._limit / 4)):
+            now = time.monotonic()
+            for key, (deadline, conn) in list(self._open.items()):
+                if now > deadline and self._open.pop(key, None) is not None:
+                    log.warning(
+                        "a database connection was busy past its bound (%.1f s for a"
+                        " transaction): dropping it (the server has ended its session)",
+                        self._limit,
+                    )
+                    _shut(conn)
+
+
+def _shut(conn: psycopg.Connection[Any]) -> None:
+    try:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    with sock:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def masked(url: str) -> str:
@@ -99,6 +195,22 @@ def _sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+@dataclass(frozen=True)
+class _Many:
+    """executemany's answer: how many rows its statements changed in all."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+
 class PgConn:
     """The Conn protocol over a psycopg connection."""
 
@@ -108,12 +220,15 @@ class PgConn:
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Row]:
         return self._conn.execute(_sql(sql), parameters, prepare=True)
 
-    def executemany(
-        self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /
-    ) -> psycopg.Cursor[Row]:
-        cur = self._conn.cursor()
-        cur.executemany(_sql(sql), seq_of_parameters)
-        return cur
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> _Many:
+        """One statement per row, not psycopg's pipelined executemany: a pipeline ends with
+        a Flush, after which PostgreSQL's idle_in_transaction_session_timeout stays disarmed
+        until the next statement, so a process paused right there would keep its row locks
+        (SessionBound) for as long as it stays paused."""
+        query, count = _sql(sql), 0
+        for parameters in seq_of_parameters:
+            count += max(0, self._conn.execute(query, parameters, prepare=True).rowcount)
+        return _Many(count)
 
     def __iter__(self) -> Iterator[Any]:  # pragma: no cover - not a cursor
         raise TypeError("iterate over execute()'s cursor")
@@ -159,8 +274,16 @@ class _Gate:
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, url: str, migrations: Migrations, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self,
+        url: str,
+        migrations: Migrations,
+        pool_size: int = POOL_SIZE,
+        bound: SessionBound | None = None,
+    ) -> None:
         self.url = url
+        self._bound = bound
+        self._watchdog = _Watchdog(bound.hold_s + 1.0) if bound is not None else None
         self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
@@ -176,11 +299,21 @@ class PostgresDatabase:
         since, the call fails UNAVAILABLE and the pool replaces the connection)."""
         if time.monotonic() - self._last_ok.get(id(conn), -CHECK_IDLE_S) < CHECK_IDLE_S:
             return
-        ConnectionPool.check_connection(conn)
+        if self._watchdog is None:
+            ConnectionPool.check_connection(conn)
+            return
+        self._watchdog.begin(conn, PING_LIMIT_S)  # a link gone silent must not hang the ping
+        try:
+            ConnectionPool.check_connection(conn)
+        finally:
+            self._watchdog.end(conn)
 
     def _configure(self, conn: psycopg.Connection[Row]) -> None:
         conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         conn.execute("SET synchronous_commit = on")
+        if self._bound is not None:
+            for name, value in self._bound.settings(conn.info.server_version):
+                conn.execute(f"SET {name} = {value}")
         conn.commit()
 
     def _open(self) -> None:
@@ -198,7 +331,11 @@ class PostgresDatabase:
             self.url,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"row_factory": _rows, "connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs={
+                "row_factory": _rows,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                **(self._bound.client_params() if self._bound is not None else {}),
+            },
             configure=self._configure,
             check=self._check,
             open=False,
@@ -206,6 +343,8 @@ class PostgresDatabase:
         )
         pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
         self._pool = pool
+        if self._watchdog is not None:
+            self._watchdog.start()
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
@@ -218,32 +357,9 @@ class PostgresDatabase:
             self._gate.enter(alone)
             try:
                 with pool.connection(timeout=POOL_WAIT_S) as conn:
-                    try:
-                        result = fn(PgConn(conn))
-                    except BaseException as exc:
-                        # The server aborted the transaction (a statement failed, and the
-                        # function may have turned that into an answer of its own, e.g. a
-                        # concurrent insert of the same key seen as "taken"): run it again on
-                        # a fresh snapshot, where a serial order decides. A conflict that is
-                        # real shows again, without racing, and its answer stands.
-                        aborted = conn.info.transaction_status == TransactionStatus.INERROR
-                        conn.rollback()
-                        if (aborted or isinstance(exc, _RETRY)) and attempt < MAX_RETRIES:
-                            log.debug("transaction aborted by a conflict; running it again")
-                            continue
-                        raise
-                    if conn.info.transaction_status == TransactionStatus.INERROR:
-                        conn.rollback()
-                        raise RuntimeError(
-                            "a transaction function went on after a failed statement without"
-                            " a savepoint (sagakit.db.savepoint); nothing of it was written"
-                        )
-                    if write:
-                        conn.commit()
-                    else:
-                        conn.rollback()
-                    self._last_ok[id(conn)] = time.monotonic()
-                    return result
+                    done, result = self._once(conn, fn, write, attempt == MAX_RETRIES)
+                    if done:
+                        return cast(T, result)
             except _RETRY:  # at commit
                 if attempt == MAX_RETRIES:
                     raise
@@ -257,10 +373,58 @@ class PostgresDatabase:
             time.sleep(random.uniform(0, 0.001 * attempt))
         raise AssertionError("unreachable")
 
+    def _once(
+        self, conn: psycopg.Connection[Row], fn: Callable[[PgConn], T], write: bool, last: bool
+    ) -> tuple[bool, T | None]:
+        """One run of fn: (True, its result) once committed, (False, None) to run it again."""
+        self._began(conn)
+        try:
+            try:
+                result = fn(PgConn(conn))
+            except BaseException as exc:
+                if conn.broken and not last:
+                    # The session ended before COMMIT was sent (see SessionBound): nothing was
+                    # written. Run it again on a fresh connection, where the fence decides.
+                    log.warning("saga log session ended mid-transaction; running it again")
+                    return False, None
+                # The server aborted the transaction (a statement failed, and the function
+                # may have turned that into an answer of its own, e.g. a concurrent insert of
+                # the same key seen as "taken"): run it again on a fresh snapshot, where a
+                # serial order decides. A conflict that is real shows again, without racing,
+                # and its answer stands.
+                aborted = conn.info.transaction_status == TransactionStatus.INERROR
+                conn.rollback()
+                if (aborted or isinstance(exc, _RETRY)) and not last:
+                    log.debug("transaction aborted by a conflict; running it again")
+                    return False, None
+                raise
+            if conn.info.transaction_status == TransactionStatus.INERROR:
+                conn.rollback()
+                raise RuntimeError(
+                    "a transaction function went on after a failed statement without"
+                    " a savepoint (sagakit.db.savepoint); nothing of it was written"
+                )
+            if write:
+                conn.commit()
+            else:
+                conn.rollback()
+            self._last_ok[id(conn)] = time.monotonic()
+            return True, result
+        finally:
+            self._ended(conn)
+
+    def _began(self, conn: psycopg.Connection[Row]) -> None:
+        if self._watchdog is not None:
+            self._watchdog.begin(conn)
+
+    def _ended(self, conn: psycopg.Connection[Row]) -> None:
+        if self._watchdog is not None:
+            self._watchdog.end(conn)
+
     def _run_jobs(self, jobs: list[Job]) -> None:
         """On the writer thread (WriteQueue): the jobs in batches, in order (see the module's
         docstring)."""
-        i = 0
+        i, ended = 0, 0
         while i < len(jobs):
             if i == len(jobs) - 1:
                 jobs[i].run(self._run, jobs[i].fn, True)
@@ -268,13 +432,23 @@ class PostgresDatabase:
                 continue
             try:
                 i = self._batch(jobs, i)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                error = Unavailable(
-                    f"database unavailable: {_first_line(exc)}", Reason.DATABASE_UNAVAILABLE
-                )
-                for job in jobs[i:]:
-                    job.result, job.error = None, error
+            except _SessionEnded:
+                # Nothing of the batch was written: run it again on a fresh connection.
+                ended += 1
+                if ended < 3:
+                    log.warning("saga log session ended mid-transaction; running it again")
+                    continue
+                self._fail(jobs[i:], "the database ended the session, again and again")
                 return
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                self._fail(jobs[i:], _first_line(exc))
+                return
+
+    @staticmethod
+    def _fail(jobs: list[Job], why: str) -> None:
+        error = Unavailable(f"database unavailable: {why}", Reason.DATABASE_UNAVAILABLE)
+        for job in jobs:
+            job.result, job.error = None, error
 
     def _batch(self, jobs: list[Job], start: int) -> int:
         """jobs[start:] in one transaction; returns the index of the next job to run.
@@ -295,30 +469,40 @@ class PostgresDatabase:
     def _try(self, jobs: list[Job], start: int, stop: int) -> int | None:
         """jobs[start:stop] in one transaction, committed if every one of them succeeded:
         None. Otherwise nothing is written, and the index of the first job that failed (or
-        `start` when the COMMIT conflicted) is returned."""
+        `start` when the COMMIT conflicted) is returned; _SessionEnded if the connection
+        broke before the COMMIT."""
         pool = self._pool
         assert pool is not None, "Database.open() was not awaited"
         self._gate.enter(False)
         try:
             with pool.connection(timeout=POOL_WAIT_S) as conn:
-                pg = PgConn(conn)
-                for k in range(start, stop):
-                    job = jobs[k]
-                    job.run(job.fn, pg)
-                    if job.error is not None or (
-                        conn.info.transaction_status == TransactionStatus.INERROR
-                    ):
-                        conn.rollback()
-                        return k
+                self._began(conn)
                 try:
-                    conn.commit()
-                except _RETRY:
-                    conn.rollback()
-                    return start
-                self._last_ok[id(conn)] = time.monotonic()
-                return None
+                    return self._try_on(conn, jobs, start, stop)
+                finally:
+                    self._ended(conn)
         finally:
             self._gate.leave(False)
+
+    def _try_on(
+        self, conn: psycopg.Connection[Row], jobs: list[Job], start: int, stop: int
+    ) -> int | None:
+        pg = PgConn(conn)
+        for k in range(start, stop):
+            job = jobs[k]
+            job.run(job.fn, pg)
+            if conn.broken:
+                raise _SessionEnded
+            if job.error is not None or (conn.info.transaction_status == TransactionStatus.INERROR):
+                conn.rollback()
+                return k
+        try:
+            conn.commit()
+        except _RETRY:
+            conn.rollback()
+            return start
+        self._last_ok[id(conn)] = time.monotonic()
+        return None
 
     def submit(self, fn: Callable[[Any], T]) -> asyncio.Future[T]:
         return self._writes.submit(fn)
@@ -334,6 +518,8 @@ class PostgresDatabase:
     async def close(self) -> None:
         def _close() -> None:
             self._writer.shutdown(wait=True)  # queued writes first
+            if self._watchdog is not None:
+                self._watchdog.stop()
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None

@@ -54,6 +54,7 @@ from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.sink import TerminalSink
 from orchestrator.engine.store import LeaseLost, SagaStore, Write
 from sagakit import context
+from sagakit.errors import Unavailable
 from sagakit.retention import cutoff
 
 log = logging.getLogger("orchestrator.saga")
@@ -357,6 +358,8 @@ class SagaRunner:
                     await self.renew()
                 await self.flush_sunk()
                 await self.claim()
+            except Unavailable as exc:
+                log.warning("[SAGA] leases, outbox: saga log unavailable (%s); trying again", exc)
             except Exception:
                 log.exception("[SAGA] housekeeping failed (leases, outbox); trying again")
 
@@ -574,6 +577,10 @@ class SagaRunner:
         except LeaseLost:
             if saga.saga_id not in self._lost:  # else renew() or claim() said so already
                 log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
+        except Unavailable as exc:
+            # Nothing of the transition was written. Its lease is let go at the next renewal
+            # (or expires), and whichever replica claims the saga resumes it from the log.
+            log.warning("[SAGA] saga log unavailable (%s); stopped driving the saga", exc)
         except asyncio.CancelledError:
             if saga.saga_id in self._lost:
                 return  # renew() or claim() found the lease gone, and said so

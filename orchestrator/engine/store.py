@@ -42,6 +42,7 @@ from orchestrator.engine.model import (
     StepRecord,
     StepState,
 )
+from sagakit import testhooks
 from sagakit.db import Conn, Database, connect
 from sagakit.migrate import Migrations
 
@@ -283,6 +284,7 @@ def _write_all(conn: Conn, writes: Sequence[Write]) -> None:
     last = writes[-1]
     if conn.execute(_UPDATE_SAGA, last.update).rowcount != 1:
         raise LeaseLost(f"saga {last.saga_id}: lease {last.epoch} was claimed by another replica")
+    testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
     for write in writes:  # in order: a later transition's step row wins over an earlier one's
         write.rows(conn)
 
@@ -316,13 +318,16 @@ class SagaStore:
         outbox: bool = False,
         sink_name: str = "",
         writer: str = "",
+        hold_s: float | None = None,
     ) -> None:
         """`target`: a DATABASE_URL, or a SQLite file. `outbox`: record finished sagas for a
         sink (the saga_outbox table), named `sink_name` (replicas sharing the log each have
         their own sink, and reconcile only their own rows). `writer`: this replica's name,
-        which picks its saga_counts stripe."""
+        which picks its saga_counts stripe. `hold_s`: how long a transaction of this process
+        may keep saga rows locked (PostgreSQL; below the lease TTL, so takeovers are not
+        held up by a paused or cut-off replica)."""
         url = target if isinstance(target, str) else f"sqlite:///{target}"
-        self.db: Database = connect(url, MIGRATIONS, synchronous)
+        self.db: Database = connect(url, MIGRATIONS, synchronous, hold_s)
         self.outbox = outbox
         self.sink_name = sink_name
         # Picked by the replica, not by the saga: with group commit a batch finishes many
