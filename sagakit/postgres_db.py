@@ -43,9 +43,10 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
-from sagakit.db import Conflict, Job, WriteQueue
+from sagakit.db import Conflict
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
+from sagakit.writequeue import Job, WriteQueue
 
 T = TypeVar("T")
 log = logging.getLogger("sagakit.db")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sagakit.config import ConfigError
-from sagakit.db import Job, WriteQueue
 from sagakit.migrate import VERSION_TABLE, Migrations, check_version, upgrade
+from sagakit.writequeue import Job, WriteQueue
 
 T = TypeVar("T")
 

@@ -42,7 +42,8 @@ from orchestrator.engine.model import (
     StepRecord,
     StepState,
 )
-from sagakit.db import Conn, Database, connect
+from sagakit.databases import connect
+from sagakit.db import Conn, Database
 from sagakit.migrate import Migrations
 
 _SAGA_COLS = (

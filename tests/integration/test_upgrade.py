@@ -21,7 +21,7 @@ import pytest
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.engine.store import MIGRATIONS
 from sagakit.config import ConfigError
-from sagakit.db import connect
+from sagakit.databases import connect
 from sagakit.migrate import Migrations
 from sagakit.pgcluster import PgCluster
 from tests.support.booking import proof
