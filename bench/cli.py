@@ -106,6 +106,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Saga throughput and latency against the raw participant call chain.",
     )
+    _add_load_args(p)
+    _add_variant_args(p)
+    _add_backend_args(p)
+    _add_output_args(p)
+    args = p.parse_args(argv)
+    _check_args(p, args)
+    return args
+
+
+def _add_load_args(p: argparse.ArgumentParser) -> None:
+    """How much load: bookings, concurrency levels, modes, warmup."""
     p.add_argument("-n", "--bookings", type=int, default=200, help="bookings per mode and level")
     p.add_argument(
         "-c",
@@ -120,6 +131,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "relay runs bench.relay beside the local stack: the CPU floor of an orchestrator)",
     )
     p.add_argument("--warmup", type=int, default=40, help="unmeasured bookings per mode first")
+
+
+def _add_variant_args(p: argparse.ArgumentParser) -> None:
+    """Which stack and code: a running target, or local rounds of variants."""
     p.add_argument(
         "--target",
         nargs="+",
@@ -150,6 +165,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for the local services (repeatable)",
     )
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    """The local stack's databases, orchestrator replicas and tracing."""
     p.add_argument(
         "--database",
         action="append",
@@ -175,6 +194,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "process: off (default), on, or both (each round untraced then traced, the untraced "
         "first as the baseline)",
     )
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    """Where results go, profiling, the seed and the progress bar."""
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
     p.add_argument(
         "--profile",
@@ -184,7 +207,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+
+
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The lists parsed into args (levels, replica_counts, mode_list, backends); p.error on
+    values or combinations that cannot run."""
     try:
         args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
         args.replica_counts = [int(c) for c in args.replicas.split(",") if c.strip()]
@@ -219,7 +246,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     bad = [e for e in args.env if "=" not in e]
     if bad:
         p.error(f"--env expects KEY=VALUE, got {bad[0]!r}")
-    return args
 
 
 @contextlib.contextmanager
@@ -429,6 +455,47 @@ async def run(args: argparse.Namespace) -> int:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     host = machine()
     extra_env = dict(e.split("=", 1) for e in args.env)
+    runs, results = await measure_rounds(args, stamp, extra_env)
+    summary = [summarize_variant(c, results[c.label]) for c in runs]
+    by_backend = report.backend_comparison(summary)
+    by_replicas = report.replica_comparison(summary)
+    failed = count_failed(summary)
+    out_json = args.out / f"{stamp}.json"
+    out_png = args.out / f"{stamp}.png"
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": host,
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--short"))},
+        "settings": run_settings(args, extra_env),
+        "variants": summary,
+        "backends": by_backend,
+        "replicas": by_replicas,
+        "failed_bookings": failed,
+        "ok": failed == 0,
+        "chart": str(out_png),
+    }
+    report.write_chart(summary, out_png)
+    doc["machine"]["loadavg_end"] = list(os.getloadavg())
+    report.write_json(doc, out_json)
+    say_results(summary, by_backend, by_replicas, args.profile)
+    say(f"report: {out_json}\nchart:  {out_png}")
+    if failed:
+        banner = "!" * 78
+        say(
+            f"\n{banner}\n!!! {failed} BOOKING(S) DID NOT END AS EXPECTED: these figures are "
+            f"not valid.\n!!! See problem_samples in {out_json}\n{banner}"
+        )
+        return 1
+    return 0
+
+
+async def measure_rounds(
+    args: argparse.Namespace, stamp: str, extra_env: dict[str, str]
+) -> tuple[list[Cell], dict[str, list[dict[str, Any]]]]:
+    """Every round of every cell (variant x database x replicas x tracing); -> the cells, and
+    each cell's rounds by its label."""
     backends: list[Backend] = args.backends
     dbs = Databases(stamp)
     with ExitStack() as stack:
@@ -463,43 +530,35 @@ async def run(args: argparse.Namespace) -> int:
                     ) as sut:
                         sut.server_pids = dbs.server_pids(cell.backend)
                         results[cell.label].append(await run_round(sut, args, round_no, cell.label))
-    summary = [summarize_variant(c, results[c.label]) for c in runs]
-    by_backend = report.backend_comparison(summary)
-    by_replicas = report.replica_comparison(summary)
-    failed = count_failed(summary)
-    out_json = args.out / f"{stamp}.json"
-    out_png = args.out / f"{stamp}.png"
-    doc: dict[str, Any] = {
-        "schema": 1,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": host,
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--short"))},
-        "settings": {
-            "bookings_per_level": args.bookings,
-            "concurrency": args.levels,
-            "modes": args.mode_list,
-            "warmup_per_mode": args.warmup,
-            "repeat": args.repeat,
-            "target": args.target,
-            "compare": args.compare,
-            "variants": args.variant,
-            "databases": [b.name for b in backends],
-            "replicas": args.replica_counts,
-            "env": extra_env,
-            "tracing": args.tracing,
-            "seed": args.seed,
-        },
-        "variants": summary,
-        "backends": by_backend,
-        "replicas": by_replicas,
-        "failed_bookings": failed,
-        "ok": failed == 0,
-        "chart": str(out_png),
+    return runs, results
+
+
+def run_settings(args: argparse.Namespace, extra_env: dict[str, str]) -> dict[str, Any]:
+    """The run's settings, as the report's JSON records them."""
+    return {
+        "bookings_per_level": args.bookings,
+        "concurrency": args.levels,
+        "modes": args.mode_list,
+        "warmup_per_mode": args.warmup,
+        "repeat": args.repeat,
+        "target": args.target,
+        "compare": args.compare,
+        "variants": args.variant,
+        "databases": [b.name for b in args.backends],
+        "replicas": args.replica_counts,
+        "env": extra_env,
+        "tracing": args.tracing,
+        "seed": args.seed,
     }
-    report.write_chart(summary, out_png)
-    doc["machine"]["loadavg_end"] = list(os.getloadavg())
-    report.write_json(doc, out_json)
+
+
+def say_results(
+    summary: list[dict[str, Any]],
+    by_backend: list[dict[str, Any]],
+    by_replicas: list[dict[str, Any]],
+    profile: Path | None,
+) -> None:
+    """The report in text: each cell, the comparisons, and the profiles' top functions."""
     say()
     for v in summary:
         for line in report.variant_text(v):
@@ -511,20 +570,11 @@ async def run(args: argparse.Namespace) -> int:
         say(line)
     for line in report.replica_text(by_replicas):
         say(line)
-    if args.profile is not None:
-        for prof in sorted(args.profile.glob("*/*.txt")):
+    if profile is not None:
+        for prof in sorted(profile.glob("*/*.txt")):
             say(f"profile {prof} (inclusive %, self %):")
             for inc, own, fn in top(prof, 15):
                 say(f"  {inc:5.1f} {own:5.1f}  {fn}")
-    say(f"report: {out_json}\nchart:  {out_png}")
-    if failed:
-        banner = "!" * 78
-        say(
-            f"\n{banner}\n!!! {failed} BOOKING(S) DID NOT END AS EXPECTED: these figures are "
-            f"not valid.\n!!! See problem_samples in {out_json}\n{banner}"
-        )
-        return 1
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@ server given by URL), one fresh set of databases per round.
 
 `--database sqlite,postgres` (or `sqlite,postgresql://…`) measures both in one run, rounds
 alternating between them like variants. `postgres` starts a throwaway local cluster
-(sagakit/pgcluster.py: initdb in a temp dir, a free 127.0.0.1 port, fsync and
+(tooling/pgcluster.py: initdb in a temp dir, a free 127.0.0.1 port, fsync and
 synchronous_commit on) for the whole run and destroys it at the end; its CPU (every server
 process) is reported as `postgres`. `postgresql://user:pass@host:port/NAME` uses that server:
 each round creates databases `NAME_b<stamp>r<round>v<i>_<service>` and drops them after it.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from launcher.supervisor import SERVICE_MODULES
 from sagakit.config import is_postgres
-from sagakit.pgcluster import PgCluster, start_cluster
-from sagakit.pgdatabases import ensure_databases
 from sagakit.postgres_db import masked
+from tooling.pgcluster import PgCluster, start_cluster
+from tooling.pgdatabases import ensure_databases
 
 POSTGRES_CPU = "postgres"  # the CPU figure of a throwaway cluster's processes
 

@@ -39,7 +39,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.databases import Backend, Databases, parse_backends
-from bench.stack import local_stack
+from bench.stack import SystemUnderTest, local_stack
 from bench.workload import Workload, collect_flights, open_peers
 from flightsaga.v1 import orchestrator_pb2 as pb
 from launcher.supervisor import Launcher, Service, owns_port
@@ -420,8 +420,9 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
             assert sut.data_dir is not None
             launcher = sut.launcher
             assert launcher is not None
-            svc = orchestrator_of(launcher)
             log = Log(urls["orchestrator"] if urls else f"sqlite:///{sut.data_dir}/orchestrator.db")
+            svc = orchestrator_of(launcher)
+            run = ScaleRun(backend.name, sut, sut.data_dir, launcher, svc, log)
             peers = open_peers(sut.addrs)
             try:
                 pool = await collect_flights(peers, dates=120)
@@ -431,86 +432,122 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
                     await work.book()
                 await stop(svc)
                 templates = read_templates(log)
-                real = len(templates)
-                empty_bytes = log.size_bytes()
-                seeded = 0
-                for size in sizes:
-                    took = seed_finished(log, templates, seeded, size, sizes[-1])
-                    print(
-                        f"[{backend.name}] seeded {size - seeded} sagas in {took:.1f} s", flush=True
-                    )
-                    seeded = size
-                    disk = log.size_bytes()
-                    restart_s = await restart(launcher, svc)
-                    peers_fresh = open_peers(sut.addrs)
-                    work.peers = peers_fresh
-                    try:
-                        figures = await measure(peers_fresh, work, log, size, args.calls)
-                    except grpc.aio.AioRpcError:
-                        print("FAILED", sut.addrs, svc.proc and svc.proc.returncode, flush=True)
-                        for f in sut.data_dir.rglob("orchestrator.log"):
-                            for line in f.read_text().splitlines():
-                                if "[SAGA" not in line and "[QUEUE" not in line:
-                                    print("==", line[:300], flush=True)
-                        raise
-                    await peers_fresh.close()
-                    row = {
-                        "size": size,
-                        "seed_s": took,
-                        "restart_s": restart_s,
-                        "log_bytes": disk,
-                        "bytes_per_saga": (disk - empty_bytes) / (size + real),
-                        **figures,
-                    }
-                    out["sizes"].append(row)
-                    print(f"[{backend.name}] {json.dumps(row)}", flush=True)
-                    await stop(svc)
+                out["sizes"] = await run.grow(work, templates, sizes, args.calls)
                 # What one retention batch costs on the largest log (the orchestrator stopped:
                 # the batches alone), deleting the oldest seeded sagas.
                 out["retention"] = await retention_batches(log.url, args.retention_batches)
-                print(f"[{backend.name}] retention {out['retention']}", flush=True)
+                run.say(f"retention {out['retention']}")
                 # Recovery of unfinished sagas left by a kill -9.
                 if args.recovery:
-                    flights = [pool_flight for pool_flight in _flights(work, args.recovery)]
-                    seed_unfinished(log, templates[0], flights, "local-orchestrator", args.recovery)
-                    began = time.perf_counter()
-                    serve_s = await restart(launcher, svc)
-                    peers_fresh = open_peers(sut.addrs)
-                    await until_terminal(peers_fresh)
-                    out["recovery"] = {
-                        "sagas": args.recovery,
-                        "log_size": sizes[-1],
-                        "serving_s": serve_s,
-                        "all_terminal_s": time.perf_counter() - began,
-                    }
-                    s = await peers_fresh.orchestrator.GetStats(pb.GetStatsRequest(), timeout=30)
-                    out["recovery"]["outcome"] = {
-                        "completed": s.completed,
-                        "compensated": s.compensated,
-                        "failed": s.failed,
-                    }
-                    print(f"[{backend.name}] recovery {json.dumps(out['recovery'])}", flush=True)
-                    work.peers = peers_fresh
+                    recovery = await run.recover(work, templates[0], args.recovery, sizes[-1])
+                    out["recovery"] = recovery
                 else:
                     await restart(launcher, svc)
                     work.peers = open_peers(sut.addrs)
                 if args.rss_sagas:
-                    assert svc.proc is not None
-                    samples = await rss_run(
-                        work.peers, work, svc.proc.pid, args.rss_sagas, args.concurrency
-                    )
-                    out["rss"] = samples
-                    print(
-                        f"[{backend.name}] RSS {samples[0][2]} -> {samples[-1][2]} kB over "
-                        f"{samples[-1][0]} sagas in {samples[-1][1]:.0f} s",
-                        flush=True,
-                    )
+                    out["rss"] = await run.rss(work, args.rss_sagas, args.concurrency)
                 await work.peers.close()
                 out["participants"] = participant_disk(sut.data_dir, urls)
-                print(f"[{backend.name}] participants {out['participants']}", flush=True)
+                run.say(f"participants {out['participants']}")
             finally:
                 await peers.close()
     return out
+
+
+@dataclass
+class ScaleRun:
+    """One backend's stack, and its orchestrator's saga log (opened directly while stopped)."""
+
+    name: str  # the backend's, at the start of every line printed
+    sut: SystemUnderTest
+    data_dir: Path
+    launcher: Launcher
+    svc: Service
+    log: Log
+
+    def say(self, line: str) -> None:
+        print(f"[{self.name}] {line}", flush=True)
+
+    async def grow(
+        self, work: Workload, templates: list[Template], sizes: list[int], calls: int
+    ) -> list[dict[str, Any]]:
+        """For each size, in order: the log grown to it, the orchestrator restarted (timed) and
+        measured, then stopped again; -> a row per size."""
+        rows = []
+        real = len(templates)
+        empty_bytes = self.log.size_bytes()
+        seeded = 0
+        for size in sizes:
+            took = seed_finished(self.log, templates, seeded, size, sizes[-1])
+            self.say(f"seeded {size - seeded} sagas in {took:.1f} s")
+            seeded = size
+            disk = self.log.size_bytes()
+            restart_s = await restart(self.launcher, self.svc)
+            peers_fresh = open_peers(self.sut.addrs)
+            work.peers = peers_fresh
+            try:
+                figures = await measure(peers_fresh, work, self.log, size, calls)
+            except grpc.aio.AioRpcError:
+                self._say_failure()
+                raise
+            await peers_fresh.close()
+            row = {
+                "size": size,
+                "seed_s": took,
+                "restart_s": restart_s,
+                "log_bytes": disk,
+                "bytes_per_saga": (disk - empty_bytes) / (size + real),
+                **figures,
+            }
+            rows.append(row)
+            self.say(json.dumps(row))
+            await stop(self.svc)
+        return rows
+
+    def _say_failure(self) -> None:
+        """A measured call failed: the orchestrator's state and its log's non-saga lines."""
+        print("FAILED", self.sut.addrs, self.svc.proc and self.svc.proc.returncode, flush=True)
+        for f in self.data_dir.rglob("orchestrator.log"):
+            for line in f.read_text().splitlines():
+                if "[SAGA" not in line and "[QUEUE" not in line:
+                    print("==", line[:300], flush=True)
+
+    async def recover(
+        self, work: Workload, template: Template, sagas: int, log_size: int
+    ) -> dict[str, Any]:
+        """`sagas` unfinished sagas as a kill -9 leaves them, then the orchestrator started:
+        how long until it serves, and until every one of them is terminal."""
+        flights = [pool_flight for pool_flight in _flights(work, sagas)]
+        seed_unfinished(self.log, template, flights, "local-orchestrator", sagas)
+        began = time.perf_counter()
+        serve_s = await restart(self.launcher, self.svc)
+        peers_fresh = open_peers(self.sut.addrs)
+        await until_terminal(peers_fresh)
+        recovery: dict[str, Any] = {
+            "sagas": sagas,
+            "log_size": log_size,
+            "serving_s": serve_s,
+            "all_terminal_s": time.perf_counter() - began,
+        }
+        s = await peers_fresh.orchestrator.GetStats(pb.GetStatsRequest(), timeout=30)
+        recovery["outcome"] = {
+            "completed": s.completed,
+            "compensated": s.compensated,
+            "failed": s.failed,
+        }
+        self.say(f"recovery {json.dumps(recovery)}")
+        work.peers = peers_fresh
+        return recovery
+
+    async def rss(self, work: Workload, sagas: int, concurrency: int) -> list[Any]:
+        """A long run of bookings, the orchestrator's RSS sampled every second."""
+        assert self.svc.proc is not None
+        samples = await rss_run(work.peers, work, self.svc.proc.pid, sagas, concurrency)
+        self.say(
+            f"RSS {samples[0][2]} -> {samples[-1][2]} kB over "
+            f"{samples[-1][0]} sagas in {samples[-1][1]:.0f} s"
+        )
+        return samples
 
 
 async def retention_batches(url: str, batches: int, size: int = 500) -> dict[str, Any]:

@@ -263,7 +263,7 @@ class Launcher:
         loop is busy generating load (bench, chaos) must not also carry every log line.
         `cwd` runs the services in another source tree (with `code_env(cwd)` in extra_env).
         `databases`: each service module's DATABASE_URL (default: a SQLite file each in
-        data_dir), e.g. from sagakit.pgdatabases.ensure_databases."""
+        data_dir), e.g. from tooling.pgdatabases.ensure_databases."""
         self.databases = databases or {}
         self.data_dir = data_dir.resolve()
         self.log_dir = log_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import booking_saga
@@ -25,6 +25,7 @@ from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
+from sagakit.peers import Peers
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 
@@ -65,20 +66,7 @@ def default_delay_ms(config: OrchestratorConfig) -> int:
 
 def build_from(config: OrchestratorConfig) -> GrpcApp:
     testhooks.arm(config.test_hooks)
-    store = SagaStore(
-        config.service.database_url,
-        config.sqlite_synchronous,
-        outbox=config.bookings_log is not None,
-        # Replicas sharing a saga log each keep a bookings log file of their own: the outbox
-        # rows a replica must reconcile are those of its file (on this host).
-        sink_name=(
-            f"{socket.gethostname()}:{config.bookings_log.resolve()}"
-            if config.bookings_log is not None and is_postgres(config.service.database_url)
-            else ""
-        ),
-        writer=config.orchestrator_id,
-        hold_s=config.lease_ttl / 2,
-    )
+    store = _saga_store(config)
     peers = booking_saga.participants(
         config.seat_addr,
         config.loyalty_addr,
@@ -86,16 +74,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         config.booking_addr,
         config.service.tls,
     )
-    definition = booking_saga.build(
-        peers,
-        config.step_timeout,
-        RetryPolicy(
-            max_attempts=config.step_max_attempts,
-            base_delay=0.05,
-            max_delay=1.0,
-            retry_for=config.step_retry_for,
-        ),
-    )
+    definition = booking_saga.build(peers, config.step_timeout, _step_retry(config))
     log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
     counts = SagaCounts(shared=store.shared)
     metrics = Metrics("orchestrator")
@@ -103,20 +82,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
     runner = SagaRunner(
         store,
         {definition.name: definition},
-        RunnerSettings(
-            saga_timeout=config.saga_timeout,
-            compensation_retry=RetryPolicy(
-                max_attempts=config.compensation_max_attempts,
-                base_delay=0.1,
-                max_delay=config.compensation_backoff_cap,
-                retry_for=config.compensation_retry_for,
-            ),
-            owner=config.orchestrator_id,
-            lease_ttl=config.lease_ttl,
-            lease_renew=config.lease_renew,
-            max_driving=config.max_driving,
-            call_horizon=config.retention.horizon,
-        ),
+        _runner_settings(config),
         sink=log_file,
         observer=observers,
     )
@@ -134,6 +100,73 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         default_delay_ms(config),
         counts,
     )
+    retention = Retention(
+        "finished sagas", config.saga_retention, config.retention, _pruner(store, counts)
+    )
+    life = _Lifecycle(store, runner, counts, retention, peers, log_file)
+    return GrpcApp(
+        name="orchestrator",
+        services=[
+            (
+                SERVICE_NAME,
+                lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
+            )
+        ],
+        interceptors=[]
+        if config.tokens is None
+        else [TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA)],
+        on_start=[life.start],
+        on_stop=[life.stop],
+        tls=config.service.tls,
+        metrics=metrics,
+    )
+
+
+def _saga_store(config: OrchestratorConfig) -> SagaStore:
+    return SagaStore(
+        config.service.database_url,
+        config.sqlite_synchronous,
+        outbox=config.bookings_log is not None,
+        # Replicas sharing a saga log each keep a bookings log file of their own: the outbox
+        # rows a replica must reconcile are those of its file (on this host).
+        sink_name=(
+            f"{socket.gethostname()}:{config.bookings_log.resolve()}"
+            if config.bookings_log is not None and is_postgres(config.service.database_url)
+            else ""
+        ),
+        writer=config.orchestrator_id,
+        hold_s=config.lease_ttl / 2,
+    )
+
+
+def _step_retry(config: OrchestratorConfig) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=config.step_max_attempts,
+        base_delay=0.05,
+        max_delay=1.0,
+        retry_for=config.step_retry_for,
+    )
+
+
+def _runner_settings(config: OrchestratorConfig) -> RunnerSettings:
+    return RunnerSettings(
+        saga_timeout=config.saga_timeout,
+        compensation_retry=RetryPolicy(
+            max_attempts=config.compensation_max_attempts,
+            base_delay=0.1,
+            max_delay=config.compensation_backoff_cap,
+            retry_for=config.compensation_retry_for,
+        ),
+        owner=config.orchestrator_id,
+        lease_ttl=config.lease_ttl,
+        lease_renew=config.lease_renew,
+        max_driving=config.max_driving,
+        call_horizon=config.retention.horizon,
+    )
+
+
+def _pruner(store: SagaStore, counts: SagaCounts) -> Callable[[str, int], Awaitable[int | None]]:
+    """Retention's delete: finished sagas before `before`, at most `limit` of them."""
 
     async def prune(before: str, limit: int) -> int | None:
         done = await store.prune(before, limit)
@@ -150,58 +183,59 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
             )
         return done.sagas
 
-    retention = Retention("finished sagas", config.saga_retention, config.retention, prune)
+    return prune
 
-    async def start() -> None:
-        await store.open()
+
+class _Lifecycle:
+    """What the orchestrator starts once serving begins, and stops before it exits."""
+
+    def __init__(
+        self,
+        store: SagaStore,
+        runner: SagaRunner,
+        counts: SagaCounts,
+        retention: Retention,
+        peers: Peers,
+        log_file: BookingsLog | None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.counts = counts
+        self.retention = retention
+        self.peers = peers
+        self.log_file = log_file
+        self.refresher: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.store.open()
         # The counts from the log (saga_counts for the finished sagas, the others counted):
         # from here on they follow the runner's moves (on a log shared by replicas: read
         # again, at most once a second, and for each GetStats).
-        counts.seed(await store.stats())
-        counts.refreshed_at = asyncio.get_running_loop().time()
+        self.counts.seed(await self.store.stats())
+        self.counts.refreshed_at = asyncio.get_running_loop().time()
         # Serve at once: the sagas a crash left are claimed and driven in the background
         # (a few hundred at a time), not before the first request is answered.
-        await runner.reopen()
-        runner.recover_in_background()
-        if counts.shared:
-            refresher.append(asyncio.create_task(_refresh_counts(), name="saga-counts"))
-        retention.start()
+        await self.runner.reopen()
+        self.runner.recover_in_background()
+        if self.counts.shared:
+            self.refresher.append(asyncio.create_task(self._refresh_counts(), name="saga-counts"))
+        self.retention.start()
 
-    async def _refresh_counts() -> None:
+    async def _refresh_counts(self) -> None:
         """The gauges of a shared log: its counts, read every SHARED_REFRESH_S."""
         while True:
             await asyncio.sleep(SHARED_REFRESH_S)
             try:
-                await refresh_counts(store, counts)
+                await refresh_counts(self.store, self.counts)
             except Exception:
                 log.warning("could not count the saga log for the gauges; trying again")
 
-    refresher: list[asyncio.Task[None]] = []
-
-    async def stop() -> None:
-        await retention.stop()
-        for task in refresher:
+    async def stop(self) -> None:
+        await self.retention.stop()
+        for task in self.refresher:
             task.cancel()
-        await runner.stop(grace=2.0)
-        await peers.close()
-        await store.close()
-        if log_file is not None:
-            await asyncio.to_thread(log_file.close)  # lines still queued are written first
-
-    app = GrpcApp(
-        name="orchestrator",
-        services=[
-            (
-                SERVICE_NAME,
-                lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
-            )
-        ],
-        interceptors=[]
-        if config.tokens is None
-        else [TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA)],
-        on_start=[start],
-        on_stop=[stop],
-        tls=config.service.tls,
-        metrics=metrics,
-    )
-    return app
+        await self.runner.stop(grace=2.0)
+        await self.peers.close()
+        await self.store.close()
+        if self.log_file is not None:
+            await asyncio.to_thread(self.log_file.close)  # lines still queued are written first

@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "up":
         from launcher.supervisor import SERVICE_MODULES, Launcher
-        from sagakit.pgdatabases import ensure_databases
+        from tooling.pgdatabases import ensure_databases
 
         try:
             databases = ensure_databases(args.database, SERVICE_MODULES) if args.database else None
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         sys.exit(asyncio.run(launcher.run()))
     if args.command == "certs":
-        from sagakit.certs import DEFAULT_NAMES, make_certs
+        from tooling.certs import DEFAULT_NAMES, make_certs
 
         files = make_certs(Path(args.dir), args.name or DEFAULT_NAMES, args.host)
         print("\n".join(str(f) for f in files))

@@ -1,7 +1,8 @@
 """The shared kit every FlightSaga service is built from.
 
-config (env), logs (console/JSON, correlation + saga ids), context (contextvars), errors
-(domain exceptions -> gRPC status), validate (field checks), steps (wire step names),
-faults (participant fault grammar), interceptors, db (SQLite on one thread), barrier
+config (env), logs/logformat/logstore (lines with correlation, trace and saga ids; each saga's
+recent lines), context (contextvars), errors (domain exceptions -> gRPC status), validate,
+steps (wire step names), faults, interceptors, auth, tls, channels/peers (clients), db (the
+database protocol) with databases/sqlite_db/postgres_db/writequeue/migrate, barrier
 (idempotency barrier), participant (Do/Compensate through the barrier), server (bootstrap).
 """

@@ -1,16 +1,9 @@
 """Who may call what: bearer tokens with roles (orchestrator API) and the orchestrator's
 certificate identity (participants' Do/Compensate under mTLS). README "Security".
 
-AUTH_TOKENS_FILE holds one token per line, never the token itself, only its SHA-256:
-
-    # name     roles             sha256 of the token
-    alice      booker            sha256:3c9f...e1
-    dash       reader,booker     sha256:...
-    ops        operator          sha256:...
-
-`flightsaga token NAME ROLES` makes a random token and prints its line. Names are what a saga
-records as its owner (a booker reads only its own sagas) and what logs show; the token never
-appears in a log. Lines starting with # and blank lines are ignored.
+AUTH_TOKENS_FILE holds one `name roles sha256:<hex>` line per token (never the token itself);
+`flightsaga token NAME ROLES` makes a random token and prints its line. A name is what a saga
+records as its owner and what logs show; the token never appears in a log.
 """
 
 from __future__ import annotations
@@ -34,6 +27,12 @@ from sagakit.tls import peer_names
 
 log = logging.getLogger("sagakit.auth")
 
+# AUTH_TOKENS_FILE: one token per line, only its SHA-256; # comments and blank lines ignored.
+#
+#     # name     roles             sha256 of the token
+#     alice      booker            sha256:3c9f...e1
+#     dash       reader,booker     sha256:...
+#     ops        operator          sha256:...
 TOKENS_VAR = "AUTH_TOKENS_FILE"
 BOOKER, READER, OPERATOR = "booker", "reader", "operator"
 ROLES = (BOOKER, READER, OPERATOR)

@@ -1,12 +1,10 @@
 """Client channels to peers: one long-lived channel each, tuned to find a restarted peer fast.
 
-gRPC's default reconnect backoff grows to two minutes (seen here: a participant restarted and
-SERVING was first reached up to 4.1 s later). Capped at one second, a peer that comes back is
-reached within about a second, at the cost of one connection attempt a second while it is down.
-
-A peer may run as several replicas behind one name (`dns:///seat:50051`): `round_robin` spreads
-calls over every address the name resolves to and skips a dead one, where gRPC's default
-(`pick_first`) would pin every call to the first address.
+gRPC's default reconnect backoff grows to two minutes; capped at one second, a peer that comes
+back is reached within about a second, at the cost of one connection attempt a second while it
+is down. A peer may run as several replicas behind one name (`dns:///seat:50051`):
+`round_robin` spreads calls over every address and skips a dead one, where gRPC's default
+(`pick_first`) would pin every call to the first.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both the services' stderr and the orchestrator's bookings log write what piled up during a turn
 in one write at its end (call_soon), so the write happens before the loop next waits on
-anything, and one system call carries many lines (bench/README.md, issue 17).
+anything, and one system call carries many lines (bench/README.md).
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
 """Participant-level fault injection: what x-fail / x-fault on a Do or Compensate mean.
 
-Grammar (documented in the README; the orchestrator forwards these to the targeted participant):
-
-    x-fail:  comma-separated `do`, `compensate`, or this service's step name / alias (= do).
-             The operation fails as a business failure (Do: ABORTED; Compensate: INTERNAL).
-    x-fault: comma-separated `op:kind[=arg]`, op in {do, compensate}:
-               fail          as x-fail
-               unavailable   UNAVAILABLE before any change (a transient failure)
-               lost-reply    the change commits, then the reply is UNAVAILABLE
-               delay=MS      wait MS milliseconds (suffix ms or s allowed) before handling; the
-                             request is still processed after its caller gave up (a hanging request)
+The orchestrator forwards these headers to the targeted participant; the grammar is the
+README's, and parse_participant_faults' docstring.
 """
 
 from __future__ import annotations
@@ -55,7 +47,17 @@ def parse_duration_ms(field: str, raw: str) -> int:
 
 
 def parse_participant_faults(x_fail: str, x_fault: str, own_step: str) -> list[Fault]:
-    """Parse both headers for the service owning `own_step`; errors name the header."""
+    """Parse both headers for the service owning `own_step`; errors name the header.
+
+    x-fail:  comma-separated `do`, `compensate`, or this service's step name / alias (= do).
+             The operation fails as a business failure (Do: ABORTED; Compensate: INTERNAL).
+    x-fault: comma-separated `op:kind[=arg]`, op in {do, compensate}:
+               fail          as x-fail
+               unavailable   UNAVAILABLE before any change (a transient failure)
+               lost-reply    the change commits, then the reply is UNAVAILABLE
+               delay=MS      wait MS milliseconds (suffix ms or s allowed) before handling; the
+                             request is still processed after its caller gave up (a hanging request)
+    """
     faults: list[Fault] = []
     for token in filter(None, (t.strip().lower() for t in x_fail.split(","))):
         if token in OPS:

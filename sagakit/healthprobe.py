@@ -4,9 +4,8 @@
     python -m sagakit.healthprobe 127.0.0.1:50050 --service flightsaga.v1.Orchestrator
     python -m sagakit.healthprobe --http http://127.0.0.1:8080/healthz   # HTTP 2xx
 
-Exit status: 0 healthy, 1 not healthy (not SERVING, non-2xx, unreachable, timeout),
-2 bad usage. One line on stdout/stderr says why, which `docker inspect` shows in the
-container's health log.
+Exit status: 0 healthy, 1 not healthy, 2 bad usage; one line on stdout/stderr says why (what
+`docker inspect` shows in the container's health log).
 """
 
 from __future__ import annotations

@@ -1,31 +1,22 @@
-"""Logging: one line per event, with the date (ISO 8601, UTC offset), the service, the
-correlation id, the trace id (when tracing is on) and the saga id.
-
-Console lines keep the original markers ([SAGA], [SAGA STEP], [QUEUE], [COMPENSATION]) in the
-message; LOG_FORMAT=json emits one JSON object per line for log shippers.
+"""A service's logging: every line stamped with its correlation, trace and saga ids, written to
+stderr in the chosen format (sagakit.logformat), and kept per saga for the Logs RPC
+(sagakit.logstore).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 
 from sagakit import context
 from sagakit.endofturn import EndOfTurn
-
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "_console",  # ConsoleFormatter's line, kept on the record
-}
-
+from sagakit.logformat import ConsoleFormatter, JsonFormatter
+from sagakit.logstore import keep_saga_lines
 
 _base_factory = logging.getLogRecordFactory()
 
@@ -65,56 +56,15 @@ class _ServiceFilter(logging.Filter):
         return True
 
 
-class ConsoleFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        # A line goes to stderr and to the saga's window (logstore), both in this format:
-        # formatted once (for the service it names), not once per handler.
-        service = record.service  # type: ignore[attr-defined]
-        done = record.__dict__.get("_console")
-        if done is not None and done[0] == service:
-            return str(done[1])
-        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        line = (
-            f"{ts} {record.levelname:<7} {service} "
-            f"cid={record.correlation_id} saga={record.saga_id} "  # type: ignore[attr-defined]
-            f"trace={getattr(record, 'trace_id', '-')} {record.getMessage()}"
-        )
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        record._console = (service, line)  # type: ignore[attr-defined]
-        return line
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "service": getattr(record, "service", "-"),
-            "logger": record.name,
-            "correlation_id": getattr(record, "correlation_id", "-"),
-            "trace_id": getattr(record, "trace_id", "-"),
-            "saga_id": getattr(record, "saga_id", "-"),
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in doc and key != "service":
-                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """stderr, one write per event-loop turn instead of one per line.
 
-    A write per line made every line a system call, and on a busy service the call let the
-    database thread take the GIL, so the loop waited to get it back: INFO logging cost the saga
-    engine 0.68 ms per saga, 0.26 written this way (bench/README.md, issue 17). Lines logged on the
-    event loop wait in order until the end of the loop's current turn (call_soon), so a line is
-    out before the loop next waits on anything; lines from other threads, or with no loop
-    running, are written at once, after any still waiting (order is kept). flush() (logging's
-    shutdown at exit included) writes what waits."""
+    A write per line makes every line a system call, and on a busy service the call lets the
+    database thread take the GIL while the loop waits to get it back (bench/README.md). Lines
+    logged on the event loop wait in order until the end of the loop's current turn
+    (call_soon), so a line is out before the loop next waits on anything; lines from other
+    threads, or with no loop running, are written at once, after any still waiting (order is
+    kept). flush() (logging's shutdown at exit included) writes what waits."""
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
@@ -157,6 +107,4 @@ def setup_logging(service: str, log_format: str = "console", level: str = "INFO"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    from sagakit.logstore import keep_saga_lines
-
     keep_saga_lines(service)  # each saga's recent lines, for the Logs RPC (the dashboard)

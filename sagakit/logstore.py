@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from flightsaga.v1 import logs_pb2, logs_pb2_grpc
 from sagakit import validate
+from sagakit.logformat import ConsoleFormatter
 
 MAX_SAGAS = 2000
 MAX_LINES = 200
@@ -111,8 +112,6 @@ _store: SagaLines | None = None
 def keep_saga_lines(service: str | None = None) -> SagaLines:
     """The process's store of saga lines, attached to the root logger (once)."""
     global _store
-    from sagakit.logs import ConsoleFormatter  # here: sagakit.logs imports this module
-
     if _store is None:
         _store = SagaLines()
         _store.setFormatter(ConsoleFormatter())

@@ -1,15 +1,9 @@
 """Schema versions and migrations, with Alembic, for every service's database.
 
-Each service keeps its migrations in `<package>/migrations/versions/` (plain Alembic revision
-files, one chain per service); the version lives in the database's `alembic_version` table.
-A service upgrades its database at start (`upgrade`), or by `flightsaga migrate`. A database at
-a version this release does not know (written by a newer release) is refused with both
-versions named, never touched.
-
-A SQLite file written before migrations existed (release 0.1.0 created its tables with
-CREATE TABLE IF NOT EXISTS) holds exactly the baseline revision's tables: it is stamped with
-the baseline, then upgraded like any other.
-
+Each service keeps one chain of plain Alembic revisions in `<package>/migrations/versions/`;
+the version lives in the database's `alembic_version` table. A service upgrades its database
+at start (`upgrade`) or by `flightsaga migrate`; a database at a version this release does not
+know (written by a newer release) is refused with both versions named, never touched.
 Revisions write their DDL once, in SQLite's dialect; `portable` turns it into PostgreSQL's.
 """
 
@@ -105,7 +99,11 @@ def check_version(current: str | None, migrations: Migrations) -> bool:
 
 
 def upgrade(url: str, migrations: Migrations) -> str | None:
-    """Bring the database at `url` to this release's schema; returns the version it was at."""
+    """Bring the database at `url` to this release's schema; returns the version it was at.
+
+    A SQLite file written before migrations existed (release 0.1.0 created its tables with
+    CREATE TABLE IF NOT EXISTS) holds exactly the baseline revision's tables: it is stamped
+    with the baseline, then upgraded like any other."""
     # Alembic's own INFO lines (plugins set up at import, each step) are noise in a service's
     # log: one line of ours says what changed.
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -15,7 +15,8 @@ from flightsaga.v1 import common_pb2
 from sagakit import barrier, context, validate
 from sagakit.auth import PeerIdentityInterceptor
 from sagakit.config import ServiceConfig
-from sagakit.db import Conn, Database, connect
+from sagakit.databases import connect
+from sagakit.db import Conn, Database
 from sagakit.interceptors import FaultInterceptor
 from sagakit.migrate import Migrations
 from sagakit.retention import Retention

@@ -1,14 +1,9 @@
 """One long-lived channel and stub per FlightSaga service a process calls.
 
-Every client of the services holds its peers here: the orchestrator's saga steps, the dashboard,
-the benchmark, the chaos campaign and the tests. A channel per service given an address, opened
-at once (on the caller's event loop) by sagakit.channels.open_channel, closed by `close()`; its
-stub built on first use and kept.
-
-Callers differ only in what they pass: the transport (`tls`: None reads TLS_* from the
-environment), the bearer token (None: FLIGHTSAGA_TOKEN; '' none, e.g. the orchestrator, whom
-the participants know by its certificate) and the channel options (default: round_robin and a
-reconnect backoff capped at a second).
+Every client of the services holds its peers here: the orchestrator's saga steps, the
+dashboard, the benchmark, the chaos campaign and the tests. A channel per service given an
+address, opened at once (on the caller's event loop) by sagakit.channels.open_channel, closed
+by `close()`; its stub built on first use and kept.
 """
 
 from __future__ import annotations
@@ -55,7 +50,12 @@ class Addrs:
 
 class Peers:
     """The services named in `addrs` (service -> gRPC target; a service left out is not
-    called)."""
+    called).
+
+    Callers differ only in what they pass: the transport (`tls`: None reads TLS_* from the
+    environment), the bearer token (None: FLIGHTSAGA_TOKEN; '' none, e.g. the orchestrator,
+    whom the participants know by its certificate) and the channel options (default:
+    round_robin and a reconnect backoff capped at a second)."""
 
     def __init__(
         self,

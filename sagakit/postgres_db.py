@@ -1,25 +1,11 @@
 """PostgreSQL behind a service, with psycopg 3 and its connection pool.
 
-Transaction functions are the same synchronous functions SQLite runs: here they run on a pool
-of worker threads, each with a pooled connection, SERIALIZABLE, so that the outcome is the one
-of some serial order (the barrier and the seat/points checks rely on it). When PostgreSQL
-reports a conflict with a concurrent transaction (serialization failure, deadlock), the
-function runs again from the start on a fresh snapshot.
-
-Commits are durable: `synchronous_commit` is on for every connection.
-
-Group commit, as on SQLite: write transactions that queue up while the writer thread is busy
-run back to back in one PostgreSQL transaction with one COMMIT (one WAL flush, one BEGIN/COMMIT
-round trip pair and one thread hand-off for the lot). Every caller still awaits its own commit
-and gets its own result or error. A function that raises (or needs a fresh snapshot: a
-statement the server aborted, a serialization failure) ends the batch: the work before it
-runs again and commits, it runs again alone, and the batch goes on after it, so transactions
-still commit in the order they were submitted. A batch whose COMMIT conflicts runs again one
-transaction at a time. Reads run side by side on the pool.
-
-When the server is unreachable, calls fail with Unavailable (gRPC UNAVAILABLE) and nothing is
-half-written: a transaction that did not commit is rolled back by the server. The pool keeps
-trying to reconnect, so the service recovers by itself when the server is back.
+Transaction functions run on a pool of worker threads, each with a pooled connection,
+SERIALIZABLE, so that the outcome is the one of some serial order (the barrier and the
+seat/points checks rely on it); on a conflict with a concurrent transaction (serialization
+failure, deadlock) a function runs again from the start on a fresh snapshot. Commits are
+durable (`synchronous_commit` on). An unreachable server fails calls with Unavailable, nothing
+half-written; the pool reconnects by itself when the server is back.
 """
 
 from __future__ import annotations
@@ -46,9 +32,10 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
-from sagakit.db import Conflict, Job, WriteQueue
+from sagakit.db import Conflict
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
+from sagakit.writequeue import Job, WriteQueue
 
 T = TypeVar("T")
 log = logging.getLogger("sagakit.db")
@@ -272,6 +259,15 @@ class _Gate:
 
 
 class PostgresDatabase:
+    """Group commit, as on SQLite: write transactions that queue up while the writer thread is
+    busy run back to back in one PostgreSQL transaction with one COMMIT (one WAL flush, one
+    BEGIN/COMMIT round trip pair and one thread hand-off for the lot). Every caller still awaits
+    its own commit and gets its own result or error. A function that raises (or needs a fresh
+    snapshot: a statement the server aborted, a serialization failure) ends the batch: the work
+    before it runs again and commits, it runs again alone, and the batch goes on after it, so
+    transactions still commit in the order they were submitted. A batch whose COMMIT conflicts
+    runs again one transaction at a time. Reads run side by side on the pool."""
+
     dialect = "postgresql"
 
     def __init__(
@@ -422,7 +418,7 @@ class PostgresDatabase:
             self._watchdog.end(conn)
 
     def _run_jobs(self, jobs: list[Job]) -> None:
-        """On the writer thread (WriteQueue): the jobs in batches, in order (see the module's
+        """On the writer thread (WriteQueue): the jobs in batches, in order (see the class's
         docstring)."""
         i, ended = 0, 0
         while i < len(jobs):

@@ -138,7 +138,7 @@ def stop_on_signals() -> asyncio.Event:
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run a service's main coroutine on uvloop: grpc.aio's completion callbacks, timers and
     task switches are the orchestrator's largest CPU cost after the calls themselves, and
-    uvloop's loop does that bookkeeping in C (bench/README.md, issue 17). The standard loop
+    uvloop's loop does that bookkeeping in C (bench/README.md). The standard loop
     where uvloop is not installed (it is a dependency; a platform without a wheel)."""
     try:
         import uvloop

@@ -4,12 +4,6 @@ All statements of a service run on one thread, so transactions are serialised wi
 SQLITE_BUSY and the event loop never blocks on disk. WAL journal; synchronous=FULL by default
 (SQLITE_SYNCHRONOUS=NORMAL trades power-loss durability for speed; a killed process loses
 nothing either way).
-
-Group commit: transactions that queue up while the database thread is busy (concurrent
-requests, concurrent sagas) are run back to back inside one SQLite transaction, each in its own
-savepoint, and committed with one fsync. Every caller still awaits its own commit: `transaction`
-returns only once the batch holding its work is on disk, and a caller whose function raises is
-rolled back alone (to its savepoint) without touching the others in the batch.
 """
 
 from __future__ import annotations
@@ -25,8 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sagakit.config import ConfigError
-from sagakit.db import Job, WriteQueue
 from sagakit.migrate import VERSION_TABLE, Migrations, check_version, upgrade
+from sagakit.writequeue import Job, WriteQueue
 
 T = TypeVar("T")
 
@@ -43,6 +37,12 @@ def _version(conn: sqlite3.Connection) -> str | None:
 
 
 class SqliteDatabase:
+    """Group commit: transactions that queue up while the database thread is busy (concurrent
+    requests, concurrent sagas) run back to back inside one SQLite transaction, each in its own
+    savepoint, and commit with one fsync. Every caller still awaits its own commit:
+    `transaction` returns only once the batch holding its work is on disk, and a caller whose
+    function raises is rolled back alone (to its savepoint) without touching the others."""
+
     dialect = "sqlite"
 
     def __init__(self, path: Path, schema: str | Migrations, synchronous: str = "FULL") -> None:

@@ -1,14 +1,9 @@
 """OpenTelemetry tracing for every service, configured by the standard OTEL_* variables.
 
-Off by default. It turns on when an OTLP endpoint is given (`OTEL_EXPORTER_OTLP_ENDPOINT` or
-`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or an exporter is named (`OTEL_TRACES_EXPORTER=otlp` or
-`console`); `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` keep it off. The OTLP
-exporter (gRPC) reads the rest itself: headers, certificates, timeouts, `OTEL_BSP_*` batching.
-`OTEL_SERVICE_NAME` overrides the service's own name.
-
-When on, the gRPC server and client calls of the process are instrumented
-(opentelemetry-instrumentation-grpc): a W3C `traceparent` received is continued and one is sent
-with every outbound call, beside `x-correlation-id`.
+Off by default (TracingConfig.from_env says when it turns on). When on, the gRPC server and
+client calls of the process are instrumented (opentelemetry-instrumentation-grpc): a W3C
+`traceparent` received is continued and one is sent with every outbound call, beside
+`x-correlation-id`.
 """
 
 from __future__ import annotations
@@ -39,6 +34,11 @@ class TracingConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TracingConfig:
+        """On when an OTLP endpoint is given (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+        `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or an exporter is named (`OTEL_TRACES_EXPORTER=otlp`
+        or `console`); `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` keep it off. The
+        OTLP exporter (gRPC) reads the rest itself: headers, certificates, timeouts, `OTEL_BSP_*`
+        batching. `OTEL_SERVICE_NAME` overrides the service's own name."""
         disabled = env.get("OTEL_SDK_DISABLED", "").strip().lower()
         if disabled not in ("", "true", "false"):
             raise ConfigError(f"OTEL_SDK_DISABLED: 'true' or 'false' (got {disabled!r})")

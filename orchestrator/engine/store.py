@@ -43,7 +43,8 @@ from orchestrator.engine.model import (
     StepState,
 )
 from sagakit import testhooks
-from sagakit.db import Conn, Database, connect
+from sagakit.databases import connect
+from sagakit.db import Conn, Database
 from sagakit.migrate import Migrations
 
 _SAGA_COLS = (

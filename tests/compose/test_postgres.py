@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.pgdatabases import service_url
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
+from tooling.pgdatabases import service_url
 
 pytestmark = pytest.mark.skipif(
     stackctl.DATABASE != "postgres",

@@ -15,7 +15,8 @@ import pytest
 
 from sagakit import barrier
 from sagakit.config import ConfigError
-from sagakit.db import Conn, Database, IntegrityError, connect, savepoint
+from sagakit.databases import connect
+from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
 from sagakit.migrate import Migrations
 

@@ -55,9 +55,9 @@ from flightsaga.v1 import (
 )
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.auth import new_token
-from sagakit.certs import make_certs
 from sagakit.channels import open_channel
 from tests.support.stack import Stack, running_stack, tls_for
+from tooling.certs import make_certs
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -17,12 +17,12 @@ import pytest
 from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, seat_pb2, seat_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.auth import new_token
-from sagakit.certs import make_certs
 from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
 from tests.support.booking import book_request, first_flight
 from tests.support.participants import seat_do
 from tests.support.stack import Stack, running_stack, tls_files, tls_for
+from tooling.certs import make_certs
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,12 +21,12 @@ import pytest
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.engine.store import MIGRATIONS
 from sagakit.config import ConfigError
-from sagakit.db import connect
+from sagakit.databases import connect
 from sagakit.migrate import Migrations
-from sagakit.pgcluster import PgCluster
 from tests.support.booking import proof
 from tests.support.procs import free_port
 from tests.support.stack import Stack, running_stack
+from tooling.pgcluster import PgCluster
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "release-0.1.0"
 SERVICES = ("orchestrator", "seat_service", "loyalty_service", "payment_service", "booking_service")

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster for the test session, and the SQLite/PostgreSQL test matrix.
 
-The cluster is sagakit/pgcluster.py (the bench starts one too; everything is re-exported here):
+The cluster is tooling/pgcluster.py (the bench starts one too; everything is re-exported here):
 `initdb` into a fresh temp dir, `pg_ctl start` on a free 127.0.0.1 port, as the `postgres` user
 when root, scram password auth over TCP, fsync and `synchronous_commit` on (durability is what
 the suite tests). The session fixture destroys it in its finalizer, and a watchdog process does
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from _pytest.mark.structures import ParameterSet
 
-from sagakit.pgcluster import (
+from tooling.pgcluster import (
     ADMIN_PASSWORD,
     ADMIN_ROLE,
     PASSWORD,
@@ -33,7 +33,7 @@ from sagakit.pgcluster import (
     start_cluster,
 )
 
-# The cluster itself is sagakit/pgcluster.py (the bench starts one too); re-exported here.
+# The cluster itself is tooling/pgcluster.py (the bench starts one too); re-exported here.
 __all__ = [
     "ADMIN_PASSWORD",
     "ADMIN_ROLE",

@@ -15,6 +15,7 @@ SHIPPED = (
     "booking_service",
     "dashboard",
     "launcher",
+    "tooling",
 )
 
 

@@ -3,7 +3,7 @@
 # of the local image (docker/postgres) or of the official `postgres` image alike.
 #
 # One login role for the services, and one database per service, owned by it, named as
-# sagakit/pgdatabases.py names them (`flightsaga up --database …/flightsaga` makes the same):
+# tooling/pgdatabases.py names them (`flightsaga up --database …/flightsaga` makes the same):
 # each service's DATABASE_URL names its own database; no service reads another's tables.
 # Nobody else may connect to them (CONNECT revoked from PUBLIC).
 #

@@ -217,7 +217,7 @@ class PgCluster:
         lines += [f"port = {self.port}", f"unix_socket_directories = '{self.root}'"]
         conf = self.data / "postgresql.auto.conf"
         conf.write_text(
-            "# Written by sagakit/pgcluster.py for a throwaway cluster.\n" + "\n".join(lines) + "\n"
+            "# Written by tooling/pgcluster.py for a throwaway cluster.\n" + "\n".join(lines) + "\n"
         )
         if self.user:
             shutil.chown(conf, self.user, self.user)
