@@ -33,6 +33,8 @@ from typing import Any
 from orchestrator.engine.bus import EventBus
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from orchestrator.engine.errors import (
+    BeyondHorizon,
+    LeaseLost,
     NotResumable,
     SagaNotFound,
     StepFailed,
@@ -44,6 +46,7 @@ from orchestrator.engine.model import (
     NEEDS_COMPENSATION,
     TERMINAL,
     SagaEvent,
+    SagaEventType,
     SagaRecord,
     SagaStatus,
     StepRecord,
@@ -52,7 +55,7 @@ from orchestrator.engine.model import (
 )
 from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.sink import TerminalSink
-from orchestrator.engine.store import LeaseLost, SagaStore, Write
+from orchestrator.engine.store import SagaStore, Write
 from sagakit import context
 from sagakit.retention import cutoff
 
@@ -110,10 +113,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "DEADLINE_EXCEEDED: no answer within the step deadline"
     return f"{type(exc).__name__}: {exc}"
-
-
-class _BeyondHorizon(Exception):
-    """The saga is too old for its participants' barriers: no call may be made for it."""
 
 
 class Verdict(Enum):
@@ -230,14 +229,16 @@ class SagaRunner:
         saga.event_seq = 1
         held_until = time.monotonic() + self.settings.lease_ttl
         lease = (self.settings.owner, time.time() + self.settings.lease_ttl)
-        event = self._event(saga, "SAGA_STARTED", message=f"{len(saga.steps)} steps queued")
+        event = self._event(
+            saga, SagaEventType.SAGA_STARTED, message=f"{len(saga.steps)} steps queued"
+        )
         # The first step's start (its intent) goes in the same commit as the saga itself.
         later: tuple[SagaEvent, ...] = ()
         if saga.steps and saga.status == SagaStatus.RUNNING:
             first = saga.steps[0]
             _begin_attempt(first)
             saga.event_seq += 1
-            later = (self._event(saga, "STEP_STARTED", first),)
+            later = (self._event(saga, SagaEventType.STEP_STARTED, first),)
         stored, created = await self.store.create(saga, event, *later, lease=lease)
         if created:
             self.observer.saga_started(stored)
@@ -437,7 +438,9 @@ class SagaRunner:
             for st in saga.steps:
                 st.compensation_round = 0
         self._leases[saga_id] = held_until
-        await self._transition(saga, saga.steps, "SAGA_RESUMED", message="operator resume")
+        await self._transition(
+            saga, saga.steps, SagaEventType.SAGA_RESUMED, message="operator resume"
+        )
         context.correlation_id.set(saga.correlation_id)
         log.warning("[SAGA] resumed by operator")
         self._spawn(saga)
@@ -569,7 +572,7 @@ class SagaRunner:
                     first_started = False
                 else:
                     await self._compensate_all(saga, definition)
-        except _BeyondHorizon as exc:
+        except BeyondHorizon as exc:
             await self._stop_loudly(saga, str(exc))
         except LeaseLost:
             if saga.saga_id not in self._lost:  # else renew() or claim() said so already
@@ -630,7 +633,7 @@ class SagaRunner:
         saga.status = SagaStatus.FAILED
         saga.finished_at = now()
         saga.error = f"cannot be driven: {problem}"
-        await self._transition(saga, [], "SAGA_FAILED", message=saga.error)
+        await self._transition(saga, [], SagaEventType.SAGA_FAILED, message=saga.error)
         log.error("[SAGA] FAILED: %s", saga.error)
 
     async def _forward(
@@ -645,7 +648,7 @@ class SagaRunner:
         saga.status = SagaStatus.COMPLETED
         saga.finished_at = now()
         summary = definition.summarize(saga.results())
-        await self._transition(saga, [], "SAGA_COMPLETED", message=_kv(summary))
+        await self._transition(saga, [], SagaEventType.SAGA_COMPLETED, message=_kv(summary))
         log.info("[SAGA] completed: all %d steps succeeded %s", len(saga.steps), _kv(summary))
 
     def _expired(self, saga: SagaRecord) -> bool:
@@ -670,7 +673,7 @@ class SagaRunner:
         step.result = outcome.result
         step.error = ""
         step.finished_at = now()
-        self._note(saga, [step], "STEP_SUCCEEDED", step, _kv(outcome.result, 4))
+        self._note(saga, [step], SagaEventType.STEP_SUCCEEDED, step, _kv(outcome.result, 4))
         log.info("[SAGA STEP] %s: succeeded (attempt %d)", step.name, step.attempts)
         return True
 
@@ -693,7 +696,11 @@ class SagaRunner:
         """
         policy = spec.retry if forward else self.settings.compensation_retry
         what, label = ("Do", "[SAGA STEP]") if forward else ("Compensate", "[COMPENSATION]")
-        kind = "STEP" if forward else "COMPENSATION"
+        started_type, retrying_type = (
+            (SagaEventType.STEP_STARTED, SagaEventType.STEP_RETRYING)
+            if forward
+            else (SagaEventType.COMPENSATION_STARTED, SagaEventType.COMPENSATION_RETRYING)
+        )
         # The time budget counts from this loop's start: after a restart, the time the
         # orchestrator itself was down is not time the participant was unreachable.
         began = datetime.now(UTC)
@@ -708,9 +715,9 @@ class SagaRunner:
                 if forward and self._expired(saga):
                     return _Attempts(False, error="saga deadline exceeded")
                 if too_old := self._beyond_horizon(saga):
-                    raise _BeyondHorizon(too_old)
+                    raise BeyondHorizon(too_old)
                 self._begin(step, forward)
-                await self._transition(saga, [step], f"{kind}_STARTED", step)
+                await self._transition(saga, [step], started_type, step)
             tries += 1
             attempt = step.attempts if forward else step.compensation_attempts
             # A first attempt's start is routine (its outcome line follows): DEBUG; retries INFO.
@@ -758,7 +765,7 @@ class SagaRunner:
                 if verdict == Verdict.UNREACHABLE:
                     delay = min(delay, left)
                 await self._transition(
-                    saga, [step], f"{kind}_RETRYING", step,
+                    saga, [step], retrying_type, step,
                     f"{error}; retry in {delay * 1000:.0f} ms",
                 )  # fmt: skip
                 log.warning("%s %s: %s; retrying in %.0f ms", label, step.name, error, delay * 1000)
@@ -785,7 +792,7 @@ class SagaRunner:
             s.state = StepState.SKIPPED
         saga.status = SagaStatus.COMPENSATING
         saga.error = f"{step.name} failed: {error}"
-        await self._transition(saga, [step, *skipped], "STEP_FAILED_EVENT", step, error)
+        await self._transition(saga, [step, *skipped], SagaEventType.STEP_FAILED_EVENT, step, error)
         stack = [s.name for s in reversed(saga.steps) if needs_compensation(s)]
         log.warning("[SAGA STEP] %s: failed: %s", step.name, error)
         log.info("[QUEUE] compensation stack (LIFO): %s", ", ".join(stack) or "empty")
@@ -801,13 +808,15 @@ class SagaRunner:
                     f"compensation of {step.name} failed: {step.compensation_error}; "
                     "needs an operator (ResumeSaga)"
                 )
-                await self._transition(saga, [step], "SAGA_FAILED", step, saga.error)
+                await self._transition(saga, [step], SagaEventType.SAGA_FAILED, step, saga.error)
                 log.error("[SAGA] FAILED: %s", saga.error)
                 return
         saga.status = SagaStatus.COMPENSATED
         saga.finished_at = now()
         order = ", ".join(saga.compensation_order) or "nothing to compensate"
-        await self._transition(saga, [], "SAGA_COMPENSATED", message=f"compensated: {order}")
+        await self._transition(
+            saga, [], SagaEventType.SAGA_COMPENSATED, message=f"compensated: {order}"
+        )
         log.info("[SAGA] compensated (%s): %s", order, saga.error)
 
     async def _compensate(
@@ -825,7 +834,7 @@ class SagaRunner:
         step.compensation_error = ""
         step.compensated_at = now()
         saga.compensation_order.append(step.name)
-        self._note(saga, [step], "COMPENSATION_SUCCEEDED", step, _kv(outcome.result, 4))
+        self._note(saga, [step], SagaEventType.COMPENSATION_SUCCEEDED, step, _kv(outcome.result, 4))
         log.info("[COMPENSATION] %s: compensated", step.name)
         return True
 
@@ -846,7 +855,7 @@ class SagaRunner:
     def _event(
         self,
         saga: SagaRecord,
-        type_: str,
+        type_: SagaEventType,
         step: StepRecord | None = None,
         message: str = "",
     ) -> SagaEvent:
@@ -860,7 +869,7 @@ class SagaRunner:
                 0
                 if step is None
                 else step.compensation_attempts
-                if type_.startswith("COMPENSATION")
+                if type_.of_compensation
                 else step.attempts
             ),
             message=message,
@@ -871,7 +880,7 @@ class SagaRunner:
         self,
         saga: SagaRecord,
         steps: list[StepRecord],
-        type_: str,
+        type_: SagaEventType,
         step: StepRecord | None = None,
         message: str = "",
     ) -> None:
@@ -900,7 +909,7 @@ class SagaRunner:
         self,
         saga: SagaRecord,
         steps: list[StepRecord],
-        type_: str,
+        type_: SagaEventType,
         step: StepRecord | None = None,
         message: str = "",
     ) -> None:

@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.engine.errors import LeaseLost
 from orchestrator.engine.model import (
     FINISHED,
     LIVE,
     NEEDS_COMPENSATION,
     SagaEvent,
+    SagaEventType,
     SagaRecord,
     SagaStatus,
     StepRecord,
@@ -97,11 +99,6 @@ def _finished_counts(saga: SagaRecord, stripe: int) -> list[tuple[int, str, int]
     keys = Counter({saga.status.value: 1})
     keys.update(f"all:{st.state.value}" for st in saga.steps)
     return [(stripe, k, n) for k, n in keys.items()]
-
-
-class LeaseLost(Exception):
-    """A transition of a saga whose lease another replica has claimed since: nothing of it
-    was written."""
 
 
 SINK_CHECKPOINT = "sink_checkpoint"
@@ -596,7 +593,7 @@ class SagaStore:
                 SagaEvent(
                     saga_id=r["saga_id"],
                     seq=r["seq"],
-                    type=r["type"],
+                    type=SagaEventType(r["type"]),
                     status=SagaStatus(r["status"]),
                     step=r["step"],
                     attempt=r["attempt"],

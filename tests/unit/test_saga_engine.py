@@ -19,7 +19,7 @@ from orchestrator.engine.definition import (
     StepSpec,
 )
 from orchestrator.engine.errors import StepErrored, StepRefused, StepUnreachable
-from orchestrator.engine.model import SagaStatus, StepState
+from orchestrator.engine.model import SagaEvent, SagaEventType, SagaStatus, StepState
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 
@@ -228,9 +228,7 @@ async def test_restarted_runner_resumes_a_saga_left_executing(
     runner = await make_runner(tmp_path, script)
     saga = runner.new_saga("test", "s2", "cid", b"")
     saga.event_seq = 1
-    from orchestrator.engine.model import SagaEvent
-
-    await runner.store.create(saga, SagaEvent("s2", 1, "SAGA_STARTED", saga.status))
+    await runner.store.create(saga, SagaEvent("s2", 1, SagaEventType.SAGA_STARTED, saga.status))
     # As if the process died during step b's Do: a succeeded, b's intent logged.
     saga.steps[0].state, saga.steps[0].result = StepState.SUCCEEDED, {"step": "a"}
     saga.steps[1].state, saga.steps[1].attempts = StepState.EXECUTING, 1
@@ -331,13 +329,11 @@ async def _logged_as_if_killed(
     `executing` logged as started (attempt 1, no answer), the rest pending."""
     from datetime import UTC, datetime, timedelta
 
-    from orchestrator.engine.model import SagaEvent
-
     saga = runner.new_saga("test", saga_id, "cid", b"")
     if deadline_passed:
         saga.deadline_at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     saga.event_seq = 1
-    await runner.store.create(saga, SagaEvent(saga_id, 1, "SAGA_STARTED", saga.status))
+    await runner.store.create(saga, SagaEvent(saga_id, 1, SagaEventType.SAGA_STARTED, saga.status))
     for st in saga.steps[:executing]:
         st.state, st.attempts, st.result = StepState.SUCCEEDED, 1, {"step": st.name}
     if executing < len(saga.steps):
@@ -567,8 +563,6 @@ async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_me
     its own driver and lease (recovery does not claim it from under it)."""
     import asyncio
 
-    from orchestrator.engine.model import SagaEvent
-
     running = peak = 0
 
     async def slow(call: StepCall) -> dict[str, Any]:
@@ -589,7 +583,9 @@ async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_me
         saga = crashed.new_saga("test", f"left-{i}", "cid", b"")
         saga.event_seq = 1
         await store.create(
-            saga, SagaEvent(saga.saga_id, 1, "SAGA_STARTED", saga.status), lease=("x", 2e9)
+            saga,
+            SagaEvent(saga.saga_id, 1, SagaEventType.SAGA_STARTED, saga.status),
+            lease=("x", 2e9),
         )
     await store.close()
 
