@@ -364,7 +364,7 @@ class SagaRunner:
     async def _reconcile_sink(self) -> None:
         if self._sink is None or not self.store.outbox:
             return
-        ids, checkpoint = await self.store.unsunk()
+        ids, checkpoint = await self.store.undelivered()
         if not ids:
             return
         sagas = [s for s in [await self.store.load(i) for i in ids] if s and s.status in FINISHED]
@@ -378,14 +378,14 @@ class SagaRunner:
                 len(missing),
                 ", ".join(s.saga_id for s in missing),
             )
-        await self.store.sunk(ids, self._sink.checkpoint(ids))
+        await self.store.mark_delivered(ids, self._sink.checkpoint(ids))
 
     async def flush_sunk(self) -> None:
         """Clear the sagas the sink has from the outbox (one transaction for a batch)."""
         if self._sink is None or not self._sunk:
             return
         ids, self._sunk = self._sunk, []
-        await self.store.sunk(ids, self._sink.checkpoint(ids))
+        await self.store.mark_delivered(ids, self._sink.checkpoint(ids))
 
     async def get(self, saga_id: str) -> SagaRecord | None:
         return self._live.get(saga_id) or await self.store.load(saga_id)

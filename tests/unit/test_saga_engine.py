@@ -459,7 +459,7 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
     fresh_log.close()
     ids = logged_ids(path)
     assert sorted(ids) == sorted(["kept-0", "kept-1", "kept-2", "lost", "written-not-cleared"])
-    assert (await fresh.store.unsunk())[0] == []
+    assert (await fresh.store.undelivered())[0] == []
     await fresh.store.close()
 
 
