@@ -100,6 +100,12 @@ class StepRecord:
     compensation_error: str = ""
 
 
+def needs_compensation(step: StepRecord) -> bool:
+    return step.state in NEEDS_COMPENSATION or (
+        step.state == StepState.STEP_FAILED and step.uncertain
+    )
+
+
 @dataclass
 class SagaRecord:
     saga_id: str

@@ -14,11 +14,15 @@ import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from orchestrator.engine import counts, lease_sql, reads
 from orchestrator.engine.counts import COUNT, STRIPES, Pruned, finished_counts
+from orchestrator.engine.counts import prune as prune_batch
+from orchestrator.engine.counts import stats as read_stats
 from orchestrator.engine.errors import LeaseLost
+from orchestrator.engine.lease_sql import LEASE, claimable, expire, holder, take
+from orchestrator.engine.lease_sql import release as release_leases
+from orchestrator.engine.lease_sql import renew as renew_leases
 from orchestrator.engine.model import FINISHED, SagaEvent, SagaRecord, SagaStatus, StepRecord
-from orchestrator.engine.reads import Page
+from orchestrator.engine.reads import Page, events, page
 from orchestrator.engine.rows import (
     N_SAGA_COLS,
     SAGA_COLS,
@@ -105,7 +109,7 @@ class SagaStore:
             for e in (event, *later):
                 insert_event(conn, e, saga.lease_epoch)
             if lease is not None:
-                conn.execute(lease_sql.LEASE, (saga.saga_id, lease[0], saga.lease_epoch, lease[1]))
+                conn.execute(LEASE, (saga.saga_id, lease[0], saga.lease_epoch, lease[1]))
             if saga.status in FINISHED:
                 conn.executemany(COUNT, finished_counts(saga, self.stripe))
             return saga, True
@@ -190,16 +194,16 @@ class SagaStore:
         """Take the lease of up to `limit` live sagas nobody holds (never leased, released, or
         expired by `now`; see expire_leases for a restart); each claim bumps the saga's lease
         epoch. Concurrent claimers skip each other's rows (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
-        pick, args = lease_sql.claimable(now, limit, shared=False)
+        pick, args = claimable(now, limit, shared=False)
         # Mostly there is nothing to claim: find that out with a read, not a write transaction
         # (on SQLite a commit, an fsync, every second).
         if not await self.db.read(lambda c: c.execute(pick, args).fetchone()):
             return []
-        locking, _ = lease_sql.claimable(now, limit, shared=self.shared)
+        locking, _ = claimable(now, limit, shared=self.shared)
 
         def tx(conn: Conn) -> list[SagaRecord]:
             ids = [r[0] for r in conn.execute(locking, args).fetchall()]
-            return lease_sql.take(conn, ids, owner, expires)
+            return take(conn, ids, owner, expires)
 
         return await self.db.transaction(tx)
 
@@ -208,7 +212,7 @@ class SagaStore:
         is fenced off from then on."""
 
         def tx(conn: Conn) -> SagaRecord | None:
-            found = lease_sql.take(conn, [saga_id], owner, expires)
+            found = take(conn, [saga_id], owner, expires)
             return found[0] if found else None
 
         return await self.db.transaction(tx)
@@ -226,24 +230,24 @@ class SagaStore:
         if not leases and not ended:
             return set()
         return await self.db.transaction(
-            lambda conn: lease_sql.renew(conn, owner, leases, expires, ended)
+            lambda conn: renew_leases(conn, owner, leases, expires, ended)
         )
 
     async def expire_leases(self, owner: str | None) -> int:
         """End at once every lease `owner` holds (None: every lease), so claims take those
         sagas: a replica restarting under the same name, or the one process of a SQLite log.
         Returns how many."""
-        return await self.db.transaction(lambda conn: lease_sql.expire(conn, owner))
+        return await self.db.transaction(lambda conn: expire(conn, owner))
 
     async def release(self, owner: str, saga_ids: Sequence[str]) -> None:
         """Give up leases (a replica stopping): other replicas may claim them at once."""
         if not saga_ids:
             return
-        await self.db.transaction(lambda conn: lease_sql.release(conn, owner, saga_ids))
+        await self.db.transaction(lambda conn: release_leases(conn, owner, saga_ids))
 
     async def owner(self, saga_id: str) -> tuple[str, float] | None:
         """Who holds the saga's lease and until when (seconds since the epoch), if anyone."""
-        return await self.db.read(lambda c: lease_sql.holder(c, saga_id))
+        return await self.db.read(lambda c: holder(c, saga_id))
 
     # ---- reads, counts and retention --------------------------------------------------
 
@@ -256,15 +260,15 @@ class SagaStore:
     ) -> Page:
         """Newest first, by keyset: a page starts after the (created_at, saga_id) the previous
         one ended with, so sagas created meanwhile neither shift nor repeat later pages."""
-        return await self.db.read(lambda c: reads.page(c, status, limit, after))
+        return await self.db.read(lambda c: page(c, status, limit, after))
 
     async def events(self, saga_id: str, after_seq: int = 0) -> list[SagaEvent]:
-        return await self.db.read(lambda c: reads.events(c, saga_id, after_seq))
+        return await self.db.read(lambda c: events(c, saga_id, after_seq))
 
     async def stats(self) -> dict[str, int]:
         """Sagas by status, their steps by state (`all:<state>`, and `live:<state>` for live
         sagas), and compensations pending: without a scan of the finished sagas."""
-        return await self.db.read(counts.stats)
+        return await self.db.read(read_stats)
 
     async def prune(self, finished_before: str, limit: int) -> Pruned | None:
         """Retention: delete up to `limit` sagas that finished (COMPLETED or COMPENSATED)
@@ -273,5 +277,5 @@ class SagaStore:
         another replica is pruning this log right now."""
         shared = self.shared
         return await self.db.transaction(
-            lambda conn: counts.prune(conn, finished_before, limit, shared)
+            lambda conn: prune_batch(conn, finished_before, limit, shared)
         )

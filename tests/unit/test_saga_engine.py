@@ -433,7 +433,7 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
     await runner.recover()
     for i in range(3):
         await run_one(runner, f"kept-{i}", b"")
-    await runner.flush_sunk()  # these three are cleared from the outbox
+    await runner.flush_delivered()  # these three are cleared from the outbox
 
     class Killed:
         """The process dies between the terminal commit and the line: nothing is written."""
@@ -444,9 +444,9 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
         def checkpoint(self, cleared: Any) -> str:
             return log.checkpoint(cleared)
 
-    runner._sink = Killed()  # type: ignore[assignment]
+    runner.outbox.sink = Killed()  # type: ignore[assignment]
     await run_one(runner, "lost", b"")
-    runner._sink = log
+    runner.outbox.sink = log
     await run_one(runner, "written-not-cleared", b"")  # its line is in, the outbox still has it
     log.close()
     with path.open("ab") as f:
@@ -545,8 +545,8 @@ async def test_watching_a_saga_that_ended_while_its_driver_was_finishing_ends(
     assert saga.status == SagaStatus.COMPLETED
     # Its driver, as if still finishing when the watcher reads the log.
     finishing = asyncio.create_task(asyncio.sleep(0.3))
-    runner._tasks[saga.saga_id] = finishing  # the race, made certain
-    finishing.add_done_callback(lambda _: runner._tasks.pop(saga.saga_id, None))
+    runner.drivers.tasks[saga.saga_id] = finishing  # the race, made certain
+    finishing.add_done_callback(lambda _: runner.drivers.tasks.pop(saga.saga_id, None))
 
     async def watch() -> list[str]:
         return [e.type async for e in runner.follow(saga.saga_id)]
