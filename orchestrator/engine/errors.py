@@ -1,9 +1,14 @@
-"""The engine's exceptions: what a step's failure means, and what a caller asked wrongly."""
+"""The engine's exceptions, under one root (SagaError): what a step's failure means, what a
+caller asked wrongly, and a driver fenced off by another replica."""
 
 from __future__ import annotations
 
 
-class StepFailed(Exception):
+class SagaError(Exception):
+    """The root of every exception the engine raises on purpose."""
+
+
+class StepFailed(SagaError):
     """A step function's failure, in the engine's terms; the message is shown to users."""
 
 
@@ -22,7 +27,7 @@ class StepErrored(StepFailed):
     the policy's attempt count."""
 
 
-class SagaNotFound(Exception):
+class SagaNotFound(SagaError):
     """No saga with this id in the log."""
 
     def __init__(self, saga_id: str) -> None:
@@ -30,5 +35,14 @@ class SagaNotFound(Exception):
         self.saga_id = saga_id
 
 
-class NotResumable(Exception):
+class NotResumable(SagaError):
     """A resume of a saga that has nothing to resume (it finished)."""
+
+
+class LeaseLost(SagaError):
+    """A transition of a saga whose lease another replica has claimed since: nothing of it
+    was written."""
+
+
+class BeyondHorizon(SagaError):
+    """The saga is too old for its participants' barriers: no call may be made for it."""

@@ -50,6 +50,35 @@ NEEDS_COMPENSATION = frozenset(
 )
 
 
+class SagaEventType(StrEnum):
+    """What an event in the saga log says happened. The values are stored in the log and are
+    the names of flightsaga.v1.SagaEventType: they never change."""
+
+    SAGA_STARTED = "SAGA_STARTED"
+    STEP_STARTED = "STEP_STARTED"
+    STEP_SUCCEEDED = "STEP_SUCCEEDED"
+    STEP_RETRYING = "STEP_RETRYING"
+    STEP_FAILED_EVENT = "STEP_FAILED_EVENT"
+    COMPENSATION_STARTED = "COMPENSATION_STARTED"
+    COMPENSATION_SUCCEEDED = "COMPENSATION_SUCCEEDED"
+    COMPENSATION_RETRYING = "COMPENSATION_RETRYING"
+    SAGA_COMPLETED = "SAGA_COMPLETED"
+    SAGA_COMPENSATED = "SAGA_COMPENSATED"
+    SAGA_FAILED = "SAGA_FAILED"
+    SAGA_RESUMED = "SAGA_RESUMED"
+
+    @property
+    def of_compensation(self) -> bool:
+        """An event of a step's Compensate (its attempt counts compensation attempts)."""
+        return self.startswith("COMPENSATION")
+
+
+# The events that end a saga (for the driver; an operator may resume a FAILED one).
+ENDINGS = frozenset(
+    {SagaEventType.SAGA_COMPLETED, SagaEventType.SAGA_COMPENSATED, SagaEventType.SAGA_FAILED}
+)
+
+
 @dataclass
 class StepRecord:
     name: str
@@ -69,6 +98,12 @@ class StepRecord:
     error: str = ""
     compensation_result: dict[str, Any] | None = None
     compensation_error: str = ""
+
+
+def needs_compensation(step: StepRecord) -> bool:
+    return step.state in NEEDS_COMPENSATION or (
+        step.state == StepState.STEP_FAILED and step.uncertain
+    )
 
 
 @dataclass
@@ -107,7 +142,7 @@ class SagaRecord:
 class SagaEvent:
     saga_id: str
     seq: int
-    type: str  # SagaEventType name, e.g. "STEP_STARTED"
+    type: SagaEventType
     status: SagaStatus
     step: str = ""
     attempt: int = 0

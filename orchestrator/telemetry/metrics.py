@@ -16,7 +16,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.engine.model import SagaEvent, SagaRecord, SagaStatus
+from orchestrator.engine.model import ENDINGS, SagaEvent, SagaRecord, SagaStatus
 from orchestrator.engine.observer import Attempt, Resumed, SagaObserver
 from orchestrator.participant_calls import underlying
 from orchestrator.telemetry.counts import SagaCounts
@@ -113,7 +113,7 @@ class SagaMetrics(SagaObserver):
         self.resumed.labels(how).inc()
 
     def saga_changed(self, saga: SagaRecord, event: SagaEvent) -> None:
-        if event.type in ("SAGA_COMPLETED", "SAGA_COMPENSATED", "SAGA_FAILED"):
+        if event.type in ENDINGS:
             took = _seconds(saga.created_at, saga.finished_at)
             if took is not None:
                 self.duration.labels(saga.status.value).observe(max(0.0, took))

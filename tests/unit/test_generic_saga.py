@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
 from orchestrator.engine.errors import StepRefused
-from orchestrator.engine.model import SagaEvent, SagaStatus, StepState
+from orchestrator.engine.model import SagaEvent, SagaEventType, SagaStatus, StepState
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 
@@ -121,7 +121,7 @@ async def logged_mid_credit(runner: SagaRunner, saga_id: str) -> None:
     """The log as a kill -9 leaves it: debit done, credit started with no answer."""
     saga = runner.new_saga("transfer", saga_id, "cid", b"10")
     saga.event_seq = 1
-    await runner.store.create(saga, SagaEvent(saga_id, 1, "SAGA_STARTED", saga.status))
+    await runner.store.create(saga, SagaEvent(saga_id, 1, SagaEventType.SAGA_STARTED, saga.status))
     saga.steps[0].state, saga.steps[0].attempts = StepState.SUCCEEDED, 1
     saga.steps[0].result = {"account": "alice", "moved": -10}
     saga.steps[1].state, saga.steps[1].attempts = StepState.EXECUTING, 1
@@ -172,7 +172,7 @@ async def test_a_saga_of_a_version_the_runner_lacks_is_stopped_loudly(tmp_path: 
     assert stopped is not None and stopped.status == SagaStatus.FAILED
     assert "transfer v1" in stopped.error and "v2" in stopped.error, stopped.error
     events = await only_new.store.events("t6")
-    assert events[-1].type == "SAGA_FAILED"
+    assert events[-1].type == SagaEventType.SAGA_FAILED
     await only_new.store.close()
 
     # Deployed again with version 1 alongside: an operator's resume finishes it.

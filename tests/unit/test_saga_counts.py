@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from orchestrator.engine.model import SagaEvent, SagaRecord, SagaStatus, StepRecord, StepState
+from orchestrator.engine.model import (
+    SagaEvent,
+    SagaEventType,
+    SagaRecord,
+    SagaStatus,
+    StepRecord,
+    StepState,
+)
 from orchestrator.telemetry.counts import SagaCounts, _contribution, _snapshot
 
 STEPS = ("reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking")
@@ -18,7 +25,7 @@ def saga(saga_id: str) -> SagaRecord:
 
 
 def moved(counts: SagaCounts, s: SagaRecord) -> None:
-    counts.saga_changed(s, SagaEvent(s.saga_id, 0, "X", s.status))
+    counts.saga_changed(s, SagaEvent(s.saga_id, 0, SagaEventType.STEP_STARTED, s.status))
 
 
 def recount(*sagas: SagaRecord) -> dict[str, int]:

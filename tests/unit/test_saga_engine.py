@@ -19,7 +19,7 @@ from orchestrator.engine.definition import (
     StepSpec,
 )
 from orchestrator.engine.errors import StepErrored, StepRefused, StepUnreachable
-from orchestrator.engine.model import SagaStatus, StepState
+from orchestrator.engine.model import SagaEvent, SagaEventType, SagaStatus, StepState
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 
@@ -228,9 +228,7 @@ async def test_restarted_runner_resumes_a_saga_left_executing(
     runner = await make_runner(tmp_path, script)
     saga = runner.new_saga("test", "s2", "cid", b"")
     saga.event_seq = 1
-    from orchestrator.engine.model import SagaEvent
-
-    await runner.store.create(saga, SagaEvent("s2", 1, "SAGA_STARTED", saga.status))
+    await runner.store.create(saga, SagaEvent("s2", 1, SagaEventType.SAGA_STARTED, saga.status))
     # As if the process died during step b's Do: a succeeded, b's intent logged.
     saga.steps[0].state, saga.steps[0].result = StepState.SUCCEEDED, {"step": "a"}
     saga.steps[1].state, saga.steps[1].attempts = StepState.EXECUTING, 1
@@ -331,13 +329,11 @@ async def _logged_as_if_killed(
     `executing` logged as started (attempt 1, no answer), the rest pending."""
     from datetime import UTC, datetime, timedelta
 
-    from orchestrator.engine.model import SagaEvent
-
     saga = runner.new_saga("test", saga_id, "cid", b"")
     if deadline_passed:
         saga.deadline_at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     saga.event_seq = 1
-    await runner.store.create(saga, SagaEvent(saga_id, 1, "SAGA_STARTED", saga.status))
+    await runner.store.create(saga, SagaEvent(saga_id, 1, SagaEventType.SAGA_STARTED, saga.status))
     for st in saga.steps[:executing]:
         st.state, st.attempts, st.result = StepState.SUCCEEDED, 1, {"step": st.name}
     if executing < len(saga.steps):
@@ -437,7 +433,7 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
     await runner.recover()
     for i in range(3):
         await run_one(runner, f"kept-{i}", b"")
-    await runner.flush_sunk()  # these three are cleared from the outbox
+    await runner.flush_delivered()  # these three are cleared from the outbox
 
     class Killed:
         """The process dies between the terminal commit and the line: nothing is written."""
@@ -448,9 +444,9 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
         def checkpoint(self, cleared: Any) -> str:
             return log.checkpoint(cleared)
 
-    runner._sink = Killed()  # type: ignore[assignment]
+    runner.outbox.sink = Killed()  # type: ignore[assignment]
     await run_one(runner, "lost", b"")
-    runner._sink = log
+    runner.outbox.sink = log
     await run_one(runner, "written-not-cleared", b"")  # its line is in, the outbox still has it
     log.close()
     with path.open("ab") as f:
@@ -463,7 +459,7 @@ async def test_lines_lost_with_a_kill_are_appended_at_the_next_start_once(
     fresh_log.close()
     ids = logged_ids(path)
     assert sorted(ids) == sorted(["kept-0", "kept-1", "kept-2", "lost", "written-not-cleared"])
-    assert (await fresh.store.unsunk())[0] == []
+    assert (await fresh.store.undelivered())[0] == []
     await fresh.store.close()
 
 
@@ -549,8 +545,8 @@ async def test_watching_a_saga_that_ended_while_its_driver_was_finishing_ends(
     assert saga.status == SagaStatus.COMPLETED
     # Its driver, as if still finishing when the watcher reads the log.
     finishing = asyncio.create_task(asyncio.sleep(0.3))
-    runner._tasks[saga.saga_id] = finishing  # the race, made certain
-    finishing.add_done_callback(lambda _: runner._tasks.pop(saga.saga_id, None))
+    runner.drivers.tasks[saga.saga_id] = finishing  # the race, made certain
+    finishing.add_done_callback(lambda _: runner.drivers.tasks.pop(saga.saga_id, None))
 
     async def watch() -> list[str]:
         return [e.type async for e in runner.follow(saga.saga_id)]
@@ -566,8 +562,6 @@ async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_me
     never more than 5 driven at once, all completed; a saga started while recovery runs keeps
     its own driver and lease (recovery does not claim it from under it)."""
     import asyncio
-
-    from orchestrator.engine.model import SagaEvent
 
     running = peak = 0
 
@@ -589,7 +583,9 @@ async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_me
         saga = crashed.new_saga("test", f"left-{i}", "cid", b"")
         saga.event_seq = 1
         await store.create(
-            saga, SagaEvent(saga.saga_id, 1, "SAGA_STARTED", saga.status), lease=("x", 2e9)
+            saga,
+            SagaEvent(saga.saga_id, 1, SagaEventType.SAGA_STARTED, saga.status),
+            lease=("x", 2e9),
         )
     await store.close()
 

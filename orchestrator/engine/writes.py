@@ -1,0 +1,73 @@
+"""Transition writes to the saga log, fenced by the saga's lease epoch.
+
+A transition is one saga row update, its changed step rows, one event, and for a saga that
+finishes its outbox row and counts. Consecutive transitions of one saga (an outcome held back
+for the next transition) go in one transaction; the saga update matches only while the lease
+epoch is still the driver's, and otherwise the whole transaction is undone (LeaseLost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.engine.counts import COUNT
+from orchestrator.engine.errors import LeaseLost
+from orchestrator.engine.model import SagaEvent
+from orchestrator.engine.rows import STEP_COLS, insert_event
+from sagakit import testhooks
+from sagakit.db import Conn
+
+UPDATE_SAGA = (
+    "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
+    " compensation_order=?, event_seq=? WHERE saga_id=? AND lease_epoch=?"
+)
+UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the saga_row fields a transition may change, in order
+_STEP_UPDATED = [c.strip() for c in STEP_COLS.split(",")][2:]  # all but the key
+_UPSERT_STEP = (
+    f"INSERT INTO saga_steps ({STEP_COLS}) VALUES ({','.join('?' * 16)})"
+    " ON CONFLICT (saga_id, idx) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _STEP_UPDATED)
+)
+_OUTBOX = (
+    "INSERT INTO saga_outbox (saga_id, status, sink) VALUES (?, ?, ?)"
+    " ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status, sink=excluded.sink"
+)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One transition of one saga, ready to run inside a transaction (SagaStore.transition)."""
+
+    saga_id: str
+    epoch: int
+    update: tuple[object, ...]  # UPDATE_SAGA's arguments: the saga row as of the transition
+    step_rows: list[tuple[object, ...]]
+    event: SagaEvent | None
+    outbox: tuple[str, str, str] | None
+    counted: list[tuple[int, str, int]] | None
+
+    def rows(self, conn: Conn) -> None:
+        """Everything but the saga row."""
+        if self.step_rows:
+            conn.executemany(_UPSERT_STEP, self.step_rows)
+        if self.event is not None:
+            insert_event(conn, self.event, self.epoch)
+        if self.outbox is not None:
+            conn.execute(_OUTBOX, self.outbox)
+        if self.counted is not None:
+            conn.executemany(COUNT, self.counted)
+
+
+def write_all(conn: Conn, writes: Sequence[Write]) -> None:
+    """Consecutive transitions of one saga in one transaction. The saga row is written once,
+    as the last of them left it, and first, so a fenced-off driver stops before it writes
+    anything (every transition of a driver carries the same lease epoch)."""
+    if not writes:
+        return
+    last = writes[-1]
+    if conn.execute(UPDATE_SAGA, last.update).rowcount != 1:
+        raise LeaseLost(f"saga {last.saga_id}: lease {last.epoch} was claimed by another replica")
+    testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
+    for write in writes:  # in order: a later transition's step row wins over an earlier one's
+        write.rows(conn)
