@@ -23,6 +23,12 @@ T = TypeVar("T")
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or ended the session: nothing of the transaction was
+    written, or whether it was is unknown (a lost COMMIT). What a backend raises is also a
+    gRPC UNAVAILABLE for services that let it through (postgres_db.Unreachable)."""
+
+
 class Conflict(Exception):
     """Raised by a transaction function that met the effect of a concurrent transaction it
     cannot see (PostgreSQL: committed after its snapshot was taken): the backend runs it again

@@ -32,7 +32,7 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
-from sagakit.db import Conflict
+from sagakit.db import Conflict, DatabaseUnavailable
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
 from sagakit.writequeue import Job, WriteQueue
@@ -90,6 +90,10 @@ class SessionBound:
             "keepalives_count": 2,
             "tcp_user_timeout": max(1, round(self.hold_s * 1000)),
         }
+
+
+class Unreachable(Unavailable, DatabaseUnavailable):
+    """The server is unreachable or ended the session (UNAVAILABLE to a caller)."""
 
 
 class _SessionEnded(Exception):
@@ -361,7 +365,7 @@ class PostgresDatabase:
                     raise
                 log.debug("commit conflicted with a concurrent transaction; running it again")
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise Unavailable(
+                raise Unreachable(
                     f"database unavailable: {_first_line(exc)}", Reason.DATABASE_UNAVAILABLE
                 ) from None
             finally:
@@ -442,7 +446,7 @@ class PostgresDatabase:
 
     @staticmethod
     def _fail(jobs: list[Job], why: str) -> None:
-        error = Unavailable(f"database unavailable: {why}", Reason.DATABASE_UNAVAILABLE)
+        error = Unreachable(f"database unavailable: {why}", Reason.DATABASE_UNAVAILABLE)
         for job in jobs:
             job.result, job.error = None, error
 

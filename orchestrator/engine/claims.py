@@ -15,7 +15,7 @@ from orchestrator.engine.pool import DriverPool
 from orchestrator.engine.settings import RunnerSettings
 from orchestrator.engine.store import SagaStore
 from sagakit import context
-from sagakit.errors import Unavailable
+from sagakit.db import DatabaseUnavailable
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -112,7 +112,7 @@ class LeaseKeeper:
                     await self.renew()
                 await self.outbox.flush()
                 await self.claim()
-            except Unavailable as exc:
+            except DatabaseUnavailable as exc:
                 log.warning("[SAGA] leases, outbox: saga log unavailable (%s); trying again", exc)
             except Exception:
                 log.exception("[SAGA] housekeeping failed (leases, outbox); trying again")

@@ -27,7 +27,7 @@ from orchestrator.engine.model import (
 )
 from orchestrator.engine.transitions import Transitions
 from sagakit import context
-from sagakit.errors import Unavailable
+from sagakit.db import DatabaseUnavailable
 
 log = logging.getLogger("orchestrator.saga")
 
@@ -57,7 +57,7 @@ class Driver:
         except LeaseLost:
             if saga.saga_id not in self.leases.lost:  # else renew() or claim() said so already
                 log.warning("[SAGA] lease lost to another replica; it drives the saga from here")
-        except Unavailable as exc:
+        except DatabaseUnavailable as exc:
             # Nothing of the transition was written. Its lease is let go at the next renewal
             # (or expires), and whichever replica claims the saga resumes it from the log.
             log.warning("[SAGA] saga log unavailable (%s); stopped driving the saga", exc)
