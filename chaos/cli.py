@@ -20,6 +20,12 @@ EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    _load_arguments(p)
+    _stack_arguments(p)
+
+
+def _load_arguments(p: argparse.ArgumentParser) -> None:
+    """What the campaign does: its seed, load, kills and the local stack's timeouts."""
     p.add_argument("--seed", type=int, default=1, help="the schedule follows from it (default 1)")
     p.add_argument(
         "--sagas", type=int, default=600, help="bookings in all, split over phases (default 600)"
@@ -48,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=10.0,
         help="local stack's SAGA_TIMEOUT_S (10); the long outage lasts this + 3 s",
     )
+
+
+def _stack_arguments(p: argparse.ArgumentParser) -> None:
+    """What it runs against (a local stack, or --target), and where its files go."""
     p.add_argument(
         "--target",
         metavar="ORCH_ADDR",

@@ -31,7 +31,7 @@ async def flightsaga(*args: str, timeout: float) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "orchestrator.cli",
+        "cli",
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

@@ -237,7 +237,7 @@ async def test_the_cli_sends_the_token_and_the_client_certificate(
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "orchestrator.cli",
+                "cli",
                 *args,
                 env={**env, **({"FLIGHTSAGA_TOKEN": token} if token else {})},
                 stdout=asyncio.subprocess.PIPE,
@@ -307,7 +307,7 @@ async def test_flightsaga_certs_makes_a_ca_and_certificates_with_the_names_asked
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "orchestrator.cli",
+        "cli",
         "certs",
         str(out),
         "--name",
@@ -334,7 +334,7 @@ async def test_flightsaga_certs_makes_a_ca_and_certificates_with_the_names_asked
     # A second run adds to the same CA: the first certificates stay valid.
     ca_before = (out / "ca.pem").read_bytes()
     again = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator.cli", "certs", str(out), "--name", "client"
+        sys.executable, "-m", "cli", "certs", str(out), "--name", "client"
     )
     assert await again.wait() == 0
     assert (out / "ca.pem").read_bytes() == ca_before

@@ -6,8 +6,8 @@ import json
 
 from google.protobuf import struct_pb2
 
+from cli.render import as_json
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator.cli import as_json
 
 
 def test_json_output_prints_amounts_and_counts_as_integers() -> None:

@@ -1,4 +1,4 @@
-"""What the CLI prints (orchestrator.render, orchestrator.demo), from saga records alone."""
+"""What the CLI prints (cli.render, cli.demo), from saga records alone."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
+from cli import demo, render
 from flightsaga.v1 import common_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import demo, render
 
 DEP = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # 08:00 in New York
 

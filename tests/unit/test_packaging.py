@@ -16,6 +16,7 @@ SHIPPED = (
     "dashboard",
     "launcher",
     "tooling",
+    "cli",
 )
 
 

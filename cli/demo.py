@@ -6,15 +6,40 @@ reverse order. Prints a summary table and writes a JSON test report.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers
+from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient, booking
 from sagakit.steps import STEP_ORDER
+
+
+def add_commands(sub: Subparsers) -> dict[str, Command]:
+    dm = sub.add_parser("demo", help="run the original five scenarios and report")
+    dm.add_argument("--from", dest="origin", default="JFK")
+    dm.add_argument("--to", dest="destination", default="LAX")
+    dm.add_argument("--date", default="2026-12-01")
+    dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
+    return {"demo": on_stack(demo)}
+
+
+async def demo(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    found = await fs.search_flights(a.origin, a.destination, a.date)
+    if not found.outbound:
+        print("No flights found for the demo route", file=sys.stderr)
+        return EXIT_USAGE
+    results = await run_demo(fs, found.outbound[0].flight_id)
+    print(table(results))
+    write_report(results, Path(a.report), fs.addr)
+    print(f"report written to {a.report}")
+    return EXIT_OK if all(r.passed for r in results) else EXIT_NOT_CONFIRMED
 
 
 @dataclass

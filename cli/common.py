@@ -1,0 +1,26 @@
+"""What every command group shares: the exit statuses and the shape of a command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeAlias
+
+EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+# The epilog of `flightsaga --help`.
+EXIT_STATUS = """Exit status:
+  0  done: `book` confirmed the booking; `resume` finished the saga (COMPLETED, or COMPENSATED:
+     every step undone, nothing left for an operator); `demo`: every scenario as expected;
+     `flights`, `get`, `watch`, `list`, `stats` answered (whatever the saga's state)
+  1  not done: `book` did not confirm the booking (compensated or failed); `resume` left the
+     saga FAILED or still running; a `demo` scenario ended otherwise than expected
+  2  bad usage or bad input (e.g. an unknown saga id)
+  3  the stack is unreachable
+  4  refused: no or a bad token (UNAUTHENTICATED), or a role that may not do it
+     (PERMISSION_DENIED)
+"""
+
+# A command takes its parsed arguments and returns the exit status.
+Command: TypeAlias = Callable[[argparse.Namespace], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
