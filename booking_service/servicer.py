@@ -11,8 +11,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import CONFIRM_BOOKING
 from sagakit.timestamps import to_ts
+from sagas.booking import CONFIRM_BOOKING
 
 
 def _booking(b: Booking) -> booking_pb2.Booking:

@@ -9,8 +9,8 @@ from loyalty_service import ledger
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import DEDUCT_LOYALTY_POINTS
 from sagakit.timestamps import to_ts
+from sagas.booking import DEDUCT_LOYALTY_POINTS
 
 
 class LoyaltyServicer(

@@ -12,8 +12,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import PROCESS_PAYMENT
 from sagakit.timestamps import to_ts
+from sagas.booking import PROCESS_PAYMENT
 
 
 class PaymentServicer(

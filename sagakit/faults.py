@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from sagakit.errors import InvalidArgument
-from sagakit.steps import canonical_step
+from sagas.booking import canonical_step
 
 OPS = ("do", "compensate")
 KINDS = ("fail", "unavailable", "lost-reply", "delay")

@@ -10,8 +10,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import NotFound
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import RESERVE_SEAT
 from sagakit.timestamps import to_ts
+from sagas.booking import RESERVE_SEAT
 from seat_service import inventory, schedule, search
 from seat_service.schedule import CURRENCY, Flight
 
