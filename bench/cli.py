@@ -44,7 +44,7 @@ from bench.workload import (
     open_peers,
 )
 from sagakit.config import TlsConfig
-from sagakit.peers import Addrs, Peers
+from sagas.peers import Addrs, Peers
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

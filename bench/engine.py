@@ -46,7 +46,6 @@ REPLY = {
 async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dict[str, Any]:
     """In this process: n sagas at `concurrency`, after a warm-up; CPU of the whole process."""
     from flightsaga.v1 import orchestrator_pb2 as pb
-    from orchestrator.booking_saga import NAME
     from orchestrator.bookings_log import BookingsLog
     from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
     from orchestrator.engine.observer import Observers
@@ -56,7 +55,7 @@ async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dic
     from orchestrator.telemetry.metrics import SagaMetrics
     from sagakit.logs import setup_logging
     from sagakit.metrics import Metrics
-    from sagakit.steps import STEP_ORDER
+    from sagas.booking import NAME, STEP_ORDER
 
     if "logging" in parts:
         # The services log to stderr; here stderr goes to a file, as under the launcher.

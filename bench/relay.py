@@ -3,7 +3,7 @@
 A gRPC server on 127.0.0.1:PORT answering only `flightsaga.v1.Orchestrator/BookFlight` by
 making exactly the orchestrator's own gRPC calls for a booking and nothing else: payment
 `Tokenize` (the card replaced by its token, as orchestrator.servicer._tokenized does), then the
-four participants' `Do` built by orchestrator.booking_saga's request builders, in sequence, each
+four participants' `Do` built by sagas.booking's request builders, in sequence, each
 with the caller's x-correlation-id. No saga log, no leases, no logging per call, no
 interceptors, no metrics: what is left of the orchestrator's CPU per booking is gRPC itself
 (serving one call, making five) on the same event loop (uvloop) and channels. The benchmark's
@@ -23,9 +23,9 @@ from flightsaga.v1 import orchestrator_pb2_grpc, payment_pb2
 from orchestrator import booking_saga
 from sagakit.config import TlsConfig
 from sagakit.context import CORRELATION_HEADER
-from sagakit.peers import Peers
 from sagakit.server import SERVER_OPTIONS, run_loop, stop_on_signals
-from sagakit.steps import STEP_ORDER
+from sagas.booking import STEP_ORDER, declaration
+from sagas.peers import Peers
 
 HOST = "127.0.0.1"
 CALL_TIMEOUT = 10.0
@@ -62,18 +62,18 @@ class Relay(orchestrator_pb2_grpc.OrchestratorServicer):
         req = booking_saga.tokenized(request, token)
         saga_id = uuid.uuid4().hex
         seats = await p.seat.Do(
-            booking_saga.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
+            declaration.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
         )
         points = await p.loyalty.Do(
-            booking_saga.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
+            declaration.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
         )
         charge = await p.payment.Do(
-            booking_saga.charge_request(saga_id, req, seats, points),
+            declaration.charge_request(saga_id, req, seats, points),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
         confirmed = await p.booking.Do(
-            booking_saga.confirm_request(saga_id, req, seats, points, charge),
+            declaration.confirm_request(saga_id, req, seats, points, charge),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )

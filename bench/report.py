@@ -10,9 +10,10 @@ from typing import Any
 
 from bench.databases import POSTGRES_CPU
 from bench.measure import CLIENT
+from sagas import services
 
 RELAY = "relay"  # bench.relay: the relay mode's stand-in for the orchestrator
-SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking", POSTGRES_CPU, RELAY, CLIENT)
+SERVICES = (*services.NAMES, POSTGRES_CPU, RELAY, CLIENT)  # orchestrator, seat, ... booking first
 SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
 SHORT |= {"booking": "book", POSTGRES_CPU: "pg", RELAY: "relay", CLIENT: "client"}
 # Targets from issue 7 (reported, never asserted).

@@ -44,7 +44,8 @@ from bench.workload import Workload, collect_flights, open_peers
 from flightsaga.v1 import orchestrator_pb2 as pb
 from launcher.supervisor import Launcher, Service, owns_port
 from orchestrator import page_tokens
-from sagakit.peers import Peers
+from sagas.peers import Peers
+from sagas.services import PARTICIPANTS
 
 SEED_DAYS = 20
 TS_COLUMNS = {
@@ -570,7 +571,7 @@ async def retention_batches(url: str, batches: int, size: int = 500) -> dict[str
 def participant_disk(data_dir: Path, urls: dict[str, str] | None) -> dict[str, Any]:
     """Each participant's database size and barrier marks, for disk per saga."""
     out: dict[str, Any] = {}
-    for module in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
+    for module in (p.package for p in PARTICIPANTS):
         log = Log(urls[module] if urls else f"sqlite:///{data_dir}/{module}.db")
         marks = int(log.query("SELECT COUNT(*) FROM saga_barrier")[0][0])
         if log.pg:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.supervisor import Launcher, code_env, free_base_port
-from sagakit.peers import Addrs
+from sagas.peers import Addrs
 
 
 @dataclass

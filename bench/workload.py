@@ -34,12 +34,11 @@ from flightsaga.v1 import (
     payment_pb2,
     seat_pb2,
 )
-from orchestrator import booking_saga
 from orchestrator.client import booking
 from sagakit import context
 from sagakit.config import TlsConfig
-from sagakit.peers import Addrs, Peers
-from sagakit.steps import STEP_ORDER
+from sagas.booking import STEP_ORDER, declaration
+from sagas.peers import Addrs, Peers
 
 # The schedule's season and routes (seat_service.schedule): searched, not imported, so a
 # --target stack is explored through its API like any client would.
@@ -221,21 +220,21 @@ class Workload:
         md = _md()
         p = self.peers
         seats: seat_pb2.ReserveSeatsResponse = await p.seat.Do(
-            booking_saga.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
+            declaration.seat_request(saga_id, req), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(len(seats.seats) == 1 and seats.fare_cents > 0, f"seat reply {seats}")
         points: loyalty_pb2.DeductPointsResponse = await p.loyalty.Do(
-            booking_saga.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
+            declaration.points_request(saga_id, req, seats), metadata=md, timeout=CALL_TIMEOUT
         )
         _expect(points.points_deducted == req.loyalty_points, f"loyalty reply {points}")
         charge: payment_pb2.ChargeResponse = await p.payment.Do(
-            booking_saga.charge_request(saga_id, req, seats, points),
+            declaration.charge_request(saga_id, req, seats, points),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
         _expect(bool(charge.transaction_id), f"payment reply {charge}")
         confirmed: booking_pb2.ConfirmBookingResponse = await p.booking.Do(
-            booking_saga.confirm_request(saga_id, req, seats, points, charge),
+            declaration.confirm_request(saga_id, req, seats, points, charge),
             metadata=md,
             timeout=CALL_TIMEOUT,
         )

@@ -11,8 +11,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import CONFIRM_BOOKING
 from sagakit.timestamps import to_ts
+from sagas.booking import CONFIRM_BOOKING, canonical_step
 
 
 def _booking(b: Booking) -> booking_pb2.Booking:
@@ -50,6 +50,7 @@ class BookingServicer(
     booking_pb2_grpc.BookingServiceServicer,
 ):
     STEP = CONFIRM_BOOKING
+    canonical_step = staticmethod(canonical_step)
     SERVICE = booking_pb2.DESCRIPTOR.services_by_name["BookingService"]
 
     async def Do(

@@ -18,7 +18,7 @@ from chaos import disrupt, invariants, plan, records, report
 from chaos.stack import LocalStack, TargetStack, open_peers
 from chaos.workload import Workload, flight_ids, flight_pool, pool_size
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Addrs, Peers
+from sagas.peers import Addrs, Peers
 
 
 # The local stack's orchestrator settings. Short deadlines so that a campaign of minutes sees

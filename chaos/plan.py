@@ -9,9 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-PARTICIPANTS = ("seat", "loyalty", "payment", "booking")
-SERVICES = (*PARTICIPANTS, "orchestrator")
-STEPS = ("seat", "loyalty", "payment", "booking")  # saga order, by alias
+from sagas.booking import BOOK_FLIGHT
+from sagas.services import ORCHESTRATOR
+from sagas.services import PARTICIPANTS as _PARTICIPANTS
+
+PARTICIPANTS = tuple(p.name for p in _PARTICIPANTS)  # seat, loyalty, payment, booking
+SERVICES = (*PARTICIPANTS, ORCHESTRATOR.name)
+STEPS = tuple(s.aliases[0] for s in BOOK_FLIGHT.steps)  # saga order, by alias
 
 # Phase kinds. The first two need no process control, so they also run against --target.
 FAULTS = "faults"

@@ -13,7 +13,7 @@ import grpc
 
 from flightsaga.v1 import common_pb2, loyalty_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Peers
+from sagas.peers import Peers
 
 T = TypeVar("T")
 TERMINAL = frozenset({"COMPLETED", "COMPENSATED"})

@@ -10,7 +10,7 @@ from typing import Any
 from chaos import plan
 from chaos.invariants import Evidence, Violation
 from chaos.stack import ProcessEvent
-from sagakit.peers import Addrs
+from sagas.peers import Addrs
 
 MAX_LISTED = 50  # violations printed in full; the JSON report has all of them
 

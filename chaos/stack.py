@@ -17,7 +17,8 @@ from typing import Any
 
 from launcher.supervisor import Launcher, Service, code_env, free_base_port
 from sagakit.config import TlsConfig
-from sagakit.peers import Addrs, Peers
+from sagas.peers import Addrs, Peers
+from sagas.services import PARTICIPANTS
 
 # Our own channels reconnect within a second of a restart: the campaign measures the services'
 # recovery, not its own client's reconnect backoff (which grows to minutes by default).
@@ -175,6 +176,5 @@ def target_addrs(orchestrator: str, participants: dict[str, str | None]) -> Addr
     if not host or not port.isdigit():
         raise ValueError(f"--target {orchestrator!r}: expected HOST:PORT")
     base = int(port)
-    names = ("seat", "loyalty", "payment", "booking")
-    got = [participants.get(n) or f"{host}:{base + 1 + i}" for i, n in enumerate(names)]
-    return Addrs(orchestrator, *got)
+    got = {p.name: participants.get(p.name) or p.addr(host, base) for p in PARTICIPANTS}
+    return Addrs(orchestrator=orchestrator, **got)

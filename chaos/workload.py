@@ -20,7 +20,7 @@ from chaos.plan import BookingSpec
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import seat_pb2
 from orchestrator.client import booking
-from sagakit.peers import Peers
+from sagas.peers import Peers
 
 # Flights are searched through the seat service's API (so a --target stack is explored like a
 # client would), on one busy route and far enough in the season to be clear of demo bookings.

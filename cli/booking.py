@@ -11,9 +11,9 @@ from cli import render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import booking_rules
 from orchestrator.client import CABINS, OrchestratorClient, booking
 from sagakit.errors import InvalidArgument
+from sagas.booking import rules as booking_rules
 
 
 def add_commands(sub: Subparsers) -> dict[str, Command]:

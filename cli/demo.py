@@ -18,7 +18,7 @@ from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subpars
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient, booking
-from sagakit.steps import STEP_ORDER
+from sagas.booking import STEP_ORDER
 
 
 def add_commands(sub: Subparsers) -> dict[str, Command]:

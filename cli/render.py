@@ -17,8 +17,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import seat_pb2
-from orchestrator.render import airport_time
 from sagakit.plainjson import plain
+from sagas.booking.airports import airport_time
 
 STATE_MARK = {
     "SUCCEEDED": "ok",

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard.config import DashboardConfig
 from dashboard.errors import add_handlers
 from dashboard.middleware import CorrelationMiddleware
-from dashboard.routes import flights, pages, sagas, session
+from dashboard.routes import declaration, flights, pages, sagas, session
 from dashboard.security import SecurityMiddleware
 from dashboard.state import Dashboard
 
@@ -59,4 +59,5 @@ def create_app(config: DashboardConfig) -> FastAPI:
     app.include_router(sagas.router)
     app.include_router(flights.router)
     app.include_router(session.router)
+    app.include_router(declaration.router)
     return app

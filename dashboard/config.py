@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from sagakit.auth import Tokens
 from sagakit.config import env_addr, env_choice, env_float, listen_addr
+from sagas import services
 
 DEFAULT_PORT = 8080
 
@@ -48,23 +49,25 @@ class DashboardConfig:
 
     @property
     def peers(self) -> tuple[Peer, ...]:
-        return (self.orchestrator, self.seat, self.loyalty, self.payment, self.booking)
+        return tuple(getattr(self, name) for name in services.NAMES)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardConfig:
         host, port = listen_addr(DEFAULT_PORT, environ)
 
-        def peer(name: str, var: str, port: int) -> Peer:
-            return Peer(name, env_addr(var, f"127.0.0.1:{port}", environ), var)
-
+        # Every service's address from its variable (sagas.services: ORCHESTRATOR_ADDR, ...).
+        peer = {
+            svc.name: Peer(svc.label, env_addr(svc.env_var, svc.default_addr, environ), svc.env_var)
+            for svc in services.SERVICES
+        }
         return cls(
             host=host,
             port=port,
-            orchestrator=peer("orchestrator", "ORCHESTRATOR_ADDR", 50050),
-            seat=peer("seat service", "SEAT_SERVICE_ADDR", 50051),
-            loyalty=peer("loyalty service", "LOYALTY_SERVICE_ADDR", 50052),
-            payment=peer("payment service", "PAYMENT_SERVICE_ADDR", 50053),
-            booking=peer("booking service", "BOOKING_SERVICE_ADDR", 50054),
+            orchestrator=peer["orchestrator"],
+            seat=peer["seat"],
+            loyalty=peer["loyalty"],
+            payment=peer["payment"],
+            booking=peer["booking"],
             log_format=env_choice("LOG_FORMAT", ("console", "json"), "console", environ),
             log_level=env_choice(
                 "LOG_LEVEL", ("debug", "info", "warning", "error"), "info", environ

@@ -9,8 +9,8 @@ from google.protobuf.message import Message
 
 from dashboard.loglines import event_log_line
 from flightsaga.v1 import orchestrator_pb2, seat_pb2
-from orchestrator.render import airport_time
 from sagakit.plainjson import plain
+from sagas.booking.airports import airport_time
 
 TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
 

@@ -19,8 +19,8 @@ from dashboard.security import user_token
 from flightsaga.v1 import logs_pb2_grpc
 from sagakit import context
 from sagakit.errors import details_of
-from sagakit.peers import SERVICES
-from sagakit.peers import Peers as KitPeers
+from sagas.peers import SERVICES
+from sagas.peers import Peers as KitPeers
 
 log = logging.getLogger("dashboard.peers")
 

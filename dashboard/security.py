@@ -24,7 +24,7 @@ from sagakit.auth import Tokens
 
 COOKIE = "flightsaga_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-OPEN_PATHS = frozenset({"/api/session", "/api/config"})
+OPEN_PATHS = frozenset({"/api/session", "/api/config", "/api/saga/booking"})
 
 # The token of the request being served (a user's), forwarded to the orchestrator.
 user_token: ContextVar[str] = ContextVar("user_token", default="")

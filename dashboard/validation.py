@@ -1,7 +1,7 @@
 """The dashboard's requests, checked and translated into gRPC requests. No I/O here.
 
 A booking body (models.BookingIn) becomes the BookFlight request and the call's metadata
-(x-fail-at, x-fault, ...), checked by the orchestrator's own rules (orchestrator.booking_rules)
+(x-fail-at, x-fault, ...), checked by the orchestrator's own rules (sagas.booking.rules)
 before anything is sent; a search becomes a SearchFlights request. Every problem is a
 FieldError naming the field.
 """
@@ -15,12 +15,12 @@ from datetime import UTC, date, datetime
 
 from dashboard.models import BookingIn, FaultIn
 from flightsaga.v1 import common_pb2, orchestrator_pb2, seat_pb2
-from orchestrator import booking_rules
 from sagakit import context, validate
 from sagakit.cards import normalize_number
 from sagakit.errors import InvalidArgument
 from sagakit.faults import parse_duration_ms
-from sagakit.steps import STEP_ORDER, canonical_step
+from sagas.booking import STEP_ORDER, canonical_step
+from sagas.booking import rules as booking_rules
 
 MAX_COUNT = 100
 _IATA = re.compile(r"^[A-Za-z]{3}$")

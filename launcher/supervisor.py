@@ -35,6 +35,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sagakit.channels import open_channel
 from sagakit.healthprobe import check_http
 from sagakit.server import stop_on_signals
+from sagas import services
+from sagas.declare import BASE_PORT
+from sagas.services import ORCHESTRATOR, PARTICIPANTS
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -60,13 +63,7 @@ class Service:
 
 
 # Every gRPC service's package: the ones with a database.
-SERVICE_MODULES = (
-    "orchestrator",
-    "seat_service",
-    "loyalty_service",
-    "payment_service",
-    "booking_service",
-)
+SERVICE_MODULES = services.PACKAGES
 
 
 class StartError(Exception):
@@ -248,7 +245,7 @@ class Launcher:
     def __init__(
         self,
         data_dir: Path,
-        base_port: int = 50050,
+        base_port: int = BASE_PORT,
         dashboard_port: int = 8080,
         dashboard: bool = True,
         log_dir: Path | None = None,
@@ -272,12 +269,11 @@ class Launcher:
         self.cwd = cwd
         self.pump_output = pump_output
         self.participants = [
-            Service("seat", "seat_service", base_port + 1),
-            Service("loyalty", "loyalty_service", base_port + 2),
-            Service("payment", "payment_service", base_port + 3),
-            Service("booking", "booking_service", base_port + 4),
+            Service(p.name, p.package, base_port + p.port_offset) for p in PARTICIPANTS
         ]
-        self.orchestrator = Service("orchestrator", "orchestrator", base_port)
+        self.orchestrator = Service(
+            ORCHESTRATOR.name, ORCHESTRATOR.package, base_port + ORCHESTRATOR.port_offset
+        )
         self.dashboard = Service("dashboard", "dashboard", dashboard_port, http=True)
         self.services = [*self.participants, self.orchestrator]
         if dashboard:
@@ -286,7 +282,6 @@ class Launcher:
         self._stopping = False
 
     def env_for(self, svc: Service) -> dict[str, str]:
-        p = {s.name: s.addr for s in self.participants}
         return {
             **os.environ,
             "LISTEN_ADDR": svc.addr,
@@ -294,11 +289,8 @@ class Launcher:
                 svc.module, f"sqlite:///{self.data_dir / (svc.module + '.db')}"
             ),
             "FAULT_INJECTION": "enabled",
-            "SEAT_SERVICE_ADDR": p["seat"],
-            "LOYALTY_SERVICE_ADDR": p["loyalty"],
-            "PAYMENT_SERVICE_ADDR": p["payment"],
-            "BOOKING_SERVICE_ADDR": p["booking"],
-            "ORCHESTRATOR_ADDR": self.orchestrator.addr,
+            **{p.env_var: svc.addr for p, svc in zip(PARTICIPANTS, self.participants, strict=True)},
+            ORCHESTRATOR.env_var: self.orchestrator.addr,
             "BOOKINGS_LOG": str(self.data_dir / "bookings.jsonl"),
             # The local stack's orchestrator, by a name that outlives a restart: it takes its
             # sagas back at once on PostgreSQL too (a new name would wait for the leases).
@@ -456,9 +448,12 @@ class Launcher:
         rows = [f"  {s.name:<13}{s.url}" for s in self.services]
         flight = "--from JFK --to LAX --date 2026-12-01"
         cli = ".venv/bin/flightsaga"
-        if self.orchestrator.port != 50050:
-            seat = self.participants[0].addr
-            cli = f"ORCHESTRATOR_ADDR={self.orchestrator.addr} SEAT_SERVICE_ADDR={seat} {cli}"
+        if self.orchestrator.port != ORCHESTRATOR.default_port:
+            seat = self.participants[0]  # the CLI searches flights on the seat service
+            cli = (
+                f"{ORCHESTRATOR.env_var}={self.orchestrator.addr} "
+                f"{PARTICIPANTS[0].env_var}={seat.addr} {cli}"
+            )
         return "\n".join(
             [
                 f"FlightSaga is up ({self._where()}, fault injection enabled):",

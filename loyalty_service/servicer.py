@@ -9,8 +9,8 @@ from loyalty_service import ledger
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import DEDUCT_LOYALTY_POINTS
 from sagakit.timestamps import to_ts
+from sagas.booking import DEDUCT_LOYALTY_POINTS, canonical_step
 
 
 class LoyaltyServicer(
@@ -18,6 +18,7 @@ class LoyaltyServicer(
     loyalty_pb2_grpc.LoyaltyServiceServicer,
 ):
     STEP = DEDUCT_LOYALTY_POINTS
+    canonical_step = staticmethod(canonical_step)
     SERVICE = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"]
 
     async def Do(

@@ -25,9 +25,9 @@ from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
 from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
-from sagakit.peers import Peers
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
+from sagas.peers import Peers
 
 log = logging.getLogger("orchestrator")
 

@@ -21,6 +21,7 @@ from sagakit.config import (
     env_int,
     env_str,
 )
+from sagas.services import PARTICIPANTS
 
 DEFAULT_PORT = 50050
 
@@ -68,12 +69,14 @@ class OrchestratorConfig:
             raise ConfigError(
                 f"SAGA_LEASE_RENEW_S must be shorter than SAGA_LEASE_TTL_S ({ttl:g}), got {renew:g}"
             )
+        # Each participant's address, from its variable (sagas.services: SEAT_SERVICE_ADDR, ...).
+        addrs = {p.name: env_addr(p.env_var, p.default_addr, env) for p in PARTICIPANTS}
         return cls(
             service=service,
-            seat_addr=env_addr("SEAT_SERVICE_ADDR", "127.0.0.1:50051", env),
-            loyalty_addr=env_addr("LOYALTY_SERVICE_ADDR", "127.0.0.1:50052", env),
-            payment_addr=env_addr("PAYMENT_SERVICE_ADDR", "127.0.0.1:50053", env),
-            booking_addr=env_addr("BOOKING_SERVICE_ADDR", "127.0.0.1:50054", env),
+            seat_addr=addrs["seat"],
+            loyalty_addr=addrs["loyalty"],
+            payment_addr=addrs["payment"],
+            booking_addr=addrs["booking"],
             step_timeout=env_int("STEP_TIMEOUT_MS", 3000, 50, 600_000, env) / 1000,
             step_max_attempts=env_int("STEP_MAX_ATTEMPTS", 3, 1, 100, env),
             step_retry_for=env_float("STEP_RETRY_FOR_S", 15.0, 0.0, env),

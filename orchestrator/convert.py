@@ -9,11 +9,12 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator.booking_saga import facts, masked
+from orchestrator.booking_saga import masked
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
 from orchestrator.telemetry.tracing import saga_trace_hex
 from sagakit.plainjson import plain, wholes
 from sagakit.timestamps import to_ts
+from sagas.booking import facts
 
 
 def _set_ts(message: Any, field: str, iso: str | None) -> None:

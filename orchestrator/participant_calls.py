@@ -19,9 +19,9 @@ from google.protobuf.message import Message
 from orchestrator.engine.definition import StepCall
 from orchestrator.engine.errors import StepErrored, StepFailed, StepRefused, StepUnreachable
 from orchestrator.faultplan import FaultPlan
-from sagakit import steps
 from sagakit.context import CORRELATION_HEADER
 from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES
+from sagas.booking import STEP_ORDER
 
 R = TypeVar("R", bound=Message)
 Metadata = tuple[tuple[str, str], ...]
@@ -30,7 +30,7 @@ Metadata = tuple[tuple[str, str], ...]
 @lru_cache(maxsize=1024)
 def _plan(text: str) -> FaultPlan:
     """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one)."""
-    return FaultPlan.from_normalized(text, steps.STEP_ORDER)
+    return FaultPlan.from_normalized(text, STEP_ORDER)
 
 
 def faults(plan: str, step: str, forward: bool, attempt: int) -> Metadata:

@@ -11,14 +11,14 @@ import grpc
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator import booking_rules, booking_saga, page_tokens
+from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
 from orchestrator.faultplan import FaultPlan
 from orchestrator.telemetry.counts import SagaCounts, refresh_counts
-from sagakit import auth, context, steps, validate
+from sagakit import auth, context, validate
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
     UNREACHABLE_CODES,
@@ -30,7 +30,8 @@ from sagakit.errors import (
     Rejected,
     Unavailable,
 )
-from sagakit.peers import Peers
+from sagas.booking import BOOK_FLIGHT, rules
+from sagas.peers import Peers
 
 log = logging.getLogger("orchestrator.api")
 
@@ -75,8 +76,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         return FaultPlan.parse(
             fail_at,
             fault,
-            steps.canonical_step,
-            steps.STEP_ORDER,
+            BOOK_FLIGHT.canonical_step,
+            BOOK_FLIGHT.step_names,
             lambda _: self.default_delay_ms,
         )
 
@@ -149,7 +150,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         """Validate, log and start the saga (or find the one with this idempotency key)."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
         plan = self._fault_plan(md)
-        booking_rules.check(request)
+        rules.check(request)
         key = validate.text(key_field, key, 128, False)
         await self._check_flights(request)
         request = await self._tokenized(request)
@@ -159,7 +160,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         request.owner = who.name if who is not None else ""
         payload = request.SerializeToString(deterministic=True)
         saga = self.runner.new_saga(
-            booking_saga.NAME,
+            BOOK_FLIGHT.name,
             saga_id=uuid.uuid4().hex,
             correlation_id=context.correlation_id.get(),
             payload=payload,

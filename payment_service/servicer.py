@@ -12,8 +12,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import PROCESS_PAYMENT
 from sagakit.timestamps import to_ts
+from sagas.booking import PROCESS_PAYMENT, canonical_step
 
 
 class PaymentServicer(
@@ -21,6 +21,7 @@ class PaymentServicer(
     payment_pb2_grpc.PaymentServiceServicer,
 ):
     STEP = PROCESS_PAYMENT
+    canonical_step = staticmethod(canonical_step)
     SERVICE = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
 
     async def Do(

@@ -7,10 +7,10 @@ README's, and parse_participant_faults' docstring.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sagakit.errors import InvalidArgument
-from sagakit.steps import canonical_step
 
 OPS = ("do", "compensate")
 KINDS = ("fail", "unavailable", "lost-reply", "delay")
@@ -46,8 +46,11 @@ def parse_duration_ms(field: str, raw: str) -> int:
     return value
 
 
-def parse_participant_faults(x_fail: str, x_fault: str, own_step: str) -> list[Fault]:
+def parse_participant_faults(
+    x_fail: str, x_fault: str, own_step: str, canonical_step: Callable[[str, str], str]
+) -> list[Fault]:
     """Parse both headers for the service owning `own_step`; errors name the header.
+    `canonical_step(name, field)`: a step name or alias as its saga spells it.
 
     x-fail:  comma-separated `do`, `compensate`, or this service's step name / alias (= do).
              The operation fails as a business failure (Do: ABORTED; Compensate: INTERNAL).

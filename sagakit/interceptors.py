@@ -246,8 +246,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Honour x-fail / x-fault on Do and Compensate when enabled; refuse them when disabled."""
 
-    def __init__(self, step: str, enabled: bool) -> None:
+    def __init__(self, step: str, enabled: bool, canonical: Callable[[str, str], str]) -> None:
         self.step = step
+        self.canonical = canonical
         self.enabled = enabled
         self._detached: set[asyncio.Task[Any]] = set()
 
@@ -273,7 +274,7 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     ),
                 )
             try:
-                faults = parse_participant_faults(x_fail, x_fault, self.step)
+                faults = parse_participant_faults(x_fail, x_fault, self.step, self.canonical)
             except DomainError as exc:
                 await abort(ctx, exc)
             if op not in ("do", "compensate"):

@@ -110,6 +110,12 @@ class ParticipantServicer(Generic[DoRes, CompRes]):
     STEP: ClassVar[str]
     SERVICE: ClassVar[ServiceDescriptor]
 
+    @staticmethod
+    def canonical_step(name: str, field: str) -> str:
+        """A step name or alias as the participant's saga spells it (x-fail names a step);
+        a participant of a declared saga answers with its declaration's."""
+        return name.strip().lower().replace("-", "_")
+
     def __init__(self, participant: Participant[DoRes, CompRes]) -> None:
         self.participant = participant
         self.db = participant.db
@@ -172,7 +178,7 @@ def participant_app(
                 if config.tls.mutual
                 else []
             ),
-            FaultInterceptor(servicer.STEP, config.fault_injection),
+            FaultInterceptor(servicer.STEP, config.fault_injection, servicer.canonical_step),
         ],
         on_start=[db.open, start_retention],
         on_stop=[retention.stop, db.close],

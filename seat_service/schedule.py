@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import TypeAlias
-from zoneinfo import ZoneInfo
 
 from flightsaga.v1.common_pb2 import CabinClass
+from sagas.booking.airports import AIRPORTS
 
 FIRST_DAY = date(2026, 12, 1)
 LAST_DAY = date(2027, 3, 31)
@@ -26,20 +26,6 @@ Cabin: TypeAlias = CabinClass.ValueType
 
 # Cabins from the front of the aircraft to the back.
 CABINS = (CabinClass.FIRST, CabinClass.BUSINESS, CabinClass.PREMIUM_ECONOMY, CabinClass.ECONOMY)
-
-AIRPORTS: dict[str, ZoneInfo] = {
-    code: ZoneInfo(tz)
-    for code, tz in {
-        "JFK": "America/New_York",
-        "BOS": "America/New_York",
-        "ORD": "America/Chicago",
-        "DEN": "America/Denver",
-        "LAX": "America/Los_Angeles",
-        "SFO": "America/Los_Angeles",
-        "SEA": "America/Los_Angeles",
-        "LHR": "Europe/London",
-    }.items()
-}
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import NotFound
 from sagakit.participant import ParticipantServicer
-from sagakit.steps import RESERVE_SEAT
 from sagakit.timestamps import to_ts
+from sagas.booking import RESERVE_SEAT, canonical_step
 from seat_service import inventory, schedule, search
 from seat_service.schedule import CURRENCY, Flight
 
@@ -38,6 +38,7 @@ class SeatServicer(
     seat_pb2_grpc.SeatServiceServicer,
 ):
     STEP = RESERVE_SEAT
+    canonical_step = staticmethod(canonical_step)
     SERVICE = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
 
     async def Do(

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from dashboard.models import SessionIn
 from dashboard.security import COOKIE
 from dashboard.state import Ctx
+from sagas.booking import BOOK_FLIGHT
 
 router = APIRouter()
 
@@ -49,10 +50,5 @@ async def client_config(d: Ctx) -> dict[str, Any]:
     return {
         "auth": d.config.tokens is not None,
         "peers": {peer.name: {"addr": peer.addr, "env": peer.env_var} for peer in d.config.peers},
-        "steps": [
-            "reserve_seat",
-            "deduct_loyalty_points",
-            "process_payment",
-            "confirm_booking",
-        ],
+        "steps": list(BOOK_FLIGHT.step_names),
     }

@@ -1,12 +1,8 @@
 // Shared helpers for the dashboard pages. Plain browser JavaScript, no build step.
 "use strict";
 
-const STEPS = [
-  { name: "reserve_seat", label: "Reserve Seat", short: "Reserve seat", undo: "release the held seats" },
-  { name: "deduct_loyalty_points", label: "Deduct Points", short: "Deduct points", undo: "refund the points" },
-  { name: "process_payment", label: "Process Payment", short: "Process payment", undo: "refund the charge" },
-  { name: "confirm_booking", label: "Confirm Booking", short: "Confirm booking", undo: "cancel the booking" },
-];
+// STEPS (name, label, short, undo of each booking step) comes from /saga/booking.js, served
+// from the saga's declaration (sagas/booking/declaration.py) and loaded before this file.
 const TERMINAL = new Set(["COMPLETED", "COMPENSATED", "FAILED"]);
 
 class ApiError extends Error {

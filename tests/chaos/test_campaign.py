@@ -20,7 +20,7 @@ from chaos.stack import open_peers
 from chaos.workload import flight_pool
 from flightsaga.v1 import booking_pb2, common_pb2, loyalty_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Addrs
+from sagas.peers import Addrs
 from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.chaos

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sagakit.healthprobe import HEALTHY, check_grpc, check_http
-from sagakit.peers import Peers
+from sagas import services
+from sagas.peers import Peers
 from tests.e2e.tools import COMPOSE_PORTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,13 +38,13 @@ if DATABASE not in ("sqlite", "postgres"):
 # (`seat-2`, ...) behind the same name. The first participant replicas keep their ports.
 HA = "docker-compose.ha.yml" in (f.name for f in COMPOSE_FILES)
 ORCHESTRATOR_REPLICAS = ("orchestrator-1", "orchestrator-2", "orchestrator-3")
-PARTICIPANT_REPLICAS = {p: (p, f"{p}-2") for p in ("seat", "loyalty", "payment", "booking")}
+PARTICIPANT_REPLICAS = {p.name: (p.name, f"{p.name}-2") for p in services.PARTICIPANTS}
 
 # compose service -> published gRPC address (127.0.0.1 only; host ports FLIGHTSAGA_COMPOSE_<SERVICE>
 # _PORT, default 50150-50154 and 8180, away from `make up`'s)
 GRPC_ADDRS = {
     name: f"127.0.0.1:{COMPOSE_PORTS[name]}"
-    for name in ("orchestrator", "seat", "loyalty", "payment", "booking")
+    for name in services.NAMES  # orchestrator, seat, loyalty, payment, booking
 }
 DASHBOARD_HEALTHZ = f"http://127.0.0.1:{COMPOSE_PORTS['dashboard']}/healthz"
 SERVICES = (*GRPC_ADDRS, "dashboard")
@@ -171,13 +172,7 @@ async def wait_healthy(services: Sequence[str] = SERVICES, timeout: float = 120.
 
 
 # compose service -> the Python module it runs (its PostgreSQL database is flightsaga_<module>)
-MODULES = {
-    "orchestrator": "orchestrator",
-    "seat": "seat_service",
-    "loyalty": "loyalty_service",
-    "payment": "payment_service",
-    "booking": "booking_service",
-}
+MODULES = {s.name: s.package for s in services.SERVICES}
 PG_ROLE = "flightsaga"  # docker-compose.postgres.yml's login role for the services
 
 

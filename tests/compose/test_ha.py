@@ -21,7 +21,7 @@ from chaos.records import list_sagas, read_balances, read_flights, read_particip
 from chaos.workload import Workload
 from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.peers import Addrs, Peers
+from sagas.peers import Addrs, Peers
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport

@@ -20,13 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sagas import services
+from sagas.booking import STEP_ORDER
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FLIGHTSAGA = str(BIN / "flightsaga")
 GRPCURL = str(BIN / "grpcurl")
 
 BANNER = "FlightSaga is up"
-SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking")
+SERVICES = services.NAMES  # orchestrator, seat, loyalty, payment, booking
 FULL_NAMES = {
     "orchestrator": "flightsaga.v1.Orchestrator",
     "seat": "flightsaga.v1.SeatService",
@@ -50,7 +53,7 @@ COMPOSE_PORTS = {
     name: int(os.environ.get(f"FLIGHTSAGA_COMPOSE_{name.upper()}_PORT", "").strip() or port)
     for name, port in COMPOSE_DEFAULT_PORTS.items()
 }
-STEPS = ("reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking")
+STEPS = STEP_ORDER
 ROUTE = ("JFK", "LAX", "2026-12-01")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -214,7 +217,7 @@ class Launched:
         return self.out_path.read_text(errors="replace")
 
     def stack(self) -> Stack:
-        ports = {name: self.base_port + i for i, name in enumerate(SERVICES)}
+        ports = {s.name: self.base_port + s.port_offset for s in services.SERVICES}
         ports["dashboard"] = self.dashboard_port
         return Stack("local", ports, log_dir=self.log_dir, data_dir=self.data_dir)
 

@@ -17,7 +17,7 @@ import pytest
 from flightsaga.v1 import common_pb2, loyalty_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1.common_pb2 import SagaRecordsRequest
-from sagakit.steps import STEP_ORDER
+from sagas.booking import STEP_ORDER
 from tests.support.booking import DECLINED_CARD, book_request, first_flight, proof
 from tests.support.stack import Stack, running_stack
 

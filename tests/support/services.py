@@ -9,8 +9,10 @@ from pathlib import Path
 
 from sagakit.config import RetentionConfig, ServiceConfig, TlsConfig
 from sagakit.server import GrpcApp
+from sagas import services
 
-PARTICIPANTS = ("seat_service", "loyalty_service", "payment_service", "booking_service")
+# The participants' packages (seat_service, loyalty_service, payment_service, booking_service).
+PARTICIPANTS = tuple(p.package for p in services.PARTICIPANTS)
 
 
 # A test's database for a service: `database_url(service)` (tests/conftest.py), or None for a

@@ -10,7 +10,8 @@ from pathlib import Path
 from orchestrator.app import build as build_orchestrator
 from sagakit.channels import RECONNECT_OPTIONS
 from sagakit.config import RetentionConfig, TlsConfig
-from sagakit.peers import Peers
+from sagas import services
+from sagas.peers import Peers
 from tests.support.services import PARTICIPANTS, UrlFor, config_for, running_service
 
 # Fast but realistic settings for tests: short step deadlines and retry budgets.
@@ -37,8 +38,8 @@ class Stack:
         secure = self.client_tls.client_tls or bool(self.token)
         self.peers = Peers(
             {
-                "orchestrator": self.orchestrator_addr,
-                **{p.removesuffix("_service"): self.addrs[p] for p in PARTICIPANTS},
+                services.ORCHESTRATOR.name: self.orchestrator_addr,
+                **{p.name: self.addrs[p.package] for p in services.PARTICIPANTS},
             },
             tls=self.client_tls,
             token=self.token,
@@ -57,10 +58,7 @@ class Stack:
 def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dict[str, str]:
     return {
         **TEST_ENV,
-        "SEAT_SERVICE_ADDR": addrs["seat_service"],
-        "LOYALTY_SERVICE_ADDR": addrs["loyalty_service"],
-        "PAYMENT_SERVICE_ADDR": addrs["payment_service"],
-        "BOOKING_SERVICE_ADDR": addrs["booking_service"],
+        **{p.env_var: addrs[p.package] for p in services.PARTICIPANTS},
         "BOOKINGS_LOG": str(data_dir / "bookings.jsonl"),
         # One orchestrator restarted on its log takes its sagas back at once (a replica with a
         # new name would wait for their leases to expire).
@@ -92,7 +90,7 @@ async def running_participants(
 ) -> AsyncIterator[dict[str, str]]:
     async with AsyncExitStack() as stack:
         addrs = {}
-        for name in ("seat_service", "loyalty_service", "payment_service", "booking_service"):
+        for name in PARTICIPANTS:  # seat_service, loyalty_service, payment_service, booking_service
             addrs[name] = await stack.enter_async_context(
                 running_service(
                     name, data_dir, urls=urls, tls=tls_for(certs, name), retention=retention

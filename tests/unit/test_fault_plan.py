@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.faultplan import ALWAYS, FaultPlan
 from sagakit.errors import InvalidArgument
-from sagakit.steps import STEP_ORDER, canonical_step
+from sagas.booking import STEP_ORDER, canonical_step
 
 
 def parse(fail_at: str = "", fault: str = "") -> FaultPlan:

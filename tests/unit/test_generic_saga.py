@@ -28,6 +28,7 @@ def test_the_engine_imports_neither_grpc_nor_the_flight_saga() -> None:
         "flightsaga",
         "google.protobuf",
         "orchestrator.booking_saga",
+        "sagas",
         "sagakit.errors",
     )
     for path in ENGINE.glob("*.py"):

@@ -17,6 +17,7 @@ SHIPPED = (
     "launcher",
     "tooling",
     "cli",
+    "sagas",
 )
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from sagakit.errors import InvalidArgument
 from sagakit.faults import Fault, parse_duration_ms, parse_participant_faults
+from sagas.booking import canonical_step
 
 SEAT = "reserve_seat"
 
@@ -33,7 +34,7 @@ SEAT = "reserve_seat"
     ],
 )
 def test_parse(x_fail: str, x_fault: str, expected: list[Fault]) -> None:
-    assert parse_participant_faults(x_fail, x_fault, SEAT) == expected
+    assert parse_participant_faults(x_fail, x_fault, SEAT, canonical_step) == expected
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,7 @@ def test_parse(x_fail: str, x_fault: str, expected: list[Fault]) -> None:
 )
 def test_errors_name_the_header(x_fail: str, x_fault: str, header: str, words: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        parse_participant_faults(x_fail, x_fault, SEAT)
+        parse_participant_faults(x_fail, x_fault, SEAT, canonical_step)
     assert info.value.field == header
     assert words in info.value.message
 
@@ -63,4 +64,4 @@ def test_durations(raw: str, ms: int) -> None:
 
 def test_header_round_trip() -> None:
     for fault in (Fault("do", "delay", 300), Fault("compensate", "lost-reply")):
-        assert parse_participant_faults("", fault.header(), SEAT) == [fault]
+        assert parse_participant_faults("", fault.header(), SEAT, canonical_step) == [fault]

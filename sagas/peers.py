@@ -23,10 +23,12 @@ from flightsaga.v1 import (
 )
 from sagakit.channels import RECONNECT_OPTIONS, ChannelOptions, open_channel
 from sagakit.config import TlsConfig
+from sagas import services
+from sagas.declare import Service
 
 S = TypeVar("S")
 
-SERVICES = ("orchestrator", "seat", "loyalty", "payment", "booking")
+SERVICES = services.NAMES  # ("orchestrator", "seat", "loyalty", "payment", "booking")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Addrs:
     @classmethod
     def from_base(cls, host: str, base_port: int) -> Addrs:
         """The launcher's layout: the five services on consecutive ports from `base_port`."""
-        return cls(*(f"{host}:{base_port + i}" for i in range(len(SERVICES))))
+        return cls(**{s.name: s.addr(host, base_port) for s in services.SERVICES})
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -86,25 +88,29 @@ class Peers:
             stub = self._stubs[service] = make(self.channel(service))
         return stub  # type: ignore[no-any-return]
 
+    def stub(self, service: Service) -> Any:
+        """The stub of a registered service (sagas.services), built on first use."""
+        return self._stub(service.name, service.stub)
+
     @property
     def orchestrator(self) -> orchestrator_pb2_grpc.OrchestratorStub:
-        return self._stub("orchestrator", orchestrator_pb2_grpc.OrchestratorStub)
+        return self.stub(services.ORCHESTRATOR)  # type: ignore[no-any-return]
 
     @property
     def seat(self) -> seat_pb2_grpc.SeatServiceStub:
-        return self._stub("seat", seat_pb2_grpc.SeatServiceStub)
+        return self.stub(services.BY_NAME["seat"])  # type: ignore[no-any-return]
 
     @property
     def loyalty(self) -> loyalty_pb2_grpc.LoyaltyServiceStub:
-        return self._stub("loyalty", loyalty_pb2_grpc.LoyaltyServiceStub)
+        return self.stub(services.BY_NAME["loyalty"])  # type: ignore[no-any-return]
 
     @property
     def payment(self) -> payment_pb2_grpc.PaymentServiceStub:
-        return self._stub("payment", payment_pb2_grpc.PaymentServiceStub)
+        return self.stub(services.BY_NAME["payment"])  # type: ignore[no-any-return]
 
     @property
     def booking(self) -> booking_pb2_grpc.BookingServiceStub:
-        return self._stub("booking", booking_pb2_grpc.BookingServiceStub)
+        return self.stub(services.BY_NAME["booking"])  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         for channel in self.channels.values():

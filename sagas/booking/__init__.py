@@ -1,0 +1,41 @@
+"""The flight-booking saga (declaration), its input rules (rules) and airports (airports)."""
+
+from sagas.booking.declaration import (
+    ALIASES,
+    BOOK_FLIGHT,
+    BOOKING,
+    CONFIRM_BOOKING,
+    DEDUCT_LOYALTY_POINTS,
+    LOYALTY,
+    NAME,
+    PARTICIPANTS,
+    PAYMENT,
+    PROCESS_PAYMENT,
+    RESERVE_SEAT,
+    SEAT,
+    STEP_ORDER,
+    Facts,
+    canonical_step,
+    facts,
+    summarize,
+)
+
+__all__ = [
+    "ALIASES",
+    "BOOKING",
+    "BOOK_FLIGHT",
+    "CONFIRM_BOOKING",
+    "DEDUCT_LOYALTY_POINTS",
+    "LOYALTY",
+    "NAME",
+    "PARTICIPANTS",
+    "PAYMENT",
+    "PROCESS_PAYMENT",
+    "RESERVE_SEAT",
+    "SEAT",
+    "STEP_ORDER",
+    "Facts",
+    "canonical_step",
+    "facts",
+    "summarize",
+]
