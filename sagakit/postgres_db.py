@@ -96,6 +96,17 @@ class Unreachable(Unavailable, DatabaseUnavailable):
     """The server is unreachable or ended the session (UNAVAILABLE to a caller)."""
 
 
+# The server ended the session for staying in a transaction too long (SessionBound).
+_BOUND_ENDED: tuple[type[BaseException], ...] = tuple(
+    e
+    for e in (
+        errors.IdleInTransactionSessionTimeout,
+        getattr(errors, "TransactionTimeout", None),
+    )
+    if e is not None
+)
+
+
 class _SessionEnded(Exception):
     """A batch's connection broke before its COMMIT was sent: nothing of it was written."""
 
@@ -108,6 +119,7 @@ class _Watchdog:
     def __init__(self, limit: float) -> None:
         self._limit = limit
         self._open: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
+        self.dropped: set[int] = set()  # connections it shut, by id()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pg-watchdog", daemon=True)
 
@@ -129,6 +141,7 @@ class _Watchdog:
             now = time.monotonic()
             for key, (deadline, conn) in list(self._open.items()):
                 if now > deadline and self._open.pop(key, None) is not None:
+                    self.dropped.add(key)
                     log.warning(
                         "a database connection was busy past its bound (%.1f s for a"
                         " transaction): dropping it (the server has ended its session)",
@@ -382,7 +395,7 @@ class PostgresDatabase:
             try:
                 result = fn(PgConn(conn))
             except BaseException as exc:
-                if conn.broken and not last:
+                if conn.broken and not last and self._ended_by_bound(conn, exc):
                     # The session ended before COMMIT was sent (see SessionBound): nothing was
                     # written. Run it again on a fresh connection, where the fence decides.
                     log.warning("saga log session ended mid-transaction; running it again")
@@ -412,6 +425,17 @@ class PostgresDatabase:
             return True, result
         finally:
             self._ended(conn)
+
+    def _ended_by_bound(self, conn: psycopg.Connection[Row], exc: BaseException) -> bool:
+        """Whether the session ended because of the SessionBound (the server's timeout or the
+        watchdog), not because the server went away: only then is running it again useful
+        at once (an outage answers UNAVAILABLE without waiting for the pool)."""
+        if self._watchdog is None:
+            return False
+        if id(conn) in self._watchdog.dropped:
+            self._watchdog.dropped.discard(id(conn))
+            return True
+        return isinstance(exc, _BOUND_ENDED)
 
     def _began(self, conn: psycopg.Connection[Row]) -> None:
         if self._watchdog is not None:
@@ -491,7 +515,7 @@ class PostgresDatabase:
         for k in range(start, stop):
             job = jobs[k]
             job.run(job.fn, pg)
-            if conn.broken:
+            if conn.broken and job.error is not None and self._ended_by_bound(conn, job.error):
                 raise _SessionEnded
             if job.error is not None or (conn.info.transaction_status == TransactionStatus.INERROR):
                 conn.rollback()
