@@ -45,6 +45,12 @@ class Service:
     def default_addr(self) -> str:
         return f"{DEFAULT_HOST}:{self.default_port}"
 
+    @property
+    def database(self) -> str:
+        """Its database's name (and SQLite file stem): the package's last part, so a service of
+        an example (`examples.trip.hotel_service`) is `hotel_service`."""
+        return self.package.rsplit(".", 1)[-1]
+
     def addr(self, host: str, base_port: int) -> str:
         """Its address in a stack laid out on consecutive ports from `base_port`."""
         return f"{host}:{base_port + self.port_offset}"
@@ -75,13 +81,23 @@ class Step:
     undo: str = ""  # "release the held seats": what its compensation does
 
 
+def _no_check(_: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class SagaDeclaration:
+    """A saga: its steps in order over its input. `check(input)` refuses bad input before a
+    saga exists (raise sagakit.errors.InvalidArgument naming the field, e.g. "input.city");
+    `summarize(results)` gives the facts a finished saga reports (its reference, ...)."""
+
     name: str  # the saga log's saga name
     input: type[Message]  # the saga's input, as stored in the saga log
     steps: tuple[Step, ...]
     summarize: Callable[[Results], dict[str, Any]] = lambda _: {}
     version: int = 1
+    check: Callable[[Any], None] = _no_check
+    title: str = ""  # "Book a flight": how the dashboard and the CLI name it
 
     @property
     def step_names(self) -> tuple[str, ...]:

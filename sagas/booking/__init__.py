@@ -20,6 +20,9 @@ from sagas.booking.declaration import (
     summarize,
 )
 
+# What SAGAS= registers (sagas.registry): this module's saga, every version still served.
+SAGA = BOOK_FLIGHT
+
 __all__ = [
     "ALIASES",
     "BOOKING",
@@ -32,6 +35,7 @@ __all__ = [
     "PAYMENT",
     "PROCESS_PAYMENT",
     "RESERVE_SEAT",
+    "SAGA",
     "SEAT",
     "STEP_ORDER",
     "Facts",

@@ -23,6 +23,7 @@ from flightsaga.v1 import (
     seat_pb2,
     seat_pb2_grpc,
 )
+from sagas.booking.rules import check
 from sagas.declare import Participant, SagaDeclaration, Step
 
 NAME = "book_flight"
@@ -182,6 +183,8 @@ BOOK_FLIGHT = SagaDeclaration(
              title="Confirm Booking", short="Confirm booking", undo="cancel the booking"),
     ),
     summarize=summarize,
+    title="Book a flight",
+    check=check,
 )  # fmt: skip
 
 PARTICIPANTS = tuple(step.participant for step in BOOK_FLIGHT.steps)
