@@ -24,7 +24,7 @@ from orchestrator import booking_saga
 from sagakit.config import TlsConfig
 from sagakit.context import CORRELATION_HEADER
 from sagakit.server import SERVER_OPTIONS, run_loop, stop_on_signals
-from sagas.booking import STEP_ORDER, declaration
+from sagas.booking import PARTICIPANTS, STEP_ORDER, declaration
 from sagas.peers import Peers
 
 HOST = "127.0.0.1"
@@ -90,9 +90,13 @@ class Relay(orchestrator_pb2_grpc.OrchestratorServicer):
 
 
 async def serve(port: int, seat: str, loyalty: str, payment: str, booking: str) -> None:
-    # As orchestrator.booking_saga.participants builds them: one channel per participant,
-    # plaintext, no token.
-    peers = booking_saga.participants(seat, loyalty, payment, booking, tls=TlsConfig())
+    # As the orchestrator builds them: one channel per participant, plaintext, no token.
+    given = (seat, loyalty, payment, booking)
+    peers = Peers(
+        {p.name: addr for p, addr in zip(PARTICIPANTS, given, strict=True)},
+        tls=TlsConfig(),
+        token="",
+    )
     server = grpc.aio.server(options=SERVER_OPTIONS)
     # The stubs declare every method abstract; at run time the generated base class answers
     # the ones not overridden with UNIMPLEMENTED, which is what the relay wants.

@@ -8,9 +8,10 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator import booking_saga
+from orchestrator import booking_saga, from_declaration
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
+from orchestrator.doors import Doors, SagaDoor
 from orchestrator.engine.definition import RetryPolicy
 from orchestrator.engine.observer import Observers
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
@@ -28,6 +29,7 @@ from sagakit.metrics import Metrics
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagas.peers import Peers
+from sagas.registry import Registry
 
 log = logging.getLogger("orchestrator")
 
@@ -43,6 +45,8 @@ ROLE_RULES: dict[str, tuple[str, ...]] = {
     "ListSagas": (READER, OPERATOR),
     "GetStats": (READER, OPERATOR),
     "ResumeSaga": (OPERATOR,),
+    "StartSaga": (BOOKER, OPERATOR),
+    "ListSagaTypes": (READER, BOOKER, OPERATOR),
 }
 # Fault injection breaks bookings on purpose: operators only.
 PRIVILEGED_METADATA: dict[str, tuple[str, ...]] = {"x-fail-at": (OPERATOR,), "x-fault": (OPERATOR,)}
@@ -67,21 +71,22 @@ def default_delay_ms(config: OrchestratorConfig) -> int:
 def build_from(config: OrchestratorConfig) -> GrpcApp:
     testhooks.arm(config.test_hooks)
     store = _saga_store(config)
-    peers = booking_saga.participants(
-        config.seat_addr,
-        config.loyalty_addr,
-        config.payment_addr,
-        config.booking_addr,
-        config.service.tls,
-    )
-    definition = booking_saga.build(peers, config.step_timeout, _step_retry(config))
-    log_file = BookingsLog(config.bookings_log) if config.bookings_log else None
+    # The orchestrator's own certificate is its identity to the participants (mTLS); no bearer
+    # token (participants know the orchestrator by it).
+    peers = Peers(config.peer_addrs, tls=config.service.tls, token="")
+    retry = _step_retry(config)
+    definitions = [
+        from_declaration.build(d, peers, config.step_timeout, retry)
+        for d in config.sagas.declarations
+    ]
+    doors = _doors(config.sagas, peers, config.step_timeout)
+    log_file = BookingsLog(config.bookings_log, doors) if config.bookings_log else None
     counts = SagaCounts(shared=store.shared)
     metrics = Metrics("orchestrator")
     observers = Observers([counts])
     runner = SagaRunner(
         store,
-        {definition.name: definition},
+        definitions,
         _runner_settings(config),
         sink=log_file,
         observer=observers,
@@ -93,12 +98,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
     servicer = OrchestratorServicer(
-        runner,
-        peers,
-        config.service.fault_injection,
-        config.step_timeout,
-        default_delay_ms(config),
-        counts,
+        runner, doors, config.service.fault_injection, default_delay_ms(config), counts
     )
     retention = Retention(
         "finished sagas", config.saga_retention, config.retention, _pruner(store, counts)
@@ -120,6 +120,19 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         tls=config.service.tls,
         metrics=metrics,
     )
+
+
+def _doors(sagas: Registry, peers: Peers, step_timeout: float) -> Doors:
+    """A door per served saga: the booking's own (flights, card), the generic one for others."""
+    doors: dict[str, SagaDoor] = {}
+    for name in sagas.names:
+        versions = sagas.versions(name)
+        doors[name] = (
+            booking_saga.BookingDoor(versions, peers, step_timeout)
+            if name == booking_saga.NAME
+            else SagaDoor(versions)
+        )
+    return Doors(doors)
 
 
 def _saga_store(config: OrchestratorConfig) -> SagaStore:

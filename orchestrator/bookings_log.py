@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from orchestrator.convert import saga_json_line
+from orchestrator.doors import Doors
 from orchestrator.engine.model import SagaRecord
 from sagakit.endofturn import EndOfTurn
 
@@ -30,8 +31,11 @@ _Pending = tuple[str, bytes, "asyncio.Future[None]"]
 
 
 class BookingsLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, doors: Doors | None = None) -> None:
+        """`doors`: the served sagas' (their input and facts in each line; None: lines
+        without them, for sagas the engine alone knows)."""
         self.path = path
+        self.doors = doors
         self._file: BinaryIO | None = None
         self._pending: list[_Pending] = []
         self._turn = EndOfTurn(self._write_pending)
@@ -77,7 +81,8 @@ class BookingsLog:
     async def append(self, saga: SagaRecord) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        line = (saga_json_line(saga) + "\n").encode()
+        door = self.doors.of(saga) if self.doors is not None else None
+        line = (saga_json_line(saga, door) + "\n").encode()
         self._pending.append((saga.saga_id, line, future))
         self._turn.request(loop)
         await future

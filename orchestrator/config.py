@@ -21,7 +21,8 @@ from sagakit.config import (
     env_int,
     env_str,
 )
-from sagas.services import PARTICIPANTS
+from sagas import registry
+from sagas.registry import Registry
 
 DEFAULT_PORT = 50050
 
@@ -29,10 +30,8 @@ DEFAULT_PORT = 50050
 @dataclass(frozen=True)
 class OrchestratorConfig:
     service: ServiceConfig
-    seat_addr: str
-    loyalty_addr: str
-    payment_addr: str
-    booking_addr: str
+    sagas: Registry  # SAGAS: the served sagas (sagas.registry), every version
+    peer_addrs: Mapping[str, str]  # each participant of those sagas -> its address
     step_timeout: float  # seconds, per participant call
     step_max_attempts: int  # Do attempts answered with an error before compensating
     step_retry_for: float  # seconds to retry a Do while its participant is unreachable
@@ -69,14 +68,13 @@ class OrchestratorConfig:
             raise ConfigError(
                 f"SAGA_LEASE_RENEW_S must be shorter than SAGA_LEASE_TTL_S ({ttl:g}), got {renew:g}"
             )
-        # Each participant's address, from its variable (sagas.services: SEAT_SERVICE_ADDR, ...).
-        addrs = {p.name: env_addr(p.env_var, p.default_addr, env) for p in PARTICIPANTS}
+        sagas = registry.from_env(env)
+        # Each participant's address, from its variable (SEAT_SERVICE_ADDR, HOTEL_SERVICE_ADDR..).
+        addrs = {p.name: env_addr(p.env_var, p.default_addr, env) for p in sagas.participants}
         return cls(
             service=service,
-            seat_addr=addrs["seat"],
-            loyalty_addr=addrs["loyalty"],
-            payment_addr=addrs["payment"],
-            booking_addr=addrs["booking"],
+            sagas=sagas,
+            peer_addrs=addrs,
             step_timeout=env_int("STEP_TIMEOUT_MS", 3000, 50, 600_000, env) / 1000,
             step_max_attempts=env_int("STEP_MAX_ATTEMPTS", 3, 1, 100, env),
             step_retry_for=env_float("STEP_RETRY_FOR_S", 15.0, 0.0, env),

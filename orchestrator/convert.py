@@ -9,12 +9,11 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator.booking_saga import masked
+from orchestrator.doors import SagaDoor
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
 from orchestrator.telemetry.tracing import saga_trace_hex
 from sagakit.plainjson import plain, wholes
 from sagakit.timestamps import to_ts
-from sagas.booking import facts
 
 
 def _set_ts(message: Any, field: str, iso: str | None) -> None:
@@ -54,28 +53,27 @@ def step_to_proto(st: StepRecord, results: bool = True) -> pb.StepRecord:
     return msg
 
 
-def saga_to_proto(saga: SagaRecord, replayed: bool = False, results: bool = True) -> pb.Saga:
-    """`results`: with the steps' results (see step_to_proto)."""
-    request = pb.BookFlightRequest.FromString(saga.payload)
-    f = facts(saga.results(), saga.status == "COMPLETED")
+def saga_to_proto(
+    saga: SagaRecord, door: SagaDoor | None, replayed: bool = False, results: bool = True
+) -> pb.Saga:
+    """`door`: the saga's (orchestrator.doors), which shows its input and facts; None for a
+    saga this orchestrator no longer serves. `results`: with the steps' results."""
     msg = pb.Saga(
         saga_id=saga.saga_id,
         correlation_id=saga.correlation_id,
         status=pb.SagaStatus.Value(saga.status.value),
         steps=[step_to_proto(st, results) for st in saga.steps],
         compensation_order=saga.compensation_order,
-        booking_reference=f.booking_reference,
         error=saga.error,
-        request=masked(request),
         idempotency_key=saga.idempotency_key,
         replayed=replayed,
-        fault_plan=saga.fault_plan,
-        fare_cents=f.fare_cents,
-        amount_charged_cents=f.amount_charged_cents,
-        transaction_id=f.transaction_id,
-        currency=f.currency,
+        fault_plan=saga.options,
         trace_id=saga_trace_hex(saga.saga_id),
+        saga=saga.definition,
+        saga_version=saga.definition_version,
     )
+    if door is not None:
+        door.fill(saga, msg)
     _set_ts(msg, "created_at", saga.created_at)
     _set_ts(msg, "updated_at", saga.updated_at)
     _set_ts(msg, "finished_at", saga.finished_at)
@@ -119,14 +117,17 @@ def _step_json(step: dict[str, Any], st: StepRecord) -> dict[str, Any]:
     return {k: given[k] if k in given else step[k] for k in _STEP_FIELDS if k in step or k in given}
 
 
-def saga_json(saga: SagaRecord, replayed: bool = False) -> dict[str, Any]:
+def saga_json(saga: SagaRecord, door: SagaDoor | None, replayed: bool = False) -> dict[str, Any]:
     """saga_to_proto(saga) as proto3 JSON (original field names), as a dict for json.dumps."""
-    out = plain(saga_to_proto(saga, replayed, results=False))
+    out = plain(saga_to_proto(saga, door, replayed, results=False))
     if "steps" in out:
         out["steps"] = [_step_json(d, st) for d, st in zip(out["steps"], saga.steps, strict=True)]
     return out
 
 
-def saga_json_line(saga: SagaRecord) -> str:
+def saga_json_line(saga: SagaRecord, door: SagaDoor | None) -> str:
     """One line of JSON: the bookings log's record of a finished saga."""
-    return json.dumps(saga_json(saga), separators=(", ", ": "))
+    out = saga_json(saga, door)
+    for omitted in door.log_omits if door is not None else ():
+        out.pop(omitted, None)
+    return json.dumps(out, separators=(", ", ": "))

@@ -1,18 +1,21 @@
-"""flightsaga.v1.Orchestrator: translates between the API and the saga runner."""
+"""flightsaga.v1.Orchestrator: translates between the API and the saga runner, for every saga
+it serves (each through its door, orchestrator.doors)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
-from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from flightsaga.v1 import orchestrator_pb2_grpc
 from orchestrator import booking_saga, page_tokens
 from orchestrator.convert import event_to_proto, saga_to_proto
+from orchestrator.doors import Doors, SagaDoor
 from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
@@ -20,48 +23,40 @@ from orchestrator.faultplan import FaultPlan
 from orchestrator.telemetry.counts import SagaCounts, refresh_counts
 from sagakit import auth, context, validate
 from sagakit.errors import (
-    BUSINESS_FAILURE_CODES,
-    UNREACHABLE_CODES,
     AlreadyExists,
     DomainError,
     InvalidArgument,
     NotFound,
     Reason,
     Rejected,
-    Unavailable,
 )
-from sagas.booking import BOOK_FLIGHT, rules
-from sagas.peers import Peers
+from sagas.declare import SagaDeclaration
 
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 200
-TOKENIZE_ATTEMPTS = 3
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(
         self,
         runner: SagaRunner,
-        peers: Peers,
+        doors: Doors,
         fault_injection: bool,
-        step_timeout: float,
         default_delay_ms: int,
         counts: SagaCounts,
     ) -> None:
         self.counts = counts
         self.runner = runner
-        self.peers = peers
+        self.doors = doors
         self.fault_injection = fault_injection
-        self.step_timeout = step_timeout
         # A `delay` fault with no duration: long enough that every attempt times out.
         self.default_delay_ms = default_delay_ms
-        # flight id -> cabin class -> its seats (fixed per flight)
-        self._layouts: dict[str, dict[int, frozenset[str]]] = {}
+        self.types = saga_types(doors)
 
-    # ---- BookFlight ---------------------------------------------------------------------
+    # ---- starting a saga ----------------------------------------------------------------
 
-    def _fault_plan(self, md: dict[str, str]) -> FaultPlan:
+    def _fault_plan(self, md: dict[str, str], declaration: SagaDeclaration) -> FaultPlan:
         fail_at, fault = md.get("x-fail-at", ""), md.get("x-fault", "")
         if not (fail_at.strip() or fault.strip()):
             return FaultPlan()
@@ -76,110 +71,75 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         return FaultPlan.parse(
             fail_at,
             fault,
-            BOOK_FLIGHT.canonical_step,
-            BOOK_FLIGHT.step_names,
+            declaration.canonical_step,
+            declaration.step_names,
             lambda _: self.default_delay_ms,
         )
 
-    async def _check_flights(self, req: pb.BookFlightRequest) -> None:
-        """Unknown flights, and selected seats that are not in the chosen cabin of their flight,
-        are bad input: refuse before a saga exists. Seat layouts are fixed per flight: cached."""
-        for i, flight_id in enumerate(req.flight_ids):
-            if flight_id in self._layouts:
-                continue
-            try:
-                details = await self.peers.seat.GetFlight(
-                    seat_pb2.GetFlightRequest(flight_id=flight_id), timeout=self.step_timeout
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in BUSINESS_FAILURE_CODES:
-                    raise InvalidArgument(
-                        f"flight_ids[{i}]", f"unknown flight {flight_id!r}"
-                    ) from None
-                return  # seat service unreachable: let the saga's retries deal with it
-            self._layouts[flight_id] = {
-                c.cabin_class: frozenset(s.seat for s in c.seats) for c in details.cabins
-            }
-        cabin = common_pb2.CabinClass.Name(req.cabin_class)
-        for i, sel in enumerate(req.seat_selections):
-            layout = self._layouts.get(sel.flight_id.upper()) or self._layouts.get(sel.flight_id)
-            if layout is None:
-                continue  # not looked up (seat service unreachable): the seat service decides
-            if sel.seat.strip().upper() not in layout.get(req.cabin_class, frozenset()):
-                raise InvalidArgument(
-                    f"seat_selections[{i}].seat",
-                    f"{sel.seat!r} is not a {cabin} seat on {sel.flight_id}",
-                )
-
-    async def _tokenized(self, request: pb.BookFlightRequest) -> pb.BookFlightRequest:
-        """The request as the saga log keeps it: the card replaced by the payment service's
-        token (and its last four digits), so no card number or CVC is stored here. The
-        payment service is reached before a saga exists: unreachable, the call is UNAVAILABLE
-        and nothing was started (retrying with the same key is safe)."""
-        reply = None
-        for attempt in range(1, TOKENIZE_ATTEMPTS + 1):
-            try:
-                reply = await self.peers.payment.Tokenize(
-                    payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
-                )
-                break
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in BUSINESS_FAILURE_CODES:
-                    raise DomainError.from_rpc(exc) from None
-                if attempt < TOKENIZE_ATTEMPTS and exc.code() in UNREACHABLE_CODES:
-                    # A slow or restarting payment service: a token is only a vault row (an
-                    # unused one harms nothing), so asking again is safe.
-                    await asyncio.sleep(0.05 * attempt)
-                    continue
-                raise Unavailable(
-                    f"the payment service could not tokenise the card ({exc.code().name}); "
-                    "nothing was started, retrying is safe",
-                    Reason.PEER_UNAVAILABLE,
-                    peer="payment",
-                ) from None
-        assert reply is not None
-        return booking_saga.tokenized(request, reply)
-
     async def _start(
         self,
-        request: pb.BookFlightRequest,
+        door: SagaDoor,
+        declaration: SagaDeclaration,
+        message: Message,
         context_: grpc.aio.ServicerContext,
-        key: str,
-        key_field: str,
+        key: tuple[str, str],
     ) -> tuple[SagaRecord, bool]:
-        """Validate, log and start the saga (or find the one with this idempotency key)."""
+        """Validate, log and start the saga (or find the one with this idempotency key).
+        `key`: the idempotency key and the field it came in."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
-        plan = self._fault_plan(md)
-        rules.check(request)
-        key = validate.text(key_field, key, 128, False)
-        await self._check_flights(request)
-        request = await self._tokenized(request)
-        # The saga's owner: who may read it with the booker role alone. It is part of the
-        # payload, so another caller reusing this idempotency key cannot replay the saga.
+        plan = self._fault_plan(md, declaration)
+        declaration.check(message)
+        key_field = key[1]
+        idempotency_key = validate.text(key_field, key[0], 128, False)
         who = auth.caller.get()
-        request.owner = who.name if who is not None else ""
-        payload = request.SerializeToString(deterministic=True)
+        message = await door.prepare(message, who.name if who is not None else "")
+        payload = message.SerializeToString(deterministic=True)
         saga = self.runner.new_saga(
-            BOOK_FLIGHT.name,
+            declaration.name,
             saga_id=uuid.uuid4().hex,
             correlation_id=context.correlation_id.get(),
             payload=payload,
-            idempotency_key=key,
-            fault_plan=plan.normalized(),
+            idempotency_key=idempotency_key,
+            options=plan.normalized(),
+            version=declaration.version,
         )
         stored, created = await self.runner.start(saga)
         context.saga_id.set(stored.saga_id)
         if not created:
-            if booking_saga.comparable(stored.payload) != booking_saga.comparable(payload):
+            if stored.definition != declaration.name or door.comparable(
+                stored.payload
+            ) != door.comparable(payload):
                 raise AlreadyExists(
-                    f"{key_field}: {key!r} was used for a different booking (saga "
-                    f"{stored.saga_id}); use a new key for a new booking",
+                    f"{key_field}: {idempotency_key!r} was used for a different {door.noun} "
+                    f"(saga {stored.saga_id}); use a new key for a new {door.noun}",
                     Reason.IDEMPOTENCY_KEY_REUSED,
                     field=key_field,
                     saga_id=stored.saga_id,
                 )
-            log.info("[SAGA] idempotency key %r replays saga %s", key, stored.saga_id)
+            log.info("[SAGA] idempotency key %r replays saga %s", idempotency_key, stored.saga_id)
         return stored, created
+
+    async def _answer(
+        self, stored: SagaRecord, created: bool, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        """The saga once terminal, or as it stands a little before the caller's deadline."""
+        left = context_.time_remaining()
+        within = None if left is None else max(0.0, left - 0.2)
+        final = await self.runner.wait(stored.saga_id, within)
+        return self._shown(final or stored, replayed=not created)
+
+    def _shown(self, saga: SagaRecord, replayed: bool = False) -> pb.Saga:
+        return saga_to_proto(saga, self.doors.of(saga), replayed)
+
+    def _booking(self) -> SagaDoor:
+        door = self.doors.by_name.get(booking_saga.NAME)
+        if door is None:
+            raise Rejected(
+                f"this orchestrator does not serve the booking saga (SAGAS lists "
+                f"{', '.join(self.doors.by_name)}); use StartSaga",
+                Reason.SAGA_NOT_SERVED,
+            )
+        return door
 
     async def StartBooking(
         self, request: pb.StartBookingRequest, context_: grpc.aio.ServicerContext
@@ -188,32 +148,55 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             raise InvalidArgument("request_id", "is required (a UUID chosen by the client)")
         if not request.HasField("booking"):
             raise InvalidArgument("booking", "is required")
+        door = self._booking()
         stored, created = await self._start(
-            request.booking, context_, request.request_id, "request_id"
+            door, door.declaration, request.booking, context_, (request.request_id, "request_id")
         )
-        return saga_to_proto(stored, replayed=not created)
+        return self._shown(stored, replayed=not created)
 
     async def BookFlight(
         self, request: pb.BookFlightRequest, context_: grpc.aio.ServicerContext
     ) -> pb.Saga:
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
-        key = md.get("x-idempotency-key", "")
-        stored, created = await self._start(request, context_, key, "x-idempotency-key")
-        left = context_.time_remaining()
-        # Answer a little before the caller's deadline, with the state as it stands.
-        within = None if left is None else max(0.0, left - 0.2)
-        final = await self.runner.wait(stored.saga_id, within)
-        return saga_to_proto(final or stored, replayed=not created)
+        key = (md.get("x-idempotency-key", ""), "x-idempotency-key")
+        door = self._booking()
+        stored, created = await self._start(door, door.declaration, request, context_, key)
+        return await self._answer(stored, created, context_)
+
+    async def StartSaga(
+        self, request: pb.StartSagaRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        if not request.saga.strip():
+            raise InvalidArgument("saga", f"is required (served: {', '.join(self.doors.by_name)})")
+        door = self.doors.known(request.saga, "saga")
+        declaration = door.version(request.version, "version")
+        if not request.request_id.strip():
+            raise InvalidArgument("request_id", "is required (a UUID chosen by the client)")
+        if not request.HasField("input"):
+            raise InvalidArgument("input", f"is required (a {door.input_name} as JSON)")
+        message = door.parse(json_format.MessageToDict(request.input), "input")
+        stored, created = await self._start(
+            door, declaration, message, context_, (request.request_id, "request_id")
+        )
+        if request.wait:
+            return await self._answer(stored, created, context_)
+        return self._shown(stored, replayed=not created)
+
+    async def ListSagaTypes(
+        self, request: pb.ListSagaTypesRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.ListSagaTypesResponse:
+        return self.types
 
     # ---- reads --------------------------------------------------------------------------
 
-    @staticmethod
-    def _may_read(saga: SagaRecord) -> None:
-        """A caller with the booker role alone reads only the sagas it started."""
+    def _may_read(self, saga: SagaRecord) -> None:
+        """A caller with the booker role alone reads only the sagas it started (a saga whose
+        input names no owner: readers only)."""
         who = auth.caller.get()
         if who is None or who.has(auth.READER, auth.OPERATOR):
             return
-        if pb.BookFlightRequest.FromString(saga.payload).owner != who.name:
+        door = self.doors.of(saga)
+        if door is None or door.owner(saga.payload) != who.name:
             raise auth.PermissionDenied(
                 f"saga_id: saga {saga.saga_id} was not booked by {who.name} (a booker reads "
                 "only its own sagas; the reader role reads all)"
@@ -227,7 +210,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if saga is None:
             raise NotFound(f"saga_id: no saga {saga_id!r}")
         self._may_read(saga)
-        return saga_to_proto(saga)
+        return self._shown(saga)
 
     async def ListSagas(
         self, request: pb.ListSagasRequest, context_: grpc.aio.ServicerContext
@@ -243,7 +226,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         after = page_tokens.decode(request.page_token, status.value if status else "")
         page = await self.runner.store.page(status, size, after)
         return pb.ListSagasResponse(
-            sagas=[saga_to_proto(s) for s in page.sagas],
+            sagas=[self._shown(s) for s in page.sagas],
             next_page_token=page_tokens.encode(page.after, status.value if status else ""),
             total=page.total,
         )
@@ -274,7 +257,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             raise Rejected(str(exc), Reason.SAGA_NOT_RESUMABLE) from None
         left = context_.time_remaining()
         final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
-        return saga_to_proto(final or saga)
+        return self._shown(final or saga)
 
     async def GetStats(
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext
@@ -300,4 +283,32 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         )
 
 
-__all__ = ["DomainError", "OrchestratorServicer"]
+def saga_types(doors: Doors) -> pb.ListSagaTypesResponse:
+    """ListSagaTypes' answer: fixed for the process (SAGAS is read at start)."""
+    out = pb.ListSagaTypesResponse()
+    for name in sorted(doors.by_name):
+        door = doors[name]
+        for version, d in sorted(door.versions.items()):
+            out.sagas.add(
+                name=d.name,
+                version=version,
+                latest=d is door.declaration,
+                title=d.title,
+                input_type=d.input.DESCRIPTOR.full_name,
+                input_fields=[f.name for f in d.input.DESCRIPTOR.fields],
+                steps=[
+                    pb.SagaStepType(
+                        name=s.name,
+                        title=s.title,
+                        short=s.short,
+                        undo=s.undo,
+                        aliases=s.aliases,
+                        participant=s.participant.name,
+                    )
+                    for s in d.steps
+                ],
+            )
+    return out
+
+
+__all__ = ["DomainError", "OrchestratorServicer", "saga_types"]

@@ -51,8 +51,8 @@ class Addrs:
 
 
 class Peers:
-    """The services named in `addrs` (service -> gRPC target; a service left out is not
-    called).
+    """The services named in `addrs` (service name -> gRPC target; a service left out is not
+    called; any declared saga's participants, sagas.declare, by their names).
 
     Callers differ only in what they pass: the transport (`tls`: None reads TLS_* from the
     environment), the bearer token (None: FLIGHTSAGA_TOKEN; '' none, e.g. the orchestrator,
@@ -67,9 +67,6 @@ class Peers:
         token: str | None = None,
         options: ChannelOptions = RECONNECT_OPTIONS,
     ) -> None:
-        unknown = set(addrs) - set(SERVICES)
-        if unknown:
-            raise ValueError(f"unknown services {sorted(unknown)} (known: {', '.join(SERVICES)})")
         self.channels: dict[str, grpc.aio.Channel] = {
             name: open_channel(addr, tls, token, options) for name, addr in addrs.items() if addr
         }

@@ -249,7 +249,7 @@ def step_call(saga: SagaRecord, spec: StepSpec, attempt: int) -> StepCall:
         results=saga.results(),
         timeout=spec.timeout,
         correlation_id=saga.correlation_id,
-        # Read at each attempt: ResumeSaga(clear_faults) applies from the next one.
-        options=saga.fault_plan,
+        # Read at each attempt: a resume that clears them applies from the next one.
+        options=saga.options,
         attempt=attempt,
     )

@@ -115,7 +115,9 @@ class SagaRecord:
     steps: list[StepRecord]
     status: SagaStatus = SagaStatus.RUNNING
     idempotency_key: str = ""
-    fault_plan: str = ""
+    # What the definition's steps receive with every call (StepCall.options), opaque to the
+    # engine: the orchestrator keeps a saga's injected fault plan there (column fault_plan).
+    options: str = ""
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     finished_at: str | None = None

@@ -69,6 +69,7 @@ class SagaRunner:
         self.observer = observer or SagaObserver()
         listed = list(definitions.values() if isinstance(definitions, Mapping) else definitions)
         versions = {(d.name, d.version): d for d in listed}
+        self.versions: dict[tuple[str, int], SagaDefinition] = versions
         self.definitions: dict[str, SagaDefinition] = {}
         for d in sorted(listed, key=lambda d: d.version):
             self.definitions[d.name] = d
@@ -101,9 +102,15 @@ class SagaRunner:
         correlation_id: str,
         payload: bytes,
         idempotency_key: str = "",
-        fault_plan: str = "",
+        options: str = "",
+        version: int | None = None,
     ) -> SagaRecord:
-        spec = self.definitions[definition]
+        """A new saga of `definition` (its latest version unless `version` is given), not yet
+        logged: start() logs and runs it."""
+        if version is None:
+            spec = self.definitions[definition]
+        else:
+            spec = self.versions[(definition, version)]
         deadline = datetime.now(UTC) + timedelta(seconds=self.settings.saga_timeout)
         return SagaRecord(
             saga_id=saga_id,
@@ -113,7 +120,7 @@ class SagaRunner:
             payload=payload,
             steps=[StepRecord(name, i + 1) for i, name in enumerate(spec.step_names)],
             idempotency_key=idempotency_key,
-            fault_plan=fault_plan,
+            options=options,
             deadline_at=deadline.isoformat(timespec="microseconds"),
             lease_epoch=1,
         )
@@ -154,7 +161,7 @@ class SagaRunner:
                 "[SAGA] started %s (%d steps)%s",
                 saga.definition,
                 len(saga.steps),
-                f", faults: {saga.fault_plan}" if saga.fault_plan else "",
+                f", options: {saga.options}" if saga.options else "",
             )
             log.debug("[QUEUE] pending: %s", ", ".join(s.name for s in saga.steps))
             self.leases.until[saga.saga_id] = held_until
@@ -219,12 +226,12 @@ class SagaRunner:
 
     # ---- an operator's resume ---------------------------------------------------------
 
-    async def resume(self, saga_id: str, clear_faults: bool) -> SagaRecord:
+    async def resume(self, saga_id: str, clear_options: bool) -> SagaRecord:
         saga = await self.get(saga_id)
         if saga is None:
             raise SagaNotFound(saga_id)
         if saga.status in FINISHED:
-            # Refused before anything changes: a refused call leaves the fault plan as it was.
+            # Refused before anything changes: a refused call leaves the options as they were.
             raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
         if too_old := self.horizon.too_old(saga):
             raise NotResumable(f"saga {saga_id} {too_old}")
@@ -234,16 +241,16 @@ class SagaRunner:
             # Its driver has just logged FAILED and is ending: let it end, then drive anew.
             await asyncio.wait({finishing})
         if saga_id in self.drivers.tasks:
-            if clear_faults:
-                saga.fault_plan = ""  # applies from the next attempt, logged with its start
+            if clear_options:
+                saga.options = ""  # applies from the next attempt, logged with its start
             return saga  # already being driven
-        if saga.status != SagaStatus.FAILED and not clear_faults:
+        if saga.status != SagaStatus.FAILED and not clear_options:
             holder = await self.store.owner(saga_id)
             if holder is not None and holder[0] != self.settings.owner and holder[1] > time.time():
                 return saga  # another replica drives it
-        return await self._take_and_drive(saga_id, clear_faults)
+        return await self._take_and_drive(saga_id, clear_options)
 
-    async def _take_and_drive(self, saga_id: str, clear_faults: bool) -> SagaRecord:
+    async def _take_and_drive(self, saga_id: str, clear_options: bool) -> SagaRecord:
         """Take the lease whoever holds it (a replica driving it with the faults to clear is
         fenced off from now on), and resume from what the log says now."""
         held_until = time.monotonic() + self.settings.lease_ttl
@@ -254,8 +261,8 @@ class SagaRunner:
             raise SagaNotFound(saga_id)
         if saga.status in FINISHED:  # finished meanwhile, by the replica that drove it
             raise NotResumable(f"saga {saga_id} is {saga.status.value}: nothing to resume")
-        if clear_faults:
-            saga.fault_plan = ""
+        if clear_options:
+            saga.options = ""
         if saga.status == SagaStatus.FAILED:
             _reopen_failed(saga)
         self.leases.until[saga_id] = held_until

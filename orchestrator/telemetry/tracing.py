@@ -87,7 +87,7 @@ class SagaTracer(SagaObserver):
             caller.set_attribute("flightsaga.saga_trace_id", saga_trace_hex(saga.saga_id))
 
     def saga_started(self, saga: SagaRecord) -> None:
-        self._mark(saga, "saga started", **{"flightsaga.fault_plan": saga.fault_plan})
+        self._mark(saga, "saga started", **{"flightsaga.options": saga.options})
 
     def saga_resumed(self, saga: SagaRecord, how: Resumed) -> None:
         name = {"recovered": "saga recovered after a restart", "adopted": "saga adopted"}
@@ -119,7 +119,7 @@ class SagaTracer(SagaObserver):
             "flightsaga.attempt": call.attempt,
             "flightsaga.fault": ",".join(
                 f"{k}={v}"
-                for k, v in faults(call.saga.fault_plan, call.step, call.op == "Do", call.attempt)
+                for k, v in faults(call.saga.options, call.step, call.op == "Do", call.attempt)
             ),
         }
         with self.tracer.start_as_current_span(

@@ -178,7 +178,7 @@ async def test_a_saga_of_a_version_the_runner_lacks_is_stopped_loudly(tmp_path: 
 
     # Deployed again with version 1 alongside: an operator's resume finishes it.
     fixed = await runner_for(tmp_path, transfer(bank, 1), transfer(bank, 2))
-    await fixed.resume("t6", clear_faults=False)
+    await fixed.resume("t6", clear_options=False)
     done = await fixed.wait("t6", 10)
     assert done is not None and done.status == SagaStatus.COMPLETED, done.error
     await fixed.store.close()

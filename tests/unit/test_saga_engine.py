@@ -215,7 +215,7 @@ async def test_compensation_past_threshold_fails_and_resume_finishes(
     assert saga.compensation_order == ["c"]
     assert saga.step("b").state == StepState.COMPENSATION_FAILED
     assert (await runner.store.stats())["compensations_pending"] == 2  # b and a
-    await runner.resume("s1", clear_faults=True)
+    await runner.resume("s1", clear_options=True)
     saga = await runner.wait("s1", 10)
     assert saga is not None and saga.status == SagaStatus.COMPENSATED
     assert saga.compensation_order == ["c", "b", "a"]
@@ -525,7 +525,7 @@ async def test_a_failed_saga_resumed_later_gets_one_line_with_its_end(
     saga = await run_one(runner, "resumed", b"")
     assert saga.status == SagaStatus.FAILED
     assert not path.exists() or logged_ids(path) == []
-    await runner.resume("resumed", clear_faults=False)
+    await runner.resume("resumed", clear_options=False)
     done = await runner.wait("resumed", 10)
     assert done is not None and done.status == SagaStatus.COMPENSATED, (script.calls, done.error)
     log.close()

@@ -8,9 +8,14 @@ import pytest
 
 from flightsaga.v1 import common_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from orchestrator.booking_saga import BookingDoor
 from orchestrator.convert import saga_json, saga_json_line, saga_to_proto
 from orchestrator.engine.model import SagaRecord, SagaStatus, StepRecord, StepState
 from sagakit.plainjson import plain
+from sagas.booking import BOOK_FLIGHT
+from sagas.peers import Peers
+
+DOOR = BookingDoor((BOOK_FLIGHT,), Peers({}), step_timeout=1.0)
 
 REQUEST = pb.BookFlightRequest(
     customer_id="LOY-1001",
@@ -95,7 +100,7 @@ def _saga(status: SagaStatus) -> SagaRecord:
         steps[3].started_at = "2026-11-26T08:15:32.700000+00:00"
         steps[3].finished_at = "2026-11-26T08:15:32.800000+00:00"
         saga.error = "confirm_booking failed: ABORTED: injected failure"
-        saga.fault_plan = "confirm_booking:fail"
+        saga.options = "confirm_booking:fail"
         saga.idempotency_key = "key-1"
         for st in reversed(steps[:3]):
             st.state = StepState.COMPENSATED_STEP
@@ -118,15 +123,17 @@ def _saga(status: SagaStatus) -> SagaRecord:
 )
 def test_the_line_is_the_saga_messages_json(status: SagaStatus) -> None:
     saga = _saga(status)
-    expected = plain(saga_to_proto(saga))
-    line = saga_json_line(saga)
+    expected = plain(saga_to_proto(saga, DOOR))
+    assert expected.pop("saga") == "book_flight" and expected.pop("saga_version") == 1
+    line = saga_json_line(saga, DOOR)
     assert "\n" not in line
+    # The API's message names the saga; the bookings log keeps its earlier format.
     assert json.loads(line) == expected
 
 
 def test_every_number_is_a_number_of_one_type() -> None:
     """No "101200" for an amount, no 14.0 for a count (issue: numbers changed type)."""
-    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED)))
+    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED), DOOR))
     assert isinstance(line["fare_cents"], int) and isinstance(line["amount_charged_cents"], int)
 
     def numbers(value: object) -> list[object]:
@@ -141,7 +148,7 @@ def test_every_number_is_a_number_of_one_type() -> None:
 
     assert numbers(line) and whole_floats(line) == []
     # The same through the message (what the CLI's --json and the dashboard print).
-    via_message = plain(saga_to_proto(_saga(SagaStatus.COMPLETED)))
+    via_message = plain(saga_to_proto(_saga(SagaStatus.COMPLETED), DOOR))
     assert whole_floats(via_message) == [] and isinstance(via_message["fare_cents"], int)
 
 
@@ -149,11 +156,11 @@ def test_a_running_saga_and_a_replay_too() -> None:
     saga = _saga(SagaStatus.COMPLETED)
     saga.status = SagaStatus.RUNNING
     saga.finished_at = None
-    expected = plain(saga_to_proto(saga, replayed=True))
-    assert json.loads(json.dumps(saga_json(saga, replayed=True))) == expected
+    expected = plain(saga_to_proto(saga, DOOR, replayed=True))
+    assert json.loads(json.dumps(saga_json(saga, DOOR, replayed=True))) == expected
 
 
 def test_a_step_result_keeps_the_participants_order() -> None:
     """The message's Struct would print its keys in hash order; the log keeps the reply's."""
-    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED)))
+    line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED), DOOR))
     assert list(line["steps"][0]["result"]) == list(SEATS)

@@ -339,6 +339,10 @@ class Saga(_message.Message):
     TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
+    SAGA_FIELD_NUMBER: _builtins.int
+    SAGA_VERSION_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     correlation_id: _builtins.str
     status: Global___SagaStatus.ValueType
@@ -360,6 +364,10 @@ class Saga(_message.Message):
     from every service, is in this trace when tracing is on (OTEL_* variables; README
     "Tracing"). It is derived from the saga id, so it is the same on every replica.
     """
+    saga: _builtins.str
+    """which saga: "book_flight", "trip", ... (ListSagaTypes)"""
+    saga_version: _builtins.int
+    """the version of it the saga started under"""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRecord]:
         """in saga order"""
@@ -378,6 +386,16 @@ class Saga(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def input(self) -> _struct_pb2.Struct:
+        """The saga's input as JSON, for every saga but the booking (whose input is `request`)."""
+
+    @_builtins.property
+    def facts(self) -> _struct_pb2.Struct:
+        """What the saga's declaration reports of its step results (its reference, ...), for every
+        saga but the booking (whose facts are booking_reference, fare_cents, ... above).
+        """
+
     def __init__(
         self,
         *,
@@ -400,10 +418,14 @@ class Saga(_message.Message):
         transaction_id: _builtins.str = ...,
         currency: _builtins.str = ...,
         trace_id: _builtins.str = ...,
+        saga: _builtins.str = ...,
+        saga_version: _builtins.int = ...,
+        input: _struct_pb2.Struct | None = ...,
+        facts: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "facts", b"facts", "finished_at", b"finished_at", "input", b"input", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "replayed", b"replayed", "request", b"request", "saga_id", b"saga_id", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "facts", b"facts", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -575,6 +597,169 @@ class ResumeSagaRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResumeSagaRequest: _TypeAlias = ResumeSagaRequest  # noqa: Y015
+
+@_typing.final
+class StartSagaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAGA_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    WAIT_FIELD_NUMBER: _builtins.int
+    saga: _builtins.str
+    """required: a served saga's name, e.g. "trip" """
+    version: _builtins.int
+    """0: the latest registered version"""
+    request_id: _builtins.str
+    """required: the idempotency key (as StartBooking's), <= 128 chars"""
+    wait: _builtins.bool
+    """answer once the saga is terminal (or the deadline is near)"""
+    @_builtins.property
+    def input(self) -> _struct_pb2.Struct:
+        """required: the saga's input message as proto3 JSON"""
+
+    def __init__(
+        self,
+        *,
+        saga: _builtins.str = ...,
+        version: _builtins.int = ...,
+        input: _struct_pb2.Struct | None = ...,
+        request_id: _builtins.str = ...,
+        wait: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "request_id", b"request_id", "saga", b"saga", "version", b"version", "wait", b"wait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartSagaRequest: _TypeAlias = StartSagaRequest  # noqa: Y015
+
+@_typing.final
+class ListSagaTypesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSagaTypesRequest: _TypeAlias = ListSagaTypesRequest  # noqa: Y015
+
+@_typing.final
+class SagaStepType(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    SHORT_FIELD_NUMBER: _builtins.int
+    UNDO_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """wire step name, e.g. "book_room" """
+    title: _builtins.str
+    """"Book Room": `Fail at <title>`"""
+    short: _builtins.str
+    """the step card's label"""
+    undo: _builtins.str
+    """what its compensation does"""
+    participant: _builtins.str
+    """its participant service, e.g. "hotel" """
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """other names x-fail-at accepts"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        title: _builtins.str = ...,
+        short: _builtins.str = ...,
+        undo: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        participant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "name", b"name", "participant", b"participant", "short", b"short", "title", b"title", "undo", b"undo"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SagaStepType: _TypeAlias = SagaStepType  # noqa: Y015
+
+@_typing.final
+class SagaType(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LATEST_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    INPUT_TYPE_FIELD_NUMBER: _builtins.int
+    INPUT_FIELDS_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    latest: _builtins.bool
+    """new sagas of this name start under this version"""
+    title: _builtins.str
+    """"Book a trip (hotel + car)" """
+    input_type: _builtins.str
+    """the input message's full name"""
+    @_builtins.property
+    def input_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """its fields, in order (their JSON names)"""
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___SagaStepType]:
+        """in saga order"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        latest: _builtins.bool = ...,
+        title: _builtins.str = ...,
+        input_type: _builtins.str = ...,
+        input_fields: _abc.Iterable[_builtins.str] | None = ...,
+        steps: _abc.Iterable[Global___SagaStepType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_fields", b"input_fields", "input_type", b"input_type", "latest", b"latest", "name", b"name", "steps", b"steps", "title", b"title", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SagaType: _TypeAlias = SagaType  # noqa: Y015
+
+@_typing.final
+class ListSagaTypesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAGAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sagas(self) -> _containers.RepeatedCompositeFieldContainer[Global___SagaType]:
+        """by name, then version"""
+
+    def __init__(
+        self,
+        *,
+        sagas: _abc.Iterable[Global___SagaType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sagas", b"sagas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSagaTypesResponse: _TypeAlias = ListSagaTypesResponse  # noqa: Y015
 
 @_typing.final
 class GetStatsRequest(_message.Message):

@@ -69,6 +69,16 @@ class OrchestratorStub:
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Stats.FromString,
                 _registered_method=True)
+        self.StartSaga = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/StartSaga',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartSagaRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+                _registered_method=True)
+        self.ListSagaTypes = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/ListSagaTypes',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -129,6 +139,24 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartSaga(self, request, context):
+        """Start (or replay, by idempotency key) a saga of any saga this orchestrator serves (the
+        SAGAS variable; ListSagaTypes lists them), given its input as JSON. The booking saga too:
+        its input is a BookFlightRequest, checked, tokenised and owned as BookFlight does. Answers
+        at once, like StartBooking, unless `wait` is set (then like BookFlight). Faults as for
+        BookFlight (x-fail-at / x-fault), with the saga's own step names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSagaTypes(self, request, context):
+        """The sagas this orchestrator serves: every registered version, with its steps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +194,16 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetStatsRequest.FromString,
                     response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Stats.SerializeToString,
+            ),
+            'StartSaga': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartSaga,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartSagaRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.SerializeToString,
+            ),
+            'ListSagaTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSagaTypes,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,6 +395,60 @@ class Orchestrator:
             '/flightsaga.v1.Orchestrator/GetStats',
             flightsaga_dot_v1_dot_orchestrator__pb2.GetStatsRequest.SerializeToString,
             flightsaga_dot_v1_dot_orchestrator__pb2.Stats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartSaga(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/StartSaga',
+            flightsaga_dot_v1_dot_orchestrator__pb2.StartSagaRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSagaTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/ListSagaTypes',
+            flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.FromString,
             options,
             channel_credentials,
             insecure,

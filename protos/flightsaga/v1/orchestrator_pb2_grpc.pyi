@@ -71,6 +71,15 @@ class OrchestratorStub:
     """
     GetStats: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetStatsRequest, _orchestrator_pb2.Stats]
     """Counts by saga state and by step state (the original status tracking)."""
+    StartSaga: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StartSagaRequest, _orchestrator_pb2.Saga]
+    """Start (or replay, by idempotency key) a saga of any saga this orchestrator serves (the
+    SAGAS variable; ListSagaTypes lists them), given its input as JSON. The booking saga too:
+    its input is a BookFlightRequest, checked, tokenised and owned as BookFlight does. Answers
+    at once, like StartBooking, unless `wait` is set (then like BookFlight). Faults as for
+    BookFlight (x-fail-at / x-fault), with the saga's own step names.
+    """
+    ListSagaTypes: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListSagaTypesRequest, _orchestrator_pb2.ListSagaTypesResponse]
+    """The sagas this orchestrator serves: every registered version, with its steps."""
 
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
@@ -98,6 +107,15 @@ class OrchestratorAsyncStub(OrchestratorStub):
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetStatsRequest, _orchestrator_pb2.Stats]  # type: ignore[assignment]
     """Counts by saga state and by step state (the original status tracking)."""
+    StartSaga: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StartSagaRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
+    """Start (or replay, by idempotency key) a saga of any saga this orchestrator serves (the
+    SAGAS variable; ListSagaTypes lists them), given its input as JSON. The booking saga too:
+    its input is a BookFlightRequest, checked, tokenised and owned as BookFlight does. Answers
+    at once, like StartBooking, unless `wait` is set (then like BookFlight). Faults as for
+    BookFlight (x-fail-at / x-fault), with the saga's own step names.
+    """
+    ListSagaTypes: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListSagaTypesRequest, _orchestrator_pb2.ListSagaTypesResponse]  # type: ignore[assignment]
+    """The sagas this orchestrator serves: every registered version, with its steps."""
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -164,5 +182,26 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.Stats, _abc.Awaitable[_orchestrator_pb2.Stats]]:
         """Counts by saga state and by step state (the original status tracking)."""
+
+    @_abc_1.abstractmethod
+    def StartSaga(
+        self,
+        request: _orchestrator_pb2.StartSagaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.Saga, _abc.Awaitable[_orchestrator_pb2.Saga]]:
+        """Start (or replay, by idempotency key) a saga of any saga this orchestrator serves (the
+        SAGAS variable; ListSagaTypes lists them), given its input as JSON. The booking saga too:
+        its input is a BookFlightRequest, checked, tokenised and owned as BookFlight does. Answers
+        at once, like StartBooking, unless `wait` is set (then like BookFlight). Faults as for
+        BookFlight (x-fail-at / x-fault), with the saga's own step names.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSagaTypes(
+        self,
+        request: _orchestrator_pb2.ListSagaTypesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.ListSagaTypesResponse, _abc.Awaitable[_orchestrator_pb2.ListSagaTypesResponse]]:
+        """The sagas this orchestrator serves: every registered version, with its steps."""
 
 def add_OrchestratorServicer_to_server(servicer: OrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
