@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -44,11 +45,15 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
 
 
 def up_command(args: argparse.Namespace) -> int:
-    from launcher.supervisor import SERVICE_MODULES, Launcher
+    from launcher.supervisor import Launcher, stack_databases, stack_ports
+    from sagas import registry
     from tooling.pgdatabases import ensure_databases
 
     try:
-        databases = ensure_databases(args.database, SERVICE_MODULES) if args.database else None
+        sagas = registry.from_env(os.environ)
+        databases = (
+            ensure_databases(args.database, stack_databases(sagas)) if args.database else None
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -56,11 +61,12 @@ def up_command(args: argparse.Namespace) -> int:
     if args.free_ports:
         from launcher.supervisor import free_base_port, free_port
 
-        base_port = free_base_port()
-        dashboard_port = args.dashboard_port or free_port(range(base_port, base_port + 5))
+        count = stack_ports(sagas)
+        base_port = free_base_port(count=count)
+        dashboard_port = args.dashboard_port or free_port(range(base_port, base_port + count))
         print(
             f"--free-ports: orchestrator on 127.0.0.1:{base_port}, participants on "
-            f"{base_port + 1}-{base_port + 4}, dashboard on 127.0.0.1:{dashboard_port}",
+            f"{base_port + 1}-{base_port + count - 1}, dashboard on 127.0.0.1:{dashboard_port}",
             flush=True,
         )
     launcher = Launcher(

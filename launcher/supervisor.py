@@ -35,9 +35,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sagakit.channels import open_channel
 from sagakit.healthprobe import check_http
 from sagakit.server import stop_on_signals
-from sagas import services
+from sagas import registry, services
 from sagas.declare import BASE_PORT
-from sagas.services import ORCHESTRATOR, PARTICIPANTS
+from sagas.registry import Registry
+from sagas.services import ORCHESTRATOR
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -58,12 +59,28 @@ class Service:
         return f"{HOST}:{self.port}"
 
     @property
+    def database(self) -> str:
+        """Its database's name (and SQLite file stem): the module's last part."""
+        return self.module.rsplit(".", 1)[-1]
+
+    @property
     def url(self) -> str:
         return f"http://{self.addr}" if self.http else self.addr
 
 
-# Every gRPC service's package: the ones with a database.
+# Every gRPC service's package: the ones with a database (the booking saga's stack).
 SERVICE_MODULES = services.PACKAGES
+
+
+def stack_databases(sagas: Registry) -> tuple[str, ...]:
+    """The databases of a stack serving `sagas` (SAGAS): the orchestrator's and each
+    participant's, by database name (tooling.pgdatabases creates them)."""
+    return (ORCHESTRATOR.database, *(p.database for p in sagas.participants))
+
+
+def stack_ports(sagas: Registry) -> int:
+    """How many consecutive ports from the base port a stack serving `sagas` takes."""
+    return 1 + max(p.port_offset for p in sagas.participants)
 
 
 class StartError(Exception):
@@ -183,24 +200,24 @@ def _below_ephemeral() -> range:
     return range(10000, max(low, 10010) - 5)
 
 
-def free_base_port(attempts: int = 200, avoid: Collection[int] = ()) -> int:
-    """A port p with p..p+4 all free on 127.0.0.1 now (not reserved), none in `avoid`: the
-    orchestrator's and the four participants'; below the ephemeral range when possible."""
+def free_base_port(attempts: int = 200, avoid: Collection[int] = (), count: int = 5) -> int:
+    """A port p with p..p+count-1 all free on 127.0.0.1 now (not reserved), none in `avoid`:
+    the orchestrator's and the participants'; below the ephemeral range when possible."""
     rng = random.Random()
     pool = _below_ephemeral()
     for _ in range(attempts):
-        ports = range(base := rng.choice(pool), base + 5)
+        ports = range(base := rng.choice(pool), base + count)
         if not set(ports) & set(avoid) and not any(port_taken(p) for p in ports):
             return base
     for _ in range(50):  # fallback: whatever the kernel hands out
         with socket.socket() as s:
             s.bind((HOST, 0))
             base = int(s.getsockname()[1])
-        ports = range(base, base + 5)
-        if base + 4 <= 65535 and not set(ports) & set(avoid):
+        ports = range(base, base + count)
+        if base + count - 1 <= 65535 and not set(ports) & set(avoid):
             if not any(port_taken(p) for p in ports):
                 return base
-    raise RuntimeError("no run of 5 free ports found on 127.0.0.1")
+    raise RuntimeError(f"no run of {count} free ports found on 127.0.0.1")
 
 
 def free_port(avoid: Collection[int] = ()) -> int:
@@ -259,8 +276,10 @@ class Launcher:
         (the data folder when no log_dir) instead of through this process: a caller whose event
         loop is busy generating load (bench, chaos) must not also carry every log line.
         `cwd` runs the services in another source tree (with `code_env(cwd)` in extra_env).
-        `databases`: each service module's DATABASE_URL (default: a SQLite file each in
-        data_dir), e.g. from tooling.pgdatabases.ensure_databases."""
+        `databases`: each service's DATABASE_URL by database name (Service.database; default:
+        a SQLite file each in data_dir), e.g. from tooling.pgdatabases.ensure_databases. The
+        participants are those of the sagas SAGAS names (sagas.registry; in extra_env or the
+        environment), the booking saga's by default."""
         self.databases = databases or {}
         self.data_dir = data_dir.resolve()
         self.log_dir = log_dir
@@ -268,8 +287,10 @@ class Launcher:
         self.extra_env = extra_env or {}
         self.cwd = cwd
         self.pump_output = pump_output
+        self.sagas = registry.from_env({**os.environ, **self.extra_env})
+        self.declared = self.sagas.participants
         self.participants = [
-            Service(p.name, p.package, base_port + p.port_offset) for p in PARTICIPANTS
+            Service(p.name, p.package, base_port + p.port_offset) for p in self.declared
         ]
         self.orchestrator = Service(
             ORCHESTRATOR.name, ORCHESTRATOR.package, base_port + ORCHESTRATOR.port_offset
@@ -286,10 +307,12 @@ class Launcher:
             **os.environ,
             "LISTEN_ADDR": svc.addr,
             "DATABASE_URL": self.databases.get(
-                svc.module, f"sqlite:///{self.data_dir / (svc.module + '.db')}"
+                svc.database, f"sqlite:///{self.data_dir / (svc.database + '.db')}"
             ),
             "FAULT_INJECTION": "enabled",
-            **{p.env_var: svc.addr for p, svc in zip(PARTICIPANTS, self.participants, strict=True)},
+            **{
+                p.env_var: svc.addr for p, svc in zip(self.declared, self.participants, strict=True)
+            },
             ORCHESTRATOR.env_var: self.orchestrator.addr,
             "BOOKINGS_LOG": str(self.data_dir / "bookings.jsonl"),
             # The local stack's orchestrator, by a name that outlives a restart: it takes its
@@ -452,7 +475,7 @@ class Launcher:
             seat = self.participants[0]  # the CLI searches flights on the seat service
             cli = (
                 f"{ORCHESTRATOR.env_var}={self.orchestrator.addr} "
-                f"{PARTICIPANTS[0].env_var}={seat.addr} {cli}"
+                f"{self.declared[0].env_var}={seat.addr} {cli}"
             )
         return "\n".join(
             [
