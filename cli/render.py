@@ -116,11 +116,30 @@ def itinerary(saga: pb.Saga) -> list[str]:
     return lines
 
 
+def is_booking(saga: pb.Saga) -> bool:
+    """A booking saga (an orchestrator from before StartSaga leaves `saga` empty)."""
+    return saga.saga in ("", "book_flight")
+
+
+def facts_text(saga: pb.Saga) -> str:
+    """A saga's facts (its declaration's summary): `reservation_id=R-1 total_cents=41000`."""
+    return " ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in saga.facts.items()
+    )
+
+
+def input_text(saga: pb.Saga) -> str:
+    """A saga's input in one short line: its values, in field order."""
+    values = (v for k, v in saga.input.items() if k != "owner" and v not in ("", 0))
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
 def saga_text(saga: pb.Saga, resumed: bool = False) -> str:
     """The saga as `book`, `get` and (with `resumed`) `resume` print it."""
     status = pb.SagaStatus.Name(saga.status)
+    kind = "" if is_booking(saga) else f"  ({saga.saga} v{saga.saga_version})"
     lines = [
-        f"saga {saga.saga_id}  {status}",
+        f"saga {saga.saga_id}  {status}{kind}",
         f"correlation id {saga.correlation_id}"
         + (f"  (replayed for idempotency key {saga.idempotency_key})" if saga.replayed else ""),
     ]
@@ -158,6 +177,8 @@ def saga_text(saga: pb.Saga, resumed: bool = False) -> str:
 def outcome(saga: pb.Saga, resumed: bool = False) -> list[str]:
     """The last lines of `saga_text`: the booking made, or why not and what to do next."""
     status = pb.SagaStatus.Name(saga.status)
+    if status == "COMPLETED" and not is_booking(saga):
+        return [f"{saga.saga.upper()} COMPLETED  {facts_text(saga)}".rstrip()]
     if status == "COMPLETED":
         return [
             f"BOOKING CONFIRMED  reference {saga.booking_reference}",
@@ -177,7 +198,8 @@ def outcome(saga: pb.Saga, resumed: bool = False) -> list[str]:
             f"STILL FAILED after the resume: {saga.error}",
             f"fix the cause, then `flightsaga resume {saga.saga_id}` again",
         ]
-    lines = [f"BOOKING NOT CONFIRMED: {saga.error}"]
+    what = "BOOKING NOT CONFIRMED" if is_booking(saga) else f"{saga.saga.upper()} NOT COMPLETED"
+    lines = [f"{what}: {saga.error}"]
     if status == "FAILED":
         lines.append(f"needs an operator: `flightsaga resume {saga.saga_id} --clear-faults`")
     return lines
@@ -197,9 +219,11 @@ LIST_HEADER = f"{'saga id':<32}  {'status':<12} {'created (UTC)':<19}  {'ref':<7
 
 def saga_row(s: pb.Saga) -> str:
     created = utc(s.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    # Other sagas than the booking: their name and input where the flights are.
+    what = " ".join(s.request.flight_ids) if is_booking(s) else f"{s.saga}: {input_text(s)}"
     return (
         f"{s.saga_id:<32}  {pb.SagaStatus.Name(s.status):<12} {created:<19}  "
-        f"{s.booking_reference or '-':<7} {' '.join(s.request.flight_ids)}"
+        f"{s.booking_reference or '-':<7} {what}"
     )
 
 
@@ -213,6 +237,22 @@ def list_text(page: pb.ListSagasResponse, status: str = "", page_token: str = ""
     more = f"; next page: --page-token {page.next_page_token}" if page.next_page_token else ""
     footer = f"showing {len(page.sagas)} of {page.total} {kind}{more}"
     return "\n".join([LIST_HEADER, *(saga_row(s) for s in page.sagas), footer])
+
+
+def types_text(found: pb.ListSagaTypesResponse) -> str:
+    """`flightsaga sagas`: each served saga and version, its steps in order."""
+    lines = []
+    for t in found.sagas:
+        latest = "  (latest: new sagas start here)" if t.latest else ""
+        lines.append(f"{t.name} v{t.version}  {t.title}{latest}")
+        lines.append(f"  input {t.input_type}: {', '.join(t.input_fields)}")
+        for i, step in enumerate(t.steps, 1):
+            names = ", ".join(step.aliases)
+            lines.append(
+                f"  {i}. {step.name:<23} {step.participant:<10} undo: {step.undo}"
+                + (f"  (x-fail-at: {names})" if names else "")
+            )
+    return "\n".join(lines)
 
 
 def stats_text(st: pb.Stats) -> str:

@@ -1,4 +1,5 @@
-"""Reading and steering sagas: `get`, `watch`, `resume`, `list` and `stats`.
+"""Reading and steering sagas: `get`, `watch`, `resume`, `list` and `stats`; and any served
+saga by name: `sagas` (what the orchestrator serves) and `start`.
 
 A saga id may be given as `latest`, the newest saga, so examples need no copy-paste of ids.
 """
@@ -6,6 +7,7 @@ A saga id may be given as `latest`, the newest saga, so examples need no copy-pa
 from __future__ import annotations
 
 import argparse
+import json
 
 from cli import render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
@@ -32,7 +34,19 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     ls.add_argument("--json", action="store_true")
     st = sub.add_parser("stats", help="counts by saga and step state")
     st.add_argument("--json", action="store_true")
+    ty = sub.add_parser("sagas", help="the sagas the orchestrator serves, with their steps")
+    ty.add_argument("--json", action="store_true")
+    sg = sub.add_parser("start", help="start a saga of any served kind, its input as JSON")
+    sg.add_argument("saga", help="its name, e.g. trip (see `flightsaga sagas`)")
+    sg.add_argument("input", help='its input as a JSON object, e.g. \'{"city": "LIS", ...}\'')
+    sg.add_argument("--version", type=int, default=0, help="a served version (default latest)")
+    sg.add_argument("--request-id", default="", help="idempotency key (default: a new one)")
+    sg.add_argument("--wait", action="store_true", help="answer once the saga has ended")
+    sg.add_argument("--fail-at", default="", help="comma-separated steps that must fail")
+    sg.add_argument("--json", action="store_true")
     return {
+        "sagas": on_stack(saga_types),
+        "start": on_stack(start),
         "get": on_stack(get),
         "watch": on_stack(watch),
         "resume": on_stack(resume),
@@ -73,6 +87,29 @@ async def list_sagas(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     page = await fs.list(a.status, a.page_size, a.page_token)
     print(render.as_json(page) if a.json else render.list_text(page, a.status, a.page_token))
     return EXIT_OK
+
+
+async def saga_types(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    found = await fs.saga_types()
+    print(render.as_json(found) if a.json else render.types_text(found))
+    return EXIT_OK
+
+
+async def start(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    try:
+        given = json.loads(a.input)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"input: not JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise ValueError("input: must be a JSON object")
+    fail_at = [s.strip() for s in a.fail_at.split(",") if s.strip()]
+    saga = await fs.start_saga(
+        a.saga, given, a.version, a.request_id or None, a.wait, fail_at=fail_at
+    )
+    print(render.as_json(saga) if a.json else render.saga_text(saga))
+    if not a.wait:
+        return EXIT_OK
+    return EXIT_OK if saga.status == pb.COMPLETED else EXIT_NOT_CONFIRMED
 
 
 async def stats(fs: OrchestratorClient, a: argparse.Namespace) -> int:

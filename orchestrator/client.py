@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import grpc
 
@@ -176,6 +177,44 @@ class OrchestratorClient:
             self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
             raise
         return saga
+
+    async def start_saga(
+        self,
+        saga: str,
+        saga_input: Mapping[str, Any],
+        version: int = 0,
+        request_id: str | None = None,
+        wait: bool = False,
+        fail_at: Sequence[str] = (),
+        fault: str = "",
+        correlation_id: str | None = None,
+    ) -> orchestrator_pb2.Saga:
+        """Start a saga of any served saga type (`saga_types`) with its input as JSON; at once
+        (usually RUNNING), or with `wait` once it is terminal (or as it stands at the
+        deadline). `request_id` (default: a new UUID) is the idempotency key."""
+        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
+        if fail_at:
+            md.append(("x-fail-at", ",".join(fail_at)))
+        if fault:
+            md.append(("x-fault", fault))
+        start = orchestrator_pb2.StartSagaRequest(
+            saga=saga, version=version, request_id=request_id or uuid.uuid4().hex, wait=wait
+        )
+        start.input.update(dict(saga_input))
+        try:
+            reply: orchestrator_pb2.Saga = await self._stub.StartSaga(
+                start, metadata=tuple(md), timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._raise_if_unreachable(exc, self.addr, "ORCHESTRATOR_ADDR")
+            raise
+        return reply
+
+    async def saga_types(self) -> orchestrator_pb2.ListSagaTypesResponse:
+        """The sagas the orchestrator serves, every version, with their steps."""
+        reply = await self._call("ListSagaTypes", orchestrator_pb2.ListSagaTypesRequest())
+        assert isinstance(reply, orchestrator_pb2.ListSagaTypesResponse)
+        return reply
 
     async def _call(self, method: str, request: object) -> object:
         try:
