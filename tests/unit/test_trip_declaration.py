@@ -127,7 +127,7 @@ def test_the_car_is_rented_in_the_rooms_city_for_its_nights() -> None:
 
 
 def test_the_summary_gives_both_references_and_the_total() -> None:
-    results = {
+    results: dict[str, dict[str, Any]] = {
         "book_room": {"reservation_id": "HTL-1", "price_cents": 28500},
         "rent_car": {"rental_id": "CAR-1", "price_cents": "10500"},  # int64 may come as text
     }
