@@ -280,9 +280,9 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothin
     async with running(case, tmp_path, database_url) as p:
         await p.do("earlier-trip")  # so the tables are not empty
         rows = p.rows()
-        saga_id = changes.pop("saga_id", "trip-1")
+        body = {"saga_id": "trip-1", **changes}  # (the parameters are shared: not popped)
         err = await expect_error(
-            p.stub.Do(case.do_request(saga_id, **changes)), grpc.StatusCode.INVALID_ARGUMENT, field
+            p.stub.Do(case.do_request(**body)), grpc.StatusCode.INVALID_ARGUMENT, field
         )
         assert details_of(err).field == field
         assert p.rows() == rows
