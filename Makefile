@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTO_DIR := protos
 PROTOS := $(wildcard $(PROTO_DIR)/flightsaga/v1/*.proto)
+# The example sagas' protos (examples/trip/trip.proto -> examples.trip.trip_pb2), generated from
+# the repo root; they may import flightsaga/v1/*.proto.
+EXAMPLE_PROTOS := $(wildcard examples/*/*.proto)
 
 .PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser chaos chaos-test bench clean
 
@@ -36,10 +39,12 @@ proto: venv
 	PATH=$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I $(PROTO_DIR) \
 	  --python_out=$(PROTO_DIR) --grpc_python_out=$(PROTO_DIR) \
 	  --mypy_out=$(PROTO_DIR) --mypy_grpc_out=$(PROTO_DIR) $(PROTOS)
+	PATH=$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I . -I $(PROTO_DIR) \
+	  --python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(EXAMPLE_PROTOS)
 
 # CI: regenerate and fail if the committed code drifted from the protos.
 proto-check: proto
-	git diff --exit-code -- $(PROTO_DIR)
+	git diff --exit-code -- $(PROTO_DIR) $(EXAMPLE_PROTOS:.proto=_pb2*)
 
 # UP_ARGS adds flags, e.g. UP_ARGS=--free-ports (another stack holds the default ports).
 UP_ARGS ?=

@@ -18,6 +18,7 @@ SHIPPED = (
     "tooling",
     "cli",
     "sagas",
+    "examples",
 )
 
 
@@ -51,3 +52,7 @@ def test_the_wheel_ships_every_service_migration(tmp_path: Path) -> None:
         assert f"{service}/migrations/env.py" in names
         assert f"{service}/migrations/versions/0001_baseline.py" in names
     assert "orchestrator/migrations/versions/0002_outbox.py" in names
+    for example in ("examples/trip/hotel_service", "examples/trip/car_service"):
+        assert f"{example}/migrations/env.py" in names
+        assert f"{example}/migrations/versions/0001_baseline.py" in names
+    assert "examples/trip/trip_pb2.pyi" in names
