@@ -28,11 +28,12 @@ def config_for(
     tls: TlsConfig | None = None,
     retention: RetentionConfig | None = None,
 ) -> ServiceConfig:
+    database = service.rsplit(".", 1)[-1]  # examples.trip.hotel_service: hotel_service
     return ServiceConfig(
-        service=service,
+        service=database,
         host="127.0.0.1",
         port=0,
-        database_url=urls(service) if urls else f"sqlite:///{data_dir / f'{service}.db'}",
+        database_url=urls(database) if urls else f"sqlite:///{data_dir / f'{database}.db'}",
         fault_injection=fault_injection,
         log_format="console",
         log_level="INFO",

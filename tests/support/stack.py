@@ -10,9 +10,9 @@ from pathlib import Path
 from orchestrator.app import build as build_orchestrator
 from sagakit.channels import RECONNECT_OPTIONS
 from sagakit.config import RetentionConfig, TlsConfig
-from sagas import services
+from sagas import registry, services
 from sagas.peers import Peers
-from tests.support.services import PARTICIPANTS, UrlFor, config_for, running_service
+from tests.support.services import UrlFor, config_for, running_service
 
 # Fast but realistic settings for tests: short step deadlines and retry budgets.
 TEST_ENV = {
@@ -33,13 +33,19 @@ class Stack:
     # With TLS: the test's client certificate (`client` of `flightsaga certs`); and a token.
     client_tls: TlsConfig = field(default_factory=TlsConfig)
     token: str = ""
+    sagas: str = registry.DEFAULT  # SAGAS: which sagas it serves
+
+    @property
+    def served(self) -> tuple[services.Participant, ...]:
+        """The participants running (those of the sagas SAGAS named, the booking's by default)."""
+        return tuple(p for p in registry.parse(self.sagas).participants if p.package in self.addrs)
 
     def __post_init__(self) -> None:
         secure = self.client_tls.client_tls or bool(self.token)
         self.peers = Peers(
             {
                 services.ORCHESTRATOR.name: self.orchestrator_addr,
-                **{p.name: self.addrs[p.package] for p in services.PARTICIPANTS},
+                **{p.name: self.addrs[p.package] for p in self.served},
             },
             tls=self.client_tls,
             token=self.token,
@@ -58,7 +64,10 @@ class Stack:
 def orchestrator_env(addrs: dict[str, str], data_dir: Path, **extra: str) -> dict[str, str]:
     return {
         **TEST_ENV,
-        **{p.env_var: addrs[p.package] for p in services.PARTICIPANTS},
+        **{
+            p.env_var: addrs[p.package]
+            for p in registry.parse(extra.get("SAGAS", registry.DEFAULT)).participants
+        },
         "BOOKINGS_LOG": str(data_dir / "bookings.jsonl"),
         # One orchestrator restarted on its log takes its sagas back at once (a replica with a
         # new name would wait for their leases to expire).
@@ -87,10 +96,12 @@ async def running_participants(
     urls: UrlFor = None,
     certs: Path | None = None,
     retention: RetentionConfig | None = None,
+    sagas: str = registry.DEFAULT,
 ) -> AsyncIterator[dict[str, str]]:
+    """The participants of `sagas` (SAGAS; the booking saga's four by default), by package."""
     async with AsyncExitStack() as stack:
         addrs = {}
-        for name in PARTICIPANTS:  # seat_service, loyalty_service, payment_service, booking_service
+        for name in (p.package for p in registry.parse(sagas).participants):
             addrs[name] = await stack.enter_async_context(
                 running_service(
                     name, data_dir, urls=urls, tls=tls_for(certs, name), retention=retention
@@ -133,11 +144,14 @@ async def running_stack(
     `certs` (a `flightsaga certs` folder): every service on mTLS, the test's stubs presenting
     the `client` certificate; `token`: sent by those stubs (with AUTH_TOKENS_FILE in `env`);
     `retention`: the participants' (the orchestrator's comes from `env`)."""
+    sagas = env.get("SAGAS", registry.DEFAULT)
     async with (
-        running_participants(data_dir, urls, certs, retention) as addrs,
+        running_participants(data_dir, urls, certs, retention, sagas) as addrs,
         running_orchestrator(addrs, data_dir, fault_injection, urls, certs, **env) as orch,
     ):
-        stack = Stack(orch, addrs, data_dir, client_tls=tls_for(certs, "client"), token=token)
+        stack = Stack(
+            orch, addrs, data_dir, client_tls=tls_for(certs, "client"), token=token, sagas=sagas
+        )
         try:
             yield stack
         finally:
