@@ -21,31 +21,31 @@ from orchestrator.engine.errors import StepErrored, StepFailed, StepRefused, Ste
 from orchestrator.faultplan import FaultPlan
 from sagakit.context import CORRELATION_HEADER
 from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES
-from sagas.booking import STEP_ORDER
 
 R = TypeVar("R", bound=Message)
 Metadata = tuple[tuple[str, str], ...]
 
 
 @lru_cache(maxsize=1024)
-def _plan(text: str) -> FaultPlan:
+def _plan(text: str, steps: tuple[str, ...]) -> FaultPlan:
     """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one)."""
-    return FaultPlan.from_normalized(text, STEP_ORDER)
+    return FaultPlan.from_normalized(text, steps)
 
 
-def faults(plan: str, step: str, forward: bool, attempt: int) -> Metadata:
-    """The participant-level fault headers a saga's stored plan gives this attempt."""
+def faults(plan: str, step: str, forward: bool, attempt: int, steps: tuple[str, ...]) -> Metadata:
+    """The participant-level fault headers a saga's stored plan gives this attempt (`steps`:
+    the saga's step names, in order)."""
     if not plan:
         return ()
-    parsed = _plan(plan)
+    parsed = _plan(plan, steps)
     if forward:
         return parsed.do_metadata(step, attempt)
     return parsed.compensate_metadata(step, attempt)
 
 
-def metadata(call: StepCall, step: str, forward: bool) -> Metadata:
+def metadata(call: StepCall, step: str, forward: bool, steps: tuple[str, ...]) -> Metadata:
     """Correlation id, and the participant-level fault headers for this attempt."""
-    injected = faults(call.options, step, forward, call.attempt)
+    injected = faults(call.options, step, forward, call.attempt, steps)
     return ((CORRELATION_HEADER, call.correlation_id), *injected)
 
 
@@ -73,12 +73,15 @@ async def call(
     request: Message,
     step_call: StepCall,
     step: str,
+    steps: tuple[str, ...],
     forward: bool = True,
 ) -> R:
-    """`method(request)` for the step's Do (`forward`) or Compensate."""
+    """`method(request)` for the step's Do (`forward`) or Compensate (`steps`: the saga's)."""
     try:
         return await method(
-            request, metadata=metadata(step_call, step, forward), timeout=step_call.timeout
+            request,
+            metadata=metadata(step_call, step, forward, steps),
+            timeout=step_call.timeout,
         )
     except grpc.aio.AioRpcError as exc:
         raise failure(exc) from exc
