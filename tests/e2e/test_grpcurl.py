@@ -117,3 +117,29 @@ def test_list_and_stats_through_grpcurl(stack: Stack) -> None:
     listed = json_format.Parse(page.out, pb.ListSagasResponse())
     assert 1 <= len(listed.sagas) <= 5
     assert all(s.status == pb.COMPLETED for s in listed.sagas)
+
+
+def test_start_saga_takes_any_served_saga_by_name_with_its_input_as_json(stack: Stack) -> None:
+    types = grpcurl(stack.orchestrator, "flightsaga.v1.Orchestrator/ListSagaTypes")
+    assert types.code == 0, types
+    served = json_format.Parse(types.out, pb.ListSagaTypesResponse())
+    assert [(t.name, t.version, t.latest) for t in served.sagas] == [("book_flight", 1, True)]
+    assert [s.name for s in served.sagas[0].steps] == list(STEPS)
+
+    start = {"saga": "book_flight", "request_id": uuid.uuid4().hex, "input": body(), "wait": True}
+    result = grpcurl(
+        "-H", "x-fail-at: booking", "-d", json.dumps(start), stack.orchestrator,
+        "flightsaga.v1.Orchestrator/StartSaga",
+    )  # fmt: skip
+    assert result.code == 0, result
+    saga = json_format.Parse(result.out, pb.Saga())
+    assert (saga.saga, saga.saga_version) == ("book_flight", 1)
+    assert pb.SagaStatus.Name(saga.status) == "COMPENSATED", result
+    assert saga.request.card.number == "****4242"  # tokenised and masked as by BookFlight
+
+    unknown = grpcurl(
+        "-d", json.dumps({**start, "saga": "cruise"}), stack.orchestrator,
+        "flightsaga.v1.Orchestrator/StartSaga",
+    )  # fmt: skip
+    assert unknown.code == INVALID_ARGUMENT_EXIT, unknown
+    assert "saga: unknown saga 'cruise'" in unknown.err, unknown
