@@ -129,8 +129,9 @@ def facts_text(saga: pb.Saga) -> str:
 
 
 def input_text(saga: pb.Saga) -> str:
-    """A saga's input in one short line: its values, in field order."""
-    values = (v for k, v in saga.input.items() if k != "owner" and v not in ("", 0))
+    """A saga's input in one short line: its values, by field name (a Struct keeps no order)."""
+    given = sorted(saga.input.items())
+    values = (v for k, v in given if k != "owner" and v not in ("", 0))
     return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
