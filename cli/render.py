@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import seat_pb2
 from sagakit.plainjson import plain
+from sagas.booking import RESERVE_SEAT
 from sagas.booking.airports import airport_time
 
 STATE_MARK = {
@@ -92,7 +93,7 @@ def itinerary(saga: pb.Saga) -> list[str]:
     """
     result: Mapping[str, Any] = {}
     for st in saga.steps:
-        if st.name == "reserve_seat" and st.HasField("result"):
+        if st.name == RESERVE_SEAT and st.HasField("result"):
             result = json_format.MessageToDict(st.result)
     names = [f"{p.first_name} {p.last_name}" for p in saga.request.passengers]
     seats: dict[str, list[str]] = {}

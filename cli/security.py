@@ -7,6 +7,7 @@ TLS_CA_FILE (and TLS_CERT_FILE / TLS_KEY_FILE as the client certificate), README
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
 
 def certs(args: argparse.Namespace) -> int:
     # Imported here: cryptography is slow to load and only this command needs it.
-    from tooling.certs import DEFAULT_NAMES, make_certs
+    from sagas import registry
+    from tooling.certs import default_names, make_certs
 
-    files = make_certs(Path(args.dir), args.name or DEFAULT_NAMES, args.host)
+    names = args.name or default_names(registry.from_env(os.environ))
+    files = make_certs(Path(args.dir), names, args.host)
     print("\n".join(str(f) for f in files))
     return EXIT_OK
 

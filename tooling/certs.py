@@ -19,25 +19,28 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-# One per gRPC service (its compose host name), the dashboard (a client of the orchestrator)
-# and `client`: the certificate users, the CLI, grpcurl and tests present.
-DEFAULT_NAMES = (
-    "orchestrator",
-    "seat_service",
-    "loyalty_service",
-    "payment_service",
-    "booking_service",
-    "dashboard",
-    "client",
-)
+from sagas import registry
+from sagas.registry import Registry
+from sagas.services import ORCHESTRATOR, PARTICIPANTS
+
+
+def default_names(sagas: Registry | None = None) -> tuple[str, ...]:
+    """One per gRPC service of a stack serving `sagas` (SAGAS; the booking saga's by default),
+    by its service name, then the dashboard (a client of the orchestrator) and `client`: the
+    certificate users, the CLI, grpcurl and tests present."""
+    served = sagas or registry.parse(registry.DEFAULT)
+    return (
+        ORCHESTRATOR.database,
+        *(p.database for p in served.participants),
+        "dashboard",
+        "client",
+    )
+
+
+DEFAULT_NAMES = default_names()
 VALID_DAYS = 365
 # The host names docker-compose.yml gives the services: also SANs of their certificates.
-COMPOSE_HOSTS = {
-    "seat_service": "seat",
-    "loyalty_service": "loyalty",
-    "payment_service": "payment",
-    "booking_service": "booking",
-}
+COMPOSE_HOSTS = {p.database: p.name for p in PARTICIPANTS}
 
 
 def _name(common_name: str) -> x509.Name:
