@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +33,7 @@ from sagakit.config import ConfigError
 from sagakit.db import Conflict, DatabaseUnavailable
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
+from sagakit.pgsession import BOUND_ENDED, SessionBound, Watchdog
 from sagakit.writequeue import Job, WriteQueue
 
 T = TypeVar("T")
@@ -53,113 +52,12 @@ PING_LIMIT_S = 1.0  # with a SessionBound: a ping not answered within it drops t
 _RETRY = (errors.SerializationFailure, errors.DeadlockDetected, Conflict)
 
 
-@dataclass(frozen=True)
-class SessionBound:
-    """How long one of this process's transactions may hold rows, in seconds: PostgreSQL ends
-    a session idle in a transaction (a paused process), or silent on the network (a cut
-    link), past it; and a watchdog here drops a connection whose transaction is open a second
-    longer, so a thread blocked on a link that died is freed too. The orchestrator derives it
-    from SAGA_LEASE_TTL_S, so no saga row stays locked until its lease has expired."""
-
-    hold_s: float
-
-    def settings(self, server_version: int) -> list[tuple[str, str]]:
-        """SET name = value for every session (transaction_timeout exists from PostgreSQL 17)."""
-        ms = str(max(1, round(self.hold_s * 1000)))
-        out = [
-            ("idle_in_transaction_session_timeout", ms),
-            ("tcp_user_timeout", ms),
-            ("tcp_keepalives_idle", str(self.keepalive_idle)),
-            ("tcp_keepalives_interval", "1"),
-            ("tcp_keepalives_count", "2"),
-        ]
-        if server_version >= 170000:
-            out.append(("transaction_timeout", ms))
-        return out
-
-    @property
-    def keepalive_idle(self) -> int:
-        return max(1, int(self.hold_s / 2))
-
-    def client_params(self) -> dict[str, int]:
-        """libpq's side of the same: TCP keepalives and unacknowledged-data timeout."""
-        return {
-            "keepalives": 1,
-            "keepalives_idle": self.keepalive_idle,
-            "keepalives_interval": 1,
-            "keepalives_count": 2,
-            "tcp_user_timeout": max(1, round(self.hold_s * 1000)),
-        }
-
-
 class Unreachable(Unavailable, DatabaseUnavailable):
     """The server is unreachable or ended the session (UNAVAILABLE to a caller)."""
 
 
-# The server ended the session for staying in a transaction too long (SessionBound).
-_BOUND_ENDED: tuple[type[BaseException], ...] = tuple(
-    e
-    for e in (
-        errors.IdleInTransactionSessionTimeout,
-        getattr(errors, "TransactionTimeout", None),
-    )
-    if e is not None
-)
-
-
 class _SessionEnded(Exception):
     """A batch's connection broke before its COMMIT was sent: nothing of it was written."""
-
-
-class _Watchdog:
-    """Drops (shuts the socket of) a connection whose transaction has been open longer than
-    `limit` seconds; the thread waiting on it then gets an error instead of waiting on a
-    link that may never answer (a peer that keeps the TCP connection but forwards nothing)."""
-
-    def __init__(self, limit: float) -> None:
-        self._limit = limit
-        self._open: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
-        self.dropped: set[int] = set()  # connections it shut, by id()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="pg-watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def begin(self, conn: psycopg.Connection[Any], limit: float | None = None) -> None:
-        """Watch `conn` from now, for `limit` seconds (default: the transactions' bound)."""
-        self._open[id(conn)] = (time.monotonic() + (limit or self._limit), conn)
-
-    def end(self, conn: psycopg.Connection[Any]) -> None:
-        self._open.pop(id(conn), None)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(min(0.25, self._limit / 4)):
-            now = time.monotonic()
-            for key, (deadline, conn) in list(self._open.items()):
-                if now > deadline and self._open.pop(key, None) is not None:
-                    self.dropped.add(key)
-                    log.warning(
-                        "a database connection was busy past its bound (%.1f s for a"
-                        " transaction): dropping it (the server has ended its session)",
-                        self._limit,
-                    )
-                    _shut(conn)
-
-
-def _shut(conn: psycopg.Connection[Any]) -> None:
-    try:
-        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
-    except (OSError, psycopg.Error):
-        return
-    with sock:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def masked(url: str) -> str:
@@ -296,7 +194,7 @@ class PostgresDatabase:
     ) -> None:
         self.url = url
         self._bound = bound
-        self._watchdog = _Watchdog(bound.hold_s + 1.0) if bound is not None else None
+        self._watchdog = Watchdog(bound.hold_s + 1.0) if bound is not None else None
         self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
@@ -435,7 +333,7 @@ class PostgresDatabase:
         if id(conn) in self._watchdog.dropped:
             self._watchdog.dropped.discard(id(conn))
             return True
-        return isinstance(exc, _BOUND_ENDED)
+        return isinstance(exc, BOUND_ENDED)
 
     def _began(self, conn: psycopg.Connection[Row]) -> None:
         if self._watchdog is not None:

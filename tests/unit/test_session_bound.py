@@ -8,7 +8,7 @@ import pytest
 
 from sagakit import testhooks
 from sagakit.config import ConfigError
-from sagakit.postgres_db import SessionBound
+from sagakit.pgsession import SessionBound
 
 
 def test_the_bound_sets_every_timeout_from_one_figure() -> None:
