@@ -84,6 +84,18 @@ def booking(
     )
 
 
+def _metadata(
+    correlation_id: str | None, fail_at: Sequence[str], fault: str
+) -> list[tuple[str, str]]:
+    """A saga start's metadata: its correlation id (a new one by default) and its faults."""
+    md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
+    if fail_at:
+        md.append(("x-fail-at", ",".join(fail_at)))
+    if fault:
+        md.append(("x-fault", fault))
+    return md
+
+
 class OrchestratorClient:
     def __init__(
         self,
@@ -134,11 +146,7 @@ class OrchestratorClient:
         timeout: float | None = None,
     ) -> orchestrator_pb2.Saga:
         """Run a booking saga; returns the saga once terminal (or as it stands at the deadline)."""
-        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
-        if fail_at:
-            md.append(("x-fail-at", ",".join(fail_at)))
-        if fault:
-            md.append(("x-fault", fault))
+        md = _metadata(correlation_id, fail_at, fault)
         if idempotency_key:
             md.append(("x-idempotency-key", idempotency_key))
         try:
@@ -161,11 +169,7 @@ class OrchestratorClient:
         """Start a booking saga and return it at once (usually RUNNING; follow it with
         `watch`). `request_id` (default: a new UUID) makes a retry safe: the same id returns
         the same saga, never a second booking."""
-        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
-        if fail_at:
-            md.append(("x-fail-at", ",".join(fail_at)))
-        if fault:
-            md.append(("x-fault", fault))
+        md = _metadata(correlation_id, fail_at, fault)
         start = orchestrator_pb2.StartBookingRequest(
             request_id=request_id or uuid.uuid4().hex, booking=request
         )
@@ -192,11 +196,7 @@ class OrchestratorClient:
         """Start a saga of any served saga type (`saga_types`) with its input as JSON; at once
         (usually RUNNING), or with `wait` once it is terminal (or as it stands at the
         deadline). `request_id` (default: a new UUID) is the idempotency key."""
-        md = [(context.CORRELATION_HEADER, correlation_id or context.new_correlation_id())]
-        if fail_at:
-            md.append(("x-fail-at", ",".join(fail_at)))
-        if fault:
-            md.append(("x-fault", fault))
+        md = _metadata(correlation_id, fail_at, fault)
         start = orchestrator_pb2.StartSagaRequest(
             saga=saga, version=version, request_id=request_id or uuid.uuid4().hex, wait=wait
         )
