@@ -15,7 +15,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from flightsaga.v1 import seat_pb2
-from orchestrator.booking_saga import participants
+from sagakit.config import TlsConfig
+from sagas.peers import Peers
 from tests.support.procs import ServiceProcess, free_port
 
 
@@ -48,7 +49,7 @@ async def test_restarted_participant_is_reached_within_about_a_second(tmp_path: 
     seat.start()
     await seat.wait_healthy()
     addr = f"127.0.0.1:{port}"
-    peers = participants(addr, addr, addr, addr)
+    peers = Peers({"seat": addr}, tls=TlsConfig(), token="")  # as the orchestrator's
     request = seat_pb2.GetFlightRequest(flight_id="FS101-20261201")
     try:
         await peers.seat.GetFlight(request, timeout=2)
