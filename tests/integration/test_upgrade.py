@@ -20,7 +20,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.engine.store import MIGRATIONS
-from sagakit.config import ConfigError
+from sagakit.config import ConfigError, RetentionConfig
 from sagakit.databases import connect
 from sagakit.migrate import Migrations
 from tests.support.booking import proof
@@ -81,7 +81,15 @@ async def test_release_0_1_0_databases_upgrade_in_place_and_their_sagas_end(
         conn.commit()
         conn.close()
 
-    async with running_stack(tmp_path) as stack:
+    # Retention off: the fixture (2026-11-26) only gets older, and past BARRIER_RETENTION (30
+    # days by default) the orchestrator no longer calls participants for its sagas (they would
+    # end FAILED, by design, from 2026-12-26 on), nor is pruning what an upgrade is about.
+    async with running_stack(
+        tmp_path,
+        retention=RetentionConfig(barrier=None),
+        SAGA_RETENTION="off",
+        BARRIER_RETENTION="off",
+    ) as stack:
         by_key = await sagas_by_key(stack)
         status = {k: pb.SagaStatus.Name(s.status) for k, s in by_key.items()}
         assert status["rel-done"] == "COMPLETED" and status["rel-comp"] == "COMPENSATED"
