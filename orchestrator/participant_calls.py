@@ -21,7 +21,6 @@ from orchestrator.engine.errors import StepErrored, StepFailed, StepRefused, Ste
 from orchestrator.faultplan import FaultPlan
 from sagakit.context import CORRELATION_HEADER
 from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES
-from sagas.booking import STEP_ORDER
 
 R = TypeVar("R", bound=Message)
 Metadata = tuple[tuple[str, str], ...]
@@ -29,8 +28,9 @@ Metadata = tuple[tuple[str, str], ...]
 
 @lru_cache(maxsize=1024)
 def _plan(text: str) -> FaultPlan:
-    """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one)."""
-    return FaultPlan.from_normalized(text, STEP_ORDER)
+    """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one).
+    Every step it names is kept: the plan may be any served saga's, not only the booking's."""
+    return FaultPlan.from_normalized(text)
 
 
 def faults(plan: str, step: str, forward: bool, attempt: int) -> Metadata:
