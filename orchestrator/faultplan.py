@@ -119,10 +119,16 @@ class FaultPlan:
         return cls(tuple((s, plan[s]) for s in order if s in plan))
 
     @classmethod
-    def from_normalized(cls, text: str, order: tuple[str, ...]) -> FaultPlan:
+    def from_normalized(cls, text: str, order: tuple[str, ...] | None = None) -> FaultPlan:
+        """A stored plan (normalized()) parsed back. Its steps are in saga order already, so
+        `order` may be left out: then every step it names is kept, whichever saga (and version
+        of it) the plan belongs to."""
+
         def same(name: str, _: str) -> str:
             return name
 
+        if order is None:
+            order = tuple(dict.fromkeys(t.partition(":")[0].strip() for t in text.split(",") if t))
         return cls.parse("", text, same, order, lambda _: 1)
 
     def do_metadata(self, step: str, attempt: int) -> tuple[tuple[str, str], ...]:

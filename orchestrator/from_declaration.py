@@ -70,19 +70,18 @@ def _action(saga: SagaDeclaration, index: int, peers: Peers) -> StepFn:
         replies = [typed_reply(call.results, e, e.participant.do_reply()) for e in earlier]
         request = step.request(call.saga_id, saga.input.FromString(call.payload), *replies)
         method = peers.stub(step.participant).Do
-        return to_dict(await calls.call(method, request, call, step.name, saga.step_names))
+        return to_dict(await calls.call(method, request, call, step.name))
 
     return run
 
 
-def _compensation(saga: SagaDeclaration, step: Step, peers: Peers) -> StepFn:
+def _compensation(step: Step, peers: Peers) -> StepFn:
     make = step.participant.compensate_request
-    names = saga.step_names
 
     async def run(call: StepCall) -> dict[str, Any]:
         request = make(saga_id=call.saga_id)
         method = peers.stub(step.participant).Compensate
-        return to_dict(await calls.call(method, request, call, step.name, names, forward=False))
+        return to_dict(await calls.call(method, request, call, step.name, forward=False))
 
     return run
 
@@ -97,7 +96,7 @@ def build(
             StepSpec(
                 step.name,
                 _action(saga, i, peers),
-                _compensation(saga, step, peers),
+                _compensation(step, peers),
                 step_timeout,
                 retry,
             )

@@ -27,25 +27,25 @@ Metadata = tuple[tuple[str, str], ...]
 
 
 @lru_cache(maxsize=1024)
-def _plan(text: str, steps: tuple[str, ...]) -> FaultPlan:
-    """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one)."""
-    return FaultPlan.from_normalized(text, steps)
+def _plan(text: str) -> FaultPlan:
+    """A stored fault plan, parsed once (sagas share a few plans; every attempt reads one).
+    Every step it names is kept: the plan may be any served saga's, not only the booking's."""
+    return FaultPlan.from_normalized(text)
 
 
-def faults(plan: str, step: str, forward: bool, attempt: int, steps: tuple[str, ...]) -> Metadata:
-    """The participant-level fault headers a saga's stored plan gives this attempt (`steps`:
-    the saga's step names, in order)."""
+def faults(plan: str, step: str, forward: bool, attempt: int) -> Metadata:
+    """The participant-level fault headers a saga's stored plan gives this attempt."""
     if not plan:
         return ()
-    parsed = _plan(plan, steps)
+    parsed = _plan(plan)
     if forward:
         return parsed.do_metadata(step, attempt)
     return parsed.compensate_metadata(step, attempt)
 
 
-def metadata(call: StepCall, step: str, forward: bool, steps: tuple[str, ...]) -> Metadata:
+def metadata(call: StepCall, step: str, forward: bool) -> Metadata:
     """Correlation id, and the participant-level fault headers for this attempt."""
-    injected = faults(call.options, step, forward, call.attempt, steps)
+    injected = faults(call.options, step, forward, call.attempt)
     return ((CORRELATION_HEADER, call.correlation_id), *injected)
 
 
@@ -73,15 +73,12 @@ async def call(
     request: Message,
     step_call: StepCall,
     step: str,
-    steps: tuple[str, ...],
     forward: bool = True,
 ) -> R:
-    """`method(request)` for the step's Do (`forward`) or Compensate (`steps`: the saga's)."""
+    """`method(request)` for the step's Do (`forward`) or Compensate."""
     try:
         return await method(
-            request,
-            metadata=metadata(step_call, step, forward, steps),
-            timeout=step_call.timeout,
+            request, metadata=metadata(step_call, step, forward), timeout=step_call.timeout
         )
     except grpc.aio.AioRpcError as exc:
         raise failure(exc) from exc

@@ -119,13 +119,7 @@ class SagaTracer(SagaObserver):
             "flightsaga.attempt": call.attempt,
             "flightsaga.fault": ",".join(
                 f"{k}={v}"
-                for k, v in faults(
-                    call.saga.options,
-                    call.step,
-                    call.op == "Do",
-                    call.attempt,
-                    tuple(s.name for s in call.saga.steps),
-                )
+                for k, v in faults(call.saga.options, call.step, call.op == "Do", call.attempt)
             ),
         }
         with self.tracer.start_as_current_span(

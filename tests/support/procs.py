@@ -22,10 +22,14 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """`python -m <module>` with its own env; log to a file; start, wait healthy, kill -9."""
+    """`python -m <module>` with its own env; log to a file; start, wait healthy, kill -9.
+    `cwd`: the source tree it runs from (with launcher.supervisor.code_env(cwd) in `env`);
+    default: this process's working directory."""
 
-    def __init__(self, module: str, port: int, env: dict[str, str], log: Path) -> None:
-        self.module, self.port, self.env, self.log = module, port, env, log
+    def __init__(
+        self, module: str, port: int, env: dict[str, str], log: Path, cwd: Path | None = None
+    ) -> None:
+        self.module, self.port, self.env, self.log, self.cwd = module, port, env, log, cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +40,11 @@ class ServiceProcess:
         env = {**os.environ, **self.env, "LISTEN_ADDR": self.addr, "PYTHONUNBUFFERED": "1"}
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
         )
         out.close()
 

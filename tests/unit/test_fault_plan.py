@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator import participant_calls
 from orchestrator.faultplan import ALWAYS, FaultPlan
 from sagakit.errors import InvalidArgument
 from sagas.booking import STEP_ORDER, canonical_step
@@ -27,6 +28,17 @@ def test_round_trip_through_the_saga_log() -> None:
     again = FaultPlan.from_normalized(plan.normalized(), STEP_ORDER)
     assert again == plan
     assert plan.for_step("reserve_seat").delay_ms == 1500
+
+
+def test_a_stored_plan_reaches_the_steps_of_any_saga_not_only_the_bookings() -> None:
+    # A step the booking saga's v1 does not have (a later version's, another saga's): its
+    # participant still gets the fault the saga was started with.
+    stored = "reserve_seat:transient=1,buy_insurance:fail"
+    assert participant_calls.faults(stored, "buy_insurance", True, 1) == (("x-fail", "do"),)
+    assert participant_calls.faults(stored, "reserve_seat", True, 1) == (
+        ("x-fault", "do:unavailable"),
+    )
+    assert FaultPlan.from_normalized(stored).normalized() == stored
 
 
 def test_transient_then_success_by_attempt() -> None:
