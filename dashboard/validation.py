@@ -224,6 +224,7 @@ def saga_plan(body: SagaIn, correlation_id: str = "") -> SagaPlan:
     request = orchestrator_pb2.StartSagaRequest(
         saga=body.saga.strip(), version=body.version, request_id=key
     )
+    request.input.SetInParent()  # `{}` is an input too: the saga's own rules say what it lacks
     request.input.update(body.input)
     fail_at = tuple(dict.fromkeys(s.strip() for s in body.fail_at if s.strip()))
     faults = tuple(any_fault_token(f, f"faults[{i}]") for i, f in enumerate(body.faults))

@@ -357,6 +357,8 @@ async def test_a_bad_trip_is_refused_naming_the_field_and_creates_no_saga(dash: 
         ({"saga": "cruise", "input": {}}, "saga"),
         ({"saga": "trip", "version": 7, "input": trip()}, "version"),
         ({"saga": "trip"}, "input"),
+        ({"saga": "trip", "input": {}}, "input.guest"),
+        ({"saga": "trip", "input": {"guest": "Ann", "cty": "LIS"}}, "input"),
     ]
     for body, field in cases:
         reply = await dash.http.post("/api/sagas/start", json=body)
