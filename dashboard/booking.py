@@ -1,9 +1,10 @@
-"""Starting a booking saga from an HTTP request and answering at once with its saga id.
+"""Starting a saga from an HTTP request and answering at once with its saga id.
 
 The dashboard generates the booking's request id (the idempotency key) and correlation id and
 calls StartBooking, which logs the saga and answers at once with its record (usually RUNNING):
 that is the HTTP answer, or the orchestrator's refusal (INVALID_ARGUMENT, …) is. A client
-retrying the POST with the same key gets the same saga, never a second booking.
+retrying the POST with the same key gets the same saga, never a second booking. A saga of any
+other served kind is started the same way with StartSaga (its input as JSON).
 
 A background task follows the saga with WatchSaga only to log its outcome; the saga itself runs
 in the orchestrator and goes on if the dashboard stops.
@@ -18,14 +19,15 @@ import logging
 
 from dashboard.jsonview import TERMINAL
 from dashboard.peers import Peers
-from dashboard.validation import BookingPlan
+from dashboard.validation import BookingPlan, SagaPlan
 from flightsaga.v1 import orchestrator_pb2
 from sagakit import context
+from sagakit.plainjson import plain
 
 log = logging.getLogger("dashboard.booking")
 
 
-class BookingStarter:
+class SagaStarter:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
         self._background: set[asyncio.Task[None]] = set()
@@ -49,10 +51,35 @@ class BookingStarter:
             timeout=config.start_wait,
             metadata=plan.metadata(),
         )
+        self._follow_later(saga)
+        return saga
+
+    async def start_saga(self, plan: SagaPlan) -> orchestrator_pb2.Saga:
+        """Start a saga of any served kind (StartSaga); return its record as it answered."""
+        config = self.peers.config
+        context.correlation_id.set(plan.correlation_id)
+        log.info(
+            "[SAGA] %s v%s requested key=%s fail_at=%s faults=%s",
+            plan.request.saga,
+            plan.request.version or "latest",
+            plan.request.request_id,
+            ",".join(plan.fail_at) or "-",
+            ",".join(plan.faults) or "-",
+        )
+        saga: orchestrator_pb2.Saga = await self.peers.call(
+            config.orchestrator,
+            self.peers.orchestrator.StartSaga,
+            plan.request,
+            timeout=config.start_wait,
+            metadata=plan.metadata(),
+        )
+        self._follow_later(saga)
+        return saga
+
+    def _follow_later(self, saga: orchestrator_pb2.Saga) -> None:
         follow = asyncio.create_task(self._follow(saga), name=f"follow {saga.saga_id}")
         self._background.add(follow)
         follow.add_done_callback(self._background.discard)
-        return saga
 
     async def _follow(self, saga: orchestrator_pb2.Saga) -> None:
         """Log the saga's outcome once it has one (from the record itself if it has already)."""
@@ -91,11 +118,14 @@ def _emit_outcome(saga: orchestrator_pb2.Saga) -> None:
     context.correlation_id.set(saga.correlation_id or context.correlation_id.get())
     status = orchestrator_pb2.SagaStatus.Name(saga.status)
     level = logging.INFO if status in ("COMPLETED", "RUNNING") else logging.WARNING
+    done = status == "COMPLETED"
+    facts = " ".join(f"{k}={v}" for k, v in plain(saga.facts).items()) if done else ""
     log.log(
         level,
-        "[SAGA] saga %s is %s%s%s",
+        "[SAGA] saga %s is %s%s%s%s",
         saga.saga_id,
         status,
         f" ref={saga.booking_reference}" if saga.booking_reference else "",
+        f" {facts}" if facts else "",
         f" error={saga.error}" if saga.error else "",
     )

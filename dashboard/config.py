@@ -1,14 +1,22 @@
-"""Dashboard configuration from the environment, validated at start (errors name the variable)."""
+"""Dashboard configuration from the environment, validated at start (errors name the variable).
+
+The peers are the orchestrator and the participants of every saga `SAGAS` names (as for the
+orchestrator; sagas.registry), each at its address variable (SEAT_SERVICE_ADDR, ...,
+HOTEL_SERVICE_ADDR, ...). The booking's four are always known: its pages and proof call them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sagakit.auth import Tokens
 from sagakit.config import env_addr, env_choice, env_float, listen_addr
-from sagas import services
+from sagas import registry, services
+
+# The booking saga's participants, fields of their own (the booking's pages and proof).
+BOOKING_PEERS = ("seat", "loyalty", "payment", "booking")
 
 DEFAULT_PORT = 8080
 
@@ -46,19 +54,31 @@ class DashboardConfig:
     tokens: Tokens | None = None
     # FLIGHTSAGA_TOKEN: the dashboard's own token, sent when the request carries none.
     token: str = ""
+    # Every participant of the served sagas (SAGAS), by its name ("seat", ..., "hotel").
+    participants: Mapping[str, Peer] = field(default_factory=dict)
 
     @property
     def peers(self) -> tuple[Peer, ...]:
-        return tuple(getattr(self, name) for name in services.NAMES)
+        """The orchestrator, then the served participants (in port order)."""
+        return (self.orchestrator, *self.participants.values())
+
+    @property
+    def channels(self) -> dict[str, Peer]:
+        """Every peer the dashboard opens a channel to, by service name: the served ones and
+        the booking's four (its pages are always there)."""
+        booking = {name: getattr(self, name) for name in BOOKING_PEERS}
+        return {"orchestrator": self.orchestrator, **booking, **self.participants}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardConfig:
         host, port = listen_addr(DEFAULT_PORT, environ)
+        served = registry.from_env(os.environ if environ is None else environ)
 
-        # Every service's address from its variable (sagas.services: ORCHESTRATOR_ADDR, ...).
+        # Every service's address from its variable (sagas.services: ORCHESTRATOR_ADDR, ...,
+        # and the served sagas' participants: HOTEL_SERVICE_ADDR, ...).
         peer = {
             svc.name: Peer(svc.label, env_addr(svc.env_var, svc.default_addr, environ), svc.env_var)
-            for svc in services.SERVICES
+            for svc in (*services.SERVICES, *served.participants)
         }
         return cls(
             host=host,
@@ -76,14 +96,25 @@ class DashboardConfig:
             book_timeout=env_float("DASHBOARD_BOOK_TIMEOUT", 300.0, 1.0, environ),
             tokens=Tokens.from_env(os.environ if environ is None else environ),
             token=(os.environ if environ is None else environ).get("FLIGHTSAGA_TOKEN", "").strip(),
+            participants={p.name: peer[p.name] for p in served.participants},
         )
 
     @classmethod
-    def local(cls, **addrs: str) -> DashboardConfig:
-        """Defaults with some peer addresses overridden (tests): local(orchestrator="h:p")."""
-        base = cls.from_env({})
-        peers: dict[str, Peer] = {}
+    def local(cls, sagas: str = registry.DEFAULT, **addrs: str) -> DashboardConfig:
+        """Defaults for the sagas `sagas` (SAGAS) with some peer addresses overridden, by
+        service name (tests): local(orchestrator="h:p"), local(SAGAS, hotel="h:p", ...)."""
+        base = cls.from_env({registry.VARIABLE: sagas})
+        known = base.channels
+        moved: dict[str, Peer] = {}
         for key, addr in addrs.items():
-            current: Peer = getattr(base, key)
-            peers[key] = Peer(current.name, addr, current.env_var)
-        return replace(base, host="127.0.0.1", port=0, **peers)  # type: ignore[arg-type]
+            if key not in known:
+                raise TypeError(f"no peer {key!r} (known: {', '.join(known)})")
+            moved[key] = Peer(known[key].name, addr, known[key].env_var)
+        own = {k: v for k, v in moved.items() if k in ("orchestrator", *BOOKING_PEERS)}
+        return replace(
+            base,
+            host="127.0.0.1",
+            port=0,
+            participants={k: moved.get(k, v) for k, v in base.participants.items()},
+            **own,  # type: ignore[arg-type]
+        )

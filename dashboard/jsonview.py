@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 from dashboard.loglines import event_log_line
 from flightsaga.v1 import orchestrator_pb2, seat_pb2
 from sagakit.plainjson import plain
+from sagas.booking import BOOK_FLIGHT
 from sagas.booking.airports import airport_time
 
 TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
@@ -18,6 +19,12 @@ TERMINAL = frozenset({"COMPLETED", "COMPENSATED", "FAILED"})
 def terminal(saga: orchestrator_pb2.Saga) -> bool:
     """Whether the saga has ended (COMPLETED, COMPENSATED or FAILED)."""
     return orchestrator_pb2.SagaStatus.Name(saga.status) in TERMINAL
+
+
+def is_booking(saga: orchestrator_pb2.Saga) -> bool:
+    """A booking saga (an orchestrator from before StartSaga leaves `saga` empty); any other
+    saga shows its `input` and `facts` where a booking shows its request and reference."""
+    return saga.saga in ("", BOOK_FLIGHT.name)
 
 
 def flights_dict(reply: seat_pb2.SearchFlightsResponse) -> dict[str, Any]:

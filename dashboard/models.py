@@ -6,7 +6,7 @@ saga's vocabulary (Luhn, expiry, step names, fault grammar) are checked in `vali
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -92,6 +92,38 @@ class BookingIn(_Strict):
     _cabin = field_validator("cabin_class", mode="before")(_upper)
 
 
+class SagaIn(_Strict):
+    """A saga of any served kind (GET /api/saga-types) to start with its input as JSON, plus
+    the faults to inject into it. The orchestrator checks the input and the step names."""
+
+    saga: str = Field(min_length=1, max_length=64, description="its name", examples=["trip"])
+    version: int = Field(0, ge=0, le=1_000_000, description="0: the latest served version")
+    input: dict[str, Any] = Field(
+        description="the saga's input message as JSON (its input_fields)",
+        examples=[{"guest": "Ann Lee", "city": "LIS", "check_in": "2030-06-10", "nights": 3}],
+    )
+    fail_at: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="steps (or aliases) to fail; the first in saga order fails -> x-fail-at",
+        examples=[["rent_car"]],
+    )
+    faults: list[FaultIn | str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="richer faults -> x-fault; objects or strings `step:kind[=arg]`",
+        examples=[["book_room:compensate-fail=always"]],
+    )
+    idempotency_key: str = Field(
+        "",
+        max_length=128,
+        description="optional; the same key returns the same saga (generated when empty)",
+    )
+    correlation_id: str = Field(
+        "", max_length=64, description="optional; generated when empty (or X-Correlation-ID)"
+    )
+
+
 class ResumeIn(_Strict):
     clear_faults: bool = Field(False, description="drop the injected fault plan before resuming")
 
@@ -105,6 +137,13 @@ class BookingStarted(BaseModel):
     status: str
     replayed: bool = False
     links: dict[str, str]
+
+
+class SagaStarted(BookingStarted):
+    """The answer to POST /api/sagas/start: which saga (name, version) runs under that id."""
+
+    saga: str
+    saga_version: int
 
 
 class ApiErrorOut(BaseModel):

@@ -19,7 +19,6 @@ from dashboard.security import user_token
 from flightsaga.v1 import logs_pb2_grpc
 from sagakit import context
 from sagakit.errors import details_of
-from sagas.peers import SERVICES
 from sagas.peers import Peers as KitPeers
 
 log = logging.getLogger("dashboard.peers")
@@ -97,9 +96,10 @@ class Peers(KitPeers):
     def __init__(self, config: DashboardConfig) -> None:
         # No token on the channel: each call carries its user's (metadata(), below). TLS_* of
         # the environment.
-        super().__init__({name: getattr(config, name).addr for name in SERVICES}, token="")
+        peers = config.channels
+        super().__init__({name: peer.addr for name, peer in peers.items()}, token="")
         self.config = config
-        self._service_of = {getattr(config, name).env_var: name for name in SERVICES}
+        self._service_of = {peer.env_var: name for name, peer in peers.items()}
 
     @classmethod
     def open(cls, config: DashboardConfig) -> Peers:

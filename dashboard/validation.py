@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from dashboard.models import BookingIn, FaultIn
+from dashboard.models import BookingIn, FaultIn, SagaIn
 from flightsaga.v1 import common_pb2, orchestrator_pb2, seat_pb2
 from sagakit import context, validate
 from sagakit.cards import normalize_number
@@ -55,6 +55,24 @@ class BookingPlan:
             (context.CORRELATION_HEADER, self.correlation_id),
             ("x-idempotency-key", self.idempotency_key),
         ]
+        if self.fail_at:
+            md.append(("x-fail-at", ",".join(self.fail_at)))
+        if self.faults:
+            md.append(("x-fault", ",".join(self.faults)))
+        return tuple(md)
+
+
+@dataclass(frozen=True)
+class SagaPlan:
+    """What POST /api/sagas/start sends: the StartSaga request and its call's metadata."""
+
+    request: orchestrator_pb2.StartSagaRequest
+    correlation_id: str
+    fail_at: tuple[str, ...]
+    faults: tuple[str, ...]
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        md = [(context.CORRELATION_HEADER, self.correlation_id)]
         if self.fail_at:
             md.append(("x-fail-at", ",".join(self.fail_at)))
         if self.faults:
@@ -172,13 +190,45 @@ def booking_plan(
             fail_at.append(step)
     fail_at.sort(key=STEP_ORDER.index)
     faults = [fault_token(f, f"faults[{i}]") for i, f in enumerate(body.faults)]
-    key = body.idempotency_key.strip() or uuid.uuid4().hex
+    key, cid = _ids(body.idempotency_key, body.correlation_id, correlation_id)
+    return BookingPlan(request, cid, key, tuple(fail_at), tuple(faults))
+
+
+def _ids(idempotency_key: str, correlation_id: str, fallback_cid: str) -> tuple[str, str]:
+    key = idempotency_key.strip() or uuid.uuid4().hex
     if not _KEY.match(key):
         raise FieldError("idempotency_key", "may hold only letters, digits and . _ : -")
-    cid = body.correlation_id.strip() or correlation_id.strip() or context.new_correlation_id()
+    cid = correlation_id.strip() or fallback_cid.strip() or context.new_correlation_id()
     if not _KEY.match(cid) or len(cid) > 64:
         raise FieldError("correlation_id", "may hold only letters, digits and . _ : - (<= 64)")
-    return BookingPlan(request, cid, key, tuple(fail_at), tuple(faults))
+    return key, cid
+
+
+def any_fault_token(fault: FaultIn | str, field: str) -> str:
+    """One fault of any saga -> `step:kind[=arg]`. Its step names are the saga's own, which the
+    orchestrator checks (it names the saga's steps in its answer); only the shape is here."""
+    if isinstance(fault, str):
+        token = fault.strip()
+        if ":" not in token:
+            raise FieldError(field, f"{fault[:40]!r} must look like step:kind[=arg]")
+        return token
+    arg = "" if fault.arg is None or fault.arg == "" else f"={fault.arg}"
+    return f"{fault.step.strip()}:{fault.kind}{arg}"
+
+
+def saga_plan(body: SagaIn, correlation_id: str = "") -> SagaPlan:
+    """A saga of any kind to start: the StartSaga request and its metadata. The input and the
+    step names are the orchestrator's to check (each error names its field); the ids are
+    checked here."""
+    key, cid = _ids(body.idempotency_key, body.correlation_id, correlation_id)
+    request = orchestrator_pb2.StartSagaRequest(
+        saga=body.saga.strip(), version=body.version, request_id=key
+    )
+    request.input.SetInParent()  # `{}` is an input too: the saga's own rules say what it lacks
+    request.input.update(body.input)
+    fail_at = tuple(dict.fromkeys(s.strip() for s in body.fail_at if s.strip()))
+    faults = tuple(any_fault_token(f, f"faults[{i}]") for i, f in enumerate(body.faults))
+    return SagaPlan(request, cid, fail_at, faults)
 
 
 def status_filter(raw: str | None) -> int:

@@ -1,5 +1,6 @@
-"""The sagas API: start a booking, read sagas (one, a page, the counts), resume one, and follow
-one: its events (server-sent), its log lines and the participants' proof of it."""
+"""The sagas API: start a booking (or a saga of any served kind), read sagas (one, a page, the
+counts), resume one, and follow one: its events (server-sent), its log lines and (a booking's)
+the participants' proof of it."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from dashboard.errors import ERRORS
-from dashboard.jsonview import event_dict, terminal, to_dict
+from dashboard.jsonview import event_dict, is_booking, terminal, to_dict
 from dashboard.loglines import event_log_line
-from dashboard.models import BookingIn, BookingStarted, ResumeIn
+from dashboard.models import BookingIn, BookingStarted, ResumeIn, SagaIn, SagaStarted
 from dashboard.peers import ApiError, map_rpc_error
 from dashboard.proof import booking_proof, loyalty_proof, payment_proof, seat_proof
-from dashboard.state import Ctx, Dashboard
-from dashboard.validation import booking_plan, status_filter
+from dashboard.state import Ctx, Dashboard, participants_of
+from dashboard.validation import booking_plan, saga_plan, status_filter
 from flightsaga.v1 import common_pb2, logs_pb2, orchestrator_pb2
 from sagakit import context
 
@@ -55,6 +56,49 @@ async def create_booking(d: Ctx, body: BookingIn) -> BookingStarted:
     )
 
 
+def _links(sid: str) -> dict[str, str]:
+    return {
+        "self": f"/api/sagas/{sid}",
+        "events": f"/api/sagas/{sid}/events",
+        "log": f"/api/sagas/{sid}/log",
+        "page": f"/test?saga={sid}",
+    }
+
+
+# The orchestrator's names for what the start body calls otherwise (its error names the field).
+_START_FIELDS = {"x-fail-at": "fail_at", "x-fault": "faults", "request_id": "idempotency_key"}
+
+
+def _start_field(field: str | None) -> str | None:
+    return _START_FIELDS.get(field, field) if field else field
+
+
+@router.post("/api/sagas/start", status_code=202, tags=["sagas"], responses=ERRORS)
+async def start_saga(d: Ctx, body: SagaIn) -> SagaStarted:
+    """Start a saga of any served kind (GET /api/saga-types) with its input as JSON
+    (StartSaga); answers at once with its id (202). `fail_at` becomes x-fail-at, `faults`
+    x-fault, with the saga's own step names. A bad input or step is 400 naming the field
+    (`input.city`, `fail_at`, ...), and no saga is created."""
+    plan = saga_plan(body, context.correlation_id.get())
+    try:
+        saga = await d.starter.start_saga(plan)
+    except ApiError as exc:
+        exc.field = _start_field(exc.field)
+        exc.violations = [(_start_field(f) or f, m) for f, m in exc.violations]
+        raise
+    sid = saga.saga_id
+    return SagaStarted(
+        saga_id=sid,
+        saga=saga.saga,
+        saga_version=saga.saga_version,
+        correlation_id=saga.correlation_id or plan.correlation_id,
+        idempotency_key=plan.request.request_id,
+        status=orchestrator_pb2.SagaStatus.Name(saga.status),
+        replayed=saga.replayed,
+        links=_links(sid),
+    )
+
+
 @router.get("/api/sagas", tags=["sagas"], responses=ERRORS)
 async def list_sagas(
     d: Ctx,
@@ -62,7 +106,9 @@ async def list_sagas(
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
     page_token: Annotated[str, Query(max_length=200)] = "",
 ) -> dict[str, Any]:
-    """Sagas, newest first, optionally filtered by status, paged by `next_page_token`."""
+    """Sagas of every kind, newest first, optionally filtered by status, paged by
+    `next_page_token`. Each says which saga it is (`saga`, `saga_version`); a booking has its
+    `request` and `booking_reference`, any other its `input` and `facts`."""
     p = d.peers
     req = orchestrator_pb2.ListSagasRequest(
         status=status_filter(status),  # type: ignore[arg-type]
@@ -83,7 +129,8 @@ async def saga(d: Ctx, saga_id: str) -> dict[str, Any]:
 async def resume(
     d: Ctx, saga_id: str, body: Annotated[ResumeIn | None, Body()] = None
 ) -> JSONResponse:
-    """Operator retry of a FAILED (or stuck) saga; `clear_faults` drops its fault plan.
+    """Operator retry of a FAILED (or stuck) saga of any kind; `clear_faults` drops its fault
+    plan.
     200 with the record when the resumed saga finished in time, else 202 with its state."""
     p = d.peers
     req = orchestrator_pb2.ResumeSagaRequest(
@@ -142,20 +189,19 @@ async def saga_events(
 @router.get("/api/sagas/{saga_id}/log", tags=["sagas"], responses=ERRORS)
 async def saga_log(d: Ctx, saga_id: str) -> dict[str, Any]:
     """The saga's log lines in time order: one per event of its timeline (the orchestrator,
-    with the original markers), and the lines each participant logged for it (its Logs
-    RPC: recent lines, kept in memory). A participant that does not answer is named in
-    `missing` and its lines are left out."""
+    with the original markers), and the lines each of its participants logged for it (their
+    Logs RPC: recent lines, kept in memory). A participant that does not answer (or that the
+    dashboard has no address for) is named in `missing` and its lines are left out."""
     saga = await d.get_saga(saga_id)
     events = await saga_events(d, saga_id, None if terminal(saga) else LOG_IDLE)
     lines = [(e.at.ToNanoseconds(), event_log_line(e)) for e in events]
     p = d.peers
-    participants = (d.config.seat, d.config.loyalty, d.config.payment, d.config.booking)
+    participants, missing = await participants_of(d, saga)
     req = logs_pb2.GetSagaLogsRequest(saga_id=saga_id)
     replies = await asyncio.gather(
         *(p.call(peer, p.logs(peer).GetSagaLogs, req, timeout=2.0) for peer in participants),
         return_exceptions=True,
     )
-    missing = []
     for peer, reply in zip(participants, replies, strict=True):
         if isinstance(reply, BaseException):
             missing.append(peer.name)
@@ -255,9 +301,17 @@ async def _sse(
 
 @router.get("/api/sagas/{saga_id}/proof", tags=["sagas"], responses=ERRORS)
 async def proof(d: Ctx, saga_id: str) -> dict[str, Any]:
-    """The participants' own records of the saga: seat holds held/released, points
-    movements, payment charge/refund and the booking's status."""
+    """The participants' own records of a booking saga: seat holds held/released, points
+    movements, payment charge/refund and the booking's status. Another saga's kind has no
+    proof here (409)."""
     saga = await d.get_saga(saga_id)
+    if not is_booking(saga):
+        raise ApiError(
+            409,
+            f"saga_id: saga {saga_id} is a {saga.saga} saga; the proof reads a booking's "
+            "participants only (its log has its own participants' lines)",
+            field="saga_id",
+        )
     p = d.peers
     req = common_pb2.SagaRecordsRequest(saga_id=saga_id)
     results = await asyncio.gather(

@@ -1,8 +1,9 @@
 // Shared helpers for the dashboard pages. Plain browser JavaScript, no build step.
 "use strict";
 
-// STEPS (name, label, short, undo of each booking step) comes from /saga/booking.js, served
-// from the saga's declaration (sagas/booking/declaration.py) and loaded before this file.
+// STEPS (name, label, short, undo of each booking step) and BOOKING_SAGA (its name) come from
+// /saga/booking.js, served from the saga's declaration (sagas/booking/declaration.py) and
+// loaded before this file. Every other served saga's steps come from /api/saga-types.
 const TERMINAL = new Set(["COMPLETED", "COMPENSATED", "FAILED"]);
 
 class ApiError extends Error {
@@ -182,9 +183,54 @@ function fmtClock(iso) {
 function money(cents, currency) {
   return `${(Number(cents || 0) / 100).toFixed(2)} ${currency || "USD"}`;
 }
-function stepLabel(name) {
-  const step = STEPS.find((s) => s.name === name);
+function stepLabel(name, steps) {
+  const step = (steps || STEPS).find((s) => s.name === name);
   return step ? step.short : name;
+}
+
+// ---- sagas of any kind ------------------------------------------------------------------
+// A booking saga (an orchestrator from before StartSaga leaves `saga` empty) shows its flights
+// and booking reference; any other its name, input and facts (what its declaration reports).
+function isBooking(saga) { return !saga.saga || saga.saga === BOOKING_SAGA; }
+
+// The served sagas (/api/saga-types: name, version, title, input_fields, steps), asked once.
+let sagaTypesAsked = null;
+function sagaTypes() {
+  if (!sagaTypesAsked) {
+    sagaTypesAsked = api("GET", "/api/saga-types").then((data) => data.sagas,
+      (err) => { sagaTypesAsked = null; throw err; });
+  }
+  return sagaTypesAsked;
+}
+// The declaration a saga runs under: its name and version.
+function sagaType(types, saga) {
+  return (types || []).find((t) => t.name === saga.saga && t.version === saga.saga_version) || null;
+}
+// A saga's steps as the pages draw them ({name, label, short, undo}): a booking's from its
+// declaration (STEPS), another's from its served type (or, not served, its record's names).
+function stepsOf(saga, types) {
+  if (isBooking(saga)) return STEPS;
+  const type = sagaType(types, saga);
+  if (!type) return (saga.steps || []).map((s) => ({ name: s.name, label: s.name, short: s.name, undo: "" }));
+  return type.steps.map((s) => ({ name: s.name, label: s.title || s.name, short: s.short || s.title || s.name, undo: s.undo, participant: s.participant }));
+}
+function plainValue(v) { return v !== null && typeof v === "object" ? JSON.stringify(v) : String(v); }
+// A saga's input with its fields in its input message's order (when its type is known).
+function orderedInput(saga, type) {
+  const input = saga.input || {};
+  const order = type ? type.input_fields.filter((k) => k in input) : [];
+  const keys = [...order, ...Object.keys(input).filter((k) => !order.includes(k))];
+  return Object.fromEntries(keys.map((k) => [k, input[k]]));
+}
+// A saga's input on one line: its values, in field order (owner and empty ones left out).
+function inputText(saga, type) {
+  return Object.entries(orderedInput(saga, type))
+    .filter(([k, v]) => k !== "owner" && v !== "" && v !== 0 && v !== null)
+    .map(([, v]) => plainValue(v)).join(" ");
+}
+// A saga's facts: `reservation_id=HTL-1 total_cents=41000`.
+function factsText(saga) {
+  return Object.entries(saga.facts || {}).map(([k, v]) => `${k}=${plainValue(v)}`).join(" ");
 }
 
 function markActiveNav() {

@@ -1,4 +1,5 @@
-// The sagas page: recent sagas (filter, paging), live counts, Resume for FAILED sagas.
+// The sagas page: recent sagas of every kind (filter, paging), live counts, Resume for FAILED
+// sagas.
 "use strict";
 
 const STAT_KEYS = [
@@ -25,9 +26,9 @@ async function loadStats() {
 }
 
 // One badge per step, in its state's colour; the step's state is in data-state and its title.
-function stepsSummary(saga) {
+function stepsSummary(saga, steps) {
   return el("span", {}, saga.steps.map((s) =>
-    stateBadge(s.state, { text: s.name.split("_")[0], title: `${stepLabel(s.name)}: ${stateLabel(s.state)}`, testid: `saga-step-${saga.saga_id}-${s.name}` }))
+    stateBadge(s.state, { text: s.name.split("_")[0], title: `${stepLabel(s.name, steps)}: ${stateLabel(s.state)}`, testid: `saga-step-${saga.saga_id}-${s.name}` }))
     .flatMap((b, i) => (i ? [" ", b] : [b])));
 }
 
@@ -52,22 +53,53 @@ function drawLegend() {
     ...states.map((state) => stateBadge(state, { testid: `legend-${state}` })));
 }
 
-function row(saga) {
+// What a saga other than a booking shows under its id: its name and its input, in short (cut
+// with "…" to the column, whole in its title).
+function kindLine(saga, type) {
   const id = saga.saga_id;
+  const input = inputText(saga, type);
+  return el("span", { class: "saga-line", title: input || undefined },
+    el("span", { class: "badge kind", title: type ? `${type.title} (v${saga.saga_version})` : `${saga.saga} v${saga.saga_version}`, dataset: { testid: `saga-kind-${id}` } }, saga.saga),
+    input ? " " : "", input ? el("span", { class: "muted", dataset: { testid: `saga-input-${id}` } }, input) : "");
+}
+
+// The last cell: a booking's reference, another saga's facts once it completed, else the error.
+function outcomeCell(saga) {
+  const id = saga.saga_id;
+  if (saga.booking_reference) return el("b", { class: "mono" }, saga.booking_reference);
+  if (!isBooking(saga) && saga.status === "COMPLETED") {
+    const facts = factsText(saga);
+    return el("span", { class: "clip-text mono", title: facts, dataset: { testid: `saga-facts-${id}` } }, facts);
+  }
+  return saga.error ? clipped(saga.error, id, `saga-error-${id}`) : "";
+}
+
+function row(saga, types) {
+  const id = saga.saga_id;
+  const booking = isBooking(saga);
+  const type = booking ? null : sagaType(types, saga);
   // Resume sits next to the FAILED badge: no column of its own, so the row keeps its room.
   const resumeButton = saga.status === "FAILED"
     ? el("button", { type: "button", class: "danger small", dataset: { testid: `resume-${id}` }, onclick: (e) => resume(id, e.target) }, "Resume")
     : "";
-  return el("tr", { dataset: { testid: `saga-row-${id}`, status: saga.status } },
+  return el("tr", { dataset: { testid: `saga-row-${id}`, status: saga.status, saga: saga.saga || BOOKING_SAGA } },
     el("td", { class: "nowrap" }, fmtTime(saga.created_at)),
-    el("td", {}, el("a", { href: `/test?saga=${encodeURIComponent(id)}`, class: "mono", dataset: { testid: `saga-link-${id}` } }, id.slice(0, 12))),
+    el("td", { class: "nowrap saga-cell" },
+      el("a", { href: `/test?saga=${encodeURIComponent(id)}`, class: "mono", dataset: { testid: `saga-link-${id}` } }, id.slice(0, 12)),
+      booking ? "" : kindLine(saga, type)),
     el("td", { class: "nowrap" }, stateBadge(saga.status, { testid: `saga-status-${id}` }), resumeButton ? " " : "", resumeButton),
-    el("td", { class: "nowrap" }, stepsSummary(saga)),
+    el("td", { class: "nowrap" }, stepsSummary(saga, booking ? STEPS : stepsOf(saga, types))),
     // Short names, like the steps column (the full names in the title), so a row stays one line.
     el("td", { class: "nowrap", title: saga.compensation_order.join(" → ") || undefined, dataset: { testid: `saga-compensated-${id}` } },
       saga.compensation_order.map((name) => name.split("_")[0]).join(" → ")),
-    el("td", { class: "clip" }, saga.booking_reference ? el("b", { class: "mono" }, saga.booking_reference)
-      : saga.error ? clipped(saga.error, id, `saga-error-${id}`) : ""));
+    el("td", { class: "clip" }, outcomeCell(saga)));
+}
+
+// The served sagas' declarations, for the rows of other sagas than the booking (none needed
+// when every row is a booking; a page without them still lists the sagas).
+async function typesFor(sagas) {
+  if (sagas.every(isBooking)) return [];
+  try { return await sagaTypes(); } catch (_) { return []; }
 }
 
 async function loadSagas() {
@@ -77,7 +109,9 @@ async function loadSagas() {
   if (tokens[page]) params.set("page_token", tokens[page]);
   try {
     const data = await api("GET", `/api/sagas?${params}`);
-    $("#sagas-body").replaceChildren(...data.sagas.map(row));
+    const types = await typesFor(data.sagas);
+    $("#sagas-body").replaceChildren(...data.sagas.map((saga) => row(saga, types)));
+    $("#sagas-body").closest("table").classList.toggle("has-kinds", !data.sagas.every(isBooking));
     $("#no-sagas").hidden = data.sagas.length > 0;
     $("#total").textContent = `${data.total} saga${data.total === 1 ? "" : "s"}`;
     tokens[page + 1] = data.next_page_token || "";
@@ -107,6 +141,74 @@ async function resume(sagaId, button) {
   await Promise.all([loadSagas(), loadStats()]);
 }
 
+// ---- start a saga of any served kind -------------------------------------------------------
+let startTypes = [];
+
+function startType() {
+  const [name, version] = $("#start-kind").value.split("@");
+  return startTypes.find((t) => t.name === name && String(t.version) === version) || null;
+}
+
+// The chosen saga's input (its fields as keys, to fill in) and a "Fail at" box per step.
+function drawStartKind() {
+  const type = startType();
+  if (!type) return;
+  const input = Object.fromEntries(type.input_fields.filter((f) => f !== "owner").map((f) => [f, ""]));
+  $("#start-input").value = JSON.stringify(input, null, 2);
+  $("#start-fail").replaceChildren(...type.steps.map((step) =>
+    el("label", {}, el("input", { type: "checkbox", class: "start-fail", value: step.name, dataset: { testid: `start-fail-${step.name}` } }),
+      ` Fail at ${step.title || step.name}`)));
+  clearFieldErrors($("#start-form"));
+}
+
+async function loadStartKinds() {
+  try {
+    startTypes = await sagaTypes();
+  } catch (err) {
+    $("#start-kind").replaceChildren();
+    showFieldError($("#start-form"), err);
+    return;
+  }
+  $("#start-kind").replaceChildren(...startTypes.map((t) =>
+    el("option", { value: `${t.name}@${t.version}` }, `${t.name} v${t.version}${t.title ? ` · ${t.title}` : ""}${t.latest ? "" : " (older version)"}`)));
+  // The booking has its own page (Test); another served saga first.
+  const other = startTypes.find((t) => t.name !== BOOKING_SAGA && t.latest);
+  if (other) $("#start-kind").value = `${other.name}@${other.version}`;
+  drawStartKind();
+}
+
+async function startSaga(e) {
+  e.preventDefault();
+  const form = $("#start-form");
+  clearFieldErrors(form);
+  const type = startType();
+  if (!type) return;
+  let input;
+  try {
+    input = JSON.parse($("#start-input").value);
+  } catch (err) {
+    showFieldError(form, { status: 400, field: "input", message: `input: not JSON (${err.message})` });
+    return;
+  }
+  const body = {
+    saga: type.name,
+    version: type.version,
+    input,
+    fail_at: $all("input.start-fail").filter((b) => b.checked).map((b) => b.value),
+  };
+  $("#start-submit").disabled = true;
+  try {
+    const started = await api("POST", "/api/sagas/start", body);
+    location.href = started.links.page; // its own page, live
+  } catch (err) {
+    // The orchestrator names the field (input.city, fail_at, ...): say it with the message.
+    const named = { ...err, status: err.status, message: err.message, errors: (err.errors || []).map((x) => ({ field: x.field, message: `${x.field}: ${x.message}` })) };
+    if (!named.errors.length && err.field) named.errors = [{ field: err.field, message: err.message.startsWith(err.field) ? err.message : `${err.field}: ${err.message}` }];
+    showFieldError(form, named);
+    $("#start-submit").disabled = false;
+  }
+}
+
 function restart() {
   tokens = [""];
   page = 0;
@@ -120,6 +222,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#page-size").addEventListener("change", restart);
   $("#refresh").addEventListener("click", () => { loadSagas(); loadStats(); });
   drawLegend();
+  $("#start-kind").addEventListener("change", drawStartKind);
+  $("#start-form").addEventListener("submit", startSaga);
+  loadStartKinds();
   $("#next").addEventListener("click", () => { page += 1; loadSagas(); });
   $("#prev").addEventListener("click", () => { page = Math.max(0, page - 1); loadSagas(); });
   checkHealth();

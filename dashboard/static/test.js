@@ -1,4 +1,5 @@
 // The SAGA test page (the original /saga/test): run a scenario, watch its timeline live.
+// Opened on one saga (?saga=<id>), of any served kind: that saga's page.
 "use strict";
 
 const form = () => $("#test-form");
@@ -6,15 +7,18 @@ let faults = []; // x-fault tokens, `step:kind[=arg]`
 let source = null; // the EventSource of the watched saga
 let seen = new Set(); // event seqs already shown (a re-watch replays from the start)
 let current = null; // the saga being shown
+let steps = STEPS; // the steps drawn: the booking's, or those of the saga shown (its declaration)
+let sagaName = "Booking saga"; // what the page calls the saga shown
+let sagaKind = null; // the declaration of the saga shown, when it is not a booking (/api/saga-types)
 
 function drawFlow() {
   const flow = $("#flow");
   flow.replaceChildren();
-  STEPS.forEach((step, i) => {
+  steps.forEach((step, i) => {
     if (i) flow.append(el("span", { class: "arrow", "aria-hidden": "true" }, "→"));
     flow.append(
       el("div", { class: "step-box", id: `flow-${step.name}`, dataset: { testid: `flow-step-${step.name}`, state: "" } },
-        el("div", { class: "name" }, `${i + 1}. ${step.short}`),
+        el("div", { class: "name", title: step.label, dataset: { testid: `flow-title-${step.name}` } }, `${i + 1}. ${step.short}`),
         el("div", { class: "wire" }, step.name),
         el("div", { class: "compensate" }, `compensation: ${step.undo}`),
         el("label", { class: "fail" },
@@ -29,7 +33,7 @@ function drawFlow() {
       ));
   });
   const select = $("#fault-step");
-  select.replaceChildren(...STEPS.map((s) => el("option", { value: s.name }, s.name)));
+  select.replaceChildren(...steps.map((s) => el("option", { value: s.name }, s.name)));
 }
 
 function drawFaults() {
@@ -60,7 +64,7 @@ function clearSelections() {
   $("#result").hidden = true;
   $("#proof").hidden = true;
   $("#log").hidden = true;
-  for (const step of STEPS) resetStepBox(step.name);
+  for (const step of steps) resetStepBox(step.name);
   history.replaceState(null, "", location.pathname);
 }
 
@@ -143,7 +147,7 @@ function watch(sagaId, label) {
   $("#saga-log").textContent = "";
   $("#log").hidden = false;
   $("#proof").hidden = true;
-  for (const step of STEPS) resetStepBox(step.name);
+  for (const step of steps) resetStepBox(step.name);
   const link = $("#saga-id");
   link.textContent = sagaId;
   link.href = `/api/sagas/${encodeURIComponent(sagaId)}`;
@@ -188,9 +192,13 @@ function duration(step) {
   return step.duration_ms || step.state === "SUCCEEDED" || step.state === "STEP_FAILED" ? `${step.duration_ms} ms` : "";
 }
 
-function stepDetail(step) {
+function stepDetail(step, booking) {
   if (step.error) return step.error;
   const r = step.result || {};
+  if (!booking) {
+    // Another saga's step: its reply's fields (but the saga id), as `key=value`.
+    return Object.entries(r).filter(([k]) => k !== "saga_id").map(([k, v]) => `${k}=${plainValue(v)}`).join(" ");
+  }
   if (r.booking_reference) return `booking ${r.booking_reference}`;
   if (r.transaction_id) return `${r.transaction_id} (${money(r.amount_cents, r.currency)})`;
   if (r.points_deducted !== undefined) return `${r.points_deducted} points deducted`;
@@ -199,23 +207,56 @@ function stepDetail(step) {
 }
 
 // Opened on one saga (?saga=..., e.g. after booking on the Flights page or from the Sagas
-// list): a page for that booking saga, without the scenario controls.
+// list): a page for that saga, without the scenario controls; its steps drawn as cards above
+// its timeline, from its own declaration.
 let sagaView = false;
 
 function enterSagaView() {
   sagaView = true;
   document.body.dataset.view = "saga";
   form().hidden = true;
+  $("#steps-heading").after($("#flow")); // the step cards, out of the (hidden) scenario form
   $("#saga-view-note").hidden = false;
-  $("#page-title").textContent = "Booking saga";
+  $("#page-title").textContent = sagaName;
   $('[data-testid="nav-test"]').classList.remove("active"); // not the test page's scenarios
-  document.title = "Booking saga · FlightSaga";
+  document.title = `${sagaName} · FlightSaga`;
+}
+
+// A saga other than a booking: its own steps (from its declaration, /api/saga-types by its
+// name and version) and its name on the page.
+function showKind(saga, types) {
+  const type = sagaType(types, saga);
+  sagaKind = type;
+  steps = stepsOf(saga, types);
+  sagaName = `${saga.saga.charAt(0).toUpperCase()}${saga.saga.slice(1)} saga`;
+  $("#page-title").textContent = sagaName;
+  $("#saga-view-what").textContent = `${type ? type.title : saga.saga} (${saga.saga} v${saga.saga_version}): the progress of one saga, live.`;
+  document.title = `${sagaName} · FlightSaga`;
+  const link = $('[data-testid="new-scenario"]'); // the test page's scenarios are bookings
+  link.textContent = "Start another saga";
+  link.href = "/sagas";
+  drawFlow();
+}
+
+// The saga page: which saga it is first (its steps are drawn from its kind), then live.
+async function openSaga(sagaId) {
+  enterSagaView();
+  let saga = null;
+  try {
+    saga = await api("GET", `/api/sagas/${encodeURIComponent(sagaId)}`);
+  } catch (_) { /* watch() says why */ }
+  if (saga && !isBooking(saga)) {
+    let types = [];
+    try { types = await sagaTypes(); } catch (_) { /* the record's own step names */ }
+    showKind(saga, types);
+  }
+  watch(sagaId, "");
 }
 
 function showTitle(saga) {
   if (!sagaView) return;
   const label = stateLabel(saga.status);
-  document.title = `Booking saga ${saga.saga_id.slice(0, 8)}${label ? ` (${label})` : ""} · FlightSaga`;
+  document.title = `${sagaName} ${saga.saga_id.slice(0, 8)}${label ? ` (${label})` : ""} · FlightSaga`;
 }
 
 function render(saga) {
@@ -228,6 +269,13 @@ function render(saga) {
   $("#trace-id").textContent = saga.trace_id || "";
   $("#booking-reference").textContent = saga.booking_reference || "";
   $("#booking-result").hidden = !saga.booking_reference;
+  // Another saga than a booking: its input, and once completed its facts.
+  const booking = isBooking(saga);
+  $("#saga-input").textContent = booking ? "" : JSON.stringify(orderedInput(saga, sagaKind));
+  $("#saga-input-line").hidden = booking;
+  $("#facts-what").textContent = booking ? "" : `${sagaName.replace(/ saga$/, "")} completed`;
+  $("#saga-facts").textContent = booking ? "" : factsText(saga);
+  $("#facts-result").hidden = booking || saga.status !== "COMPLETED";
   showSagaError(saga.status === "COMPLETED" ? "" : saga.error);
 
   const body = $("#timeline-body");
@@ -238,7 +286,7 @@ function render(saga) {
       el("td", {}, stateBadge(step.state, { testid: `timeline-state-${step.name}` })),
       el("td", { class: "num" }, step.attempts),
       el("td", { class: "num" }, duration(step)),
-      el("td", {}, stepDetail(step)))));
+      el("td", {}, stepDetail(step, booking)))));
 
   for (const step of saga.steps) {
     const box = $(`#flow-${step.name}`);
@@ -270,7 +318,8 @@ function render(saga) {
 async function finished(saga) {
   render(saga);
   setBusy(false);
-  await Promise.all([loadProof(saga.saga_id), loadLog(saga.saga_id)]);
+  // The proof reads the booking's participants: a booking's only.
+  await Promise.all([isBooking(saga) ? loadProof(saga.saga_id) : null, loadLog(saga.saga_id)]);
 }
 
 async function loadLog(sagaId) {
@@ -331,12 +380,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#btn-clear").addEventListener("click", clearSelections);
   $("#add-fault").addEventListener("click", addFault);
   $("#resume-button").addEventListener("click", resume);
-  $("#proof-refresh").addEventListener("click", () => current && loadProof(current.saga_id));
+  $("#proof-refresh").addEventListener("click", () => current && isBooking(current) && loadProof(current.saga_id));
   checkHealth();
   const params = new URLSearchParams(location.search);
-  if (params.get("saga")) {
-    enterSagaView();
-    watch(params.get("saga"), "");
-  }
+  if (params.get("saga")) openSaga(params.get("saga"));
   if (params.get("flight")) form().querySelector('[name="flight_ids[0]"]').value = params.get("flight");
 });

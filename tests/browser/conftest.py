@@ -5,8 +5,9 @@ $FLIGHTSAGA_CHROMIUM); `playwright install` is never used. When Chromium or Play
 missing the tier is skipped with a loud reason, except under CI=1 or
 FLIGHTSAGA_REQUIRE_BROWSER=1, where it fails.
 
-The stack (four participants, orchestrator, dashboard) runs in-process on a background event
-loop, on 127.0.0.1 ports chosen by the OS. Every test saves a full-page screenshot to
+The stack (orchestrator, dashboard, and the participants of both sagas it serves: the booking
+and the trip example) runs in-process on a background event loop, on 127.0.0.1 ports chosen by
+the OS. Every test saves a full-page screenshot to
 artifacts/screenshots/<test>.png (pass or fail).
 """
 
@@ -76,9 +77,14 @@ def chromium_path() -> str:
     return path
 
 
+# The booking and the trip example, as `SAGAS=...` serves them: the booking pages are tested
+# beside another saga's sagas, as a deployment serving several sagas shows them.
+SAGAS = "sagas.booking,examples.trip"
+
+
 @pytest.fixture(scope="package")
 def stack_thread() -> Iterator[StackThread]:
-    stack = StackThread().start()
+    stack = StackThread(SAGAS=SAGAS).start()
     try:
         yield stack
     finally:

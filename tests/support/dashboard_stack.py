@@ -1,6 +1,7 @@
 """The dashboard over a real in-process stack: for the dashboard's integration and browser tests.
 
-- `dashboard_config(stack)`: a DashboardConfig pointing at the stack's gRPC servers.
+- `dashboard_config(stack)`: a DashboardConfig pointing at the stack's gRPC servers (the
+  participants of every saga it serves).
 - `running_dashboard(config)`: real uvicorn on 127.0.0.1:0; yields the base URL.
 - `StackThread`: the whole stack (participants, orchestrator, dashboard) on an event loop of its
   own thread, for synchronous callers such as Playwright's sync API.
@@ -29,12 +30,12 @@ T = TypeVar("T")
 
 
 def dashboard_config(stack: Stack) -> DashboardConfig:
+    """The stack's orchestrator and every participant it runs (those of the sagas it serves,
+    sagas.registry), by service name."""
     return DashboardConfig.local(
+        stack.sagas,
         orchestrator=stack.orchestrator_addr,
-        seat=stack.addrs["seat_service"],
-        loyalty=stack.addrs["loyalty_service"],
-        payment=stack.addrs["payment_service"],
-        booking=stack.addrs["booking_service"],
+        **{p.name: stack.addrs[p.package] for p in stack.served},
     )
 
 

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dashboard.config import DashboardConfig
 from dashboard.errors import validation_error_body
-from dashboard.jsonview import event_dict, to_dict
+from dashboard.jsonview import event_dict, is_booking, to_dict
 from dashboard.loglines import event_log_line
 from dashboard.peers import map_rpc_error
 from dashboard.proof import loyalty_proof, payment_proof, seat_proof
@@ -46,11 +46,66 @@ def test_config_from_env() -> None:
         ({"BOOKING_SERVICE_ADDR": "b:99999"}, "BOOKING_SERVICE_ADDR"),
         ({"PORT": "http"}, "PORT"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"SAGAS": "sagas.nowhere"}, "SAGAS"),
+        (
+            {"SAGAS": "sagas.booking,examples.trip", "HOTEL_SERVICE_ADDR": "h:x"},
+            "HOTEL_SERVICE_ADDR",
+        ),
     ],
 )
 def test_config_errors_name_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         DashboardConfig.from_env(env)
+
+
+def test_config_knows_every_served_sagas_participants() -> None:
+    config = DashboardConfig.from_env(
+        {"SAGAS": "sagas.booking,examples.trip", "CAR_SERVICE_ADDR": "cars:7000"}
+    )
+    assert list(config.participants) == ["seat", "loyalty", "payment", "booking", "hotel", "car"]
+    assert config.participants["seat"] is config.seat
+    hotel, car = config.participants["hotel"], config.participants["car"]
+    assert (hotel.addr, hotel.env_var) == ("127.0.0.1:50055", "HOTEL_SERVICE_ADDR")
+    assert (car.addr, car.name) == ("cars:7000", "car rental service")
+    assert [p.name for p in config.peers][-2:] == ["hotel service", "car rental service"]
+
+
+def test_config_of_a_stack_without_the_booking_still_knows_the_bookings_peers() -> None:
+    config = DashboardConfig.from_env({"SAGAS": "examples.trip"})
+    assert list(config.participants) == ["hotel", "car"]
+    assert [p.env_var for p in config.peers] == [
+        "ORCHESTRATOR_ADDR",
+        "HOTEL_SERVICE_ADDR",
+        "CAR_SERVICE_ADDR",
+    ]
+    # The booking's pages and proof still have their four channels (to their defaults).
+    assert list(config.channels) == [
+        "orchestrator",
+        "seat",
+        "loyalty",
+        "payment",
+        "booking",
+        "hotel",
+        "car",
+    ]
+
+
+def test_local_config_moves_any_served_peer_by_name() -> None:
+    config = DashboardConfig.local(
+        "sagas.booking,examples.trip", orchestrator="o:1", seat="s:2", hotel="h:3"
+    )
+    assert (config.orchestrator.addr, config.seat.addr) == ("o:1", "s:2")
+    assert config.participants["seat"] is config.seat
+    assert config.participants["hotel"].addr == "h:3"
+    assert config.participants["car"].addr == "127.0.0.1:50056"
+    with pytest.raises(TypeError, match="no peer 'hotel'"):
+        DashboardConfig.local(hotel="h:3")  # the booking alone has no hotel
+
+
+def test_a_saga_is_a_booking_by_its_name_or_none() -> None:
+    assert is_booking(orchestrator_pb2.Saga(saga="book_flight"))
+    assert is_booking(orchestrator_pb2.Saga())  # an orchestrator from before StartSaga
+    assert not is_booking(orchestrator_pb2.Saga(saga="trip"))
 
 
 def test_to_dict_uses_proto_names_enum_names_and_ints() -> None:

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dashboard.models import BookingIn, FaultIn
+from dashboard.models import BookingIn, FaultIn, SagaIn
 from dashboard.validation import (
     FieldError,
     booking_plan,
     fault_token,
+    saga_plan,
     search_request,
     status_filter,
 )
@@ -244,3 +245,61 @@ def test_search_errors_name_the_field(args: tuple[Any, ...], field: str) -> None
     with pytest.raises(FieldError) as err:
         search_request(*args)
     assert err.value.field == field
+
+
+# ---- any saga (POST /api/sagas/start) -------------------------------------------------------
+
+
+def test_a_saga_start_is_its_name_version_input_and_fault_headers() -> None:
+    plan = saga_plan(
+        SagaIn.model_validate(
+            {
+                "saga": " trip ",
+                "version": 1,
+                "input": {"guest": "Ann Lee", "city": "LIS", "nights": 3},
+                "fail_at": ["car", " car", ""],
+                "faults": [
+                    "book_room:compensate-fail=always",
+                    {"step": "hotel", "kind": "transient", "arg": 2},
+                    {"step": "car", "kind": "fail"},
+                ],
+                "idempotency_key": "trip-1",
+            }
+        ),
+        correlation_id="cid-1",
+    )
+    req = plan.request
+    assert (req.saga, req.version, req.request_id, req.wait) == ("trip", 1, "trip-1", False)
+    assert dict(req.input) == {"guest": "Ann Lee", "city": "LIS", "nights": 3.0}
+    assert plan.metadata() == (
+        ("x-correlation-id", "cid-1"),
+        ("x-fail-at", "car"),
+        ("x-fault", "book_room:compensate-fail=always,hotel:transient=2,car:fail"),
+    )
+
+
+def test_a_saga_start_without_faults_sends_none_and_gets_a_key() -> None:
+    plan = saga_plan(SagaIn.model_validate({"saga": "trip", "input": {}}))
+    assert [k for k, _ in plan.metadata()] == ["x-correlation-id"]
+    assert len(plan.request.request_id) == 32
+    assert plan.request.HasField("input")  # {} is still an input: the orchestrator checks it
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"faults": ["car"]}, "faults[0]"),
+        ({"idempotency_key": "has space"}, "idempotency_key"),
+        ({"correlation_id": "bad id!"}, "correlation_id"),
+    ],
+)
+def test_a_bad_saga_start_names_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(FieldError) as info:
+        saga_plan(SagaIn.model_validate({"saga": "trip", "input": {}, **changes}))
+    assert info.value.field == field
+
+
+def test_a_saga_start_needs_a_name_and_an_input_object() -> None:
+    for bad in ({"input": {}}, {"saga": "trip"}, {"saga": "trip", "input": [1]}):
+        with pytest.raises(ValidationError):
+            SagaIn.model_validate(bad)
