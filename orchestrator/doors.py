@@ -51,9 +51,12 @@ class SagaDoor:
     def name(self) -> str:
         return self.declaration.name
 
-    def parse(self, value: Mapping[str, Any], field: str) -> Message:
-        """The input message from its JSON form (StartSaga's `input`)."""
-        message = self.declaration.input()
+    def parse(
+        self, value: Mapping[str, Any], field: str, declaration: SagaDeclaration | None = None
+    ) -> Message:
+        """The input message of `declaration` (default the latest version) from its JSON form
+        (StartSaga's `input`)."""
+        message = (declaration or self.declaration).input()
         try:
             json_format.ParseDict(dict(value), message)
         except json_format.ParseError as exc:

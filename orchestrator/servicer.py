@@ -174,7 +174,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             raise InvalidArgument("request_id", "is required (a UUID chosen by the client)")
         if not request.HasField("input"):
             raise InvalidArgument("input", f"is required (a {door.input_name} as JSON)")
-        message = door.parse(json_format.MessageToDict(request.input), "input")
+        message = door.parse(json_format.MessageToDict(request.input), "input", declaration)
         stored, created = await self._start(
             door, declaration, message, context_, (request.request_id, "request_id")
         )

@@ -197,16 +197,6 @@ async def test_a_trip_whose_car_is_sold_out_gives_the_room_back(dash: Dash) -> N
     assert listed is not None and listed["compensation_order"] == ["book_room"]
 
 
-# The orchestrator drops a non-booking saga's faults when it calls the participants: it keeps
-# the plan (the saga's fault_plan shows it) but orchestrator/participant_calls.py `_plan` parses
-# it with the booking's step order, which leaves no step of the trip in it. This test is what
-# the dashboard must do once that is fixed; until then it fails at the first assert (the trip
-# completes), and test_a_trip_failed_for_an_unreachable_hotel_... below resumes a FAILED trip.
-@pytest.mark.xfail(
-    strict=True,
-    reason="orchestrator bug: a non-booking saga's x-fail-at / x-fault are stored but never "
-    "sent to its participants (participant_calls._plan uses the booking's STEP_ORDER)",
-)
 async def test_a_failed_trip_is_resumed_from_the_dashboard(dash: Dash) -> None:
     started = await dash.start(
         input=trip(), fail_at=["car"], faults=["book_room:compensate-fail=always"]

@@ -714,7 +714,7 @@ class SagaType(_message.Message):
     """the input message's full name"""
     @_builtins.property
     def input_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """its fields, in order (their JSON names)"""
+        """its fields, in order (their proto names)"""
 
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___SagaStepType]:
