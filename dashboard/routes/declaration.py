@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from dashboard.errors import ERRORS
 from dashboard.jsonview import to_dict
 from dashboard.state import Ctx, saga_types
-from sagas.booking import BOOK_FLIGHT
+from sagas.booking import LATEST as BOOK_FLIGHT  # the version new bookings run
 
 router = APIRouter()
 

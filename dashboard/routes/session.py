@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from dashboard.models import SessionIn
 from dashboard.security import COOKIE
 from dashboard.state import Ctx
-from sagas.booking import BOOK_FLIGHT
+from sagas.booking import LATEST as BOOK_FLIGHT  # the version new bookings run
 
 router = APIRouter()
 

@@ -22,6 +22,9 @@ from sagas.booking.declaration import (
 
 # What SAGAS= registers (sagas.registry): this module's saga, every version still served.
 SAGA = BOOK_FLIGHT
+# The version new bookings start under (the last of SAGA when it lists several): what the
+# dashboard's booking pages show and let a user fail.
+LATEST = SAGA[-1] if isinstance(SAGA, tuple) else SAGA
 
 __all__ = [
     "ALIASES",
@@ -29,6 +32,7 @@ __all__ = [
     "BOOK_FLIGHT",
     "CONFIRM_BOOKING",
     "DEDUCT_LOYALTY_POINTS",
+    "LATEST",
     "LOYALTY",
     "NAME",
     "PARTICIPANTS",
