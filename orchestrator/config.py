@@ -69,7 +69,7 @@ class OrchestratorConfig:
                 f"SAGA_LEASE_RENEW_S must be shorter than SAGA_LEASE_TTL_S ({ttl:g}), got {renew:g}"
             )
         sagas = registry.from_env(env)
-        # Each participant's address, from its variable (SEAT_SERVICE_ADDR, HOTEL_SERVICE_ADDR..).
+        # Each participant's address, from its variable (SEAT_SERVICE_ADDR, ...).
         addrs = {p.name: env_addr(p.env_var, p.default_addr, env) for p in sagas.participants}
         return cls(
             service=service,
