@@ -53,7 +53,7 @@ up: $(VENV)/.runtime
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check sagakit orchestrator seat_service loyalty_service payment_service booking_service dashboard chaos tests bench launcher tooling cli sagas examples
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 typecheck: venv
