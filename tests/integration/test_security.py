@@ -9,10 +9,12 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2_grpc, seat_pb2, seat_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -217,6 +219,32 @@ async def test_roles_decide_who_may_call_what(
     logged = caplog.text + files_text(tmp_path)
     for token in t.values():
         assert token not in logged
+
+
+async def test_a_trip_is_owned_and_read_like_a_booking(
+    tmp_path: Path, tokens: tuple[Path, dict[str, str]]
+) -> None:
+    """Another saga than the booking (StartSaga): its input's `owner` is the caller's name
+    whatever the caller sent, and the roles decide who reads and starts it as for a booking."""
+    path, t = tokens
+    sagas = "sagas.booking,examples.trip"
+    async with running_stack(tmp_path, AUTH_TOKENS_FILE=str(path), SAGAS=sagas) as stack:
+        ann, bob, rita = (stub(stack, t[n]) for n in ("ann", "bob", "rita"))
+        check_in = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        start = pb.StartSagaRequest(saga="trip", request_id=uuid.uuid4().hex, wait=True)
+        start.input.update(
+            {"guest": "Ann", "city": "LIS", "check_in": check_in, "nights": 2, "owner": "bob"}
+        )
+        assert await code_of(rita.StartSaga(start)) == grpc.StatusCode.PERMISSION_DENIED
+        trip = await ann.StartSaga(start, timeout=30)
+        assert trip.status == pb.COMPLETED, trip.error
+        assert json_format.MessageToDict(trip.input)["owner"] == "ann"  # not what was sent
+        get = pb.GetSagaRequest(saga_id=trip.saga_id)
+        assert (await ann.GetSaga(get)).saga_id == trip.saga_id
+        assert await code_of(bob.GetSaga(get)) == grpc.StatusCode.PERMISSION_DENIED
+        assert (await rita.GetSaga(get)).saga_id == trip.saga_id
+        types = await ann.ListSagaTypes(pb.ListSagaTypesRequest())
+        assert {t.name for t in types.sagas} == {"book_flight", "trip"}
 
 
 async def test_the_cli_sends_the_token_and_the_client_certificate(
