@@ -60,7 +60,20 @@ class FaultIn(_Strict):
     )
 
 
-class BookingIn(_Strict):
+class _StartIn(_Strict):
+    """What every start takes besides its input: the idempotency key and correlation id."""
+
+    idempotency_key: str = Field(
+        "",
+        max_length=128,
+        description="optional; the same key returns the same saga (generated when empty)",
+    )
+    correlation_id: str = Field(
+        "", max_length=64, description="optional; generated when empty (or X-Correlation-ID)"
+    )
+
+
+class BookingIn(_StartIn):
     """A flight booking to run as a saga, plus the faults to inject into it."""
 
     customer_id: str = Field(min_length=1, max_length=64, examples=["LOY-1001"])
@@ -80,19 +93,11 @@ class BookingIn(_Strict):
         description="richer faults -> x-fault; objects or strings `step:kind[=arg]`",
         examples=[[{"step": "payment", "kind": "compensate-fail", "arg": "always"}]],
     )
-    idempotency_key: str = Field(
-        "",
-        max_length=128,
-        description="optional; the same key returns the same saga (generated when empty)",
-    )
-    correlation_id: str = Field(
-        "", max_length=64, description="optional; generated when empty (or X-Correlation-ID)"
-    )
 
     _cabin = field_validator("cabin_class", mode="before")(_upper)
 
 
-class SagaIn(_Strict):
+class SagaIn(_StartIn):
     """A saga of any served kind (GET /api/saga-types) to start with its input as JSON, plus
     the faults to inject into it. The orchestrator checks the input and the step names."""
 
@@ -113,14 +118,6 @@ class SagaIn(_Strict):
         max_length=16,
         description="richer faults -> x-fault; objects or strings `step:kind[=arg]`",
         examples=[["book_room:compensate-fail=always"]],
-    )
-    idempotency_key: str = Field(
-        "",
-        max_length=128,
-        description="optional; the same key returns the same saga (generated when empty)",
-    )
-    correlation_id: str = Field(
-        "", max_length=64, description="optional; generated when empty (or X-Correlation-ID)"
     )
 
 
