@@ -1,4 +1,4 @@
-"""`python -m bench scale`: what the saga log's size costs (issue 17, item 2).
+"""`python -m bench scale`: what the saga log's size costs.
 
 For each backend, one stack on one data folder; for each log size, in increasing order:
 1. the log is grown to that many finished sagas by bulk SQL, with the orchestrator stopped:

@@ -3,8 +3,7 @@
 The line is the Saga message's JSON (`convert.saga_json_line`). The lines appended during one
 turn of the event loop are written together at its end, in one write (call_soon). That write
 goes to the page cache, as the services' log lines on stderr do; a writer thread per batch
-cost the orchestrator more than the write itself (each hand-off let another thread take the
-GIL; issue 17).
+would cost more than the write itself (each hand-off lets another thread take the GIL).
 `append` returns once its line is written (handed to the OS, as before: no fsync), so a saga
 reported finished is in the file; lines keep the order in which `append` was called.
 

@@ -56,7 +56,7 @@ async def test_kill9_one_of_three_replicas_the_survivors_finish_its_sagas(
     survivors = replicas.log(1) + replicas.log(2)
     assert "[SAGA] taking over" in survivors
     assert_fenced(replicas.database)
-    # The bound: every saga terminal within the lease TTL + 5 s of the kill.
+    # The bound HA promises: every saga terminal within the lease TTL + 5 s of the kill.
     print(f"\n{owned} sagas of the killed replica; all terminal {took:.1f} s after the kill")
     assert took <= TTL + 5, f"{took:.1f} s"
 

@@ -73,7 +73,7 @@ SERVICES = {
 }
 FLIGHTS = ["FS101-20261201", "FS103-20261201", "FS102-20261208"]
 ACCOUNTS = ["LOY-1001", "LOY-1002"]
-# Values that meant something to the services, or broke them once (issue 13's bad-input list).
+# Values that meant something to the services, or that broke them once.
 SHARP_STRINGS = [
     "",
     " ",

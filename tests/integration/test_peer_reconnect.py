@@ -38,7 +38,7 @@ async def serving_at(addr: str) -> float:
 
 
 # Generous against scheduling noise on a loaded 2-core machine; gRPC's default backoff has
-# reached 1.6^k seconds after a few seconds down (measured figures go in the issue note).
+# reached 1.6^k seconds after a few seconds down.
 WITHIN_S = 2.0
 
 

@@ -1,4 +1,4 @@
-"""Upgrading in place from the previous main (175cdbb, before wave 3's restructuring).
+"""Upgrading in place from the previous main (175cdbb, before the packages were restructured).
 
 The fixture (tests/fixtures/main-175cdbb, made by its make_fixture.py from the 175cdbb tree) is
 the five databases as that main left them after a kill -9 of its orchestrator, on SQLite and on
