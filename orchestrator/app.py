@@ -24,8 +24,8 @@ from sagakit import logs, testhooks
 from sagakit import tracing as sagakit_tracing
 from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
-from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
+from sagakit.participant_faults import MAX_DELAY_MS
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagas.peers import Peers
@@ -187,11 +187,11 @@ def _pruner(store: SagaStore, counts: SagaCounts) -> Callable[[str, int], Awaita
             return None
         if not counts.shared:  # counts kept in memory: the deleted sagas no longer count
             counts.counts.subtract(done.counts)
-        if done.unsunk:
+        if done.never_logged:
             log.warning(
                 "[RETENTION] %d of the %d finished sagas deleted had never reached a bookings "
                 "log (their outbox rows were still there)",
-                done.unsunk,
+                done.never_logged,
                 done.sagas,
             )
         return done.sagas

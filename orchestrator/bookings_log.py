@@ -24,7 +24,7 @@ from typing import BinaryIO
 from orchestrator.convert import saga_json_line
 from orchestrator.doors import Doors
 from orchestrator.engine.model import SagaRecord
-from sagakit.endofturn import EndOfTurn
+from sagakit.turnflush import FlushAtEndOfTurn
 
 _Pending = tuple[str, bytes, "asyncio.Future[None]"]
 
@@ -37,7 +37,7 @@ class BookingsLog:
         self.doors = doors
         self._file: BinaryIO | None = None
         self._pending: list[_Pending] = []
-        self._turn = EndOfTurn(self._write_pending)
+        self._turn = FlushAtEndOfTurn(self._write_pending)
         self._end = 0  # the file's size after the last write
         # Lines written and not yet cleared from the outbox: saga id -> where its line starts.
         self._uncleared: dict[str, int] = {}

@@ -12,7 +12,7 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.doors import SagaDoor
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
 from orchestrator.telemetry.tracing import saga_trace_hex
-from sagakit.plainjson import plain, wholes
+from sagakit.plainjson import ints_for_whole_floats, plain
 from sagakit.timestamps import to_ts
 
 
@@ -111,7 +111,7 @@ _RESULTS = ("result", "compensation_result")
 
 
 def _step_json(step: dict[str, Any], st: StepRecord) -> dict[str, Any]:
-    given = {k: wholes(v) for k in _RESULTS if (v := getattr(st, k)) is not None}
+    given = {k: ints_for_whole_floats(v) for k in _RESULTS if (v := getattr(st, k)) is not None}
     if not given:
         return step
     return {k: given[k] if k in given else step[k] for k in _STEP_FIELDS if k in step or k in given}
