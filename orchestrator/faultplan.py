@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sagakit.errors import InvalidArgument
-from sagakit.faults import parse_duration_ms
+from sagakit.participant_faults import parse_duration_ms
 
 ALWAYS = -1
 KINDS = ("fail", "transient", "lost-reply", "delay", "compensate-fail")

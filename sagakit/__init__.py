@@ -2,7 +2,7 @@
 
 config (env), logs/logformat/logstore (lines with correlation, trace and saga ids; each saga's
 recent lines), context (contextvars), errors (domain exceptions -> gRPC status), validate,
-steps (a re-export of sagas.booking's step names), faults, interceptors, auth, tls,
+participant_faults (x-fail / x-fault), interceptors, auth, tls,
 channels/peers (clients of the services in sagas.services), db (the database protocol) with
 databases/sqlite_db/postgres_db/writequeue/migrate, barrier (idempotency barrier), participant
 (Do/Compensate through the barrier), server (bootstrap).

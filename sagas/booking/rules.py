@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2
-from sagakit import cards, validate
+from sagakit import card_fields, validate
 from sagakit.errors import InvalidArgument
 
 MAX_LEGS = validate.MAX_LEGS
@@ -46,7 +46,7 @@ def check(req: orchestrator_pb2.BookFlightRequest, today: date | None = None) ->
     if not req.HasField("card"):
         raise InvalidArgument("card", "is required")
     c = req.card
-    cards.check(
+    card_fields.check(
         c.number, c.exp_month, c.exp_year, c.cvc, c.holder_name, today or datetime.now(UTC).date()
     )
     picked: set[tuple[str, int]] = set()
