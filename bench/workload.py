@@ -89,9 +89,6 @@ class FlightPool:
     def __len__(self) -> int:
         return len(self._left)
 
-    def capacity(self) -> int:
-        return sum(self._left.values())
-
     def sample(self, seats: int, seed: int) -> FlightPool:
         """A random subset of the flights with at least 3x `seats` free seats in all."""
         rng = random.Random(seed)

@@ -58,7 +58,6 @@ class LocalStack:
     code_dir: Path | None = None
     events: list[ProcessEvent] = field(default_factory=list)
     phase: str = ""  # stamped on events, for the report
-    controls: bool = True
 
     def __post_init__(self) -> None:
         env = dict(self.env)
@@ -161,7 +160,6 @@ class TargetStack:
     addrs: Addrs
     events: list[ProcessEvent] = field(default_factory=list)
     phase: str = ""
-    controls: bool = False
 
     async def start(self) -> None:
         return None

@@ -300,7 +300,6 @@ class Launcher:
         if dashboard:
             self.services.append(self.dashboard)
         self._pumps: list[asyncio.Task[None]] = []
-        self._stopping = False
 
     def env_for(self, svc: Service) -> dict[str, str]:
         return {
@@ -492,7 +491,6 @@ class Launcher:
 
     async def stop(self) -> None:
         """SIGTERM every service (dashboard first, participants last), then SIGKILL stragglers."""
-        self._stopping = True
         running = [s for s in reversed(self.services) if s.proc and s.proc.returncode is None]
         for svc in running:
             assert svc.proc is not None

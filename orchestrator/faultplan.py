@@ -75,9 +75,6 @@ class FaultPlan:
     def normalized(self) -> str:
         return ",".join(t for name, f in self.steps for t in f.tokens(name))
 
-    def without_faults(self) -> FaultPlan:
-        return FaultPlan()
-
     @classmethod
     def parse(
         cls,
