@@ -1,4 +1,4 @@
-"""The building blocks of a saga declaration, read like DTM's `NewSaga(..).Add(..)`:
+"""The building blocks of a saga declaration, read like DTM's `NewSaga(..).Add(..)`.
 
     SagaDeclaration("book_flight", BookFlightRequest, steps=(
         Step("reserve_seat", SEAT, seat_request, ...),

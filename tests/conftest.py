@@ -34,7 +34,7 @@ def pg_cluster() -> Iterator[pg.PgCluster]:
 
 @pytest.fixture(params=pg.BACKENDS)
 def database_backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" then "postgres": a test using it (or `database_url`) runs on both backends."""
+    """Each backend ("sqlite", "postgres"): a test using it (or `database_url`) runs on both."""
     return str(request.param)
 
 

@@ -1,9 +1,9 @@
-"""Every command the README shows in a `sh` block runs, in order, with the exit status it claims.
+r"""Every command the README shows in a `sh` block runs, in order, with the exit status it claims.
 
 Convention (README.md):
 - a fenced code block whose info string is exactly `sh` holds commands to run; `console`,
   `text` (and anything else) are illustrations and are not run;
-- one command per line; a line ending with `\\` continues on the next; lines starting with `#`
+- one command per line; a line ending with `\` continues on the next; lines starting with `#`
   are comments;
 - a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says the
   command's expected exit status is N (default 0);

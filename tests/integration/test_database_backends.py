@@ -81,7 +81,7 @@ async def test_a_constraint_is_one_error_and_a_savepoint_lets_the_transaction_go
 
 async def test_concurrent_barrier_dos_of_one_saga_take_effect_once(db: Database) -> None:
     """Twenty transactions of the same Do at once, each slow inside: one effect, one result.
-    (On PostgreSQL they truly overlap: conflicts are detected and the losers run again.)"""
+    (On PostgreSQL they truly overlap: conflicts are detected and the losers run again)."""
     calls = 0
 
     def do(conn: Conn) -> tuple[bytes, bool]:

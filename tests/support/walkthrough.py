@@ -172,7 +172,7 @@ def apply(steps: Iterable[Step], root: Path, make_proto: Callable[[Path], None])
 def protoc(python: str, bin_dir: Path) -> Callable[[Path], None]:
     """`make proto` without make: the Makefile's proto target's protoc call, run in `root`
     with `python` (grpc_tools) and the mypy plugins of `bin_dir`. (make itself would first
-    reinstall the venv for the copy's changed pyproject.toml, pointing it at the copy.)"""
+    reinstall the venv for the copy's changed pyproject.toml, pointing it at the copy)."""
 
     def run(root: Path) -> None:
         protos = sorted(str(p.relative_to(root)) for p in root.glob("protos/flightsaga/v1/*.proto"))
