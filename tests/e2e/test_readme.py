@@ -1,19 +1,9 @@
-r"""Every command the README shows in a `sh` block runs, in order, with the exit status it claims.
+"""Every command the README shows in a `sh` block runs, in order, with the exit status it claims.
 
-Convention (README.md):
-- a fenced code block whose info string is exactly `sh` holds commands to run; `console`,
-  `text` (and anything else) are illustrations and are not run;
-- one command per line; a line ending with `\` continues on the next; lines starting with `#`
-  are comments;
-- a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says the
-  command's expected exit status is N (default 0);
-- commands use the default addresses (localhost / 127.0.0.1, ports 50050-50054, dashboard 8080)
-  and run with bash from the repo root. The ports are rewritten to the stack's: a launched
-  stack's free ports, or docker-compose's published ones (tools.COMPOSE_PORTS).
-
-The commands run in one bash session (so a variable set by one is seen by the next), each with
-stdin from /dev/null and its own time limit: a command that runs until Ctrl-C (`flightsaga up`)
-belongs in a `console` block.
+`console`, `text` (and any other) blocks are illustrations and are not run; the convention is
+extract_commands' docstring. The commands run in one bash session (so a variable set by one is
+seen by the next), each with stdin from /dev/null and its own time limit: a command that runs
+until Ctrl-C (`flightsaga up`) belongs in a `console` block.
 """
 
 from __future__ import annotations
@@ -57,7 +47,18 @@ class Command:
 
 
 def extract_commands(markdown: str) -> list[Command]:
-    """The commands of every ```sh block, in order (see the module docstring)."""
+    r"""The commands of every ```sh block, in order, by the README's convention.
+
+    - a fenced code block whose info string is exactly `sh` holds commands to run; `console`,
+      `text` (and anything else) are illustrations and are not run;
+    - one command per line; a line ending with `\` continues on the next; lines starting with
+      `#` are comments;
+    - a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says
+      the command's expected exit status is N (default 0);
+    - commands use the default addresses (localhost / 127.0.0.1, ports 50050-50054, dashboard
+      8080) and run with bash from the repo root. `rewrite` points the ports at the stack's: a
+      launched stack's free ports, or docker-compose's published ones (tools.COMPOSE_PORTS).
+    """
     commands: list[Command] = []
     fence: str | None = None  # the open fence, when inside a block
     running = False  # the open block is `sh`

@@ -3,22 +3,8 @@
 Requests are built from each method's protobuf descriptor: every field, nested messages,
 repeated fields, unknown enum values, edge integers and floats, strings that broke things
 before (control characters, non-ASCII digits, 10k characters, huge numbers), now and then bytes
-that do not parse, and fault/idempotency metadata. The properties:
-
-- no answer is UNKNOWN or INTERNAL (a bad request is the caller's error, named as such), but
-  for an INTERNAL the call asked for (an injected compensation failure, which the orchestrator
-  must retry: README, fault injection);
-- every service still reports SERVING afterwards;
-- the cross-service invariants of the chaos campaign (chaos/invariants.py) hold once every saga
-  has settled and every saga id the fuzzer sent to a participant's Do has been compensated (as
-  the orchestrator would for a saga it abandoned): seats, points, money and bookings agree.
-
-It runs twice: on the stack as `make up` runs it (plaintext, auth off: every handler is
-reached) and on a secured one (mTLS with the client certificate, AUTH_TOKENS_FILE; every call
-carries a booker's, reader's or operator's token or garbage, so the interceptors are fuzzed).
-
-The budget is bounded for CI: FUZZ_EXAMPLES calls per service (default 100: 500 calls in
-all, about 5 s here; 2,000 took 18 s).
+that do not parse, and fault/idempotency metadata. The `fuzz` fixture runs it on a plaintext
+stack and on a secured one.
 """
 
 from __future__ import annotations
@@ -62,6 +48,7 @@ from tooling.certs import make_certs
 pytestmark = pytest.mark.timeout(240)
 
 T = TypeVar("T")
+# Bounded for CI: calls per service (100: 500 calls in all, a few seconds).
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CALL_TIMEOUT = 3.0
 SERVICES = {
@@ -436,6 +423,16 @@ def fuzz_service(fuzz: FuzzStack, service: str) -> None:
 
 
 def test_every_rpc_of_every_service_survives_fuzzing(fuzz: FuzzStack) -> None:
+    """Three properties hold after the fuzzing.
+
+    - no answer is UNKNOWN or INTERNAL (a bad request is the caller's error, named as such),
+      but for an INTERNAL the call asked for (an injected compensation failure, which the
+      orchestrator must retry: README, fault injection);
+    - every service still reports SERVING afterwards;
+    - the cross-service invariants of the chaos campaign (chaos/invariants.py) hold once every
+      saga has settled and every saga id the fuzzer sent to a participant's Do has been
+      compensated (as the orchestrator would for a saga it abandoned): seats, points, money and
+      bookings agree."""
     assert fuzz.stack is not None
     stack = fuzz.stack
 
