@@ -1,17 +1,8 @@
 """What the benchmark sends: flights to book, and one operation per booking.
 
 Each operation performs one booking and checks that it ended exactly as expected; anything else
-is reported as a problem (an RPC error, or an unexpected status / shape of the reply).
-
-- saga: BookFlight through the orchestrator, expected COMPLETED with a booking reference.
-- raw: the four participants' Do called directly in sequence with a fresh saga id: no
-  orchestrator, no saga log (the floor for this design on this machine).
-- failure: BookFlight with x-fail-at confirm_booking, expected COMPENSATED after three
-  compensations (payment, loyalty, seat).
-- mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
-- relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
-  only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
-  an orchestrator). Not run by default; only beside a local stack.
+is reported as a problem (an RPC error, or an unexpected status / shape of the reply). The modes
+are Workload's.
 """
 
 from __future__ import annotations
@@ -158,6 +149,18 @@ def _expect(cond: bool, what: str) -> None:
 
 
 class Workload:
+    """One operation per mode.
+
+    - saga: BookFlight through the orchestrator, expected COMPLETED with a booking reference.
+    - raw: the four participants' Do called directly in sequence with a fresh saga id: no
+      orchestrator, no saga log (the floor for this design on this machine).
+    - failure: BookFlight with x-fail-at confirm_booking, expected COMPENSATED after three
+      compensations (payment, loyalty, seat).
+    - mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
+    - relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
+      only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
+      an orchestrator). Not run by default; only beside a local stack."""
+
     def __init__(
         self,
         peers: Peers,

@@ -6,13 +6,7 @@
                              fail_at=["payment"])
         async for event in fs.watch(saga.saga_id): ...
 
-Every call has a deadline. An unreachable orchestrator raises `Unreachable`, whose message says
-which address was tried and which environment variable sets it. Any other refusal raises
-`grpc.aio.AioRpcError`; read what it means with `error_details(exc)` (its ErrorInfo reason,
-e.g. `IDEMPOTENCY_KEY_REUSED`, and the BadRequest field violations), not from the message:
-
-    except grpc.aio.AioRpcError as exc:
-        if error_details(exc).reason == Reason.INVALID_ARGUMENT: ...
+Errors, and how to read them: OrchestratorClient.
 """
 
 from __future__ import annotations
@@ -97,6 +91,17 @@ def _metadata(
 
 
 class OrchestratorClient:
+    """The Orchestrator API, and the seat service's flight search. Every call has a deadline.
+
+    An unreachable orchestrator raises `Unreachable`, whose message says which address was tried
+    and which environment variable sets it. Any other refusal raises `grpc.aio.AioRpcError`;
+    read what it means with `error_details(exc)` (its ErrorInfo reason, e.g.
+    `IDEMPOTENCY_KEY_REUSED`, and the BadRequest field violations), not from the message:
+
+        except grpc.aio.AioRpcError as exc:
+            if error_details(exc).reason == Reason.INVALID_ARGUMENT: ...
+    """
+
     def __init__(
         self,
         addr: str | None = None,
