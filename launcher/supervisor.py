@@ -5,12 +5,6 @@ process with its SQLite file under one data folder and FAULT_INJECTION=enabled; 
 health check; streams their logs with a prefix per service; on Ctrl-C (or SIGTERM) stops them
 all gracefully. A service that fails to start or dies is reported with its own output, and the
 others are stopped: nothing is left running.
-
-Before spawning anything it takes an flock on `<data folder>/up.lock` (a second `up` on the same
-folder stops at once, naming the holder's pid, and writes nothing there) and checks that every
-port is free (naming the process that holds a taken one). A service counts as up only when its
-health check answers AND the listening socket on its port is its own (/proc/<pid>/fd), never
-another stack's that happens to answer on the same port.
 """
 
 from __future__ import annotations
@@ -259,6 +253,14 @@ def service_argv(module: str) -> list[str]:
 
 
 class Launcher:
+    """The services of one stack, started and stopped together.
+
+    Before spawning anything it takes an flock on `<data folder>/up.lock` (a second `up` on the
+    same folder stops at once, naming the holder's pid, and writes nothing there) and checks that
+    every port is free (naming the process that holds a taken one). A service counts as up only
+    when its health check answers AND the listening socket on its port is its own
+    (/proc/<pid>/fd), never another stack's that happens to answer on the same port."""
+
     def __init__(
         self,
         data_dir: Path,
