@@ -5,9 +5,8 @@
         ...
     ))
 
-A Participant is a FlightSaga gRPC service with Do/Compensate; a Step names its participant,
-builds its Do request from (saga id, saga input, the earlier steps' typed replies) and says how
-the dashboard shows it and its compensation. Every compensation is `Compensate(saga_id)`.
+A Step names its participant, builds its Do request and says how the dashboard shows it and
+its compensation. Every compensation is `Compensate(saga_id)`.
 """
 
 from __future__ import annotations

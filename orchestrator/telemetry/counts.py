@@ -1,12 +1,5 @@
 """Saga and step counts kept as sagas move, for GetStats and the gauges: the saga log's
 counts are read once at start, never per scrape or per call.
-
-On a log of its own (SQLite: one process) the counts are exact: the log as it was at start plus
-every move this runner has made since (less what retention deleted). On a shared log
-(PostgreSQL, several replicas) other replicas move sagas too, so the counts are the log's own:
-read for each GetStats, and for the gauges when older than `SHARED_REFRESH_S`. Reading them
-costs the same however long the log: finished sagas are counted in saga_counts as they finish,
-only the live and FAILED ones are counted (SagaStore.stats).
 """
 
 from __future__ import annotations
@@ -58,6 +51,15 @@ SHARED_REFRESH_S = 1.0
 
 
 class SagaCounts(SagaObserver):
+    """The counts GetStats and the gauges read, kept up to date by the runner's observer hooks.
+
+    On a log of its own (SQLite: one process) the counts are exact: the log as it was at start
+    plus every move this runner has made since (less what retention deleted). On a shared log
+    (PostgreSQL, several replicas) other replicas move sagas too, so the counts are the log's
+    own: read for each GetStats, and for the gauges when older than `SHARED_REFRESH_S`. Reading
+    them costs the same however long the log: finished sagas are counted in saga_counts as they
+    finish, only the live and FAILED ones are counted (SagaStore.stats)."""
+
     def __init__(self, shared: bool = False) -> None:
         """`shared`: the log is shared with other replicas; counts come from it (refresh())
         rather than from this runner's moves."""

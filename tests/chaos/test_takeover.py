@@ -1,11 +1,6 @@
 """Takeover within the lease, whatever the replica that held the sagas was doing: killed,
 paused (SIGSTOP) inside a saga-log transaction, or cut off from PostgreSQL inside one.
 
-Two replicas share a PostgreSQL saga log. Replica 1 drives every saga; the test catches it
-inside a transaction that holds saga rows (sagakit.testhooks, point saga-log-transaction),
-then stops it, or cuts its link to the database (tests/support/tcpproxy.py) and lets it go
-on. Replica 2 must take every saga over within SAGA_LEASE_TTL_S + 2 s; replica 1, woken or
-reconnected, writes nothing under the leases it lost, says so once per saga, and serves on.
 FLIGHTSAGA_TAKEOVER_TRIES sets the tries per mode (2 here; 10 for the figures in the docs).
 """
 
@@ -169,6 +164,11 @@ async def one_try(reps: Replicas, proxy: TcpProxy, hooks: Path, mode: str, i: in
 async def test_sagas_are_taken_over_within_the_lease(
     setup: tuple[Replicas, TcpProxy, Path], mode: str
 ) -> None:
+    """Two replicas share a PostgreSQL saga log. Replica 1 drives every saga; the test catches it
+    inside a transaction that holds saga rows (sagakit.testhooks, point saga-log-transaction),
+    then stops it, or cuts its link to the database (tests/support/tcpproxy.py) and lets it go
+    on. Replica 2 must take every saga over within SAGA_LEASE_TTL_S + 2 s; replica 1, woken or
+    reconnected, writes nothing under the leases it lost, says so once per saga, and serves on."""
     reps, proxy, hooks = setup
     times = [await one_try(reps, proxy, hooks, mode, i) for i in range(TRIES)]
     FIGURES[mode] = times
