@@ -5,8 +5,7 @@
         ...
     ))
 
-A Step names its participant, builds its Do request and says how the dashboard shows it and
-its compensation. Every compensation is `Compensate(saga_id)`.
+A Step names its participant, builds its Do request and says how the dashboard shows it.
 """
 
 from __future__ import annotations
