@@ -137,8 +137,9 @@ class Outcome:
     def report(self) -> str:
         got = "no exit status (timed out or the shell exited)" if self.code is None else self.code
         tail = "\n      ".join(self.output.rstrip().splitlines()[-15:])
+        where = f"{self.command.page}:{self.command.line}"
         return (
-            f"{self.command.page}:{self.command.line}: expected exit {self.command.expected}, got {got}\n"
+            f"{where}: expected exit {self.command.expected}, got {got}\n"
             f"    $ {self.ran}\n      {tail}"
         )
 
