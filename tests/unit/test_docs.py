@@ -8,6 +8,8 @@
 - docs/configuration.md lists exactly the environment variables the code reads (see
   `variables_read`, and `test_configuration_lists_every_variable_the_code_reads`);
 - docs/architecture.md's code map names every top-level folder;
+- docs/api.md has a grpcurl example of every RPC of protos/flightsaga/v1 and lists every
+  ErrorInfo reason of sagakit.errors.Reason;
 - the README stays short and keeps the two set-up commands the Makefile implements.
 """
 
@@ -325,3 +327,32 @@ def test_code_map_names_every_top_level_folder() -> None:
     code_map = text[text.index("## Code map") :]
     missing = sorted(f for f in folders if f"| `{f}/` |" not in code_map)
     assert not missing, f"docs/architecture.md's code map misses {missing}"
+
+
+# --- docs/api.md against the protos and the error reasons -----------------------------------
+
+
+def test_api_shows_every_rpc_with_a_grpcurl_example() -> None:
+    """Every RPC of protos/flightsaga/v1 has a grpcurl call in a run block of docs/api.md."""
+    text = (DOCS / "api.md").read_text()
+    shown = set(re.findall(r"\bflightsaga\.v1\.(\w+/\w+)", text))
+    missing = []
+    for proto in sorted((REPO / "protos" / "flightsaga" / "v1").glob("*.proto")):
+        service = ""
+        for line in proto.read_text().splitlines():
+            if m := re.match(r"\s*service (\w+)", line):
+                service = m[1]
+            elif m := re.match(r"\s*rpc (\w+)\(", line):
+                if f"{service}/{m[1]}" not in shown:
+                    missing.append(f"{service}/{m[1]}")
+    assert not missing, f"docs/api.md has no grpcurl example of {missing}"
+
+
+def test_api_lists_every_error_reason() -> None:
+    from sagakit.errors import Reason
+
+    text = (DOCS / "api.md").read_text()
+    reasons = [v for k, v in vars(Reason).items() if k.isupper() and isinstance(v, str)]
+    assert reasons, "sagakit.errors.Reason lists nothing"
+    missing = [r for r in reasons if f"| `{r}` |" not in text]
+    assert not missing, f"docs/api.md's reason table misses {missing}"
