@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,9 @@ def test_page_commands_run_as_documented(stack: Stack, page: Path) -> None:
 
 # --- the convention itself, on a sample ------------------------------------------------------
 
+# Flights leave every day; the sample books tomorrow's (a fixed date would depart one day).
+TOMORROW = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+
 SAMPLE = """\
 # Try it
 
@@ -260,7 +264,7 @@ not a command
 ```bash
 false  # a bash block is not a sh block
 ```
-"""
+""".replace("2026-12-01", TOMORROW)
 
 
 def test_extract_follows_the_convention() -> None:
@@ -268,7 +272,7 @@ def test_extract_follows_the_convention() -> None:
     expected = [(1, 10), (0, 12), (0, 13), (2, 15), (0, 17), (0, 18)]
     assert [(c.expected, c.line) for c in commands] == expected
     assert commands[0].text == (
-        ".venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --fail-at payment"
+        f".venv/bin/flightsaga book --from JFK --to LAX --date {TOMORROW} --fail-at payment"
         "   # exit 1"
     )
     assert not any("flightsaga up" in c.text or "false" in c.text for c in commands)
