@@ -195,8 +195,9 @@ def variables_read(root: Path = REPO) -> dict[str, set[str]]:
       called `environ`, `env` or `environment` (the helpers' and `from_env` methods' argument:
       ServiceConfig, RetentionConfig, TlsConfig, Tokens, ...);
     - or a subscript reads it: `environ["X"]`, `env["X"]`;
-    - or a saga declaration names it: the address variable (`..._ADDR`) a `Participant(...)`
-      passes, which sagas.peers reads for that participant.
+    - or a service declaration names it: the address variable (`..._ADDR`) a `Service(...)` or
+      `Participant(...)` (sagas.declare) passes, which its clients read (sagas.peers, the
+      dashboard, the launcher) through `env_addr(service.env_var, ...)`.
     The first argument may be a literal, or a name bound to literals in the same module
     (`VAR = "X"`, a tuple of them, a loop over a tuple of them). Names that are not
     UPPER_SNAKE_CASE are ignored. Shell scripts and compose files are not scanned: their
@@ -217,7 +218,7 @@ def variables_read(root: Path = REPO) -> dict[str, set[str]]:
                 if isinstance(node.ctx, ast.Load):
                     names = _strings(node.slice, constants)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id == "Participant":
+                if node.func.id in ("Service", "Participant"):
                     names = [s for a in node.args for s in _strings(a, constants)]
                     names = [s for s in names if s.endswith("_ADDR")]
             for name in names:
@@ -292,6 +293,7 @@ def test_the_scan_follows_its_rule(tmp_path: Path) -> None:
         "        env.get(var)\n"
         '    environ = {}; environ["SUBSCRIPT"]\n'
         '    Participant("x", "x_service", 1, "X_SERVICE_ADDR", "x")\n'
+        '    Service("y", "y", 0, "Y_ADDR", "y")\n'
         '    other.get("NOT_ENV")\n'
         '    env.get("lower_case")\n'
     )
@@ -299,7 +301,7 @@ def test_the_scan_follows_its_rule(tmp_path: Path) -> None:
     (tmp_path / "tests" / "t.py").write_text('import os\nos.environ.get("IN_TESTS")\n')
     assert set(variables_read(tmp_path)) == {
         "SPLIT_LINES", "DIRECT", "GETENV", "ALPHA", "LOOP_ONE", "BETA", "SUBSCRIPT",
-        "X_SERVICE_ADDR",
+        "X_SERVICE_ADDR", "Y_ADDR",
     }  # fmt: skip
 
 
