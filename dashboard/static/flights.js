@@ -108,6 +108,8 @@ async function book(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const date = $("#search-form [name=date]");
+  if (!date.value) date.value = dayFromToday(1);
   $("#search-form").addEventListener("submit", search);
   $("#book-form").addEventListener("submit", book);
   $("#book-form [name=count]").addEventListener("input", drawPassengers);
