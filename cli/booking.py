@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from datetime import UTC, datetime
 
 from cli import render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
@@ -104,9 +105,16 @@ async def _first_flights(fs: OrchestratorClient, a: argparse.Namespace) -> list[
     found = await fs.search_flights(a.origin, a.destination, a.date, a.return_date, a.cabin)
     if not found.outbound or (a.return_date and not found.inbound):
         return []
-    legs = [found.outbound[0]] + ([found.inbound[0]] if a.return_date else [])
+    # The first that has not left (a departed flight cannot be booked: if all have, the
+    # first, and the orchestrator says it departed).
+    now = datetime.now(UTC)
+    outbound, inbound = (
+        [leg for leg in legs if leg.departure.ToDatetime(UTC) > now] or list(legs)
+        for legs in (found.outbound, found.inbound)
+    )
+    legs = [outbound[0]] + ([inbound[0]] if a.return_date else [])
     if not a.json:
-        for leg, choices in zip(legs, (found.outbound, found.inbound), strict=False):
+        for leg, choices in zip(legs, (outbound, inbound), strict=False):
             print(
                 f"booking {render.flight_text(leg)}\n"
                 f"  (the first of {len(choices)} that day; --flight ID books another)",

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers
@@ -25,13 +25,14 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     dm = sub.add_parser("demo", help="run the original five scenarios and report")
     dm.add_argument("--from", dest="origin", default="JFK")
     dm.add_argument("--to", dest="destination", default="LAX")
-    dm.add_argument("--date", default="2026-12-01")
+    dm.add_argument("--date", default="", help="YYYY-MM-DD (default: tomorrow)")
     dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
     return {"demo": on_stack(demo)}
 
 
 async def demo(fs: OrchestratorClient, a: argparse.Namespace) -> int:
-    found = await fs.search_flights(a.origin, a.destination, a.date)
+    day = a.date or (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    found = await fs.search_flights(a.origin, a.destination, day)
     if not found.outbound:
         print("No flights found for the demo route", file=sys.stderr)
         return EXIT_USAGE
