@@ -56,6 +56,24 @@ def test_success_scenario_shows_four_completed_steps_and_a_booking_reference(pag
     assert "saga=" in page.url
 
 
+def test_the_test_page_at_its_first_address_books_tomorrows_flight(page: Page) -> None:
+    page.goto("/saga/test")
+    expect(page).to_have_title("SAGA test · FlightSaga")
+    expect(tid(page, "nav-test")).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator('[name="flight_ids[0]"]')).to_have_value(flight_id("FS101", 1))
+    run_and_wait(page, "btn-success", "COMPLETED")
+
+
+def test_a_departed_flight_is_refused_next_to_its_field(page: Page, base_url: str) -> None:
+    before = saga_total(base_url)
+    page.goto("/test")
+    page.locator("#booking-details summary").click()
+    page.locator('[name="flight_ids[0]"]').fill(flight_id("FS101", -1))
+    tid(page, "btn-success").click()
+    expect(tid(page, "error-flight_ids[0]")).to_contain_text("departed at")
+    assert saga_total(base_url) == before
+
+
 def test_fail_at_payment_compensates_loyalty_then_seat(page: Page) -> None:
     page.goto("/test")
     tid(page, "fail-process_payment").check()
