@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from cli import render
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers, day
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import CABINS, OrchestratorClient, booking
@@ -21,8 +21,10 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     fl = sub.add_parser("flights", help="search the schedule")
     fl.add_argument("origin")
     fl.add_argument("destination")
-    fl.add_argument("date", help="YYYY-MM-DD")
-    fl.add_argument("--return", dest="return_date", default="", help="YYYY-MM-DD: round trip")
+    fl.add_argument("date", type=day, help="YYYY-MM-DD, today, tomorrow or +N (days ahead)")
+    fl.add_argument(
+        "--return", dest="return_date", type=day, default="", help="a date like DATE: round trip"
+    )
     fl.add_argument("--class", dest="cabin", default="economy", choices=sorted(CABINS))
     fl.add_argument("--passengers", type=int, default=1)
     fl.add_argument("--json", action="store_true")
@@ -48,8 +50,12 @@ def _book_arguments(bk: argparse.ArgumentParser) -> None:
     bk.add_argument("--flight", action="append", default=[], help="flight id; repeat per leg")
     bk.add_argument("--from", dest="origin", help="or search: origin airport")
     bk.add_argument("--to", dest="destination", help="destination airport")
-    bk.add_argument("--date", help="outbound date YYYY-MM-DD")
-    bk.add_argument("--return", dest="return_date", default="", help="return date: round trip")
+    bk.add_argument(
+        "--date", type=day, help="outbound date: YYYY-MM-DD, today, tomorrow or +N (days ahead)"
+    )
+    bk.add_argument(
+        "--return", dest="return_date", type=day, default="", help="return date: round trip"
+    )
     bk.add_argument(
         "--passenger",
         action="append",

@@ -11,10 +11,10 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers, day
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient, booking
@@ -25,14 +25,13 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     dm = sub.add_parser("demo", help="run the original five scenarios and report")
     dm.add_argument("--from", dest="origin", default="JFK")
     dm.add_argument("--to", dest="destination", default="LAX")
-    dm.add_argument("--date", default="", help="YYYY-MM-DD (default: tomorrow)")
+    dm.add_argument("--date", type=day, default="tomorrow", help="YYYY-MM-DD, tomorrow or +N")
     dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
     return {"demo": on_stack(demo)}
 
 
 async def demo(fs: OrchestratorClient, a: argparse.Namespace) -> int:
-    day = a.date or (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
-    found = await fs.search_flights(a.origin, a.destination, day)
+    found = await fs.search_flights(a.origin, a.destination, a.date)
     if not found.outbound:
         print("No flights found for the demo route", file=sys.stderr)
         return EXIT_USAGE

@@ -155,6 +155,12 @@ def test_booking_a_past_date_says_the_flight_departed_and_starts_nothing(stack: 
     assert cli(stack, "stats", "--json").out == before.out
 
 
+def test_dates_can_be_given_relative_to_today(stack: Stack) -> None:
+    found = cli(stack, "flights", ORIGIN, DEST, "tomorrow", "--return", "+8")
+    assert found.code == 0, found
+    assert flight_id("FS101", 1) in found.out and flight_id("FS102", 8) in found.out, found
+
+
 def test_get_unknown_saga_is_a_usage_error(stack: Stack) -> None:
     result = cli(stack, "get", "no-such-saga-" + uuid.uuid4().hex)
     assert result.code == 2, result
