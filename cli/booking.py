@@ -28,6 +28,11 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     fl.add_argument("--class", dest="cabin", default="economy", choices=sorted(CABINS))
     fl.add_argument("--passengers", type=int, default=1)
     fl.add_argument("--json", action="store_true")
+    fl.add_argument(
+        "--ids",
+        action="store_true",
+        help="print only the ids of the flights still to leave, one a line (for scripts)",
+    )
     _book_arguments(sub.add_parser("book", help="book flights (runs the saga)"))
     return {"flights": on_stack(flights), "book": on_stack(book)}
 
@@ -92,6 +97,11 @@ async def flights(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     )
     if a.json:
         print(render.as_json(found))
+    elif a.ids:
+        now = datetime.now(UTC)
+        for leg in [*found.outbound, *found.inbound]:
+            if leg.departure.ToDatetime(UTC) > now:
+                print(leg.flight_id)
     elif not found.outbound:
         print("No flights found")
     else:

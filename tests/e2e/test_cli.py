@@ -159,6 +159,10 @@ def test_dates_can_be_given_relative_to_today(stack: Stack) -> None:
     found = cli(stack, "flights", ORIGIN, DEST, "tomorrow", "--return", "+8")
     assert found.code == 0, found
     assert flight_id("FS101", 1) in found.out and flight_id("FS102", 8) in found.out, found
+    ids = cli(stack, "flights", ORIGIN, DEST, "+2", "--ids")
+    assert ids.code == 0, ids
+    assert ids.out.split() == [flight_id(n, 2) for n in ("FS101", "FS103", "FS105")], ids
+    assert cli(stack, "flights", ORIGIN, DEST, "2026-01-01", "--ids").out == ""  # long gone
 
 
 def test_get_unknown_saga_is_a_usage_error(stack: Stack) -> None:
