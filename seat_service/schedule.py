@@ -1,9 +1,10 @@
 """The flight schedule, generated deterministically in code (nothing to load or seed).
 
 FlightSaga Air flies 12 routes, 2-3 flights a day each, every day. The schedule rolls with the
-clock: it holds the flights of the last HISTORY_DAYS days (departed ones stay known, so holds
-taken before they left can still be released and read back) through AHEAD_DAYS days from
-today. A flight id is `<flight number>-<local departure date>`, e.g. "FS101-20261201".
+clock: flights can be booked up to AHEAD_DAYS days from today, and searched from HISTORY_DAYS
+back. A departed flight stays known by its id, however old (`find`), so a saga that held seats
+on it before it left still replays and releases them; only a new hold on it is refused.
+A flight id is `<flight number>-<local departure date>`, e.g. "FS101-20261201".
 Departure times are local to the origin airport (DST included), stored and sent as UTC.
 Nothing is stored per flight: seats are held by flight id, lazily (inventory.py).
 
@@ -216,6 +217,7 @@ def last_day() -> date:
 
 
 def in_season(day: date) -> bool:
+    """Whether a search of this day lists flights (the rolling window)."""
     return first_day() <= day <= last_day()
 
 
@@ -225,7 +227,8 @@ def departed(flight: Flight, now: datetime | None = None) -> bool:
 
 
 def find(flight_id: str) -> Flight | None:
-    """The flight with this id, or None if it is not on the schedule."""
+    """The flight with this id, or None if it is not on the schedule (an unknown number, a bad
+    date, or beyond the last day; a departed flight, however old, is found)."""
     match = _FLIGHT_ID.match(flight_id.strip().upper())
     if match is None or match.group(1) not in _BY_NUMBER:
         return None
@@ -233,7 +236,7 @@ def find(flight_id: str) -> Flight | None:
         day = datetime.strptime(match.group(2), "%Y%m%d").date()
     except ValueError:
         return None
-    return _flight(match.group(1), day) if in_season(day) else None
+    return _flight(match.group(1), day) if day <= last_day() else None
 
 
 def flights_between(origin: str, destination: str, day: date) -> list[Flight]:

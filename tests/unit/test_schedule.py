@@ -43,11 +43,9 @@ def test_find_round_trips_and_rejects_unknown_ids() -> None:
     assert flight.departure.date() == flight_day(3)
     assert flight.departure.astimezone(ZoneInfo("America/New_York")).time() == time(8)
     beyond = schedule.AHEAD_DAYS + 1
-    too_old = -schedule.HISTORY_DAYS - 1
     for bad in (
         "FS101-20261131",
         flight_id("FS101", beyond),
-        flight_id("FS101", too_old),
         flight_id("FS999", 3),
         "FS101",
         "",
@@ -56,13 +54,18 @@ def test_find_round_trips_and_rejects_unknown_ids() -> None:
         assert schedule.find(bad) is None
 
 
-def test_the_window_rolls_with_the_clock_and_keeps_departed_flights() -> None:
+def test_the_window_rolls_with_the_clock_and_departed_flights_stay_known() -> None:
     assert schedule.first_day() == flight_day(-schedule.HISTORY_DAYS)
     assert schedule.last_day() == flight_day(schedule.AHEAD_DAYS)
     yesterday = schedule.find(flight_id("FS101", -1))
     tomorrow = schedule.find(flight_id("FS101", 1))
     assert yesterday is not None and tomorrow is not None
     assert schedule.departed(yesterday) and not schedule.departed(tomorrow)
+    # However old, a departed flight is found (its holds replay and release), not searched.
+    ancient = schedule.find(flight_id("FS101", -schedule.HISTORY_DAYS - 400))
+    assert ancient is not None and schedule.departed(ancient)
+    assert schedule.flights_between("JFK", "LAX", flight_day(-schedule.HISTORY_DAYS - 1)) == []
+    assert schedule.flights_between("JFK", "LAX", flight_day(-schedule.HISTORY_DAYS))
     at = tomorrow.departure
     assert schedule.departed(tomorrow, now=at)
     assert not schedule.departed(tomorrow, now=at - timedelta(seconds=1))
