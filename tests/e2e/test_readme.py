@@ -220,9 +220,9 @@ FlightSaga is up
 ```sh
 # a comment, then a command on two lines
 .venv/bin/flightsaga book --from JFK --to LAX \\
-    --date 2026-12-01 --fail-at payment   # exit 1
+    --date tomorrow --fail-at payment   # exit 1
 CID=readme-sample-$RANDOM
-.venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --correlation-id "$CID" \\
+.venv/bin/flightsaga book --from JFK --to LAX --date tomorrow --correlation-id "$CID" \\
     | grep -q "BOOKING CONFIRMED"
 .venv/bin/flightsaga get no-such-saga # exit 2: NOT_FOUND is bad input
 
@@ -245,8 +245,7 @@ def test_extract_follows_the_convention() -> None:
     expected = [(1, 10), (0, 12), (0, 13), (2, 15), (0, 17), (0, 18)]
     assert [(c.expected, c.line) for c in commands] == expected
     assert commands[0].text == (
-        ".venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --fail-at payment"
-        "   # exit 1"
+        ".venv/bin/flightsaga book --from JFK --to LAX --date tomorrow --fail-at payment   # exit 1"
     )
     assert not any("flightsaga up" in c.text or "false" in c.text for c in commands)
     assert extract_commands("# no code here\n\n```console\n$ ls\n```\n") == []
