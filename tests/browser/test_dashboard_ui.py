@@ -206,6 +206,17 @@ def test_flight_times_are_local_to_their_airport_with_the_zone(page: Page) -> No
     assert not re.search(r"\d\d:\d\d:\d\d", row.inner_text()), "no seconds"
 
 
+def test_departed_flights_are_listed_but_cannot_be_booked(page: Page) -> None:
+    page.goto("/flights")
+    tid(page, "date").fill(flight_date(-1))
+    tid(page, "search").click()
+    gone = flight_id("FS101", -1)
+    expect(tid(page, f"flight-{gone}")).to_have_attribute("data-departed", "true")
+    expect(tid(page, f"book-{gone}")).to_be_disabled()
+    expect(tid(page, f"book-{gone}")).to_have_text("Departed")
+    expect(tid(page, f"pick-{gone}")).to_be_disabled()
+
+
 def test_flight_search_with_no_result_says_no_flights_found(page: Page) -> None:
     page.goto("/flights")
     tid(page, "origin").fill("BOS")

@@ -335,6 +335,12 @@ async def test_flight_search(dash: Dash) -> None:
     arrival = (departure + timedelta(minutes=385)).astimezone(la)
     assert first["arrival_local"].endswith(f" {arrival:%Z}")
     assert found["inbound"][0]["departure_local"].endswith(f" {at(8, time(12), la):%Z}")
+    assert not any(leg["departed"] for leg in found["outbound"] + found["inbound"])
+    gone = await dash.http.get(
+        "/api/flights", params={"origin": "JFK", "destination": "LAX", "date": flight_date(-1)}
+    )
+    assert gone.status_code == 200, gone.text
+    assert [leg["departed"] for leg in gone.json()["outbound"]] == [True, True, True]
     empty = await dash.http.get(
         "/api/flights", params={"origin": "BOS", "destination": "LHR", "date": flight_date(1)}
     )
