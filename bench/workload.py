@@ -12,7 +12,7 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 
@@ -31,10 +31,11 @@ from sagakit.config import TlsConfig
 from sagas.booking import STEP_ORDER, declaration
 from sagas.peers import Addrs, Peers
 
-# The schedule's season and routes (seat_service.schedule): searched, not imported, so a
-# --target stack is explored through its API like any client would.
-FIRST_DAY = date(2026, 12, 1)
-LAST_DAY = date(2027, 3, 31)
+# The schedule's routes (seat_service.schedule): searched, not imported, so a --target stack is
+# explored through its API like any client would. Its window rolls with the clock (flights to
+# 180 days ahead; a departed one cannot be booked): the bench picks days from tomorrow on.
+FIRST_DAY_AHEAD = 1
+LAST_DAY_AHEAD = 120
 ROUTES = (
     ("JFK", "LAX"),
     ("LAX", "JFK"),
@@ -106,11 +107,12 @@ class FlightPool:
 async def collect_flights(
     peers: Peers, dates: int = 24, parallel: int = 8, seed: int = 7
 ) -> FlightPool:
-    """SearchFlights over every route on `dates` days spread across the season."""
-    days = (LAST_DAY - FIRST_DAY).days + 1
+    """SearchFlights over every route on `dates` days spread over the next four months."""
+    first = datetime.now(UTC).date() + timedelta(days=FIRST_DAY_AHEAD)
+    days = LAST_DAY_AHEAD - FIRST_DAY_AHEAD + 1
     rng = random.Random(seed)
     picked = sorted(rng.sample(range(days), min(dates, days)))
-    queries = [(o, d, FIRST_DAY + timedelta(days=i)) for i in picked for o, d in ROUTES]
+    queries = [(o, d, first + timedelta(days=i)) for i in picked for o, d in ROUTES]
     seats: dict[str, int] = {}
     gate = asyncio.Semaphore(parallel)
 

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -470,7 +471,9 @@ class Launcher:
 
     def banner(self) -> str:
         rows = [f"  {s.name:<13}{s.url}" for s in self.services]
-        flight = "--from JFK --to LAX --date 2026-12-01"
+        # Tomorrow, computed as the banner prints: a date that has not departed.
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        flight = f"--from JFK --to LAX --date {tomorrow.isoformat()}"
         cli = ".venv/bin/flightsaga"
         if self.orchestrator.port != ORCHESTRATOR.default_port:
             seat = self.participants[0]  # the CLI searches flights on the seat service

@@ -1,7 +1,7 @@
 """The Python client library for FlightSaga (what the CLI, the demo and scripts use).
 
     async with OrchestratorClient() as fs:              # ORCHESTRATOR_ADDR or 127.0.0.1:50050
-        flights = await fs.search_flights("JFK", "LAX", "2026-12-01")
+        flights = await fs.search_flights("JFK", "LAX", "2027-01-15")  # YYYY-MM-DD, not departed
         saga = await fs.book(booking(flight_ids=[flights.outbound[0].flight_id]),
                              fail_at=["payment"])
         async for event in fs.watch(saga.saga_id): ...

@@ -18,6 +18,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, check_records, first_flight
+from tests.support.dates import flight_date
 from tests.support.replicas import (
     TTL,
     Replicas,
@@ -153,7 +154,7 @@ async def one_try(reps: Replicas, proxy: TcpProxy, hooks: Path, mode: str, i: in
     assert await balance(stack) == before - spent
     assert_fenced(reps.database)
     # Replica 1 serves on: a booking through it runs to the end.
-    flight = await first_flight(stack, date="2026-12-04")
+    flight = await first_flight(stack, date=flight_date(4))
     done = await first.BookFlight(book_request([flight], customer="LOY-1004", points=0), timeout=30)
     assert done.status == pb.COMPLETED, done
     print(f"\n{mode} #{i + 1}: {len(epochs)} sagas taken over in {took:.2f} s")

@@ -247,9 +247,9 @@ FlightSaga is up
 ```sh
 # a comment, then a command on two lines
 .venv/bin/flightsaga book --from JFK --to LAX \\
-    --date 2026-12-01 --fail-at payment   # exit 1
+    --date tomorrow --fail-at payment   # exit 1
 CID=readme-sample-$RANDOM
-.venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --correlation-id "$CID" \\
+.venv/bin/flightsaga book --from JFK --to LAX --date tomorrow --correlation-id "$CID" \\
     | grep -q "BOOKING CONFIRMED"
 .venv/bin/flightsaga get no-such-saga # exit 2: NOT_FOUND is bad input
 

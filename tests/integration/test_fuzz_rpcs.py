@@ -42,6 +42,7 @@ from flightsaga.v1 import (
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.auth import new_token
 from sagakit.channels import open_channel
+from tests.support.dates import flight_date, flight_id
 from tests.support.stack import Stack, running_stack, tls_for
 from tooling.certs import make_certs
 
@@ -58,7 +59,7 @@ SERVICES = {
     "payment_service": payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
     "booking_service": booking_pb2.DESCRIPTOR.services_by_name["BookingService"],
 }
-FLIGHTS = ["FS101-20261201", "FS103-20261201", "FS102-20261208"]
+FLIGHTS = [flight_id("FS101", 1), flight_id("FS103", 1), flight_id("FS102", 8)]
 ACCOUNTS = ["LOY-1001", "LOY-1002"]
 # Values that meant something to the services, or that broke them once.
 SHARP_STRINGS = [
@@ -83,7 +84,7 @@ SHARP_STRINGS = [
     "nan",
     "inf",
     "1e400",
-    "2026-12-01",
+    flight_date(1),
     "2026-02-30",
     "../../etc/passwd",
     "'; DROP TABLE sagas; --",

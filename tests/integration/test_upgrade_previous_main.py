@@ -23,13 +23,14 @@ from sagakit.config import RetentionConfig
 from sagakit.migrate import Migrations
 from sagakit.plainjson import plain
 from tests.support.booking import book_request, first_flight, proof
+from tests.support.dates import flight_date
 from tests.support.stack import Stack, running_stack
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "main-175cdbb"
 SERVICES = ("orchestrator", "seat_service", "loyalty_service", "payment_service", "booking_service")
 FINISHED = ("main-done", "main-comp")
 LIVE = ("main-live-1", "main-live-2", "main-live-3")  # the third was told to fail at booking
-DATE = "2027-03-30"  # the fixture's flight day; the schedule ends 2027-03-31
+DATE = flight_date(1)  # a new booking's day (the fixture's sagas fly on 2027-03-30)
 COMPENSATED_ORDER = ["process_payment", "deduct_loyalty_points", "reserve_seat"]
 # Retention is off: the fixture only gets older, and past BARRIER_RETENTION (30 days by default)
 # the orchestrator stops calling participants for a saga (it ends FAILED, by design), and past
