@@ -73,7 +73,11 @@ def _book_arguments(bk: argparse.ArgumentParser) -> None:
     bk.add_argument(
         "--points", type=int, default=0, help="loyalty points to use (1 point = 1 cent)"
     )
-    bk.add_argument("--card", default="4242424242424242", help="card number (test cards in README)")
+    bk.add_argument(
+        "--card",
+        default="4242424242424242",
+        help="card number (test cards: docs/api.md#payment-test-cards)",
+    )
     bk.add_argument("--expiry", type=_expiry, default=(12, 2030), help="MM/YYYY")
     bk.add_argument("--cvc", default="123")
     bk.add_argument(

@@ -1,4 +1,4 @@
-"""The dashboard's share of README "Security": who may use its API, and no cross-site writes.
+"""The dashboard's share of docs/security.md: who may use its API, and no cross-site writes.
 
 The token is checked here, then forwarded to the orchestrator, which checks the role: the
 dashboard gives nobody more than their own token does.

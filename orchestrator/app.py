@@ -35,8 +35,8 @@ log = logging.getLogger("orchestrator")
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 
-# Who may call what when AUTH_TOKENS_FILE is set (README "Security"). An operator may do
-# everything; a booker reads only its own sagas (checked by the servicer).
+# Who may call what when AUTH_TOKENS_FILE is set (docs/security.md#who-may-call-what). An
+# operator may do everything; a booker reads only its own sagas (checked by the servicer).
 ROLE_RULES: dict[str, tuple[str, ...]] = {
     "BookFlight": (BOOKER, OPERATOR),
     "StartBooking": (BOOKER, OPERATOR),

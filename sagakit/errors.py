@@ -21,7 +21,7 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 
 class Reason:
-    """The stable ErrorInfo reasons (README "Error reasons")."""
+    """The stable ErrorInfo reasons (docs/api.md#error-details)."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     NOT_FOUND = "NOT_FOUND"

@@ -1,4 +1,5 @@
-"""Shared pytest set-up. Tiers: tests/unit, integration, e2e, browser, chaos (see README).
+"""Shared pytest set-up. Tiers: tests/unit, integration, e2e, browser, chaos
+(docs/testing.md#the-tiers).
 
 PostgreSQL (tests/support/postgres.py): `pg_cluster` is one throwaway server for the session;
 `database_backend` runs a test once on SQLite and once on PostgreSQL, and `database_url(service)`

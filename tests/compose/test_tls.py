@@ -1,4 +1,4 @@
-"""docker-compose runs with mTLS between every service (README "Security"): the published
+"""docker-compose runs with mTLS between every service (docs/security.md#transport): the published
 ports refuse plaintext, and a participant's Do is the orchestrator certificate's alone."""
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def rewrite(command: str, stack: Stack) -> str:
 
     rewritten = ADDRESS.sub(swap, command)
     if " -plaintext " in rewritten and not stack.local:
-        # docker-compose speaks mTLS (README "Security"): the same call with the README's TLS
-        # flags; a participant's Do/Compensate takes the orchestrator's certificate.
+        # docker-compose speaks mTLS (docs/security.md#transport): the same call with the
+        # README's TLS flags; a participant's Do/Compensate takes the orchestrator's certificate.
         participant = re.search(r"127\.0\.0\.1:\d+", rewritten)
         direct = participant is not None and any(
             participant[0] == stack.addr(p) for p in ("seat", "loyalty", "payment", "booking")

@@ -262,7 +262,7 @@ class FuzzStack:
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             # A compensation failure the call itself injected (x-fail / x-fault) answers
-            # INTERNAL on purpose: the orchestrator retries it (README, fault injection).
+            # INTERNAL on purpose: the orchestrator retries it (docs/api.md#fault-injection).
             injected = "(fault injection)" in (exc.details() or "") and any(
                 k in ("x-fail", "x-fault") for k, _ in md
             )
@@ -428,7 +428,7 @@ def test_every_rpc_of_every_service_survives_fuzzing(fuzz: FuzzStack) -> None:
 
     - no answer is UNKNOWN or INTERNAL (a bad request is the caller's error, named as such),
       but for an INTERNAL the call asked for (an injected compensation failure, which the
-      orchestrator must retry: README, fault injection);
+      orchestrator must retry: docs/api.md#fault-injection);
     - every service still reports SERVING afterwards;
     - the cross-service invariants of the chaos campaign (chaos/invariants.py) hold once every
       saga has settled and every saga id the fuzzer sent to a participant's Do has been

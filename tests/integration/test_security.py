@@ -1,4 +1,4 @@
-"""TLS, mTLS and API tokens on real servers (README "Security"): real TLS handshakes with
+"""TLS, mTLS and API tokens on real servers (docs/security.md): real TLS handshakes with
 certificates made by `flightsaga certs` code, the real CLI and the real grpcurl binary."""
 
 from __future__ import annotations
