@@ -38,7 +38,7 @@ FULL_NAMES = {
     "payment": "flightsaga.v1.PaymentService",
     "booking": "flightsaga.v1.BookingService",
 }
-# The default ports (docs/api.md) (what docker-compose publishes and the README uses).
+# The default ports (docs/api.md; what docker-compose publishes and the README uses).
 DEFAULT_PORTS = {
     "orchestrator": 50050,
     "seat": 50051,
