@@ -75,7 +75,7 @@ browser: venv
 chaos-test: venv
 	$(PY) -m pytest -q tests/chaos
 
-# A moderate chaos campaign on a local stack of its own (README: Chaos campaign); exits 1 on
+# A moderate chaos campaign on a local stack of its own (docs/chaos.md); exits 1 on
 # any invariant violation. CHAOS_ARGS adds flags, e.g. CHAOS_ARGS="--seed 7 --code ../old".
 CHAOS_ARGS ?=
 chaos: venv

@@ -2,11 +2,7 @@
 server given by URL), one fresh set of databases per round.
 
 `--database sqlite,postgres` (or `sqlite,postgresql://…`) measures both in one run, rounds
-alternating between them like variants. `postgres` starts a throwaway local cluster
-(tooling/pgcluster.py: initdb in a temp dir, a free 127.0.0.1 port, fsync and
-synchronous_commit on) for the whole run and destroys it at the end; its CPU (every server
-process) is reported as `postgres`. `postgresql://user:pass@host:port/NAME` uses that server:
-each round creates databases `NAME_b<stamp>r<round>v<i>_<service>` and drops them after it.
+alternating between them like variants.
 """
 
 from __future__ import annotations
@@ -35,7 +31,13 @@ class Backend:
 
 
 def parse_backends(values: list[str]) -> list[Backend]:
-    """`--database` values (repeatable, comma-separated) -> backends."""
+    """`--database` values (repeatable, comma-separated) -> backends.
+
+    `postgres` starts a throwaway local cluster (tooling/pgcluster.py: initdb in a temp dir, a
+    free 127.0.0.1 port, fsync and synchronous_commit on) for the whole run and destroys it at
+    the end; its CPU (every server process) is reported as `postgres`.
+    `postgresql://user:pass@host:port/NAME` uses that server: each round creates databases
+    `NAME_b<stamp>r<round>v<i>_<service>` and drops them after it."""
     parts: list[str] = []
     for value in values:
         for part in (p.strip() for p in value.split(",")):

@@ -1,17 +1,9 @@
 """`python -m bench engine`: the saga engine's own CPU per saga, with no gRPC at all.
 
-The flight saga's definition (four steps, same names) runs on the real runner and saga log
-(SQLite file, `synchronous=FULL`, group commit) in this process, with steps that answer at once
-with a reply shaped like the participants' (no network, no other process). What this measures
-is what the orchestrator adds to its gRPC calls: five durable transactions and ten events per
-saga, leases, the driver's bookkeeping, and with `--with` the parts the orchestrator runs
-beside the engine: the bookings log (`sink`), counts and Prometheus (`observers`), and INFO
-logging to a file (`logging`). Each configuration runs in a fresh process of its own, rounds
-alternating, so the figures compare within one run (this machine's noise is 10-30 %).
-
-Compare with `python -m bench --modes saga,relay`: the relay column is the floor of the
-orchestrator's gRPC calls; the orchestrator's CPU is roughly that floor plus this figure plus
-the API layer (validation, the reply, interceptors).
+What this measures is what the orchestrator adds to its gRPC calls. Compare with
+`python -m bench --modes saga,relay`: the relay column is the floor of the orchestrator's gRPC
+calls; the orchestrator's CPU is roughly that floor plus this figure plus the API layer
+(validation, the reply, interceptors).
 """
 
 from __future__ import annotations
@@ -44,7 +36,14 @@ REPLY = {
 
 
 async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dict[str, Any]:
-    """In this process: n sagas at `concurrency`, after a warm-up; CPU of the whole process."""
+    """In this process: n sagas at `concurrency`, after a warm-up; CPU of the whole process.
+
+    The flight saga's definition (four steps, same names) runs on the real runner and saga log
+    (SQLite file, `synchronous=FULL`, group commit), with steps that answer at once with a reply
+    shaped like the participants' (no network, no other process): five durable transactions and
+    ten events per saga, leases, the driver's bookkeeping, and in `parts` the parts the
+    orchestrator runs beside the engine: the bookings log (`sink`), counts and Prometheus
+    (`observers`), and INFO logging to a file (`logging`)."""
     from flightsaga.v1 import orchestrator_pb2 as pb
     from orchestrator.bookings_log import BookingsLog
     from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
@@ -147,6 +146,8 @@ def _configs(spec: str) -> list[tuple[str, ...]]:
 
 
 def main(argv: list[str]) -> int:
+    """Each configuration runs in a fresh process of its own, rounds alternating, so the figures
+    compare within one run (this machine's noise is 10-30 %)."""
     if argv[:1] == ["--child"]:
         return _child(argv[1:])
     p = argparse.ArgumentParser(

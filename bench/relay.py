@@ -1,14 +1,8 @@
 """`python -m bench.relay PORT SEAT LOYALTY PAYMENT BOOKING`: the CPU floor of an orchestrator.
 
-A gRPC server on 127.0.0.1:PORT answering only `flightsaga.v1.Orchestrator/BookFlight` by
-making exactly the orchestrator's own gRPC calls for a booking and nothing else: payment
-`Tokenize` (the card replaced by its token, as orchestrator.servicer._tokenized does), then the
-four participants' `Do` built by sagas.booking's request builders, in sequence, each
-with the caller's x-correlation-id. No saga log, no leases, no logging per call, no
-interceptors, no metrics: what is left of the orchestrator's CPU per booking is gRPC itself
-(serving one call, making five) on the same event loop (uvloop) and channels. The benchmark's
-`relay` mode (bench/README.md) runs it beside the local stack and compares its CPU per booking
-with the orchestrator's.
+A gRPC server making exactly the orchestrator's own gRPC calls for a booking and nothing else.
+The benchmark's `relay` mode (bench/README.md) runs it beside the local stack and compares its
+CPU per booking with the orchestrator's.
 """
 
 from __future__ import annotations
@@ -33,7 +27,13 @@ USAGE = "usage: python -m bench.relay PORT SEAT LOYALTY PAYMENT BOOKING (address
 
 
 class Relay(orchestrator_pb2_grpc.OrchestratorServicer):
-    """BookFlight as the orchestrator's gRPC calls alone; every other method UNIMPLEMENTED."""
+    """BookFlight as the orchestrator's gRPC calls alone; every other method UNIMPLEMENTED.
+
+    Payment `Tokenize` (the card replaced by its token, as orchestrator.servicer._tokenized
+    does), then the four participants' `Do` built by sagas.booking's request builders, in
+    sequence, each with the caller's x-correlation-id. No saga log, no leases, no logging per
+    call, no interceptors, no metrics: what is left of the orchestrator's CPU per booking is gRPC
+    itself (serving one call, making five) on the same event loop (uvloop) and channels."""
 
     def __init__(self, peers: Peers) -> None:
         self.peers = peers

@@ -16,10 +16,10 @@ RELAY = "relay"  # bench.relay: the relay mode's stand-in for the orchestrator
 SERVICES = (*services.NAMES, POSTGRES_CPU, RELAY, CLIENT)  # orchestrator, seat, ... booking first
 SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
 SHORT |= {"booking": "book", POSTGRES_CPU: "pg", RELAY: "relay", CLIENT: "client"}
-# Targets from issue 7 (reported, never asserted).
+# Targets for the saga against the raw chain (reported, never asserted).
 TARGET_THROUGHPUT = (32, 0.5)  # at this concurrency, saga throughput >= this x raw
 TARGET_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x raw
-# Targets from issue 11 (reported, never asserted), against the first backend of the run.
+# Targets against the first backend of the run (reported, never asserted).
 TARGET_DB_THROUGHPUT = (32, 1.0)  # at this concurrency, saga/s >= this x the baseline's
 TARGET_DB_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x the baseline's
 
@@ -116,7 +116,7 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def backend_comparison(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each database backend against the run's first one, for the same code: per mode and
     concurrency, throughput, p50 and CPU per booking (services + database server), and their
-    ratios (this / baseline); the issue 11 targets for the saga mode."""
+    ratios (this / baseline); the TARGET_DB_* targets for the saga mode."""
     out = []
     bases: dict[str, dict[str, Any]] = {}
     for v in variants:

@@ -1,19 +1,8 @@
-"""`python -m bench scale`: what the saga log's size costs (issue 17, item 2).
+"""`python -m bench scale`: what the saga log's size costs.
 
-For each backend, one stack on one data folder; for each log size, in increasing order:
-1. the log is grown to that many finished sagas by bulk SQL, with the orchestrator stopped:
-   copies of real sagas this stack ran first (their saga, step and event rows), new ids,
-   timestamps spread over the last `SEED_DAYS` days (inside the default SAGA_RETENTION, so
-   retention leaves them be);
-2. the orchestrator is started again and timed until it serves (restart at this log size);
-3. BookFlight, GetSaga (random seeded sagas), ListSagas (the first page, and a page in the
-   middle of the log through a page token), GetStats: each one call at a time, p50 and p95.
-Then 10,000 unfinished sagas are written into the log as a `kill -9` leaves them (the first step
-started, the dead process's leases), the orchestrator is started, and the time until every one
-is terminal is measured (recovery). Last, a long run of bookings with the orchestrator's RSS
-sampled every second. The participants' tables are not grown (their hot paths are key lookups).
-
-Writes `scale-<stamp>.json` and `.png` into --out (bench/results by default).
+For each backend and log size: restart time, the read RPCs' latency, then recovery of 10,000
+unfinished sagas and the orchestrator's RSS over a long run (run_backend says how). Writes
+`scale-<stamp>.json` and `.png` into --out (bench/results by default).
 """
 
 from __future__ import annotations
@@ -413,6 +402,21 @@ async def rss_run(peers: Peers, work: Workload, pid: int, n: int, concurrency: i
 
 
 async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases) -> dict[str, Any]:
+    """One stack on one data folder, and for each log size, in increasing order, three steps.
+
+    1. the log is grown to that many finished sagas by bulk SQL, with the orchestrator stopped:
+       copies of real sagas this stack ran first (their saga, step and event rows), new ids,
+       timestamps spread over the last `SEED_DAYS` days (inside the default SAGA_RETENTION, so
+       retention leaves them be);
+    2. the orchestrator is started again and timed until it serves (restart at this log size);
+    3. BookFlight, GetSaga (random seeded sagas), ListSagas (the first page, and a page in the
+       middle of the log through a page token), GetStats: each one call at a time, p50 and p95.
+
+    Then 10,000 unfinished sagas are written into the log as a `kill -9` leaves them (the first
+    step started, the dead process's leases), the orchestrator is started, and the time until
+    every one is terminal is measured (recovery). Last, a long run of bookings with the
+    orchestrator's RSS sampled every second. The participants' tables are not grown (their hot
+    paths are key lookups)."""
     sizes = sorted(args.log_sizes)
     out: dict[str, Any] = {"backend": backend.name, "sizes": []}
     env = {"SQLITE_SYNCHRONOUS": "full"}

@@ -1,17 +1,8 @@
 """What the benchmark sends: flights to book, and one operation per booking.
 
 Each operation performs one booking and checks that it ended exactly as expected; anything else
-is reported as a problem (an RPC error, or an unexpected status / shape of the reply).
-
-- saga: BookFlight through the orchestrator, expected COMPLETED with a booking reference.
-- raw: the four participants' Do called directly in sequence with a fresh saga id: no
-  orchestrator, no saga log (the floor for this design on this machine).
-- failure: BookFlight with x-fail-at confirm_booking, expected COMPENSATED after three
-  compensations (payment, loyalty, seat).
-- mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
-- relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
-  only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
-  an orchestrator). Not run by default; only beside a local stack.
+is reported as a problem (an RPC error, or an unexpected status / shape of the reply). The modes
+are Workload's.
 """
 
 from __future__ import annotations
@@ -21,7 +12,7 @@ import itertools
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 
@@ -40,10 +31,11 @@ from sagakit.config import TlsConfig
 from sagas.booking import STEP_ORDER, declaration
 from sagas.peers import Addrs, Peers
 
-# The schedule's season and routes (seat_service.schedule): searched, not imported, so a
-# --target stack is explored through its API like any client would.
-FIRST_DAY = date(2026, 12, 1)
-LAST_DAY = date(2027, 3, 31)
+# The schedule's routes (seat_service.schedule): searched, not imported, so a --target stack is
+# explored through its API like any client would. Its window rolls with the clock (flights to
+# 180 days ahead; a departed one cannot be booked): the bench picks days from tomorrow on.
+FIRST_DAY_AHEAD = 1
+LAST_DAY_AHEAD = 120
 ROUTES = (
     ("JFK", "LAX"),
     ("LAX", "JFK"),
@@ -89,9 +81,6 @@ class FlightPool:
     def __len__(self) -> int:
         return len(self._left)
 
-    def capacity(self) -> int:
-        return sum(self._left.values())
-
     def sample(self, seats: int, seed: int) -> FlightPool:
         """A random subset of the flights with at least 3x `seats` free seats in all."""
         rng = random.Random(seed)
@@ -118,11 +107,12 @@ class FlightPool:
 async def collect_flights(
     peers: Peers, dates: int = 24, parallel: int = 8, seed: int = 7
 ) -> FlightPool:
-    """SearchFlights over every route on `dates` days spread across the season."""
-    days = (LAST_DAY - FIRST_DAY).days + 1
+    """SearchFlights over every route on `dates` days spread over the next four months."""
+    first = datetime.now(UTC).date() + timedelta(days=FIRST_DAY_AHEAD)
+    days = LAST_DAY_AHEAD - FIRST_DAY_AHEAD + 1
     rng = random.Random(seed)
     picked = sorted(rng.sample(range(days), min(dates, days)))
-    queries = [(o, d, FIRST_DAY + timedelta(days=i)) for i in picked for o, d in ROUTES]
+    queries = [(o, d, first + timedelta(days=i)) for i in picked for o, d in ROUTES]
     seats: dict[str, int] = {}
     gate = asyncio.Semaphore(parallel)
 
@@ -161,6 +151,18 @@ def _expect(cond: bool, what: str) -> None:
 
 
 class Workload:
+    """One operation per mode.
+
+    - saga: BookFlight through the orchestrator, expected COMPLETED with a booking reference.
+    - raw: the four participants' Do called directly in sequence with a fresh saga id: no
+      orchestrator, no saga log (the floor for this design on this machine).
+    - failure: BookFlight with x-fail-at confirm_booking, expected COMPENSATED after three
+      compensations (payment, loyalty, seat).
+    - mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
+    - relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
+      only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
+      an orchestrator). Not run by default; only beside a local stack."""
+
     def __init__(
         self,
         peers: Peers,

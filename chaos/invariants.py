@@ -1,18 +1,8 @@
 """Cross-service invariants, checked on plain data (records.py) so they can be unit-tested.
 
 The orchestrator is trusted for one thing only, each saga's final status (and booking
-reference); every effect is read from the participant that owns it. Per saga:
-
-- COMPLETED: a seat held per passenger per leg (and nothing else), the points deducted once and
-  not refunded, one charge and no refund, one CONFIRMED booking whose reference, transaction,
-  points and seats agree with the other services' records;
-- COMPENSATED: no seat held, points net 0, charged == refunded, booking absent or CANCELLED;
-- anything else (RUNNING, COMPENSATING, FAILED) after quiescence and resume: a violation.
-
-Aggregates catch what no saga explains: every held seat on the campaign's flights belongs to a
-COMPLETED saga, each flight's free-seat count matches its seat map, each account's balance
-moved by exactly the completed sagas' points. Then: one saga per idempotency key, every saga the
-orchestrator has was started by this campaign, and every client's answer agrees with the end.
+reference); every effect is read from the participant that owns it. `per_saga` checks each
+saga's effects, the others what no single saga explains.
 """
 
 from __future__ import annotations
@@ -155,6 +145,13 @@ def _compensated(s: SagaView, r: ParticipantRecords) -> list[Violation]:
 
 
 def per_saga(ev: Evidence) -> list[Violation]:
+    """Each saga's effects, by its final status.
+
+    - COMPLETED: a seat held per passenger per leg (and nothing else), the points deducted once and
+      not refunded, one charge and no refund, one CONFIRMED booking whose reference, transaction,
+      points and seats agree with the other services' records;
+    - COMPENSATED: no seat held, points net 0, charged == refunded, booking absent or CANCELLED;
+    - anything else (RUNNING, COMPENSATING, FAILED) after quiescence and resume: a violation."""
     out: list[Violation] = []
     for sid, s in sorted(ev.sagas.items()):
         if sid in ev.preexisting:
@@ -372,6 +369,10 @@ def bookings_log(ev: Evidence) -> list[Violation]:
 
 
 def check(ev: Evidence) -> list[Violation]:
+    """Every invariant. Beside each saga's own: every held seat on the campaign's flights belongs to
+    a COMPLETED saga, each flight's free-seat count matches its seat map, each account's balance
+    moved by exactly the completed sagas' points; one saga per idempotency key, every saga the
+    orchestrator has was started by this campaign, and every client's answer agrees with the end."""
     return [
         *per_saga(ev),
         *keys(ev),

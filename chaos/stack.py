@@ -58,7 +58,6 @@ class LocalStack:
     code_dir: Path | None = None
     events: list[ProcessEvent] = field(default_factory=list)
     phase: str = ""  # stamped on events, for the report
-    controls: bool = True
 
     def __post_init__(self) -> None:
         env = dict(self.env)
@@ -86,7 +85,7 @@ class LocalStack:
                 return svc
         raise KeyError(name)
 
-    def _note(self, name: str, action: str, pid: int) -> ProcessEvent:
+    def _record(self, name: str, action: str, pid: int) -> ProcessEvent:
         event = ProcessEvent(name, action, pid, round(time.monotonic() - self._t0, 3), self.phase)
         self.events.append(event)
         return event
@@ -95,7 +94,7 @@ class LocalStack:
         await self.launcher.start()
         self._t0 = time.monotonic()
         for svc in self.launcher.services:
-            self._note(svc.name, "start", self.pid(svc.name))
+            self._record(svc.name, "start", self.pid(svc.name))
         if self.code_dir is not None:
             self.check_code_dir()
 
@@ -120,26 +119,26 @@ class LocalStack:
         assert svc.proc is not None
         await svc.proc.wait()
         self._stopped.discard(name)
-        return self._note(name, "kill -9", pid)
+        return self._record(name, "kill -9", pid)
 
     async def restart(self, name: str) -> ProcessEvent:
         """Start the service again on the same port and database; wait until it serves."""
         svc = self._svc(name)
         await self.launcher.spawn(svc)
         await self.launcher.wait_healthy(svc)
-        return self._note(name, "restart", self.pid(name))
+        return self._record(name, "restart", self.pid(name))
 
     def sigstop(self, name: str) -> ProcessEvent:
         pid = self.pid(name)
         os.kill(pid, signal.SIGSTOP)
         self._stopped.add(name)
-        return self._note(name, "SIGSTOP", pid)
+        return self._record(name, "SIGSTOP", pid)
 
     def sigcont(self, name: str) -> ProcessEvent:
         pid = self.pid(name)
         os.kill(pid, signal.SIGCONT)
         self._stopped.discard(name)
-        return self._note(name, "SIGCONT", pid)
+        return self._record(name, "SIGCONT", pid)
 
     async def stop(self) -> None:
         # A stopped process cannot act on SIGTERM: wake it first, then stop everything.
@@ -161,7 +160,6 @@ class TargetStack:
     addrs: Addrs
     events: list[ProcessEvent] = field(default_factory=list)
     phase: str = ""
-    controls: bool = False
 
     async def start(self) -> None:
         return None

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -23,9 +23,10 @@ from orchestrator.client import booking
 from sagas.peers import Peers
 
 # Flights are searched through the seat service's API (so a --target stack is explored like a
-# client would), on one busy route and far enough in the season to be clear of demo bookings.
+# client would), on one busy route and far enough ahead to be clear of demo bookings (tomorrow's)
+# and of departures (the schedule rolls with the clock; a departed flight cannot be booked).
 POOL_ROUTES = (("JFK", "LAX"), ("LAX", "JFK"))
-POOL_FIRST_DAY = date(2027, 1, 5)
+POOL_DAYS_AHEAD = 30
 SEATS_PER_FLIGHT_BUDGET = 90  # of an A321's 150 economy seats: room for holds in flight
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -61,7 +62,8 @@ def pool_size(bookings: int) -> int:
 
 async def flight_pool(peers: Peers, size: int) -> list[str]:
     pool: list[str] = []
-    day = POOL_FIRST_DAY
+    day = datetime.now(UTC).date() + timedelta(days=POOL_DAYS_AHEAD)
+    last = day + timedelta(days=120)
     while len(pool) < size:
         for origin, destination in POOL_ROUTES:
             found = await peers.seat.SearchFlights(
@@ -72,8 +74,8 @@ async def flight_pool(peers: Peers, size: int) -> list[str]:
             )
             pool += [leg.flight_id for leg in found.outbound]
         day += timedelta(days=1)
-        if day.year > 2027 and not pool:
-            raise RuntimeError("no flights found on the pool routes")
+        if day > last and len(pool) < size:
+            raise RuntimeError(f"only {len(pool)} flights found on the pool routes, {size} needed")
     return pool[:size]
 
 

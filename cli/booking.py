@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from datetime import UTC, datetime
 
 from cli import render
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers, day
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import CABINS, OrchestratorClient, booking
@@ -20,11 +21,18 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     fl = sub.add_parser("flights", help="search the schedule")
     fl.add_argument("origin")
     fl.add_argument("destination")
-    fl.add_argument("date", help="YYYY-MM-DD")
-    fl.add_argument("--return", dest="return_date", default="", help="YYYY-MM-DD: round trip")
+    fl.add_argument("date", type=day, help="YYYY-MM-DD, today, tomorrow or +N (days ahead)")
+    fl.add_argument(
+        "--return", dest="return_date", type=day, default="", help="a date like DATE: round trip"
+    )
     fl.add_argument("--class", dest="cabin", default="economy", choices=sorted(CABINS))
     fl.add_argument("--passengers", type=int, default=1)
     fl.add_argument("--json", action="store_true")
+    fl.add_argument(
+        "--ids",
+        action="store_true",
+        help="print only the ids of the flights still to leave, one a line (for scripts)",
+    )
     _book_arguments(sub.add_parser("book", help="book flights (runs the saga)"))
     return {"flights": on_stack(flights), "book": on_stack(book)}
 
@@ -47,8 +55,12 @@ def _book_arguments(bk: argparse.ArgumentParser) -> None:
     bk.add_argument("--flight", action="append", default=[], help="flight id; repeat per leg")
     bk.add_argument("--from", dest="origin", help="or search: origin airport")
     bk.add_argument("--to", dest="destination", help="destination airport")
-    bk.add_argument("--date", help="outbound date YYYY-MM-DD")
-    bk.add_argument("--return", dest="return_date", default="", help="return date: round trip")
+    bk.add_argument(
+        "--date", type=day, help="outbound date: YYYY-MM-DD, today, tomorrow or +N (days ahead)"
+    )
+    bk.add_argument(
+        "--return", dest="return_date", type=day, default="", help="return date: round trip"
+    )
     bk.add_argument(
         "--passenger",
         action="append",
@@ -61,7 +73,11 @@ def _book_arguments(bk: argparse.ArgumentParser) -> None:
     bk.add_argument(
         "--points", type=int, default=0, help="loyalty points to use (1 point = 1 cent)"
     )
-    bk.add_argument("--card", default="4242424242424242", help="card number (test cards in README)")
+    bk.add_argument(
+        "--card",
+        default="4242424242424242",
+        help="card number (test cards: docs/api.md#payment-test-cards)",
+    )
     bk.add_argument("--expiry", type=_expiry, default=(12, 2030), help="MM/YYYY")
     bk.add_argument("--cvc", default="123")
     bk.add_argument(
@@ -85,6 +101,11 @@ async def flights(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     )
     if a.json:
         print(render.as_json(found))
+    elif a.ids:
+        now = datetime.now(UTC)
+        for leg in [*found.outbound, *found.inbound]:
+            if leg.departure.ToDatetime(UTC) > now:
+                print(leg.flight_id)
     elif not found.outbound:
         print("No flights found")
     else:
@@ -104,9 +125,16 @@ async def _first_flights(fs: OrchestratorClient, a: argparse.Namespace) -> list[
     found = await fs.search_flights(a.origin, a.destination, a.date, a.return_date, a.cabin)
     if not found.outbound or (a.return_date and not found.inbound):
         return []
-    legs = [found.outbound[0]] + ([found.inbound[0]] if a.return_date else [])
+    # The first that has not left (a departed flight cannot be booked: if all have, the
+    # first, and the orchestrator says it departed).
+    now = datetime.now(UTC)
+    outbound, inbound = (
+        [leg for leg in legs if leg.departure.ToDatetime(UTC) > now] or list(legs)
+        for legs in (found.outbound, found.inbound)
+    )
+    legs = [outbound[0]] + ([inbound[0]] if a.return_date else [])
     if not a.json:
-        for leg, choices in zip(legs, (found.outbound, found.inbound), strict=False):
+        for leg, choices in zip(legs, (outbound, inbound), strict=False):
             print(
                 f"booking {render.flight_text(leg)}\n"
                 f"  (the first of {len(choices)} that day; --flight ID books another)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
 EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
@@ -24,3 +25,17 @@ EXIT_STATUS = """Exit status:
 # A command takes its parsed arguments and returns the exit status.
 Command: TypeAlias = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def day(text: str) -> str:
+    """A date argument: `YYYY-MM-DD` as given (the seat service checks it), or relative to
+    today (UTC): `today`, `tomorrow`, `+N` (N days ahead). Flights that have departed cannot
+    be booked, so examples that must keep working say `tomorrow` or `+7`."""
+    word = text.strip().lower()
+    if word in ("today", "tomorrow"):
+        ahead = 0 if word == "today" else 1
+    elif word.startswith("+") and word[1:].isdigit():
+        ahead = int(word[1:])
+    else:
+        return text
+    return (datetime.now(UTC).date() + timedelta(days=ahead)).isoformat()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, Command, Subparsers, day
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient, booking
@@ -25,7 +25,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     dm = sub.add_parser("demo", help="run the original five scenarios and report")
     dm.add_argument("--from", dest="origin", default="JFK")
     dm.add_argument("--to", dest="destination", default="LAX")
-    dm.add_argument("--date", default="2026-12-01")
+    dm.add_argument("--date", type=day, default="tomorrow", help="YYYY-MM-DD, tomorrow or +N")
     dm.add_argument("--report", default="data/demo-report.json", help="JSON report path")
     return {"demo": on_stack(demo)}
 

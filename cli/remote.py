@@ -24,6 +24,7 @@ USAGE_REASONS = frozenset(
         Reason.FAULT_INJECTION_DISABLED,
         Reason.SAGA_NOT_RESUMABLE,
         Reason.REJECTED,
+        Reason.FLIGHT_DEPARTED,
     }
 )
 

@@ -1,7 +1,8 @@
 """`flightsaga certs` and `flightsaga token`: the files that turn on TLS and API tokens.
 
 With auth on, every call sends --token (default $FLIGHTSAGA_TOKEN); with TLS, the channel uses
-TLS_CA_FILE (and TLS_CERT_FILE / TLS_KEY_FILE as the client certificate), README "Security".
+TLS_CA_FILE (and TLS_CERT_FILE / TLS_KEY_FILE as the client certificate):
+docs/security.md#transport.
 """
 
 from __future__ import annotations

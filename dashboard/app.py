@@ -25,7 +25,6 @@ log = logging.getLogger("dashboard")
 
 def create_app(config: DashboardConfig) -> FastAPI:
     """The dashboard app; its lifespan opens one gRPC channel per peer and closes them."""
-
     dashboard = Dashboard(config)
 
     @asynccontextmanager

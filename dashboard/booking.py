@@ -1,13 +1,7 @@
 """Starting a saga from an HTTP request and answering at once with its saga id.
 
-The dashboard generates the booking's request id (the idempotency key) and correlation id and
-calls StartBooking, which logs the saga and answers at once with its record (usually RUNNING):
-that is the HTTP answer, or the orchestrator's refusal (INVALID_ARGUMENT, …) is. A client
-retrying the POST with the same key gets the same saga, never a second booking. A saga of any
-other served kind is started the same way with StartSaga (its input as JSON).
-
-A background task follows the saga with WatchSaga only to log its outcome; the saga itself runs
-in the orchestrator and goes on if the dashboard stops.
+A client retrying the POST with the same key gets the same saga, never a second booking. The
+saga itself runs in the orchestrator and goes on if the dashboard stops.
 """
 
 from __future__ import annotations
@@ -28,6 +22,14 @@ log = logging.getLogger("dashboard.booking")
 
 
 class SagaStarter:
+    """Starts sagas for the dashboard's HTTP API and logs their outcomes.
+
+    The dashboard generates the booking's request id (the idempotency key) and correlation id and
+    calls StartBooking, which logs the saga and answers at once with its record (usually
+    RUNNING): that is the HTTP answer, or the orchestrator's refusal (INVALID_ARGUMENT, …) is. A
+    saga of any other served kind is started the same way with StartSaga (its input as JSON). A
+    background task follows the saga with WatchSaga only to log its outcome."""
+
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
         self._background: set[asyncio.Task[None]] = set()

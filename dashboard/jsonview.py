@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -30,13 +30,16 @@ def is_booking(saga: orchestrator_pb2.Saga) -> bool:
 def flights_dict(reply: seat_pb2.SearchFlightsResponse) -> dict[str, Any]:
     """Search results as JSON, each leg with its departure and arrival in the local time of
     its airport, with the zone (`08:00 EST`), as the CLI shows them: a browser's own zone (and
-    seconds) would say nothing about when the flight leaves."""
+    seconds) would say nothing about when the flight leaves. `departed`: it has left."""
     out = to_dict(reply)
+    now = datetime.now(UTC)
     for key in ("outbound", "inbound"):
         for leg, shown in zip(getattr(reply, key), out.get(key, []), strict=True):
             departure = leg.departure.ToDatetime(tzinfo=UTC)
             arrival = leg.arrival.ToDatetime(tzinfo=UTC)
             shown["departure_local"] = airport_time(departure, leg.origin)
+            # A departed flight is listed (a search of today) but cannot be booked.
+            shown["departed"] = departure <= now
             shown["arrival_local"] = airport_time(
                 arrival, leg.destination, with_date=arrival.date() != departure.date()
             )

@@ -1,14 +1,7 @@
-"""The dashboard's share of README "Security": who may use its API, and no cross-site writes.
+"""The dashboard's share of docs/security.md: who may use its API, and no cross-site writes.
 
-With AUTH_TOKENS_FILE set, every /api/ call needs a token: `Authorization: Bearer …`, or the
-cookie the page sets after asking the user (POST /api/session; HttpOnly, SameSite=Strict, so
-no script and no other site can use it). The token is checked here, then forwarded to the
-orchestrator, which checks the role: the dashboard gives nobody more than their own token does.
-
-Whatever the auth setting, a state-changing call (POST, PUT, PATCH, DELETE) is refused when it
-comes from another origin (its Origin header names another host: 403) or carries a body type an
-HTML form can send without a CORS preflight (anything but application/json: 400): a page
-elsewhere cannot book or resume through a user's browser.
+The token is checked here, then forwarded to the orchestrator, which checks the role: the
+dashboard gives nobody more than their own token does.
 """
 
 from __future__ import annotations
@@ -41,7 +34,11 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def request_token(headers: dict[str, str]) -> str:
-    """The bearer token of the Authorization header, else the session cookie's; or ''."""
+    """The bearer token of the Authorization header, else the session cookie's; or ''.
+
+    With AUTH_TOKENS_FILE set, every /api/ call needs one: `Authorization: Bearer …`, or the
+    cookie the page sets after asking the user (POST /api/session; HttpOnly, SameSite=Strict, so
+    no script and no other site can use it)."""
     scheme, _, token = headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -55,7 +52,9 @@ def request_token(headers: dict[str, str]) -> str:
 def cross_site_refusal(method: str, headers: dict[str, str]) -> JSONResponse | None:
     """The answer to a state-changing request that may come from another site, else None:
     403 for a foreign Origin; 400 for a body type an HTML form can send (the API's own answer
-    to a body that is not JSON, given before any handler runs)."""
+    to a body that is not JSON, given before any handler runs).
+
+    Whatever the auth setting: a page elsewhere cannot book or resume through a user's browser."""
     if method in SAFE_METHODS:
         return None
     why = _foreign_origin(headers)

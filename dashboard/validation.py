@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from dashboard.models import BookingIn, FaultIn, SagaIn
 from flightsaga.v1 import common_pb2, orchestrator_pb2, seat_pb2
 from sagakit import context, validate
-from sagakit.cards import normalize_number
+from sagakit.card_fields import normalize_number
 from sagakit.errors import InvalidArgument
-from sagakit.faults import parse_duration_ms
+from sagakit.participant_faults import parse_duration_ms
 from sagas.booking import STEP_ORDER, canonical_step
 from sagas.booking import rules as booking_rules
 

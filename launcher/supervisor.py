@@ -5,12 +5,6 @@ process with its SQLite file under one data folder and FAULT_INJECTION=enabled; 
 health check; streams their logs with a prefix per service; on Ctrl-C (or SIGTERM) stops them
 all gracefully. A service that fails to start or dies is reported with its own output, and the
 others are stopped: nothing is left running.
-
-Before spawning anything it takes an flock on `<data folder>/up.lock` (a second `up` on the same
-folder stops at once, naming the holder's pid, and writes nothing there) and checks that every
-port is free (naming the process that holds a taken one). A service counts as up only when its
-health check answers AND the listening socket on its port is its own (/proc/<pid>/fd), never
-another stack's that happens to answer on the same port.
 """
 
 from __future__ import annotations
@@ -26,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -259,6 +254,14 @@ def service_argv(module: str) -> list[str]:
 
 
 class Launcher:
+    """The services of one stack, started and stopped together.
+
+    Before spawning anything it takes an flock on `<data folder>/up.lock` (a second `up` on the
+    same folder stops at once, naming the holder's pid, and writes nothing there) and checks that
+    every port is free (naming the process that holds a taken one). A service counts as up only
+    when its health check answers AND the listening socket on its port is its own
+    (/proc/<pid>/fd), never another stack's that happens to answer on the same port."""
+
     def __init__(
         self,
         data_dir: Path,
@@ -300,7 +303,6 @@ class Launcher:
         if dashboard:
             self.services.append(self.dashboard)
         self._pumps: list[asyncio.Task[None]] = []
-        self._stopping = False
 
     def env_for(self, svc: Service) -> dict[str, str]:
         return {
@@ -469,7 +471,9 @@ class Launcher:
 
     def banner(self) -> str:
         rows = [f"  {s.name:<13}{s.url}" for s in self.services]
-        flight = "--from JFK --to LAX --date 2026-12-01"
+        # Tomorrow, computed as the banner prints: a date that has not departed.
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        flight = f"--from JFK --to LAX --date {tomorrow.isoformat()}"
         cli = ".venv/bin/flightsaga"
         if self.orchestrator.port != ORCHESTRATOR.default_port:
             seat = self.participants[0]  # the CLI searches flights on the seat service
@@ -492,7 +496,6 @@ class Launcher:
 
     async def stop(self) -> None:
         """SIGTERM every service (dashboard first, participants last), then SIGKILL stragglers."""
-        self._stopping = True
         running = [s for s in reversed(self.services) if s.proc and s.proc.returncode is None]
         for svc in running:
             assert svc.proc is not None

@@ -1,16 +1,7 @@
 """Loyalty accounts and their points ledger. 1 point = 1 US cent.
 
-Seeded accounts (created on first start, never overwritten):
-
-    LOY-1001  Alice Anderson   GOLD      50,000 points
-    LOY-1002  Bob Brooks       SILVER    12,000 points
-    LOY-1003  Carol Chen       BLUE           0 points
-    LOY-1004  Dmitri Novak     PLATINUM 250,000 points
-    LOY-1005  Erin Okafor      SILVER     5,000 points
-    LOY-1006  Farah Haddad     BLUE       1,500 points
-
-A CHECK constraint keeps every balance >= 0, and a deduction only applies `WHERE balance >=
-points`, so no interleaving of sagas can overdraw an account.
+The accounts are seeded by the first migration (LOY-1001 to LOY-1006, created on first start,
+never overwritten).
 """
 
 from __future__ import annotations
@@ -75,6 +66,8 @@ def account(conn: Conn, account_id: str) -> Account:
 
 
 def deduct(conn: Conn, saga_id: str, d: Deduction) -> Movement:
+    """A CHECK constraint keeps every balance >= 0, and a deduction only applies `WHERE balance >=
+    points`, so no interleaving of sagas can overdraw an account."""
     acct = account(conn, d.account_id)
     value = points_value_cents(d.points)
     if d.max_value_cents and value > d.max_value_cents:

@@ -24,8 +24,8 @@ from sagakit import logs, testhooks
 from sagakit import tracing as sagakit_tracing
 from sagakit.auth import BOOKER, OPERATOR, READER, TokenAuthInterceptor
 from sagakit.config import ServiceConfig, is_postgres
-from sagakit.faults import MAX_DELAY_MS
 from sagakit.metrics import Metrics
+from sagakit.participant_faults import MAX_DELAY_MS
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagas.peers import Peers
@@ -35,8 +35,8 @@ log = logging.getLogger("orchestrator")
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 
-# Who may call what when AUTH_TOKENS_FILE is set (README "Security"). An operator may do
-# everything; a booker reads only its own sagas (checked by the servicer).
+# Who may call what when AUTH_TOKENS_FILE is set (docs/security.md#who-may-call-what). An
+# operator may do everything; a booker reads only its own sagas (checked by the servicer).
 ROLE_RULES: dict[str, tuple[str, ...]] = {
     "BookFlight": (BOOKER, OPERATOR),
     "StartBooking": (BOOKER, OPERATOR),
@@ -187,11 +187,11 @@ def _pruner(store: SagaStore, counts: SagaCounts) -> Callable[[str, int], Awaita
             return None
         if not counts.shared:  # counts kept in memory: the deleted sagas no longer count
             counts.counts.subtract(done.counts)
-        if done.unsunk:
+        if done.never_logged:
             log.warning(
                 "[RETENTION] %d of the %d finished sagas deleted had never reached a bookings "
                 "log (their outbox rows were still there)",
-                done.unsunk,
+                done.never_logged,
                 done.sagas,
             )
         return done.sagas

@@ -7,6 +7,7 @@ back, compared without it on an idempotent replay.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.message import Message
@@ -22,7 +23,7 @@ from sagakit.errors import (
     Reason,
     Unavailable,
 )
-from sagas.booking import BOOK_FLIGHT, facts
+from sagas.booking import BOOK_FLIGHT, facts, rules
 from sagas.declare import SagaDeclaration
 from sagas.peers import Peers
 
@@ -89,6 +90,8 @@ class BookingDoor(SagaDoor):
         self.step_timeout = step_timeout
         # flight id -> cabin class -> its seats (fixed per flight)
         self._layouts: dict[str, dict[int, frozenset[str]]] = {}
+        # flight id -> its departure (UTC): a flight that has left is refused at the door
+        self._departures: dict[str, datetime] = {}
 
     async def prepare(self, message: Message, owner: str) -> Message:
         assert isinstance(message, orchestrator_pb2.BookFlightRequest)
@@ -113,9 +116,14 @@ class BookingDoor(SagaDoor):
 
     async def _check_flights(self, req: orchestrator_pb2.BookFlightRequest) -> None:
         """Unknown flights, and selected seats that are not in the chosen cabin of their flight,
-        are bad input: refuse before a saga exists. Seat layouts are fixed per flight: cached."""
+        are bad input, and a flight that has departed cannot be booked (FAILED_PRECONDITION,
+        FLIGHT_DEPARTED): refuse before a saga exists. Layouts and departures are fixed per
+        flight: cached."""
+        now = datetime.now(UTC)
         for i, flight_id in enumerate(req.flight_ids):
             if flight_id in self._layouts:
+                if self._departures[flight_id] <= now:
+                    raise rules.departed(f"flight_ids[{i}]", flight_id, self._departures[flight_id])
                 continue
             try:
                 details = await self.peers.seat.GetFlight(
@@ -130,6 +138,10 @@ class BookingDoor(SagaDoor):
             self._layouts[flight_id] = {
                 c.cabin_class: frozenset(s.seat for s in c.seats) for c in details.cabins
             }
+            departure = details.flight.departure.ToDatetime(UTC)
+            self._departures[flight_id] = departure
+            if departure <= now:
+                raise rules.departed(f"flight_ids[{i}]", flight_id, departure)
         cabin = common_pb2.CabinClass.Name(req.cabin_class)
         for i, sel in enumerate(req.seat_selections):
             layout = self._layouts.get(sel.flight_id.upper()) or self._layouts.get(sel.flight_id)

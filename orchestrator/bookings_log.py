@@ -1,17 +1,7 @@
 """Appends one JSON line per finished saga (its whole timeline) to the bookings log file.
 
-The line is the Saga message's JSON (`convert.saga_json_line`). The lines appended during one
-turn of the event loop are written together at its end, in one write (call_soon). That write
-goes to the page cache, as the services' log lines on stderr do; a writer thread per batch
-cost the orchestrator more than the write itself (each hand-off let another thread take the
-GIL; issue 17).
-`append` returns once its line is written (handed to the OS, as before: no fsync), so a saga
-reported finished is in the file; lines keep the order in which `append` was called.
-
-It is the runner's TerminalSink: across a kill -9 the file stays complete with no line twice.
-The writer remembers where each line not yet cleared from the saga log's outbox starts; the
-checkpoint is the start of the oldest of them, so after a kill every line the outbox may be
-missing lies past the checkpoint and only that tail is read back.
+The line is the Saga message's JSON (`convert.saga_json_line`). It is the runner's
+TerminalSink: across a kill -9 the file stays complete with no line twice.
 """
 
 from __future__ import annotations
@@ -25,12 +15,24 @@ from typing import BinaryIO
 from orchestrator.convert import saga_json_line
 from orchestrator.doors import Doors
 from orchestrator.engine.model import SagaRecord
-from sagakit.endofturn import EndOfTurn
+from sagakit.turnflush import FlushAtEndOfTurn
 
 _Pending = tuple[str, bytes, "asyncio.Future[None]"]
 
 
 class BookingsLog:
+    """The bookings log file: one line per finished saga, each written once.
+
+    The lines appended during one turn of the event loop are written together at its end, in one
+    write (call_soon). That write goes to the page cache, as the services' log lines on stderr do; a
+    writer thread per batch would cost more than the write itself (each hand-off lets another thread
+    take the GIL). `append` returns once its line is written (handed to the OS: no fsync), so a saga
+    reported finished is in the file; lines keep the order in which `append` was called.
+
+    The writer remembers where each line not yet cleared from the saga log's outbox starts; the
+    checkpoint is the start of the oldest of them, so after a kill every line the outbox may be
+    missing lies past the checkpoint and only that tail is read back."""
+
     def __init__(self, path: Path, doors: Doors | None = None) -> None:
         """`doors`: the served sagas' (their input and facts in each line; None: lines
         without them, for sagas the engine alone knows)."""
@@ -38,7 +40,7 @@ class BookingsLog:
         self.doors = doors
         self._file: BinaryIO | None = None
         self._pending: list[_Pending] = []
-        self._turn = EndOfTurn(self._write_pending)
+        self._turn = FlushAtEndOfTurn(self._write_pending)
         self._end = 0  # the file's size after the last write
         # Lines written and not yet cleared from the outbox: saga id -> where its line starts.
         self._uncleared: dict[str, int] = {}

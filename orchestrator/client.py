@@ -1,18 +1,12 @@
 """The Python client library for FlightSaga (what the CLI, the demo and scripts use).
 
     async with OrchestratorClient() as fs:              # ORCHESTRATOR_ADDR or 127.0.0.1:50050
-        flights = await fs.search_flights("JFK", "LAX", "2026-12-01")
+        flights = await fs.search_flights("JFK", "LAX", "2027-01-15")  # YYYY-MM-DD, not departed
         saga = await fs.book(booking(flight_ids=[flights.outbound[0].flight_id]),
                              fail_at=["payment"])
         async for event in fs.watch(saga.saga_id): ...
 
-Every call has a deadline. An unreachable orchestrator raises `Unreachable`, whose message says
-which address was tried and which environment variable sets it. Any other refusal raises
-`grpc.aio.AioRpcError`; read what it means with `error_details(exc)` (its ErrorInfo reason,
-e.g. `IDEMPOTENCY_KEY_REUSED`, and the BadRequest field violations), not from the message:
-
-    except grpc.aio.AioRpcError as exc:
-        if error_details(exc).reason == Reason.INVALID_ARGUMENT: ...
+Errors, and how to read them: OrchestratorClient.
 """
 
 from __future__ import annotations
@@ -97,6 +91,17 @@ def _metadata(
 
 
 class OrchestratorClient:
+    """The Orchestrator API, and the seat service's flight search. Every call has a deadline.
+
+    An unreachable orchestrator raises `Unreachable`, whose message says which address was tried
+    and which environment variable sets it. Any other refusal raises `grpc.aio.AioRpcError`;
+    read what it means with `error_details(exc)` (its ErrorInfo reason, e.g.
+    `IDEMPOTENCY_KEY_REUSED`, and the BadRequest field violations), not from the message:
+
+        except grpc.aio.AioRpcError as exc:
+            if error_details(exc).reason == Reason.INVALID_ARGUMENT: ...
+    """
+
     def __init__(
         self,
         addr: str | None = None,

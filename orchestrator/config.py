@@ -1,4 +1,4 @@
-"""Orchestrator configuration from the environment (names per ARCHITECTURE.md)."""
+"""Orchestrator configuration from the environment (names per docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class OrchestratorConfig:
     max_driving: int = 256  # SAGA_MAX_DRIVING: sagas driven at once before claims wait
     tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
     # SAGA_RETENTION: seconds a finished saga stays in the log after it finished (None: for
-    # ever); and the sweeps, and the participants' BARRIER_RETENTION (README "Retention").
+    # ever); and the sweeps, and the participants' BARRIER_RETENTION (docs/operations.md#retention).
     saga_retention: float | None = 30 * 86400.0
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     test_hooks: Path | None = None  # FLIGHTSAGA_TEST_HOOKS (sagakit.testhooks): tests only

@@ -1,17 +1,7 @@
 """The saga-level fault plan (x-fail-at / x-fault on BookFlight) and what it sends per attempt.
 
-Grammar of x-fault (comma-separated `step:kind[=arg]`, step names or aliases):
-    step:fail                 business failure at the step (same as listing it in x-fail-at)
-    step:transient[=N]        UNAVAILABLE on the first N Do attempts (default 1), then success
-    step:lost-reply[=N]       the participant commits, the reply is lost on the first N attempts
-    step:delay[=MS]           every Do attempt is held MS ms at the participant (default: long
-                              enough that every attempt times out); the step is compensated and
-                              the late Do is refused by the participant's barrier
-    step:compensate-fail[=N]  the compensation fails N times (default 1); N=always keeps failing
-                              until ResumeSaga clears the faults
-
-The plan is normalised to the same grammar and stored with the saga, so retries and crash
-recovery see the same faults. Attempt counts are the persisted ones.
+The plan is normalised to the x-fault grammar (FaultPlan) and stored with the saga, so retries
+and crash recovery see the same faults. Attempt counts are the persisted ones.
 """
 
 from __future__ import annotations
@@ -20,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sagakit.errors import InvalidArgument
-from sagakit.faults import parse_duration_ms
+from sagakit.participant_faults import parse_duration_ms
 
 ALWAYS = -1
 KINDS = ("fail", "transient", "lost-reply", "delay", "compensate-fail")
@@ -63,6 +53,20 @@ def _count(field: str, token: str, arg: str, allow_always: bool = False) -> int:
 
 @dataclass(frozen=True)
 class FaultPlan:
+    """Each step's faults, from x-fail-at and x-fault.
+
+    x-fault is comma-separated `step:kind[=arg]`, with step names or aliases:
+
+        step:fail                 business failure at the step (same as listing it in x-fail-at)
+        step:transient[=N]        UNAVAILABLE on the first N Do attempts (default 1), then success
+        step:lost-reply[=N]       the participant commits, the reply is lost on the first N attempts
+        step:delay[=MS]           every Do attempt is held MS ms at the participant (default: long
+                                  enough that every attempt times out); the step is compensated and
+                                  the late Do is refused by the participant's barrier
+        step:compensate-fail[=N]  the compensation fails N times (default 1); N=always keeps failing
+                                  until ResumeSaga clears the faults
+    """
+
     steps: tuple[tuple[str, StepFaults], ...] = ()
 
     @property
@@ -74,9 +78,6 @@ class FaultPlan:
 
     def normalized(self) -> str:
         return ",".join(t for name, f in self.steps for t in f.tokens(name))
-
-    def without_faults(self) -> FaultPlan:
-        return FaultPlan()
 
     @classmethod
     def parse(

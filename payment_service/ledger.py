@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from payment_service import cards, vault
+from payment_service import card_processor, vault
 from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn
@@ -24,7 +24,7 @@ MAX_DESCRIPTION = 200
 class Charge:
     amount_cents: int
     currency: str
-    card: cards.CardInfo | None  # None: `token` names a card in the vault
+    card: card_processor.CardInfo | None  # None: `token` names a card in the vault
     description: str
     token: str = ""
 
@@ -59,7 +59,7 @@ def charge_request(
         return Charge(amount, cur, None, text, token.strip())
     if card is None:
         raise InvalidArgument("card", "is required")
-    info = cards.check(*card, today=(today or datetime.now(UTC)).date())
+    info = card_processor.check(*card, today=(today or datetime.now(UTC)).date())
     return Charge(amount, cur, info, text)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import grpc
 
 from flightsaga.v1 import common_pb2, payment_pb2, payment_pb2_grpc
-from payment_service import cards, ledger, vault
+from payment_service import card_processor, ledger, vault
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
@@ -58,7 +58,7 @@ class PaymentServicer(
         if not request.HasField("card"):
             raise InvalidArgument("card", "is required")
         c = request.card
-        info = cards.check(
+        info = card_processor.check(
             c.number, c.exp_month, c.exp_year, c.cvc, c.holder_name, datetime.now(UTC).date()
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from payment_service import cards
+from payment_service import card_processor
 from sagakit.barrier import now_iso
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
@@ -20,7 +20,7 @@ MAX_TOKEN = 64
 
 
 def tokenize(
-    conn: Conn, info: cards.CardInfo, exp_month: int, exp_year: int, holder_name: str
+    conn: Conn, info: card_processor.CardInfo, exp_month: int, exp_year: int, holder_name: str
 ) -> str:
     token = f"tok_{secrets.token_hex(16)}"
     conn.execute(
@@ -40,7 +40,7 @@ def tokenize(
     return token
 
 
-def resolve(conn: Conn, token: str, today: date) -> cards.CardInfo:
+def resolve(conn: Conn, token: str, today: date) -> card_processor.CardInfo:
     """The card a token stands for; INVALID_ARGUMENT naming card.token when it is unknown or
     the card has expired since."""
     token = token.strip()
@@ -54,6 +54,6 @@ def resolve(conn: Conn, token: str, today: date) -> cards.CardInfo:
         raise InvalidArgument("card.token", "is not a token from PaymentService.Tokenize")
     if (row["exp_year"], row["exp_month"]) < (today.year, today.month):
         raise InvalidArgument("card.token", "the card has expired since it was tokenised")
-    return cards.CardInfo(
+    return card_processor.CardInfo(
         last4=str(row["last4"]), brand=str(row["brand"]), decline_reason=row["decline_reason"]
     )

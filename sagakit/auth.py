@@ -1,5 +1,5 @@
 """Who may call what: bearer tokens with roles (orchestrator API) and the orchestrator's
-certificate identity (participants' Do/Compensate under mTLS). README "Security".
+certificate identity (participants' Do/Compensate under mTLS). docs/security.md#who-may-call-what.
 
 AUTH_TOKENS_FILE holds one `name roles sha256:<hex>` line per token (never the token itself);
 `flightsaga token NAME ROLES` makes a random token and prints its line. A name is what a saga

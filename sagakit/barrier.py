@@ -83,7 +83,7 @@ def compensate(
     undo: Callable[[], bytes],
     null_result: Callable[[], bytes],
 ) -> tuple[bytes, bool]:
-    """Undo once per (saga, step); with no Do, leave a null mark. -> (result, replay)"""
+    """Undo once per (saga, step); with no Do, leave a null mark. Returns (result, replay)."""
     first = _mark(conn, saga_id, step, "compensate")
     if first is not None:
         return bytes(first["result"]), True

@@ -140,7 +140,8 @@ def database_url(url: str, var: str = "DATABASE_URL") -> str:
     return url
 
 
-# TLS (README "Security"). Files are read once at start: rotating a certificate means a restart.
+# TLS (docs/security.md#transport). Files are read once at start: rotating a certificate means
+# a restart.
 #   TLS_CERT_FILE, TLS_KEY_FILE  PEM certificate chain and key: a server serves them, a client
 #                                presents them (mTLS)
 #   TLS_CA_FILE                  PEM CA bundle verifying the peer; on a server it also requires
@@ -214,7 +215,7 @@ class TlsConfig:
 
 
 # The orchestrator stops calling a saga's participants this long before their barriers may
-# forget it (README "Retention"): covers a call in flight (its deadline) and clock skew.
+# forget it (docs/operations.md#retention): covers a call in flight (its deadline) and clock skew.
 BARRIER_MARGIN_S = 3600.0
 
 

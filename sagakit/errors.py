@@ -21,11 +21,12 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 
 class Reason:
-    """The stable ErrorInfo reasons (README "Error reasons")."""
+    """The stable ErrorInfo reasons (docs/api.md#error-details)."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     NOT_FOUND = "NOT_FOUND"
     # business refusals of a saga step
+    FLIGHT_DEPARTED = "FLIGHT_DEPARTED"
     SOLD_OUT = "SOLD_OUT"
     SEAT_TAKEN = "SEAT_TAKEN"
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"

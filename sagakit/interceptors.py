@@ -18,8 +18,8 @@ from sagakit.errors import (
     Reason,
     Rejected,
 )
-from sagakit.faults import Fault, parse_participant_faults
 from sagakit.metrics import Metrics
+from sagakit.participant_faults import Fault, parse_participant_faults
 
 log = logging.getLogger("sagakit.rpc")
 

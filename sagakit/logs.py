@@ -14,9 +14,9 @@ from typing import Any
 from opentelemetry import trace
 
 from sagakit import context
-from sagakit.endofturn import EndOfTurn
 from sagakit.logformat import ConsoleFormatter, JsonFormatter
 from sagakit.logstore import keep_saga_lines
+from sagakit.turnflush import FlushAtEndOfTurn
 
 _base_factory = logging.getLogRecordFactory()
 
@@ -69,7 +69,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        self._turn = EndOfTurn(self.flush)
+        self._turn = FlushAtEndOfTurn(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -25,16 +25,16 @@ def plain(message: Message, every_field: bool = False) -> dict[str, Any]:
         always_print_fields_with_no_presence=every_field,
         unquote_int64_if_possible=True,
     )
-    whole: dict[str, Any] = wholes(out)
+    whole: dict[str, Any] = ints_for_whole_floats(out)
     return whole
 
 
-def wholes(value: Any) -> Any:
+def ints_for_whole_floats(value: Any) -> Any:
     """Whole-number floats (a Struct's doubles) as ints, through dicts and lists."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: wholes(v) for k, v in value.items()}
+        return {k: ints_for_whole_floats(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [wholes(v) for v in value]
+        return [ints_for_whole_floats(v) for v in value]
     return value

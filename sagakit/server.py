@@ -27,8 +27,9 @@ from sagakit.tracing import setup_tracing
 
 log = logging.getLogger("sagakit.server")
 
-# Limits set here, not left to grpcio's defaults (README "Limits"): a booking is a few KB, a
-# page of 200 sagas with their timelines well under 1 MiB; metadata carries ids and faults.
+# Limits set here, not left to grpcio's defaults (docs/api.md#limits-and-input-checks): a
+# booking is a few KB, a page of 200 sagas with their timelines well under 1 MiB; metadata
+# carries ids and faults.
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_METADATA_BYTES = 16 * 1024
 SERVER_OPTIONS = (

@@ -1,4 +1,4 @@
-"""TLS and mTLS for every gRPC server and client (README "Security"; the variables are read
+"""TLS and mTLS for every gRPC server and client (docs/security.md#transport; the variables are read
 by sagakit.config.TlsConfig): credentials, the plaintext safe default, the peer's identity."""
 
 from __future__ import annotations

@@ -142,9 +142,3 @@ def setup_tracing(service: str, env: Mapping[str, str]) -> Tracing | None:
 def current() -> Tracing | None:
     """The process's tracing, when on."""
     return _process
-
-
-def current_trace_id() -> str:
-    """The trace id of the span this code runs in, or "" outside any traced span."""
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else ""

@@ -1,13 +1,11 @@
-"""The building blocks of a saga declaration, read like DTM's `NewSaga(..).Add(..)`:
+"""The building blocks of a saga declaration, read like DTM's `NewSaga(..).Add(..)`.
 
     SagaDeclaration("book_flight", BookFlightRequest, steps=(
         Step("reserve_seat", SEAT, seat_request, ...),
         ...
     ))
 
-A Participant is a FlightSaga gRPC service with Do/Compensate; a Step names its participant,
-builds its Do request from (saga id, saga input, the earlier steps' typed replies) and says how
-the dashboard shows it and its compensation. Every compensation is `Compensate(saga_id)`.
+A Step names its participant, builds its Do request and says how the dashboard shows it.
 """
 
 from __future__ import annotations

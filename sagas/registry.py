@@ -1,11 +1,10 @@
 """Which sagas a FlightSaga stack serves: the `SAGAS` variable, read by the orchestrator (which
 drives them) and the launcher (which starts their participants).
 
-`SAGAS` is a comma-separated list of Python modules, each with `module` or `module:ATTRIBUTE`;
-the attribute (default `SAGA`) is a SagaDeclaration, or a tuple of them: every version of the
-saga still served. The default serves the booking saga alone:
+`SAGAS` is a comma-separated list of `module` or `module:ATTRIBUTE`; the attribute (default
+`SAGA`) is a SagaDeclaration, or a tuple of them: every version of the saga still served.
 
-    SAGAS=sagas.booking                       # the default
+    SAGAS=sagas.booking                       # the default: the booking saga alone
     SAGAS=sagas.booking,examples.trip         # and the trip example beside it
 """
 

@@ -450,7 +450,7 @@ deb_image() {
 }
 
 # Certificates for docker-compose.yml's mTLS. Kept between runs (a re-run reuses them); delete
-# the folder to make new ones (README "Security": rotating certificates).
+# the folder to make new ones (docs/security.md#rotating).
 ensure_certs() {
     local dir=${FLIGHTSAGA_CERTS_DIR:-$ROOT/certs}
     if [ -f "$dir/ca.pem" ]; then

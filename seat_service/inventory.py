@@ -16,6 +16,7 @@ from sagakit import validate
 from sagakit.barrier import now_iso
 from sagakit.db import Conn, IntegrityError
 from sagakit.errors import InvalidArgument, NotFound, Reason, Rejected
+from sagas.booking import rules
 from seat_service import schedule
 from seat_service.schedule import CABINS, Cabin, Flight
 
@@ -149,6 +150,8 @@ def free_counts(conn: Conn, flights: list[Flight]) -> dict[tuple[str, Cabin], in
 def hold(conn: Conn, saga_id: str, req: Reservation) -> Held:
     """Hold a seat for every passenger on every leg, all or nothing (the caller's transaction)."""
     now = now_iso()
+    for i, flight in enumerate(req.flights):
+        refuse_departed(i, flight)
     assigned: list[Assignment] = []
     fare = 0
     for flight in req.flights:
@@ -191,6 +194,14 @@ def hold(conn: Conn, saga_id: str, req: Reservation) -> Held:
         ) from None
     log.info("[SAGA STEP] held %d seat(s): %s", len(assigned), _describe(assigned))
     return Held(tuple(assigned), fare)
+
+
+def refuse_departed(index: int, flight: Flight) -> None:
+    """A new hold on a flight that has left is refused. Checked in the Do's transaction, after
+    the barrier: a replayed Do (the hold was taken before departure) still answers its first
+    result, and releasing a departed flight's holds is always allowed."""
+    if schedule.departed(flight):
+        raise rules.departed(f"flight_ids[{index}]", flight.flight_id, flight.departure)
 
 
 def release(conn: Conn, saga_id: str) -> int:

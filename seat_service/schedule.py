@@ -1,8 +1,12 @@
 """The flight schedule, generated deterministically in code (nothing to load or seed).
 
-FlightSaga Air flies 12 routes, 2-3 flights a day each, every day from 2026-12-01 through
-2027-03-31. A flight id is `<flight number>-<local departure date>`, e.g. "FS101-20261201".
+FlightSaga Air flies 12 routes, 2-3 flights a day each, every day. The schedule rolls with the
+clock: flights can be booked up to AHEAD_DAYS days from today, and searched from HISTORY_DAYS
+back. A departed flight stays known by its id, however old (`find`), so a saga that held seats
+on it before it left still replays and releases them; only a new hold on it is refused.
+A flight id is `<flight number>-<local departure date>`, e.g. "FS101-20261201".
 Departure times are local to the origin airport (DST included), stored and sent as UTC.
+Nothing is stored per flight: seats are held by flight id, lazily (inventory.py).
 
 Fares are per route and cabin, in USD cents, for one passenger on one leg.
 """
@@ -11,15 +15,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import TypeAlias
 
 from flightsaga.v1.common_pb2 import CabinClass
 from sagas.booking.airports import AIRPORTS
 
-FIRST_DAY = date(2026, 12, 1)
-LAST_DAY = date(2027, 3, 31)
+HISTORY_DAYS = 366
+AHEAD_DAYS = 180
 CURRENCY = "USD"
 
 Cabin: TypeAlias = CabinClass.ValueType
@@ -197,12 +201,34 @@ def _flight(number: str, day: date) -> Flight:
     return Flight(f"{number}-{day:%Y%m%d}", number, route, departure, arrival)
 
 
+def today() -> date:
+    """The schedule's today (UTC): the window of flights rolls with it."""
+    return datetime.now(UTC).date()
+
+
+def first_day() -> date:
+    """The oldest day still on the schedule (its flights have departed)."""
+    return today() - timedelta(days=HISTORY_DAYS)
+
+
+def last_day() -> date:
+    """The furthest day one can book."""
+    return today() + timedelta(days=AHEAD_DAYS)
+
+
 def in_season(day: date) -> bool:
-    return FIRST_DAY <= day <= LAST_DAY
+    """Whether a search of this day lists flights (the rolling window)."""
+    return first_day() <= day <= last_day()
+
+
+def departed(flight: Flight, now: datetime | None = None) -> bool:
+    """Whether the flight has left (a new reservation on it is refused)."""
+    return flight.departure <= (now or datetime.now(UTC))
 
 
 def find(flight_id: str) -> Flight | None:
-    """The flight with this id, or None if it is not on the schedule."""
+    """The flight with this id, or None if it is not on the schedule (an unknown number, a bad
+    date, or beyond the last day; a departed flight, however old, is found)."""
     match = _FLIGHT_ID.match(flight_id.strip().upper())
     if match is None or match.group(1) not in _BY_NUMBER:
         return None
@@ -210,7 +236,7 @@ def find(flight_id: str) -> Flight | None:
         day = datetime.strptime(match.group(2), "%Y%m%d").date()
     except ValueError:
         return None
-    return _flight(match.group(1), day) if in_season(day) else None
+    return _flight(match.group(1), day) if day <= last_day() else None
 
 
 def flights_between(origin: str, destination: str, day: date) -> list[Flight]:
@@ -226,11 +252,13 @@ def flights_between(origin: str, destination: str, day: date) -> list[Flight]:
     return sorted(flights, key=lambda f: f.departure)
 
 
-def all_flights() -> list[Flight]:
-    """Every flight of the season (about 3,500): for audits and tests, not hot paths."""
+def all_flights(first: date | None = None, last: date | None = None) -> list[Flight]:
+    """Every flight from `first` to `last` (default: the whole window, about 17,000): for
+    audits and tests, not hot paths."""
     out: list[Flight] = []
-    day = FIRST_DAY
-    while day <= LAST_DAY:
+    day = first or first_day()
+    last = last or last_day()
+    while day <= last:
         out.extend(_flight(number, day) for number in _BY_NUMBER)
         day += timedelta(days=1)
     return out

@@ -1,4 +1,5 @@
-"""Shared pytest set-up. Tiers: tests/unit, integration, e2e, browser, chaos (see README).
+"""Shared pytest set-up. Tiers: tests/unit, integration, e2e, browser, chaos
+(docs/testing.md#the-tiers).
 
 PostgreSQL (tests/support/postgres.py): `pg_cluster` is one throwaway server for the session;
 `database_backend` runs a test once on SQLite and once on PostgreSQL, and `database_url(service)`
@@ -34,7 +35,7 @@ def pg_cluster() -> Iterator[pg.PgCluster]:
 
 @pytest.fixture(params=pg.BACKENDS)
 def database_backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" then "postgres": a test using it (or `database_url`) runs on both backends."""
+    """Each backend ("sqlite", "postgres"): a test using it (or `database_url`) runs on both."""
     return str(request.param)
 
 

@@ -1,18 +1,7 @@
 """A throwaway PostgreSQL cluster: for the test suite (tests/support/postgres.py) and the bench.
 
-`initdb` into a fresh temp dir, `pg_ctl start` on a free 127.0.0.1 port with its unix socket in
-that dir, run as an unprivileged user (the `postgres` system user that Debian's `postgresql`
-package creates when we are root; the current user otherwise). Services connect over TCP with a
-password, like in production: `postgresql://flightsaga:flightsaga@127.0.0.1:<port>/<db>`.
-Durability settings stay on (fsync, `synchronous_commit`).
-
-The server is never left running: `destroy()` stops it (`pg_ctl stop -m immediate`), and a small
-watchdog process stops it and removes the temp dir when the owning process goes away by any
-other means (kill -9 included).
-
-Binaries: $FLIGHTSAGA_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin (Debian), else
-`initdb`/`pg_ctl` on PATH; PostgresUnavailable when they are missing.
-
+Services connect over TCP with a password, like in production:
+`postgresql://flightsaga:flightsaga@127.0.0.1:<port>/<db>`. The server is never left running.
 A development tool: no service imports it.
 """
 
@@ -68,7 +57,10 @@ def free_port() -> int:
 
 
 def find_bin_dir() -> Path:
-    """The directory holding initdb, pg_ctl and postgres; PostgresUnavailable if none."""
+    """The directory holding initdb, pg_ctl and postgres; PostgresUnavailable if none.
+
+    $FLIGHTSAGA_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin (Debian), else
+    `initdb`/`pg_ctl` on PATH."""
     needed = ("initdb", "pg_ctl", "postgres")
     explicit = os.environ.get("FLIGHTSAGA_PG_BIN", "")
     candidates: list[Path] = []
@@ -106,7 +98,15 @@ shutil.rmtree(root, ignore_errors=True)
 
 
 class PgCluster:
-    """One throwaway PostgreSQL server: `initdb`, `start`, `new_database`, `stop`, `destroy`."""
+    """One throwaway PostgreSQL server: `initdb`, `start`, `new_database`, `stop`, `destroy`.
+
+    `initdb` into a fresh temp dir, `pg_ctl start` on a free 127.0.0.1 port with its unix socket in
+    that dir, run as an unprivileged user (the `postgres` system user that Debian's `postgresql`
+    package creates when we are root; the current user otherwise). Durability settings stay on
+    (fsync, `synchronous_commit`).
+
+    `destroy()` stops it (`pg_ctl stop -m immediate`), and a small watchdog process stops it and
+    removes the temp dir when the owning process goes away by any other means (kill -9 included)."""
 
     def __init__(self, bin_dir: Path | None = None) -> None:
         self.bin_dir = bin_dir or find_bin_dir()

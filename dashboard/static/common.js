@@ -171,6 +171,11 @@ function showFieldError(form, error) {
   }
 }
 
+// A day `days` from today (UTC) as YYYY-MM-DD: the forms' default date, tomorrow, is never a
+// flight that has departed (a departed flight cannot be booked).
+function dayFromToday(days) {
+  return new Date(Date.now() + days * 86400000).toISOString().slice(0, 10);
+}
 function fmtTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
@@ -235,7 +240,8 @@ function factsText(saga) {
 
 function markActiveNav() {
   for (const a of $all("header.top nav a")) {
-    if (a.getAttribute("href") === location.pathname || (location.pathname === "/" && a.dataset.page === "test")) {
+    const testPage = location.pathname === "/" || location.pathname === "/saga/test";
+    if (a.getAttribute("href") === location.pathname || (testPage && a.dataset.page === "test")) {
       a.classList.add("active");
     }
   }

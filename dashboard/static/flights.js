@@ -4,8 +4,10 @@
 let legs = []; // flight ids being booked
 
 function legRow(leg, group) {
-  return el("tr", { dataset: { testid: `flight-${leg.flight_id}` } },
-    el("td", {}, el("input", { type: "radio", name: `pick-${group}`, value: leg.flight_id, dataset: { testid: `pick-${leg.flight_id}` }, onchange: updateRoundTrip })),
+  // A departed flight (a search of today) is listed but cannot be picked or booked.
+  const gone = leg.departed ? { disabled: true, title: "departed: cannot be booked" } : {};
+  return el("tr", { class: leg.departed ? "departed muted" : "", dataset: { testid: `flight-${leg.flight_id}`, departed: leg.departed ? "true" : "false" } },
+    el("td", {}, el("input", { type: "radio", name: `pick-${group}`, value: leg.flight_id, dataset: { testid: `pick-${leg.flight_id}` }, onchange: updateRoundTrip, ...gone })),
     el("td", { class: "mono" }, leg.flight_number),
     el("td", {}, leg.origin),
     el("td", {}, leg.destination),
@@ -14,7 +16,7 @@ function legRow(leg, group) {
     el("td", { class: "muted" }, leg.aircraft),
     el("td", { class: "num" }, money(leg.fare_cents)),
     el("td", { class: "num" }, leg.seats_available),
-    el("td", {}, el("button", { type: "button", dataset: { testid: `book-${leg.flight_id}` }, onclick: () => openBooking([leg.flight_id]) }, "Book")));
+    el("td", {}, el("button", { type: "button", dataset: { testid: `book-${leg.flight_id}` }, onclick: () => openBooking([leg.flight_id]), ...gone }, leg.departed ? "Departed" : "Book")));
 }
 
 function updateRoundTrip() {
@@ -108,6 +110,8 @@ async function book(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const date = $("#search-form [name=date]");
+  if (!date.value) date.value = dayFromToday(1);
   $("#search-form").addEventListener("submit", search);
   $("#book-form").addEventListener("submit", book);
   $("#book-form [name=count]").addEventListener("input", drawPassengers);

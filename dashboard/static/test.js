@@ -384,5 +384,6 @@ document.addEventListener("DOMContentLoaded", () => {
   checkHealth();
   const params = new URLSearchParams(location.search);
   if (params.get("saga")) openSaga(params.get("saga"));
-  if (params.get("flight")) form().querySelector('[name="flight_ids[0]"]').value = params.get("flight");
+  const flight = form().querySelector('[name="flight_ids[0]"]');
+  flight.value = params.get("flight") || `FS101-${dayFromToday(1).replaceAll("-", "")}`;
 });

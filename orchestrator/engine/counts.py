@@ -39,7 +39,7 @@ class Pruned:
     (their outbox rows were still there), and what they counted for (SagaStore.stats keys)."""
 
     sagas: int
-    unsunk: int
+    never_logged: int
     counts: Counter[str]
 
 

@@ -221,9 +221,6 @@ class SagaRunner:
     def active(self) -> int:
         return len(self.drivers.tasks)
 
-    def is_driving(self, saga_id: str) -> bool:
-        return saga_id in self.drivers.tasks
-
     # ---- an operator's resume ---------------------------------------------------------
 
     async def resume(self, saga_id: str, clear_options: bool) -> SagaRecord:

@@ -1,12 +1,5 @@
 """Saga and step counts kept as sagas move, for GetStats and the gauges: the saga log's
 counts are read once at start, never per scrape or per call.
-
-On a log of its own (SQLite: one process) the counts are exact: the log as it was at start plus
-every move this runner has made since (less what retention deleted). On a shared log
-(PostgreSQL, several replicas) other replicas move sagas too, so the counts are the log's own:
-read for each GetStats, and for the gauges when older than `SHARED_REFRESH_S`. Reading them
-costs the same however long the log: finished sagas are counted in saga_counts as they finish,
-only the live and FAILED ones are counted (SagaStore.stats).
 """
 
 from __future__ import annotations
@@ -47,7 +40,7 @@ def _contribution(snap: Snapshot) -> Counter[str]:
 def _delta(before: Snapshot | None, after: Snapshot) -> tuple[tuple[str, int], ...]:
     """What a saga moving from `before` (None: new) to `after` changes in the counts. Sagas
     take a few dozen distinct snapshots between them, so each move is a cache hit: counting
-    afresh at every move cost the orchestrator about 0.3 ms per booking (issue 17)."""
+    afresh at every move would cost a measurable share of each booking."""
     change = _contribution(after)
     if before is not None:
         change.subtract(_contribution(before))
@@ -58,6 +51,15 @@ SHARED_REFRESH_S = 1.0
 
 
 class SagaCounts(SagaObserver):
+    """The counts GetStats and the gauges read, kept up to date by the runner's observer hooks.
+
+    On a log of its own (SQLite: one process) the counts are exact: the log as it was at start
+    plus every move this runner has made since (less what retention deleted). On a shared log
+    (PostgreSQL, several replicas) other replicas move sagas too, so the counts are the log's
+    own: read for each GetStats, and for the gauges when older than `SHARED_REFRESH_S`. Reading
+    them costs the same however long the log: finished sagas are counted in saga_counts as they
+    finish, only the live and FAILED ones are counted (SagaStore.stats)."""
+
     def __init__(self, shared: bool = False) -> None:
         """`shared`: the log is shared with other replicas; counts come from it (refresh())
         rather than from this runner's moves."""

@@ -1,16 +1,8 @@
 """One OpenTelemetry trace per saga, fed by the runner's observer hooks.
 
-The saga's trace id is its saga id (a UUID's 128 bits; any other id is hashed to 128 bits),
-and its root span's id is derived from it too: every process that drives the saga (after a
-crash, on another replica, after an operator's resume) puts its spans in the same trace under
-the same root, with nothing more stored in the saga log. Under the root: a span per Do and per
-Compensate attempt (the gRPC client span of the participant call, and the participant's own
-server span, below it), and short spans marking a start, a recovery, an adoption or a resume.
-The root span itself is exported when the saga ends, spanning its whole life.
-
-The caller's own trace (the BookFlight call's `traceparent`) is a different trace, one a client
-may use for many bookings: the saga's start span links to it, and the BookFlight span carries
-the saga id and the saga's trace id.
+The saga's trace and root span ids are derived from its saga id, so every process that drives
+the saga (after a crash, on another replica, after an operator's resume) puts its spans in the
+same trace under the same root, with nothing more stored in the saga log.
 """
 
 from __future__ import annotations
@@ -36,6 +28,8 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def saga_trace_id(saga_id: str) -> int:
+    """The saga's trace id: its saga id, when that is a UUID's 128 bits; any other id hashed to 128
+    bits. The root span's id is derived from the saga id too (`_root_span_id`)."""
     if len(saga_id) == 32 and set(saga_id) <= _HEX and int(saga_id, 16):
         return int(saga_id, 16)
     return int.from_bytes(hashlib.sha256(saga_id.encode()).digest()[:16], "big") or 1
@@ -55,6 +49,17 @@ def _ns(timestamp: str | None) -> int | None:
 
 
 class SagaTracer(SagaObserver):
+    """The saga's spans, from the runner's observer hooks.
+
+    Under the root: a span per Do and per Compensate attempt (the gRPC client span of the
+    participant call, and the participant's own server span, below it), and short spans
+    marking a start, a recovery, an adoption or a resume. The root span itself is exported when the
+    saga ends, spanning its whole life.
+
+    The caller's own trace (the BookFlight call's `traceparent`) is a different trace, one a
+    client may use for many bookings: the saga's start span links to it, and the BookFlight span
+    carries the saga id and the saga's trace id."""
+
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
 

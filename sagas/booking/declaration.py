@@ -27,7 +27,6 @@ from sagas.booking.rules import check
 from sagas.declare import Participant, SagaDeclaration, Step
 
 NAME = "book_flight"
-POINT_VALUE_CENTS = 1
 
 # ---- the participants ---------------------------------------------------------------------
 

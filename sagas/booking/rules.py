@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from flightsaga.v1 import common_pb2, orchestrator_pb2
-from sagakit import cards, validate
-from sagakit.errors import InvalidArgument
+from sagakit import card_fields, validate
+from sagakit.errors import InvalidArgument, Reason, Rejected
 
 MAX_LEGS = validate.MAX_LEGS
 MAX_PASSENGERS = validate.MAX_PASSENGERS
@@ -46,7 +46,7 @@ def check(req: orchestrator_pb2.BookFlightRequest, today: date | None = None) ->
     if not req.HasField("card"):
         raise InvalidArgument("card", "is required")
     c = req.card
-    cards.check(
+    card_fields.check(
         c.number, c.exp_month, c.exp_year, c.cvc, c.holder_name, today or datetime.now(UTC).date()
     )
     picked: set[tuple[str, int]] = set()
@@ -64,3 +64,17 @@ def check(req: orchestrator_pb2.BookFlightRequest, today: date | None = None) ->
             raise InvalidArgument(field, f"passenger {sel.passenger_index} already has a seat")
         picked.add((fid, sel.passenger_index))
         validate.text(f"{field}.seat", sel.seat, 4)
+
+
+def departed(field: str, flight_id: str, departure: datetime) -> Rejected:
+    """A booking of a flight that has left: FAILED_PRECONDITION, reason FLIGHT_DEPARTED, naming
+    the field and the departure (UTC). The orchestrator answers it before a saga exists, the
+    seat service when a reservation reaches it anyway."""
+    at = departure.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Rejected(
+        f"{field}: flight {flight_id} departed at {at}; book a later flight",
+        Reason.FLIGHT_DEPARTED,
+        field=field,
+        flight_id=flight_id,
+        departure=at,
+    )

@@ -1,14 +1,8 @@
 """Browser tier: the dashboard in headless Debian Chromium, driven by Playwright's Python API.
 
-Chromium comes from the OS (`apt-get install -y chromium`, /usr/bin/chromium or
-$FLIGHTSAGA_CHROMIUM); `playwright install` is never used. When Chromium or Playwright is
-missing the tier is skipped with a loud reason, except under CI=1 or
-FLIGHTSAGA_REQUIRE_BROWSER=1, where it fails.
-
 The stack (orchestrator, dashboard, and the participants of both sagas it serves: the booking
 and the trip example) runs in-process on a background event loop, on 127.0.0.1 ports chosen by
-the OS. Every test saves a full-page screenshot to
-artifacts/screenshots/<test>.png (pass or fail).
+the OS. Every test saves a full-page screenshot to artifacts/screenshots/<test>.png.
 """
 
 from __future__ import annotations
@@ -70,6 +64,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
+    """Chromium comes from the OS (`apt-get install -y chromium`, /usr/bin/chromium or
+    $FLIGHTSAGA_CHROMIUM); `playwright install` is never used. When Chromium or Playwright is
+    missing the tier is skipped with a loud reason, except under CI=1 or
+    FLIGHTSAGA_REQUIRE_BROWSER=1, where it fails."""
     path = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
     if not path or not os.access(path, os.X_OK):
         _unavailable(f"Chromium not found at {CHROMIUM}")

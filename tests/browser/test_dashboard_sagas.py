@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SCREENSHOTS
+from tests.support.dates import flight_id
 
 CHECK_IN = "2030-06-10"
 BOOKING_STEPS = ["reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking"]
@@ -55,7 +56,7 @@ def book(base_url: str) -> dict[str, Any]:
         "/api/bookings",
         {
             "customer_id": "LOY-1003",
-            "flight_ids": ["FS101-20261201"],
+            "flight_ids": [flight_id("FS101", 1)],
             "passengers": [{"first_name": "Ada", "last_name": "Lovelace"}],
             "card": {
                 "number": "4242 4242 4242 4242",

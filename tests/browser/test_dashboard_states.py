@@ -11,6 +11,7 @@ from playwright.sync_api import Page, Request, Response, Route, expect
 
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_dashboard_ui import STEPS, run_and_wait, tid
+from tests.support.dates import flight_id
 
 SUCCEEDED_GREEN = "rgb(230, 244, 234)"  # --st-bg of SUCCEEDED / COMPLETED
 RAW_ENUM = re.compile(r"^[A-Z][A-Z_]+$")
@@ -38,7 +39,7 @@ def badge_texts(page: Page) -> list[str]:
 def book(base_url: str, **changes: Any) -> str:
     body: dict[str, Any] = {
         "customer_id": "LOY-1002",
-        "flight_ids": ["FS101-20261201"],
+        "flight_ids": [flight_id("FS101", 1)],
         "passengers": [{"first_name": "Alan", "last_name": "Turing"}],
         "cabin_class": "ECONOMY",
         "loyalty_points": 0,
@@ -235,7 +236,7 @@ def test_booking_from_flights_lands_on_a_booking_saga_page(page: Page) -> None:
     expect(page).to_have_title("SAGA test · FlightSaga")
     page.goto("/flights")
     tid(page, "search").click()
-    tid(page, "book-FS101-20261201").click()
+    tid(page, f"book-{flight_id('FS101', 1)}").click()
     tid(page, "book-submit").click()
     expect(tid(page, "saga-status")).to_have_attribute("data-status", "COMPLETED")
     saga_id = tid(page, "saga-id").inner_text()

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.config import DashboardConfig
 from tests.support.dashboard_stack import StackThread
+from tests.support.dates import flight_date, flight_id
 
 STEPS = ["reserve_seat", "deduct_loyalty_points", "process_payment", "confirm_booking"]
 
@@ -53,6 +54,24 @@ def test_success_scenario_shows_four_completed_steps_and_a_booking_reference(pag
     expect(tid(page, "proof-booking-summary")).to_contain_text(ref)
     expect(tid(page, "saga-log")).to_contain_text("[SAGA] saga_completed")
     assert "saga=" in page.url
+
+
+def test_the_test_page_at_its_first_address_books_tomorrows_flight(page: Page) -> None:
+    page.goto("/saga/test")
+    expect(page).to_have_title("SAGA test · FlightSaga")
+    expect(tid(page, "nav-test")).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator('[name="flight_ids[0]"]')).to_have_value(flight_id("FS101", 1))
+    run_and_wait(page, "btn-success", "COMPLETED")
+
+
+def test_a_departed_flight_is_refused_next_to_its_field(page: Page, base_url: str) -> None:
+    before = saga_total(base_url)
+    page.goto("/test")
+    page.locator("#booking-details summary").click()
+    page.locator('[name="flight_ids[0]"]').fill(flight_id("FS101", -1))
+    tid(page, "btn-success").click()
+    expect(tid(page, "error-flight_ids[0]")).to_contain_text("departed at")
+    assert saga_total(base_url) == before
 
 
 def test_fail_at_payment_compensates_loyalty_then_seat(page: Page) -> None:
@@ -181,10 +200,21 @@ def test_flight_times_are_local_to_their_airport_with_the_zone(page: Page) -> No
     tid(page, "destination").fill("LAX")
     tid(page, "search").click()
     row = page.locator('[data-testid^="flight-FS"]').first
-    expect(row).to_contain_text(" EST")  # departs JFK, in New York's time
-    expect(row).to_contain_text(" PST")  # arrives LAX, in Los Angeles' time
-    assert re.search(r"\b\d\d:\d\d EST\b", row.inner_text()), row.inner_text()
+    expect(row).to_contain_text(re.compile(r" E[SD]T"))  # departs JFK, in New York's time
+    expect(row).to_contain_text(re.compile(r" P[SD]T"))  # arrives LAX, in Los Angeles' time
+    assert re.search(r"\b\d\d:\d\d E[SD]T\b", row.inner_text()), row.inner_text()
     assert not re.search(r"\d\d:\d\d:\d\d", row.inner_text()), "no seconds"
+
+
+def test_departed_flights_are_listed_but_cannot_be_booked(page: Page) -> None:
+    page.goto("/flights")
+    tid(page, "date").fill(flight_date(-1))
+    tid(page, "search").click()
+    gone = flight_id("FS101", -1)
+    expect(tid(page, f"flight-{gone}")).to_have_attribute("data-departed", "true")
+    expect(tid(page, f"book-{gone}")).to_be_disabled()
+    expect(tid(page, f"book-{gone}")).to_have_text("Departed")
+    expect(tid(page, f"pick-{gone}")).to_be_disabled()
 
 
 def test_flight_search_with_no_result_says_no_flights_found(page: Page) -> None:
@@ -205,14 +235,15 @@ def test_flight_search_error_is_shown_next_to_the_field(page: Page) -> None:
 
 def test_book_a_round_trip_from_search_results(page: Page) -> None:
     page.goto("/flights")
-    tid(page, "return_date").fill("2026-12-08")
+    tid(page, "return_date").fill(flight_date(8))
     tid(page, "search").click()
-    expect(tid(page, "flight-FS101-20261201")).to_be_visible()
+    expect(tid(page, f"flight-{flight_id('FS101', 1)}")).to_be_visible()
     expect(tid(page, "inbound-table").locator("tr")).not_to_have_count(0)
-    tid(page, "pick-FS101-20261201").check()
+    tid(page, f"pick-{flight_id('FS101', 1)}").check()
     tid(page, "inbound-table").locator("input[type=radio]").first.check()
     tid(page, "book-round-trip").click()
-    expect(tid(page, "book-legs")).to_contain_text("FS101-20261201 + FS102-20261208")
+    legs = f"{flight_id('FS101', 1)} + {flight_id('FS102', 8)}"
+    expect(tid(page, "book-legs")).to_contain_text(legs)
     tid(page, "book-count").fill("2")
     tid(page, "book-first-1").fill("Grace")
     tid(page, "book-last-1").fill("Hopper")

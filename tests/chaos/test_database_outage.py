@@ -18,6 +18,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, first_flight, proof
+from tests.support.dates import flight_date
 from tests.support.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
@@ -39,7 +40,7 @@ async def test_a_database_outage_under_load_fails_unavailable_and_heals(
     stop = asyncio.Event()
 
     async with running_stack(tmp_path, urls=database_url, COMPENSATION_RETRY_FOR_S="60") as stack:
-        flight = await first_flight(stack, date="2026-12-12")
+        flight = await first_flight(stack, date=flight_date(12))
 
         async def client(c: int) -> None:
             n = 0

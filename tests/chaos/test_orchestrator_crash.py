@@ -19,6 +19,7 @@ import pytest
 from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import MIXED_FAULTS, book_request, check_records, first_flight
+from tests.support.dates import flight_date
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
@@ -70,7 +71,7 @@ async def test_kill9_with_50_sagas_in_flight_then_restart_finishes_all(
     channel = grpc.aio.insecure_channel(orch.addr)
     stack = Stack(orch.addr, participants, tmp_path)
     try:
-        flights = [await first_flight(stack, date=d) for d in ("2026-12-02", "2026-12-03")]
+        flights = [await first_flight(stack, date=d) for d in (flight_date(2), flight_date(3))]
         start_balance = (
             await stack.loyalty.GetAccount(loyalty_pb2.GetAccountRequest(account_id="LOY-1004"))
         ).balance

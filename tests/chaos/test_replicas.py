@@ -16,6 +16,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import MIXED_FAULTS, book_request, check_records, first_flight
+from tests.support.dates import flight_date
 from tests.support.replicas import (
     TTL,
     Replicas,
@@ -56,7 +57,7 @@ async def test_kill9_one_of_three_replicas_the_survivors_finish_its_sagas(
     survivors = replicas.log(1) + replicas.log(2)
     assert "[SAGA] taking over" in survivors
     assert_fenced(replicas.database)
-    # The bound: every saga terminal within the lease TTL + 5 s of the kill.
+    # The bound HA promises: every saga terminal within the lease TTL + 5 s of the kill.
     print(f"\n{owned} sagas of the killed replica; all terminal {took:.1f} s after the kill")
     assert took <= TTL + 5, f"{took:.1f} s"
 
@@ -95,7 +96,7 @@ async def test_a_paused_replica_writes_nothing_for_the_sagas_taken_from_it(
     # because its lease had not been renewed in time).
     assert replicas.log(0).count("[SAGA] lease lost") == 20
     # ... and it still serves: a booking through it runs to the end.
-    flight = await first_flight(stack, date="2026-12-04")
+    flight = await first_flight(stack, date=flight_date(4))
     done = await replicas.stubs[0].BookFlight(
         book_request([flight], customer="LOY-1004", points=0), timeout=30
     )
@@ -106,7 +107,7 @@ async def test_any_replica_answers_for_any_saga(replicas: Replicas) -> None:
     await replicas.start(2)
     stack = await client(replicas)
     a, b = replicas.stubs
-    flight = await first_flight(stack, date="2026-12-05")
+    flight = await first_flight(stack, date=flight_date(5))
     req = book_request([flight], customer="LOY-1004", points=100)
     done = await a.BookFlight(req, metadata=(("x-idempotency-key", "any-1"),), timeout=30)
     assert done.status == pb.COMPLETED

@@ -1,11 +1,6 @@
 """Takeover within the lease, whatever the replica that held the sagas was doing: killed,
 paused (SIGSTOP) inside a saga-log transaction, or cut off from PostgreSQL inside one.
 
-Two replicas share a PostgreSQL saga log. Replica 1 drives every saga; the test catches it
-inside a transaction that holds saga rows (sagakit.testhooks, point saga-log-transaction),
-then stops it, or cuts its link to the database (tests/support/tcpproxy.py) and lets it go
-on. Replica 2 must take every saga over within SAGA_LEASE_TTL_S + 2 s; replica 1, woken or
-reconnected, writes nothing under the leases it lost, says so once per saga, and serves on.
 FLIGHTSAGA_TAKEOVER_TRIES sets the tries per mode (2 here; 10 for the figures in the docs).
 """
 
@@ -23,6 +18,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, check_records, first_flight
+from tests.support.dates import flight_date
 from tests.support.replicas import (
     TTL,
     Replicas,
@@ -158,7 +154,7 @@ async def one_try(reps: Replicas, proxy: TcpProxy, hooks: Path, mode: str, i: in
     assert await balance(stack) == before - spent
     assert_fenced(reps.database)
     # Replica 1 serves on: a booking through it runs to the end.
-    flight = await first_flight(stack, date="2026-12-04")
+    flight = await first_flight(stack, date=flight_date(4))
     done = await first.BookFlight(book_request([flight], customer="LOY-1004", points=0), timeout=30)
     assert done.status == pb.COMPLETED, done
     print(f"\n{mode} #{i + 1}: {len(epochs)} sagas taken over in {took:.2f} s")
@@ -169,6 +165,11 @@ async def one_try(reps: Replicas, proxy: TcpProxy, hooks: Path, mode: str, i: in
 async def test_sagas_are_taken_over_within_the_lease(
     setup: tuple[Replicas, TcpProxy, Path], mode: str
 ) -> None:
+    """Two replicas share a PostgreSQL saga log. Replica 1 drives every saga; the test catches it
+    inside a transaction that holds saga rows (sagakit.testhooks, point saga-log-transaction),
+    then stops it, or cuts its link to the database (tests/support/tcpproxy.py) and lets it go
+    on. Replica 2 must take every saga over within SAGA_LEASE_TTL_S + 2 s; replica 1, woken or
+    reconnected, writes nothing under the leases it lost, says so once per saga, and serves on."""
     reps, proxy, hooks = setup
     times = [await one_try(reps, proxy, hooks, mode, i) for i in range(TRIES)]
     FIGURES[mode] = times

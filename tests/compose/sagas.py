@@ -12,6 +12,7 @@ from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1.common_pb2 import SagaRecordsRequest
 from tests.compose.stackctl import Clients
+from tests.support.dates import flight_date
 
 CUSTOMER = "LOY-1004"  # 250,000 points: room for many sagas
 POINTS = 100
@@ -22,7 +23,7 @@ def status(saga: pb.Saga) -> str:
     return pb.SagaStatus.Name(saga.status)
 
 
-async def roomiest_flight(clients: Clients, date: str = "2026-12-01") -> str:
+async def roomiest_flight(clients: Clients, date: str = flight_date(1)) -> str:
     """The JFK->LAX flight of the day with the most free economy seats."""
     found: seat_pb2.SearchFlightsResponse = await clients.seat.SearchFlights(
         seat_pb2.SearchFlightsRequest(

@@ -25,6 +25,7 @@ from sagas.peers import Addrs, Peers
 from tests.compose import sagas, stackctl
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport
+from tests.support.dates import flight_date
 
 pytestmark = pytest.mark.skipif(
     not stackctl.HA,
@@ -166,13 +167,13 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
 ) -> None:
     found: seat_pb2.SearchFlightsResponse = await clients.seat.SearchFlights(
         seat_pb2.SearchFlightsRequest(
-            origin="JFK", destination="LAX", date="2026-12-02", cabin_class=common_pb2.ECONOMY
+            origin="JFK", destination="LAX", date=flight_date(2), cabin_class=common_pb2.ECONOMY
         ),
         timeout=10,
     )
     pool = [leg.flight_id for leg in sorted(found.outbound, key=lambda leg: -leg.seats_available)]
     pool = pool[:3]
-    assert pool, "no JFK-LAX flight on 2026-12-02"
+    assert pool, f"no JFK-LAX flight on {flight_date(2)}"
     # Every read and booking of the run goes through the published addresses: the orchestrator
     # API through the proxy, each participant through its first replica.
     firsts = (stackctl.GRPC_ADDRS[p] for p in stackctl.PARTICIPANT_REPLICAS)

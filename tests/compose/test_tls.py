@@ -1,4 +1,4 @@
-"""docker-compose runs with mTLS between every service (README "Security"): the published
+"""docker-compose runs with mTLS between every service (docs/security.md#transport): the published
 ports refuse plaintext, and a participant's Do is the orchestrator certificate's alone."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import uuid
 from tests.compose import stackctl
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport
+from tests.support.dates import flight_id
 
 PERMISSION_DENIED_EXIT = 64 + 7  # grpcurl exits 64 + the status code
 
@@ -34,7 +35,7 @@ async def test_plaintext_is_refused_and_a_client_certificate_cannot_call_do(
     body = json.dumps(
         {
             "saga_id": f"tls-{uuid.uuid4().hex[:12]}",
-            "flight_ids": ["FS105-20261201"],
+            "flight_ids": [flight_id("FS105", 1)],
             "cabin_class": "ECONOMY",
             "passengers": [{"first_name": "Eve", "last_name": "Mallory"}],
         }

@@ -12,6 +12,7 @@ from google.protobuf import json_format
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.e2e.tools import FLIGHTSAGA, ROUTE, STEPS, Stack, cli, free_ports, run
+from tests.support.dates import flight_date, flight_id
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +27,8 @@ def book_json(stack: Stack, *extra: str) -> tuple[int, pb.Saga]:
     return result.code, saga
 
 
-# A flight time as printed: local to its airport, with the zone (JFK: EST, LAX: PST in December).
-DEP = rf"{ORIGIN} {DATE} \d\d:\d\d EST -> {DEST} \d\d:\d\d PST"
+# A flight time as printed: local to its airport, with the zone (JFK: EST/EDT, LAX: PST/PDT).
+DEP = rf"{ORIGIN} {DATE} \d\d:\d\d E[SD]T -> {DEST} \d\d:\d\d P[SD]T"
 
 
 def test_book_confirms_and_prints_the_reference(stack: Stack) -> None:
@@ -51,14 +52,15 @@ def test_book_confirms_and_prints_the_reference(stack: Stack) -> None:
 
 
 def test_round_trip_for_two_prints_every_flight_and_seat(stack: Stack) -> None:
-    result = cli(stack, *BOOK, "--return", "2026-12-08", "--passenger", "Ada Lovelace",
+    result = cli(stack, *BOOK, "--return", flight_date(8), "--passenger", "Ada Lovelace",
                  "--passenger", "Charles Babbage")  # fmt: skip
     assert result.code == 0, result
     booked = result.out[result.out.index("BOOKING CONFIRMED") :].splitlines()[1:3]
-    assert re.fullmatch(rf"  FS\d+-20261201\s+{DEP}  seats \d+[A-K] Ada Lovelace, "
+    out_day, back = DATE.replace("-", ""), flight_date(8)
+    assert re.fullmatch(rf"  FS\d+-{out_day}\s+{DEP}  seats \d+[A-K] Ada Lovelace, "
                         r"\d+[A-K] Charles Babbage", booked[0]), result  # fmt: skip
-    assert re.match(rf"  FS\d+-20261208\s+{DEST} 2026-12-08 \d\d:\d\d PST -> {ORIGIN} ",
-                    booked[1]), result  # fmt: skip
+    assert re.match(rf"  FS\d+-{back.replace('-', '')}\s+{DEST} {back} \d\d:\d\d P[SD]T "
+                    rf"-> {ORIGIN} ", booked[1]), result  # fmt: skip
     assert booked[1].endswith("Charles Babbage"), result
 
 
@@ -136,6 +138,31 @@ def test_a_booking_the_rules_refuse_is_a_usage_error_and_starts_nothing(stack: S
     assert "card.number" in bad_card.err and "Luhn" in bad_card.err, bad_card
     assert "Traceback" not in bad_card.err
     assert cli(stack, "stats", "--json").out == before.out
+
+
+def test_booking_a_past_date_says_the_flight_departed_and_starts_nothing(stack: Stack) -> None:
+    before = cli(stack, "stats", "--json")
+    yesterday = flight_date(-1)
+    for args in (
+        ("book", "--from", ORIGIN, "--to", DEST, "--date", yesterday),
+        ("book", "--flight", flight_id("FS101", -1)),
+    ):
+        result = cli(stack, *args)
+        assert result.code == 2, result
+        assert "error: FAILED_PRECONDITION FLIGHT_DEPARTED: flight_ids[0]: flight FS1" in result.err
+        assert re.search(rf"-{yesterday.replace('-', '')} departed at {yesterday}T", result.err)
+        assert "Traceback" not in result.err
+    assert cli(stack, "stats", "--json").out == before.out
+
+
+def test_dates_can_be_given_relative_to_today(stack: Stack) -> None:
+    found = cli(stack, "flights", ORIGIN, DEST, "tomorrow", "--return", "+8")
+    assert found.code == 0, found
+    assert flight_id("FS101", 1) in found.out and flight_id("FS102", 8) in found.out, found
+    ids = cli(stack, "flights", ORIGIN, DEST, "+2", "--ids")
+    assert ids.code == 0, ids
+    assert ids.out.split() == [flight_id(n, 2) for n in ("FS101", "FS103", "FS105")], ids
+    assert cli(stack, "flights", ORIGIN, DEST, "2026-01-01", "--ids").out == ""  # long gone
 
 
 def test_get_unknown_saga_is_a_usage_error(stack: Stack) -> None:
@@ -245,7 +272,7 @@ def test_demo_runs_the_five_scenarios_and_writes_the_report(stack: Stack, tmp_pa
 def test_unreachable_orchestrator_exits_3_naming_the_variable(stack: Stack) -> None:
     nobody = f"127.0.0.1:{free_ports()[0]}"
     env = {**stack.env, "ORCHESTRATOR_ADDR": nobody}
-    for args in (("list",), ("book", "--flight", "FS101-20261201")):
+    for args in (("list",), ("book", "--flight", flight_id("FS101", 1))):
         result = cli(stack, *args, env=env)
         assert result.code == 3, result
         assert nobody in result.err and "ORCHESTRATOR_ADDR" in result.err, result

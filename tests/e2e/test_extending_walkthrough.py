@@ -2,13 +2,7 @@
 saga, deployed while sagas of version 1 are in flight.
 
 The page's code blocks are applied to a copy of the repository (tests/support/walkthrough.py)
-and protoc is run there. The repository's own stack (v1 only: the four participants and the
-orchestrator, real processes on 127.0.0.1 with SQLite files) starts bookings that the payment
-step holds; the orchestrator is killed with kill -9 and started again on its saga log from the
-copy (v1 and v2), beside the copy's insurance service. The v1 sagas finish as v1; a new booking
-runs v2's five steps; one failing at the new step compensates the four before it, last first.
-Outcomes are checked against the participants' own records (the insurance service's through
-grpcurl: this process has no generated code for it).
+and protoc is run there.
 """
 
 from __future__ import annotations
@@ -162,6 +156,13 @@ def step_states(saga: pb.Saga) -> dict[str, str]:
 async def test_the_walkthrough_adds_a_fifth_step_as_v2_while_v1_sagas_finish_as_v1(
     tmp_path: Path,
 ) -> None:
+    """The repository's own stack (v1 only: the four participants and the orchestrator, real
+    processes on 127.0.0.1 with SQLite files) starts bookings that the payment step holds; the
+    orchestrator is killed with kill -9 and started again on its saga log from the copy (v1 and
+    v2), beside the copy's insurance service. The v1 sagas finish as v1; a new booking runs v2's
+    five steps; one failing at the new step compensates the four before it, last first. Outcomes
+    are checked against the participants' own records (the insurance service's through grpcurl:
+    this process has no generated code for it)."""
     copy = applied_copy(tmp_path / "copy")
     checks = asyncio.create_task(checks_of_the_copy(copy))
     data = tmp_path / "data"

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.e2e.tools import FULL_NAMES, SERVICES, STEPS, Stack, grpcurl
+from tests.support.dates import flight_id
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +19,7 @@ NOT_FOUND_EXIT = 64 + 5  # grpcurl exits 64 + the status code
 INVALID_ARGUMENT_EXIT = 64 + 3
 
 
-def body(flight_id: str = "FS101-20261201") -> dict[str, object]:
+def body(flight_id: str = flight_id("FS101", 1)) -> dict[str, object]:
     return {
         "customer_id": "LOY-1001",
         "flight_ids": [flight_id],

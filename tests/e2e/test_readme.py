@@ -1,19 +1,10 @@
-"""Every command the README shows in a `sh` block runs, in order, with the exit status it claims.
+"""Every command the README and docs/*.md show in a `sh` block runs, in order, with the exit
+status it claims.
 
-Convention (README.md):
-- a fenced code block whose info string is exactly `sh` holds commands to run; `console`,
-  `text` (and anything else) are illustrations and are not run;
-- one command per line; a line ending with `\\` continues on the next; lines starting with `#`
-  are comments;
-- a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says the
-  command's expected exit status is N (default 0);
-- commands use the default addresses (localhost / 127.0.0.1, ports 50050-50054, dashboard 8080)
-  and run with bash from the repo root. The ports are rewritten to the stack's: a launched
-  stack's free ports, or docker-compose's published ones (tools.COMPOSE_PORTS).
-
-The commands run in one bash session (so a variable set by one is seen by the next), each with
-stdin from /dev/null and its own time limit: a command that runs until Ctrl-C (`flightsaga up`)
-belongs in a `console` block.
+`console`, `text` (and any other) blocks are illustrations and are not run; the convention is
+extract_commands' docstring. Each page's commands run in one bash session of their own (a
+variable set by one is seen by the next on that page), each with stdin from /dev/null and its
+own time limit. All pages share the session's stack; docs/api.md runs twice (fresh saga ids).
 """
 
 from __future__ import annotations
@@ -43,6 +34,9 @@ from tests.e2e.tools import (
 pytestmark = pytest.mark.e2e
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+API = DOCS / "api.md"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
 COMMAND_TIMEOUT = 60.0
 FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*?)\s*$")
 EXIT = re.compile(r"\s#\s*exit\s+(?P<code>\d+)\b(?!.*\s#)")
@@ -54,10 +48,24 @@ class Command:
     text: str
     expected: int
     line: int  # 1-based line in the markdown where the command starts
+    page: str = "README.md"  # the markdown file, relative to the repo
 
 
-def extract_commands(markdown: str) -> list[Command]:
-    """The commands of every ```sh block, in order (see the module docstring)."""
+def extract_commands(markdown: str, page: str = "README.md") -> list[Command]:
+    r"""The commands of every ```sh block of `page`, in order, by the docs' convention.
+
+    - a fenced code block whose info string is exactly `sh` holds commands to run; `console`,
+      `text` (and anything else) are illustrations and are not run; a `console` block says why
+      in an HTML comment on the line before it, `<!-- not run: reason -->` (checked by
+      tests/unit/test_docs.py);
+    - one command per line; a line ending with `\` continues on the next; lines starting with
+      `#` are comments;
+    - a trailing comment `# exit N` (optionally followed by words: `# exit 74: refused`) says
+      the command's expected exit status is N (default 0);
+    - commands use the default addresses (localhost / 127.0.0.1, ports 50050-50054, dashboard
+      8080) and run with bash from the repo root. `rewrite` points the ports at the stack's: a
+      launched stack's free ports, or docker-compose's published ones (tools.COMPOSE_PORTS).
+    """
     commands: list[Command] = []
     fence: str | None = None  # the open fence, when inside a block
     running = False  # the open block is `sh`
@@ -71,7 +79,7 @@ def extract_commands(markdown: str) -> list[Command]:
             continue
         if match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence):
             if match["info"] == "":
-                assert not pending, f"README.md:{start}: a command ends with '\\' at block end"
+                assert not pending, f"{page}:{start}: a command ends with '\\' at block end"
                 fence = None
                 continue
         if not running:
@@ -88,8 +96,9 @@ def extract_commands(markdown: str) -> list[Command]:
         text = " ".join(pending)
         pending = []
         exit_match = EXIT.search(text)
-        commands.append(Command(text, int(exit_match["code"]) if exit_match else 0, start))
-    assert fence is None, "README.md: a code block is not closed"
+        code = int(exit_match["code"]) if exit_match else 0
+        commands.append(Command(text, code, start, page))
+    assert fence is None, f"{page}: a code block is not closed"
     return commands
 
 
@@ -103,8 +112,8 @@ def rewrite(command: str, stack: Stack) -> str:
 
     rewritten = ADDRESS.sub(swap, command)
     if " -plaintext " in rewritten and not stack.local:
-        # docker-compose speaks mTLS (README "Security"): the same call with the README's TLS
-        # flags; a participant's Do/Compensate takes the orchestrator's certificate.
+        # docker-compose speaks mTLS (docs/security.md#transport): the same call with the
+        # README's TLS flags; a participant's Do/Compensate takes the orchestrator's certificate.
         participant = re.search(r"127\.0\.0\.1:\d+", rewritten)
         direct = participant is not None and any(
             participant[0] == stack.addr(p) for p in ("seat", "loyalty", "payment", "booking")
@@ -128,8 +137,9 @@ class Outcome:
     def report(self) -> str:
         got = "no exit status (timed out or the shell exited)" if self.code is None else self.code
         tail = "\n      ".join(self.output.rstrip().splitlines()[-15:])
+        where = f"{self.command.page}:{self.command.line}"
         return (
-            f"README.md:{self.command.line}: expected exit {self.command.expected}, got {got}\n"
+            f"{where}: expected exit {self.command.expected}, got {got}\n"
             f"    $ {self.ran}\n      {tail}"
         )
 
@@ -196,13 +206,26 @@ def assert_all_ok(commands: list[Command], outcomes: list[Outcome]) -> None:
     not_run = len(commands) - len(outcomes)
     if not_run:
         failed.append(f"{not_run} later command(s) not run")
-    assert not failed, "README commands misbehaved:\n" + "\n".join(failed)
+    assert not failed, "documented commands misbehaved:\n" + "\n".join(failed)
 
 
-def test_readme_commands_run_as_documented(stack: Stack) -> None:
+def page_commands(page: Path) -> list[Command]:
+    return extract_commands(page.read_text(), str(page.relative_to(REPO)))
+
+
+def test_readme_has_commands() -> None:
     assert README.exists(), "README.md is missing"
-    commands = extract_commands(README.read_text())
-    assert commands, "README.md has no ```sh block: the README test would run nothing"
+    assert page_commands(README), "README.md has no ```sh block: the README test would run nothing"
+    assert page_commands(API), "docs/api.md has no ```sh block"
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p != API], ids=lambda p: str(p.relative_to(REPO))
+)
+def test_page_commands_run_as_documented(stack: Stack, page: Path) -> None:
+    commands = page_commands(page)
+    if not commands:
+        pytest.skip(f"{page.relative_to(REPO)} has no sh block")
     outcomes = run_commands(commands, stack)
     assert_all_ok(commands, outcomes)
 
@@ -220,9 +243,9 @@ FlightSaga is up
 ```sh
 # a comment, then a command on two lines
 .venv/bin/flightsaga book --from JFK --to LAX \\
-    --date 2026-12-01 --fail-at payment   # exit 1
+    --date tomorrow --fail-at payment   # exit 1
 CID=readme-sample-$RANDOM
-.venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --correlation-id "$CID" \\
+.venv/bin/flightsaga book --from JFK --to LAX --date tomorrow --correlation-id "$CID" \\
     | grep -q "BOOKING CONFIRMED"
 .venv/bin/flightsaga get no-such-saga # exit 2: NOT_FOUND is bad input
 
@@ -245,8 +268,7 @@ def test_extract_follows_the_convention() -> None:
     expected = [(1, 10), (0, 12), (0, 13), (2, 15), (0, 17), (0, 18)]
     assert [(c.expected, c.line) for c in commands] == expected
     assert commands[0].text == (
-        ".venv/bin/flightsaga book --from JFK --to LAX --date 2026-12-01 --fail-at payment"
-        "   # exit 1"
+        ".venv/bin/flightsaga book --from JFK --to LAX --date tomorrow --fail-at payment   # exit 1"
     )
     assert not any("flightsaga up" in c.text or "false" in c.text for c in commands)
     assert extract_commands("# no code here\n\n```console\n$ ls\n```\n") == []
@@ -320,20 +342,14 @@ def test_readme_python_example_output_is_shown() -> None:
     assert shown["out"].startswith("COMPENSATED - undone, in order: deduct_loyalty_points, ")
 
 
-# --- the grpcurl examples run again and again on one stack ----------------------------------
+# --- docs/api.md runs again and again on one stack ------------------------------------------
 
 
-def section(markdown: str, title: str) -> str:
-    start = markdown.index(f"\n## {title}\n")
-    end = markdown.find("\n## ", start + 1)
-    return markdown[start : end if end != -1 else None]
-
-
-def test_readme_grpcurl_examples_run_twice(stack: Stack) -> None:
+def test_api_examples_run_twice(stack: Stack) -> None:
     """Participants remember every saga id: the examples take fresh ids ($RUN) each run."""
-    commands = extract_commands(section(README.read_text(), "grpcurl"))
+    commands = page_commands(API)
     assert commands[0].text.startswith("RUN="), commands[0]
-    assert not any('"saga_id":"readme-' in c.text for c in commands)
+    assert not any('"saga_id":"docs-' in c.text for c in commands)
     for _ in range(2):
         outcomes = run_commands(commands, stack)
         assert_all_ok(commands, outcomes)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import local_only
 from tests.e2e.tools import BANNER, cli, launch_until_up
+from tests.support.dates import flight_date
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, local_only]
 
@@ -28,7 +29,7 @@ def test_up_on_postgresql_books_and_keeps_the_booking_across_a_restart(
     up = launch_until_up(tmp_path / "first", dashboard=False, extra=("--database", server))
     try:
         assert "databases on PostgreSQL" in up.output() and "flightsaga:***@" in up.output()
-        booked = cli(up.stack(), "book", "--from", "JFK", "--to", "LAX", "--date", "2026-12-03")
+        booked = cli(up.stack(), "book", "--from", "JFK", "--to", "LAX", "--date", flight_date(3))
         assert booked.code == 0, booked
         saga_id = cli(up.stack(), "get", "latest", "--json").out
         assert '"COMPLETED"' in saga_id

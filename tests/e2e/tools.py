@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sagas import services
 from sagas.booking import STEP_ORDER
+from tests.support.dates import flight_date
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -37,7 +38,7 @@ FULL_NAMES = {
     "payment": "flightsaga.v1.PaymentService",
     "booking": "flightsaga.v1.BookingService",
 }
-# ARCHITECTURE.md default ports (what docker-compose publishes and the README uses).
+# The default ports (docs/api.md; what docker-compose publishes and the README uses).
 DEFAULT_PORTS = {
     "orchestrator": 50050,
     "seat": 50051,
@@ -54,7 +55,7 @@ COMPOSE_PORTS = {
     for name, port in COMPOSE_DEFAULT_PORTS.items()
 }
 STEPS = STEP_ORDER
-ROUTE = ("JFK", "LAX", "2026-12-01")
+ROUTE = ("JFK", "LAX", flight_date(1))
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 

@@ -4,15 +4,18 @@ no participant record for input that can be refused at once, never UNKNOWN or IN
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from flightsaga.v1 import common_pb2, loyalty_pb2, payment_pb2
+from flightsaga.v1 import common_pb2, loyalty_pb2, payment_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
+from sagakit.errors import Reason, details_of
 from tests.support.booking import book_request, first_flight
+from tests.support.dates import flight_id
 from tests.support.stack import Stack, running_stack
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -110,7 +113,7 @@ BAD_BOOKINGS = [
     (_select(None, 0, "1A"), "seat_selections[0].seat"),  # row 1 is not ECONOMY
     (_select(None, 0, "99Z"), "seat_selections[0].seat"),
     (_select(None, 5, "30A"), "seat_selections[0].passenger_index"),
-    (_select("FS999-20261201", 0, "30A"), "seat_selections[0].flight_id"),
+    (_select(flight_id("FS999", 1), 0, "30A"), "seat_selections[0].flight_id"),
     (_twice, "flight_ids[1]"),
 ]
 
@@ -129,6 +132,32 @@ async def test_bad_bookings_are_refused_before_any_saga_or_record(
     await refused(stack.orchestrator.StartBooking(start, timeout=10), field)
     assert (await stack.orchestrator.ListSagas(pb.ListSagasRequest())).total == 0
     assert (await stack.loyalty.GetAccount(account)).balance == before
+
+
+async def test_a_departed_flight_is_refused_before_any_saga_naming_the_field(
+    stack: Stack,
+) -> None:
+    gone = flight_id("FS101", -1)
+    flight = await stack.seat.GetFlight(seat_pb2.GetFlightRequest(flight_id=gone))
+    at = flight.flight.departure.ToDatetime(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    req = book_request([await first_flight(stack), gone], points=500)
+    start = pb.StartBookingRequest(request_id="departed-1", booking=req)
+    for call in (
+        stack.orchestrator.BookFlight(req, timeout=10),
+        stack.orchestrator.StartBooking(start, timeout=10),
+        # a second time: the flight's departure is cached, the answer is the same
+        stack.orchestrator.BookFlight(req, timeout=10),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        err = caught.value
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+        assert (
+            err.details() == f"flight_ids[1]: flight {gone} departed at {at}; book a later flight"
+        )
+        info = details_of(err)
+        assert (info.reason, info.field) == (Reason.FLIGHT_DEPARTED, "flight_ids[1]")
+    assert (await stack.orchestrator.ListSagas(pb.ListSagasRequest())).total == 0
 
 
 @pytest.mark.parametrize("number", ["424242424242424²", "４２４２４２４２４２４２４２４２"])

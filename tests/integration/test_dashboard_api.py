@@ -8,17 +8,20 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from dashboard.config import DashboardConfig
 from tests.support.dashboard_stack import dashboard_config, running_dashboard
+from tests.support.dates import at, flight_date, flight_id
 from tests.support.stack import Stack, running_stack
 
-FLIGHT = "FS101-20261201"
+FLIGHT = flight_id("FS101", 1)
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED"}
 
 
@@ -315,8 +318,8 @@ async def test_flight_search(dash: Dash) -> None:
         params={
             "origin": "jfk",
             "destination": "LAX",
-            "date": "2026-12-01",
-            "return_date": "2026-12-08",
+            "date": flight_date(1),
+            "return_date": flight_date(8),
         },
     )
     assert reply.status_code == 200, reply.text
@@ -324,13 +327,22 @@ async def test_flight_search(dash: Dash) -> None:
     assert found["outbound"][0]["flight_id"] == FLIGHT
     assert found["inbound"] and found["inbound"][0]["origin"] == "LAX"
     assert found["count"] == len(found["outbound"]) + len(found["inbound"])
-    # Times local to each airport, with its zone: JFK in December is EST, LAX is PST.
+    # Times local to each airport, with its zone (EST or EDT in New York, PST or PDT in LA).
     first = found["outbound"][0]
-    assert first["departure_local"].startswith("2026-12-01 ")
-    assert first["departure_local"].endswith(" EST") and first["arrival_local"].endswith(" PST")
-    assert found["inbound"][0]["departure_local"].endswith(" PST")
+    departure = at(1, time(8))
+    assert first["departure_local"] == departure.strftime("%Y-%m-%d %H:%M %Z")
+    la = ZoneInfo("America/Los_Angeles")
+    arrival = (departure + timedelta(minutes=385)).astimezone(la)
+    assert first["arrival_local"].endswith(f" {arrival:%Z}")
+    assert found["inbound"][0]["departure_local"].endswith(f" {at(8, time(12), la):%Z}")
+    assert not any(leg["departed"] for leg in found["outbound"] + found["inbound"])
+    gone = await dash.http.get(
+        "/api/flights", params={"origin": "JFK", "destination": "LAX", "date": flight_date(-1)}
+    )
+    assert gone.status_code == 200, gone.text
+    assert [leg["departed"] for leg in gone.json()["outbound"]] == [True, True, True]
     empty = await dash.http.get(
-        "/api/flights", params={"origin": "BOS", "destination": "LHR", "date": "2026-12-01"}
+        "/api/flights", params={"origin": "BOS", "destination": "LHR", "date": flight_date(1)}
     )
     assert empty.status_code == 200 and empty.json()["count"] == 0
 
@@ -338,11 +350,11 @@ async def test_flight_search(dash: Dash) -> None:
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"origin": "JFKK", "destination": "LAX", "date": "2026-12-01"}, "origin"),
+        ({"origin": "JFKK", "destination": "LAX", "date": flight_date(1)}, "origin"),
         ({"origin": "JFK", "destination": "LAX", "date": "tomorrow"}, "date"),
         ({"origin": "JFK", "destination": "LAX"}, "date"),
         (
-            {"origin": "JFK", "destination": "LAX", "date": "2026-12-01", "passengers": 0},
+            {"origin": "JFK", "destination": "LAX", "date": flight_date(1), "passengers": 0},
             "passengers",
         ),
     ],
@@ -384,7 +396,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
         booking(faults=[{"step": "seat", "kind": "transient", "arg": 0}]),
         "faults[0].arg",
     ),
-    ("unknown flight", booking(flight_ids=["FS999-20261201"]), "flight_ids[0]"),
+    ("unknown flight", booking(flight_ids=[flight_id("FS999", 1)]), "flight_ids[0]"),
     ("unknown customer", booking(customer_id=""), "customer_id"),
 ]
 
@@ -404,6 +416,21 @@ async def test_bad_bookings_are_400_naming_the_field_and_create_nothing(
     out = reply.json()
     assert out["field"] == field, out
     assert out["error"].startswith(f"{field}: ")
+    assert await dash.total() == before
+
+
+async def test_a_departed_flight_is_409_naming_the_field_and_creates_nothing(dash: Dash) -> None:
+    before = await dash.total()
+    gone = flight_id("FS101", -1)
+    reply = await dash.http.post("/api/bookings", json=booking(flight_ids=[gone]))
+    assert reply.status_code == 409, reply.text
+    out = reply.json()
+    assert (out["field"], out["reason"], out["code"]) == (
+        "flight_ids[0]",
+        "FLIGHT_DEPARTED",
+        "FAILED_PRECONDITION",
+    )
+    assert out["error"].startswith(f"flight_ids[0]: flight {gone} departed at "), out
     assert await dash.total() == before
 
 
@@ -446,12 +473,20 @@ async def test_openapi_describes_the_api(dash: Dash) -> None:
 
 
 async def test_pages_are_served_without_outside_assets(dash: Dash) -> None:
-    for page in ("/", "/test", "/sagas", "/flights"):
+    for page in ("/", "/test", "/saga/test", "/sagas", "/flights"):
         reply = await dash.http.get(page)
         assert reply.status_code == 200 and "text/html" in reply.headers["content-type"]
         assert "http://" not in reply.text and "https://" not in reply.text
     css = await dash.http.get("/static/style.css")
     assert css.status_code == 200 and "@import" not in css.text
+
+
+async def test_the_test_page_keeps_its_first_address(dash: Dash) -> None:
+    """/saga/test (where the seed served it, and older links point) is the test page too."""
+    old = await dash.http.get("/saga/test?saga=abc")
+    assert old.status_code == 200, old.text
+    assert old.text == (await dash.http.get("/test")).text
+    assert "<title>SAGA test" in old.text
 
 
 async def test_favicon_is_served(dash: Dash) -> None:

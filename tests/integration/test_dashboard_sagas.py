@@ -19,6 +19,7 @@ from examples.trip import trip_pb2
 from examples.trip.declaration import CAR, HOTEL
 from flightsaga.v1 import orchestrator_pb2
 from tests.support.dashboard_stack import dashboard_config, running_dashboard
+from tests.support.dates import flight_id
 from tests.support.procs import free_port
 from tests.support.stack import Stack, running_orchestrator, running_participants, running_stack
 
@@ -369,7 +370,7 @@ async def test_the_proof_is_a_bookings_and_a_trip_has_none(dash: Dash) -> None:
 async def test_the_booking_can_be_started_as_any_saga_and_reads_as_a_booking(dash: Dash) -> None:
     booking = {
         "customer_id": "LOY-1001",
-        "flight_ids": ["FS101-20261201"],
+        "flight_ids": [flight_id("FS101", 1)],
         "passengers": [{"first_name": "Ada", "last_name": "Lovelace"}],
         "cabin_class": "ECONOMY",
         "card": {

@@ -13,11 +13,12 @@ import pytest
 
 from sagakit.auth import Tokens, new_token
 from tests.support.dashboard_stack import dashboard_config, running_dashboard
+from tests.support.dates import flight_id
 from tests.support.stack import running_stack
 
 BOOKING = {
     "customer_id": "LOY-1001",
-    "flight_ids": ["FS101-20261201"],
+    "flight_ids": [flight_id("FS101", 1)],
     "passengers": [{"first_name": "Ada", "last_name": "Lovelace"}],
     "cabin_class": "ECONOMY",
     "card": {

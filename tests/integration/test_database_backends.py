@@ -19,6 +19,7 @@ from sagakit.databases import connect
 from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
 from sagakit.migrate import Migrations
+from tests.support.dates import flight_id
 
 # The seat service's schema: the barrier table plus seat_holds (a partial unique index).
 SEAT = Migrations("seat_service", marker_table="seat_holds")
@@ -38,7 +39,7 @@ def hold(conn: Conn, saga_id: str, seat: str = "1A") -> None:
     conn.execute(
         "INSERT INTO seat_holds (saga_id, flight_id, seat, passenger_index, cabin, held_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (saga_id, "FS101-20261201", seat, 0, 1, barrier.now_iso()),
+        (saga_id, flight_id("FS101", 1), seat, 0, 1, barrier.now_iso()),
     )
 
 
@@ -81,7 +82,7 @@ async def test_a_constraint_is_one_error_and_a_savepoint_lets_the_transaction_go
 
 async def test_concurrent_barrier_dos_of_one_saga_take_effect_once(db: Database) -> None:
     """Twenty transactions of the same Do at once, each slow inside: one effect, one result.
-    (On PostgreSQL they truly overlap: conflicts are detected and the losers run again.)"""
+    (On PostgreSQL they truly overlap: conflicts are detected and the losers run again)."""
     calls = 0
 
     def do(conn: Conn) -> tuple[bytes, bool]:
@@ -238,7 +239,13 @@ async def test_concurrent_booking_dos_of_one_saga_make_one_booking(
     await db.open()
     try:
         it = bookings.itinerary(
-            [("Ann", "Lee", "")], 1, [("FS101-20261201", 0, "11A")], ["FS101-20261201"], {}, "", ""
+            [("Ann", "Lee", "")],
+            1,
+            [(flight_id("FS101", 1), 0, "11A")],
+            [flight_id("FS101", 1)],
+            {},
+            "",
+            "",
         )
 
         def do(conn: Conn) -> tuple[bytes, bool]:

@@ -3,22 +3,8 @@
 Requests are built from each method's protobuf descriptor: every field, nested messages,
 repeated fields, unknown enum values, edge integers and floats, strings that broke things
 before (control characters, non-ASCII digits, 10k characters, huge numbers), now and then bytes
-that do not parse, and fault/idempotency metadata. The properties:
-
-- no answer is UNKNOWN or INTERNAL (a bad request is the caller's error, named as such), but
-  for an INTERNAL the call asked for (an injected compensation failure, which the orchestrator
-  must retry: README, fault injection);
-- every service still reports SERVING afterwards;
-- the cross-service invariants of the chaos campaign (chaos/invariants.py) hold once every saga
-  has settled and every saga id the fuzzer sent to a participant's Do has been compensated (as
-  the orchestrator would for a saga it abandoned): seats, points, money and bookings agree.
-
-It runs twice: on the stack as `make up` runs it (plaintext, auth off: every handler is
-reached) and on a secured one (mTLS with the client certificate, AUTH_TOKENS_FILE; every call
-carries a booker's, reader's or operator's token or garbage, so the interceptors are fuzzed).
-
-The budget is bounded for CI: FUZZ_EXAMPLES calls per service (default 100: 500 calls in
-all, about 5 s here; 2,000 took 18 s).
+that do not parse, and fault/idempotency metadata. The `fuzz` fixture runs it on a plaintext
+stack and on a secured one.
 """
 
 from __future__ import annotations
@@ -56,12 +42,14 @@ from flightsaga.v1 import (
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.auth import new_token
 from sagakit.channels import open_channel
+from tests.support.dates import flight_date, flight_id
 from tests.support.stack import Stack, running_stack, tls_for
 from tooling.certs import make_certs
 
 pytestmark = pytest.mark.timeout(240)
 
 T = TypeVar("T")
+# Bounded for CI: calls per service (100: 500 calls in all, a few seconds).
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CALL_TIMEOUT = 3.0
 SERVICES = {
@@ -71,9 +59,9 @@ SERVICES = {
     "payment_service": payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
     "booking_service": booking_pb2.DESCRIPTOR.services_by_name["BookingService"],
 }
-FLIGHTS = ["FS101-20261201", "FS103-20261201", "FS102-20261208"]
+FLIGHTS = [flight_id("FS101", 1), flight_id("FS103", 1), flight_id("FS102", 8)]
 ACCOUNTS = ["LOY-1001", "LOY-1002"]
-# Values that meant something to the services, or broke them once (issue 13's bad-input list).
+# Values that meant something to the services, or that broke them once.
 SHARP_STRINGS = [
     "",
     " ",
@@ -96,7 +84,7 @@ SHARP_STRINGS = [
     "nan",
     "inf",
     "1e400",
-    "2026-12-01",
+    flight_date(1),
     "2026-02-30",
     "../../etc/passwd",
     "'; DROP TABLE sagas; --",
@@ -274,7 +262,7 @@ class FuzzStack:
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             # A compensation failure the call itself injected (x-fail / x-fault) answers
-            # INTERNAL on purpose: the orchestrator retries it (README, fault injection).
+            # INTERNAL on purpose: the orchestrator retries it (docs/api.md#fault-injection).
             injected = "(fault injection)" in (exc.details() or "") and any(
                 k in ("x-fail", "x-fault") for k, _ in md
             )
@@ -436,6 +424,16 @@ def fuzz_service(fuzz: FuzzStack, service: str) -> None:
 
 
 def test_every_rpc_of_every_service_survives_fuzzing(fuzz: FuzzStack) -> None:
+    """Three properties hold after the fuzzing.
+
+    - no answer is UNKNOWN or INTERNAL (a bad request is the caller's error, named as such),
+      but for an INTERNAL the call asked for (an injected compensation failure, which the
+      orchestrator must retry: docs/api.md#fault-injection);
+    - every service still reports SERVING afterwards;
+    - the cross-service invariants of the chaos campaign (chaos/invariants.py) hold once every
+      saga has settled and every saga id the fuzzer sent to a participant's Do has been
+      compensated (as the orchestrator would for a saga it abandoned): seats, points, money and
+      bookings agree."""
     assert fuzz.stack is not None
     stack = fuzz.stack
 

@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import json_format
 
 from flightsaga.v1 import common_pb2, seat_pb2
+from tests.support.dates import flight_date
 from tests.support.participants import CASES, FLIGHT, Case
 from tests.support.services import running_service
 
@@ -114,7 +115,7 @@ async def test_x_fail_header_produces_the_injected_failure(seat_addr: str) -> No
 async def test_search_with_grpcurl(seat_addr: str) -> None:
     code, out, err = await grpcurl(
         "-d",
-        '{"origin": "JFK", "destination": "LHR", "date": "2027-01-10"}',
+        f'{{"origin": "JFK", "destination": "LHR", "date": "{flight_date(41)}"}}',
         seat_addr,
         "flightsaga.v1.SeatService/SearchFlights",
     )

@@ -18,6 +18,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, first_flight, proof
+from tests.support.dates import flight_date
 from tests.support.stack import Stack, running_stack
 
 CALLS = 300
@@ -33,7 +34,7 @@ async def test_hundreds_of_callers_hanging_up_within_ms_leave_no_saga_behind(
     stack: Stack,
 ) -> None:
     rng = random.Random(11)
-    flights = [await first_flight(stack, date=d) for d in ("2026-12-10", "2026-12-11")]
+    flights = [await first_flight(stack, date=d) for d in (flight_date(10), flight_date(11))]
     for flight in flights:  # warm-up: the orchestrator knows the flights, as in steady state
         await stack.orchestrator.BookFlight(book_request([flight], points=0), timeout=10)
     hung_up = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,10 @@ from flightsaga.v1 import (
     seat_pb2,
     seat_pb2_grpc,
 )
+from sagakit.errors import Reason, details_of
+from seat_service import schedule
+from seat_service.schedule import AHEAD_DAYS
+from tests.support.dates import at, days_to, flight_date, flight_id
 from tests.support.participants import (
     FLIGHT,
     GOOD_CARD,
@@ -111,20 +115,21 @@ async def cabin_map(seat: Any, flight: str, cabin: int) -> Any:
 async def test_search_round_trip_lists_both_directions_by_departure(seat: Any) -> None:
     found = await seat.SearchFlights(
         seat_pb2.SearchFlightsRequest(
-            origin="jfk", destination="LAX", date="2026-12-01", return_date="2026-12-05"
+            origin="jfk", destination="LAX", date=flight_date(1), return_date=flight_date(5)
         )
     )
     assert [leg.flight_id for leg in found.outbound] == [
-        "FS101-20261201",
-        "FS103-20261201",
-        "FS105-20261201",
+        flight_id("FS101", 1),
+        flight_id("FS103", 1),
+        flight_id("FS105", 1),
     ]
     assert {(leg.origin, leg.destination) for leg in found.inbound} == {("LAX", "JFK")}
-    assert all(leg.flight_id.endswith("-20261205") for leg in found.inbound)
+    assert all(leg.flight_id.endswith(flight_id("", 5)) for leg in found.inbound)
     first = found.outbound[0]
-    # 08:00 in New York in December is 13:00 UTC; 6h25m later it lands.
-    assert first.departure.ToDatetime(UTC) == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
-    assert first.arrival.ToDatetime(UTC) == datetime(2026, 12, 1, 19, 25, tzinfo=UTC)
+    # 08:00 in New York (EST or EDT, as the day has it); 6h25m later it lands.
+    departure = at(1, time(8)).astimezone(UTC)
+    assert first.departure.ToDatetime(UTC) == departure
+    assert first.arrival.ToDatetime(UTC) == departure + timedelta(minutes=385)
     assert first.cabin_class == common_pb2.ECONOMY
     assert first.fare_cents > 0
     assert first.seats_available == 150
@@ -132,15 +137,61 @@ async def test_search_round_trip_lists_both_directions_by_departure(seat: Any) -
 
 async def test_search_follows_daylight_saving_time(seat: Any) -> None:
     found = await seat.SearchFlights(
-        seat_pb2.SearchFlightsRequest(origin="JFK", destination="LAX", date="2027-03-20")
+        seat_pb2.SearchFlightsRequest(
+            origin="JFK", destination="LAX", date=flight_date(days_to(summer=True))
+        )
     )
-    # New York is on EDT (UTC-4) after 2027-03-14.
+    # 08:00 in New York on EDT (UTC-4) is 12:00 UTC; on EST (UTC-5), 13:00.
     assert found.outbound[0].departure.ToDatetime(UTC).hour == 12
+    winter = await seat.SearchFlights(
+        seat_pb2.SearchFlightsRequest(
+            origin="JFK", destination="LAX", date=flight_date(days_to(summer=False))
+        )
+    )
+    assert winter.outbound[0].departure.ToDatetime(UTC).hour == 13
+
+
+async def test_a_departed_flight_gets_no_new_hold_naming_the_field_and_the_departure(
+    seat: Any,
+) -> None:
+    gone = flight_id("FS101", -1)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await seat.Do(reserve("late", flights=(flight_id("FS103", 1), gone)))
+    err = caught.value
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+    info = details_of(err)
+    assert (info.reason, info.field) == (Reason.FLIGHT_DEPARTED, "flight_ids[1]")
+    departure = (await seat.GetFlight(seat_pb2.GetFlightRequest(flight_id=gone))).flight.departure
+    at_utc = departure.ToDatetime(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        err.details() == f"flight_ids[1]: flight {gone} departed at {at_utc}; book a later flight"
+    )
+    assert info.metadata["departure"] == at_utc
+    holds = await seat.GetHolds(common_pb2.SagaRecordsRequest(saga_id="late"))
+    assert not holds.holds  # nothing held on the other leg either
+
+
+async def test_holds_taken_before_departure_still_replay_and_release(
+    seat: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saga that reserved before its flight left (an upgrade's or a recovery's) still ends:
+    its Do replays its first answer and its Compensate releases the seats."""
+    gone = flight_id("FS101", -1)
+    with monkeypatch.context() as before_departure:
+        before_departure.setattr(schedule, "departed", lambda flight, now=None: False)
+        first = await seat.Do(reserve("early", flights=(gone,)))
+    assert await seat.Do(reserve("early", flights=(gone,))) == first
+    released = await seat.Compensate(seat_pb2.ReleaseSeatsRequest(saga_id="early"))
+    assert released.seats_released == 1
 
 
 @pytest.mark.parametrize(
     ("origin", "destination", "day"),
-    [("JFK", "XYZ", "2026-12-01"), ("BOS", "LHR", "2026-12-01"), ("JFK", "LAX", "2027-06-01")],
+    [
+        ("JFK", "XYZ", flight_date(1)),
+        ("BOS", "LHR", flight_date(1)),
+        ("JFK", "LAX", flight_date(AHEAD_DAYS + 1)),
+    ],
 )
 async def test_search_with_no_match_is_an_empty_answer(
     seat: Any, origin: str, destination: str, day: str
@@ -158,7 +209,7 @@ async def test_search_shows_cabin_fares_and_hides_flights_without_enough_seats(s
         return seat_pb2.SearchFlightsRequest(
             origin="JFK",
             destination="LAX",
-            date="2026-12-01",
+            date=flight_date(1),
             cabin_class=common_pb2.FIRST,
             passengers=n,
         )
@@ -166,7 +217,7 @@ async def test_search_shows_cabin_fares_and_hides_flights_without_enough_seats(s
     one = await seat.SearchFlights(ask(1))
     two = await seat.SearchFlights(ask(2))
     economy = await seat.SearchFlights(
-        seat_pb2.SearchFlightsRequest(origin="JFK", destination="LAX", date="2026-12-01")
+        seat_pb2.SearchFlightsRequest(origin="JFK", destination="LAX", date=flight_date(1))
     )
     assert one.outbound[0].flight_id == FLIGHT and one.outbound[0].seats_available == 1
     assert FLIGHT not in [leg.flight_id for leg in two.outbound]
@@ -174,7 +225,7 @@ async def test_search_shows_cabin_fares_and_hides_flights_without_enough_seats(s
 
 
 async def test_fare_is_per_passenger_per_leg_in_the_cabin(seat: Any) -> None:
-    legs = ("FS101-20261201", "FS102-20261205")
+    legs = (flight_id("FS101", 1), flight_id("FS102", 5))
     reply = await seat.Do(reserve("s1", n=3, flights=legs, cabin=common_pb2.BUSINESS))
     per_leg = []
     for fid in legs:
@@ -206,16 +257,21 @@ async def test_a_taken_seat_is_refused_and_nothing_is_held(seat: Any, tmp_path: 
 
 
 async def test_all_or_nothing_when_a_later_leg_is_sold_out(seat: Any, tmp_path: Path) -> None:
-    await seat.Do(reserve("fill", n=5, flights=("FS202-20261203",), cabin=common_pb2.FIRST))
+    await seat.Do(reserve("fill", n=5, flights=(flight_id("FS202", 3),), cabin=common_pb2.FIRST))
     rows = db_rows(tmp_path / "seat_service.db")
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await seat.Do(
-            reserve("s2", n=2, flights=("FS201-20261201", "FS202-20261203"), cabin=common_pb2.FIRST)
+            reserve(
+                "s2",
+                n=2,
+                flights=(flight_id("FS201", 1), flight_id("FS202", 3)),
+                cabin=common_pb2.FIRST,
+            )
         )
     assert info.value.code() == SOLD_OUT
     assert "sold out" in (info.value.details() or "")
     assert db_rows(tmp_path / "seat_service.db") == rows
-    first = await cabin_map(seat, "FS201-20261201", common_pb2.FIRST)
+    first = await cabin_map(seat, flight_id("FS201", 1), common_pb2.FIRST)
     assert not any(s.held for s in first.seats)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, first_flight, proof
+from tests.support.dates import flight_date
 from tests.support.participants import CASES, Case
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.services import running_service
@@ -93,7 +94,7 @@ async def test_the_orchestrator_spreads_calls_over_replicas_and_survives_one_dyi
         stack.callback(orch.stop)
         await orch.wait_healthy()
         client = Stack(orch.addr, addrs, tmp_path)
-        flight = await first_flight(client, date="2026-12-06")
+        flight = await first_flight(client, date=flight_date(6))
 
         async def book(n: int) -> list[pb.Saga]:
             req = book_request([flight], customer="LOY-1004", points=0)

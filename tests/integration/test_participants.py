@@ -24,6 +24,7 @@ from flightsaga.v1 import (
     loyalty_pb2,
     seat_pb2,
 )
+from tests.support.dates import flight_date, flight_id
 from tests.support.participants import (
     BY_SERVICE,
     CASES,
@@ -350,7 +351,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
     (
         "seat_service",
         "Do",
-        _with(seat_do("s"), flight_ids=["FS999-20261201"]),
+        _with(seat_do("s"), flight_ids=[flight_id("FS999", 1)]),
         NOT_FOUND,
         "flight_ids",
     ),
@@ -414,7 +415,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
         "seat_service",
         "SearchFlights",
         seat_pb2.SearchFlightsRequest(
-            origin="JFK", destination="LAX", date="2026-12-05", return_date="2026-12-01"
+            origin="JFK", destination="LAX", date=flight_date(5), return_date=flight_date(1)
         ),
         INVALID,
         "return_date",
@@ -422,7 +423,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
     (
         "seat_service",
         "SearchFlights",
-        seat_pb2.SearchFlightsRequest(origin=LONG, destination="LAX", date="2026-12-05"),
+        seat_pb2.SearchFlightsRequest(origin=LONG, destination="LAX", date=flight_date(5)),
         INVALID,
         "origin",
     ),
@@ -430,7 +431,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
         "seat_service",
         "SearchFlights",
         seat_pb2.SearchFlightsRequest(
-            origin="JFK", destination="LAX", date="2026-12-05", passengers=10
+            origin="JFK", destination="LAX", date=flight_date(5), passengers=10
         ),
         INVALID,
         "passengers",
@@ -439,7 +440,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
     (
         "seat_service",
         "GetFlight",
-        seat_pb2.GetFlightRequest(flight_id="FS999-20261201"),
+        seat_pb2.GetFlightRequest(flight_id=flight_id("FS999", 1)),
         NOT_FOUND,
         "flight_id",
     ),
@@ -549,7 +550,7 @@ BAD_INPUT: list[tuple[str, str, Message, grpc.StatusCode, str]] = [
         "Do",
         _with(
             booking_do("s"),
-            seats=[common_pb2.SeatAssignment(flight_id="FS102-20261201", seat="1A")],
+            seats=[common_pb2.SeatAssignment(flight_id=flight_id("FS102", 1), seat="1A")],
         ),
         INVALID,
         "seats[0].flight_id",

@@ -1,4 +1,4 @@
-"""TLS, mTLS and API tokens on real servers (README "Security"): real TLS handshakes with
+"""TLS, mTLS and API tokens on real servers (docs/security.md): real TLS handshakes with
 certificates made by `flightsaga certs` code, the real CLI and the real grpcurl binary."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sagakit.auth import new_token
 from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
 from tests.support.booking import book_request, first_flight
+from tests.support.dates import flight_id
 from tests.support.participants import seat_do
 from tests.support.stack import Stack, running_stack, tls_files, tls_for
 from tooling.certs import make_certs
@@ -117,7 +118,7 @@ async def test_callers_without_a_valid_certificate_cannot_connect(
         for what, tls in attempts.items():
             async with open_channel(stack.addrs["seat_service"], tls, "") as channel:
                 call = seat_pb2_grpc.SeatServiceStub(channel).GetFlight(
-                    seat_pb2.GetFlightRequest(flight_id="FS101-20261201"), timeout=3
+                    seat_pb2.GetFlightRequest(flight_id=flight_id("FS101", 1)), timeout=3
                 )
                 assert await code_of(call) == grpc.StatusCode.UNAVAILABLE, what
 
@@ -293,7 +294,7 @@ async def test_fault_metadata_cannot_be_smuggled_to_a_participant_under_mtls(
         call = stack.seat.Do(
             seat_pb2.ReserveSeatsRequest(
                 saga_id=uuid.uuid4().hex,
-                flight_ids=["FS101-20261201"],
+                flight_ids=[flight_id("FS101", 1)],
                 cabin_class=common_pb2.ECONOMY,
             ),
             metadata=(("x-fail", "seat"),),

@@ -1,15 +1,8 @@
-"""Upgrading in place from the previous main (175cdbb, before wave 3's restructuring).
+"""Upgrading in place from the previous main (175cdbb, before the packages were restructured).
 
 The fixture (tests/fixtures/main-175cdbb, made by its make_fixture.py from the 175cdbb tree) is
 the five databases as that main left them after a kill -9 of its orchestrator, on SQLite and on
-PostgreSQL: two finished sagas (main-done COMPLETED, main-comp COMPENSATED) and three RUNNING
-inside a delayed payment whose Do the payment service committed after the kill (main-live-3
-told to fail at booking). Their deadlines lie a century ahead, so this code, started on the
-databases, finishes them forward: the payment's retry replays the committed charge (barrier).
-
-Retention is off: the fixture only gets older, and past BARRIER_RETENTION (30 days by default)
-the orchestrator stops calling participants for a saga (it ends FAILED, by design), and past
-SAGA_RETENTION the finished sagas are pruned. Neither is what an upgrade is about.
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,14 +23,18 @@ from sagakit.config import RetentionConfig
 from sagakit.migrate import Migrations
 from sagakit.plainjson import plain
 from tests.support.booking import book_request, first_flight, proof
+from tests.support.dates import flight_date
 from tests.support.stack import Stack, running_stack
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "main-175cdbb"
 SERVICES = ("orchestrator", "seat_service", "loyalty_service", "payment_service", "booking_service")
 FINISHED = ("main-done", "main-comp")
 LIVE = ("main-live-1", "main-live-2", "main-live-3")  # the third was told to fail at booking
-DATE = "2027-03-30"  # the fixture's flight day; the schedule ends 2027-03-31
+DATE = flight_date(1)  # a new booking's day (the fixture's sagas fly on 2027-03-30)
 COMPENSATED_ORDER = ["process_payment", "deduct_loyalty_points", "reserve_seat"]
+# Retention is off: the fixture only gets older, and past BARRIER_RETENTION (30 days by default)
+# the orchestrator stops calling participants for a saga (it ends FAILED, by design), and past
+# SAGA_RETENTION the finished sagas are pruned. Neither is what an upgrade is about.
 UPGRADE_ENV = {
     "SAGA_RETENTION": "off",
     "BARRIER_RETENTION": "off",
@@ -130,6 +127,10 @@ async def ended(stack: Stack) -> dict[str, pb.Saga]:
 async def test_previous_main_databases_upgrade_in_place_and_their_sagas_end(
     tmp_path: Path, database_backend: str, database_url: Url
 ) -> None:
+    """Two finished sagas (main-done COMPLETED, main-comp COMPENSATED) and three RUNNING inside a
+    delayed payment whose Do the payment service committed after the kill (main-live-3 told to
+    fail at booking). Their deadlines lie a century ahead, so this code, started on the
+    databases, finishes them forward: the payment's retry replays the committed charge (barrier)."""
     dumps = FIXTURE if database_backend == "sqlite" else FIXTURE / "pg"
     for service in SERVICES:
         load(database_url(service), dumps, service)

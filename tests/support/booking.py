@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flightsaga.v1 import booking_pb2, common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1.common_pb2 import SagaRecordsRequest
+from tests.support.dates import flight_date
 from tests.support.stack import Stack
 
 GOOD_CARD = "4242424242424242"
@@ -50,11 +51,10 @@ def book_request(
     )
 
 
-async def first_flight(
-    stack: Stack, origin: str = "JFK", dest: str = "LAX", date: str = "2026-12-01"
-) -> str:
+async def first_flight(stack: Stack, origin: str = "JFK", dest: str = "LAX", date: str = "") -> str:
+    """The first flight of the day (default: tomorrow, so it has not departed)."""
     found = await stack.seat.SearchFlights(
-        seat_pb2.SearchFlightsRequest(origin=origin, destination=dest, date=date)
+        seat_pb2.SearchFlightsRequest(origin=origin, destination=dest, date=date or flight_date(1))
     )
     return found.outbound[0].flight_id
 

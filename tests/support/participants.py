@@ -27,8 +27,9 @@ from flightsaga.v1 import (
     seat_pb2,
     seat_pb2_grpc,
 )
+from tests.support.dates import flight_id
 
-FLIGHT = "FS101-20261201"
+FLIGHT = flight_id("FS101", 1)
 ACCOUNT = "LOY-1002"  # Bob, 12,000 points
 GOOD_CARD = common_pb2.Card(
     number="4242 4242 4242 4242", exp_month=12, exp_year=2031, cvc="123", holder_name="Bob Brooks"

@@ -1,15 +1,8 @@
 """A throwaway PostgreSQL cluster for the test session, and the SQLite/PostgreSQL test matrix.
 
-The cluster is tooling/pgcluster.py (the bench starts one too; everything is re-exported here):
-`initdb` into a fresh temp dir, `pg_ctl start` on a free 127.0.0.1 port, as the `postgres` user
-when root, scram password auth over TCP, fsync and `synchronous_commit` on (durability is what
-the suite tests). The session fixture destroys it in its finalizer, and a watchdog process does
-when the test process goes away by any other means (kill -9 included).
-
-Binaries: $FLIGHTSAGA_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin (Debian), else
-`initdb`/`pg_ctl` on PATH. When they are missing the postgres tests are skipped with a loud
-"POSTGRES TIER NOT RUN: <why>" in the terminal summary; under CI=1 or
-FLIGHTSAGA_REQUIRE_POSTGRES=1 that is a failure instead.
+The cluster is tooling/pgcluster.py (the bench starts one too; everything is re-exported here),
+with durability on (durability is what the suite tests). The session fixture destroys it in its
+finalizer, and a watchdog process does when the test process goes away by any other means.
 """
 
 from __future__ import annotations
@@ -72,7 +65,10 @@ def required() -> bool:
 
 
 def unavailable(reason: str) -> None:
-    """Skip (loudly) or, under CI / FLIGHTSAGA_REQUIRE_POSTGRES, fail: PostgreSQL cannot run."""
+    """Skip (loudly) or, under CI / FLIGHTSAGA_REQUIRE_POSTGRES, fail: PostgreSQL cannot run.
+
+    Skipped with a loud "POSTGRES TIER NOT RUN: <why>" in the terminal summary; under CI=1 or
+    FLIGHTSAGA_REQUIRE_POSTGRES=1 that is a failure instead."""
     message = f"POSTGRES TIER NOT RUN: {reason}"
     if message not in NOT_RUN:
         NOT_RUN.append(message)

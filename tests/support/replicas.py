@@ -20,6 +20,7 @@ import pytest
 from flightsaga.v1 import loyalty_pb2, orchestrator_pb2_grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.support.booking import book_request, first_flight
+from tests.support.dates import flight_date
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
@@ -134,7 +135,7 @@ async def start_sagas(
     """`count` sagas spread over the replicas (StartBooking: logged before it answers);
     returns the points each spends, by idempotency key."""
     rng = random.Random(count)
-    flights = [await first_flight(stack, date=d) for d in ("2026-12-02", "2026-12-03")]
+    flights = [await first_flight(stack, date=d) for d in (flight_date(2), flight_date(3))]
     points: dict[str, int] = {}
 
     async def launch(i: int) -> None:

@@ -1,15 +1,5 @@
 """docs/extending.md as steps a test can apply: its marked code blocks, read and applied to a
-copy of the repository.
-
-Each step is an HTML comment `<!-- walkthrough: VERB [PATH] -->` followed by its code blocks:
-
-    create PATH   1 block: the whole file
-    edit PATH     2 blocks: text found exactly once in the file (without the block's last
-                  newline), then its replacement
-    append PATH   1 block: added at the end of the file, after two blank lines
-    run           1 block of commands: `mkdir -p DIR...`, `cp SRC DEST`, `make proto`
-    files         no block: the table after it lists every file touched outside the new
-                  service's folder, `generated` in its second column for protoc's output
+copy of the repository (the step verbs: `parse`).
 
 Nothing in the page is run by a shell: the commands of a `run` block are read and done here.
 """
@@ -62,7 +52,17 @@ def _safe(path: str, where: str) -> str:
 
 
 def parse(text: str) -> list[Step]:
-    """The page's steps, in order; each takes the code blocks between its marker and the next."""
+    """The page's steps, in order; each takes the code blocks between its marker and the next.
+
+    Each step is an HTML comment `<!-- walkthrough: VERB [PATH] -->` followed by its code blocks:
+
+        create PATH   1 block: the whole file
+        edit PATH     2 blocks: text found exactly once in the file (without the block's last
+                      newline), then its replacement
+        append PATH   1 block: added at the end of the file, after two blank lines
+        run           1 block of commands: `mkdir -p DIR...`, `cp SRC DEST`, `make proto`
+        files         no block: the table after it lists every file touched outside the new
+                      service's folder, `generated` in its second column for protoc's output"""
     markers = list(MARKER.finditer(text))
     steps = []
     for i, m in enumerate(markers):
@@ -172,7 +172,7 @@ def apply(steps: Iterable[Step], root: Path, make_proto: Callable[[Path], None])
 def protoc(python: str, bin_dir: Path) -> Callable[[Path], None]:
     """`make proto` without make: the Makefile's proto target's protoc call, run in `root`
     with `python` (grpc_tools) and the mypy plugins of `bin_dir`. (make itself would first
-    reinstall the venv for the copy's changed pyproject.toml, pointing it at the copy.)"""
+    reinstall the venv for the copy's changed pyproject.toml, pointing it at the copy)."""
 
     def run(root: Path) -> None:
         protos = sorted(str(p.relative_to(root)) for p in root.glob("protos/flightsaga/v1/*.proto"))

@@ -285,8 +285,9 @@ async def test_every_call_finds_its_intent_and_every_earlier_outcome_on_disk(
     finally:
         await store.close()
     assert final is not None and final.status == SagaStatus.COMPENSATED
-    P, E, S, F = "PENDING", "EXECUTING", "SUCCEEDED", "STEP_FAILED"
-    C, D = "COMPENSATING_STEP", "COMPENSATED_STEP"
+    # One letter per step state, so each row below reads as a line of the table.
+    P, E, S, F = "PENDING", "EXECUTING", "SUCCEEDED", "STEP_FAILED"  # noqa: N806
+    C, D = "COMPENSATING_STEP", "COMPENSATED_STEP"  # noqa: N806
     assert seen == [
         ("do:a", [E, P, P, P]),
         ("do:b", [S, E, P, P]),

@@ -132,7 +132,7 @@ def test_the_line_is_the_saga_messages_json(status: SagaStatus) -> None:
 
 
 def test_every_number_is_a_number_of_one_type() -> None:
-    """No "101200" for an amount, no 14.0 for a count (issue: numbers changed type)."""
+    """No "101200" for an amount, no 14.0 for a count: a number keeps its type."""
     line = json.loads(saga_json_line(_saga(SagaStatus.COMPLETED), DOOR))
     assert isinstance(line["fare_cents"], int) and isinstance(line["amount_charged_cents"], int)
 

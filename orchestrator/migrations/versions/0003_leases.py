@@ -1,13 +1,6 @@
 """Saga leases for several orchestrator replicas on one saga log, a sink per outbox row, and
 the version of the saga definition each saga started under.
 
-A live saga is driven by the replica named in its saga_leases row until `expires` (seconds
-since the epoch, by the owner's clock). `sagas.lease_epoch` grows with every claim and fences
-writes: a transition is written only while it is still the epoch its driver claimed. Renewals
-write saga_leases alone, so they never conflict with transitions (which write sagas rows). An
-event records the lease epoch it was written under (an audit of who drove what). An
-outbox row names the sink (a replica's bookings log) that must receive the finished saga.
-
 Revision ID: 0003
 Revises: 0002
 """
@@ -35,6 +28,12 @@ ALTER TABLE saga_outbox ADD COLUMN sink TEXT NOT NULL DEFAULT '';
 
 
 def upgrade() -> None:
+    """A live saga is driven by the replica named in its saga_leases row until `expires` (seconds
+    since the epoch, by the owner's clock). `sagas.lease_epoch` grows with every claim and fences
+    writes: a transition is written only while it is still the epoch its driver claimed. Renewals
+    write saga_leases alone, so they never conflict with transitions (which write sagas rows). An
+    event records the lease epoch it was written under (an audit of who drove what). An outbox
+    row names the sink (a replica's bookings log) that must receive the finished saga."""
     execute_script(DDL)
 
 

@@ -1,7 +1,7 @@
 """Drop the index on saga_steps (state): no query reads steps by state any more (counts come
 from saga_counts and from the live sagas' own rows since 0004; a saga's steps are read by
 saga_id), and every step transition paid for keeping it (a step's state changes at each
-attempt and outcome: about eight index updates per saga, issue 17).
+attempt and outcome: about eight index updates per saga).
 
 Revision ID: 0005
 Revises: 0004

@@ -73,7 +73,7 @@ Global___Passenger: _TypeAlias = Passenger  # noqa: Y015
 @_typing.final
 class Card(_message.Message):
     """A payment card. Luhn-invalid numbers and past expiry dates are INVALID_ARGUMENT.
-    Test numbers (documented in the README): 4242424242424242 approves,
+    Test numbers (docs/api.md#payment-test-cards): 4242424242424242 approves,
     4000000000000002 declines (card_declined), 4000000000009995 declines (insufficient_funds).
     """
 
@@ -175,7 +175,8 @@ Global___SeatAssignment: _TypeAlias = SeatAssignment  # noqa: Y015
 
 @_typing.final
 class BarrierMark(_message.Message):
-    """The idempotency-barrier marks a participant keeps for one saga (ARCHITECTURE.md):
+    """The idempotency-barrier marks a participant keeps for one saga
+    (docs/architecture.md#the-idempotency-barrier):
     which operations ran, and whether the compensation arrived with no prior Do.
     """
 

@@ -177,8 +177,9 @@ class BookFlightRequest(_message.Message):
     loyalty_points: _builtins.int
     """>= 0 points to spend (1 point = 1 cent)"""
     owner: _builtins.str
-    """Set by the orchestrator to the authenticated caller's name when auth is on (README
-    "Security"); a value sent by a client is replaced. A booker may read only its own sagas.
+    """Set by the orchestrator to the authenticated caller's name when auth is on
+    (docs/security.md#who-may-call-what); a value sent by a client is replaced. A booker may
+    read only its own sagas.
     """
     @_builtins.property
     def flight_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -361,8 +362,9 @@ class Saga(_message.Message):
     currency: _builtins.str
     trace_id: _builtins.str
     """The saga's OpenTelemetry trace id (W3C, 32 lowercase hex digits): every span of the saga,
-    from every service, is in this trace when tracing is on (OTEL_* variables; README
-    "Tracing"). It is derived from the saga id, so it is the same on every replica.
+    from every service, is in this trace when tracing is on (OTEL_* variables;
+    docs/observability.md#tracing). It is derived from the saga id, so it is the same on every
+    replica.
     """
     saga: _builtins.str
     """which saga: "book_flight", "trip", ... (ListSagaTypes)"""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sagakit import cards as sagakit_cards
-from sagakit.cards import luhn_ok
+from sagakit import card_fields
+from sagakit.card_fields import luhn_ok
 
 DECLINES = {
     "4000000000000002": "card_declined",
@@ -48,6 +48,6 @@ def brand(digits: str) -> str:
 def check(
     number: str, exp_month: int, exp_year: int, cvc: str, holder_name: str, today: date
 ) -> CardInfo:
-    """Validate every field (sagakit.cards: the error names it); return the storable facts."""
-    digits = sagakit_cards.check(number, exp_month, exp_year, cvc, holder_name, today)
+    """Validate every field (sagakit.card_fields: the error names it); return the storable facts."""
+    digits = card_fields.check(number, exp_month, exp_year, cvc, holder_name, today)
     return CardInfo(last4=digits[-4:], brand=brand(digits), decline_reason=DECLINES.get(digits))

@@ -1,7 +1,7 @@
 """Participant-level fault injection: what x-fail / x-fault on a Do or Compensate mean.
 
-The orchestrator forwards these headers to the targeted participant; the grammar is the
-README's, and parse_participant_faults' docstring.
+The orchestrator forwards these headers to the targeted participant; the grammar is
+docs/api.md#fault-injection's, and parse_participant_faults' docstring.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from payment_service import cards
+from payment_service import card_processor
 from sagakit.errors import InvalidArgument
 
 TODAY = date(2026, 6, 15)
@@ -29,7 +29,7 @@ TODAY = date(2026, 6, 15)
     ],
 )
 def test_luhn(number: str, ok: bool) -> None:
-    assert cards.luhn_ok(number) is ok
+    assert card_processor.luhn_ok(number) is ok
 
 
 @pytest.mark.parametrize(
@@ -44,10 +44,10 @@ def test_luhn(number: str, ok: bool) -> None:
     ],
 )
 def test_brand(number: str, brand: str) -> None:
-    assert cards.brand(number) == brand
+    assert card_processor.brand(number) == brand
 
 
-def check(**changes: object) -> cards.CardInfo:
+def check(**changes: object) -> card_processor.CardInfo:
     args: dict[str, object] = {
         "number": "4242 4242 4242 4242",
         "exp_month": 6,
@@ -56,12 +56,12 @@ def check(**changes: object) -> cards.CardInfo:
         "holder_name": "Ann Lee",
     }
     args.update(changes)
-    return cards.check(today=TODAY, **args)  # type: ignore[arg-type]
+    return card_processor.check(today=TODAY, **args)  # type: ignore[arg-type]
 
 
 def test_a_card_expiring_this_month_is_accepted_and_only_last4_is_kept() -> None:
     info = check()
-    assert info == cards.CardInfo(last4="4242", brand="visa", decline_reason=None)
+    assert info == card_processor.CardInfo(last4="4242", brand="visa", decline_reason=None)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""The participant fault headers (x-fail / x-fault) as sagakit.faults parses them."""
+"""The participant fault headers (x-fail / x-fault) as sagakit.participant_faults parses them."""
 
 from __future__ import annotations
 
 import pytest
 
 from sagakit.errors import InvalidArgument
-from sagakit.faults import Fault, parse_duration_ms, parse_participant_faults
+from sagakit.participant_faults import Fault, parse_duration_ms, parse_participant_faults
 from sagas.booking import canonical_step
 
 SEAT = "reserve_seat"

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 
-class EndOfTurn:
+class FlushAtEndOfTurn:
     """Runs `flush` once at the end of the current turn of the loop that asks for it."""
 
     def __init__(self, flush: Callable[[], None]) -> None:
