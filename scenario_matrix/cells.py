@@ -24,6 +24,8 @@ ACCOUNT = "LOY-1004"
 POINTS = 5  # > 0, so that the loyalty step has an effect to check
 CARD = "4242424242424242"
 POLL_S = 0.2
+STOPPED = frozenset({COMPLETED, COMPENSATED, FAILED})  # where a saga waits for nobody
+FINISHED = frozenset({COMPLETED, COMPENSATED})
 
 
 @dataclass
@@ -63,10 +65,15 @@ class Cell:
         )
 
 
-def plan_cells(steps: Sequence[str], columns: Sequence[Column], run_id: str) -> list[Cell]:
-    """One cell per (step, column), rows in saga order."""
+def plan_cells(
+    steps: Sequence[str], columns: Sequence[Column], run_id: str, rows: Sequence[str] = ()
+) -> list[Cell]:
+    """One cell per (step, column), rows in saga order; `rows`: only these steps (default all).
+    `steps` is always the whole saga: a cell's scenario depends on the steps around it."""
     out = []
     for k, step in enumerate(steps):
+        if rows and step not in rows:
+            continue
         for col in columns:
             scenario = col.scenario(k, steps)
             cell = Cell(step, col.name, None, key=f"matrix-{run_id}-{k + 1}-{col.name}")
@@ -98,6 +105,20 @@ async def settle(peers: Peers, saga_id: str, until: frozenset[str], limit_s: flo
         if pb.SagaStatus.Name(saga.status) in until or time.monotonic() >= end:
             return saga
         await asyncio.sleep(POLL_S)
+
+
+async def reach(peers: Peers, saga_id: str, step: str, limit_s: float) -> None:
+    """GetSaga until `step`'s Do is in flight (or the saga stopped, or `limit_s` passed)."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        saga: pb.Saga = await peers.orchestrator.GetSaga(
+            pb.GetSagaRequest(saga_id=saga_id), timeout=10
+        )
+        if pb.SagaStatus.Name(saga.status) in STOPPED or any(
+            s.name == step and s.state == pb.EXECUTING for s in saga.steps
+        ):
+            return
+        await asyncio.sleep(POLL_S / 4)
 
 
 async def judge(peers: Peers, steps: Sequence[str], saga: pb.Saga, stop: Stop) -> None:
@@ -161,6 +182,9 @@ class Runner:
             self.request(cell), metadata=tuple(md), timeout=30
         )
         cell.saga_id, cell.correlation_id = saga.saga_id, saga.correlation_id
+        if sc.during is not None:
+            await reach(self.peers, cell.saga_id, sc.during.step, self.cell_timeout_s)
+            await ACTIONS[sc.during.action](self.peers, cell.saga_id, self.cell_timeout_s)
         saga = await settle(self.peers, saga.saga_id, STOPPED, self.cell_timeout_s)
         await self._stop(cell, saga, Stop("end", sc.expect))
         if sc.then is not None:
@@ -172,10 +196,6 @@ class Runner:
     async def _stop(self, cell: Cell, saga: pb.Saga, stop: Stop) -> None:
         await judge(self.peers, self.steps, saga, stop)
         cell.stops.append(stop)
-
-
-STOPPED = frozenset({COMPLETED, COMPENSATED, FAILED})  # where a saga waits for nobody
-FINISHED = frozenset({COMPLETED, COMPENSATED})
 
 
 async def run_all(runner: Runner, cells: Sequence[Cell], concurrency: int) -> None:

@@ -24,6 +24,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    _stack_arguments(p)
+    _selection_arguments(p)
+
+
+def _stack_arguments(p: argparse.ArgumentParser) -> None:
+    """What it runs against, and where its files go and its links point."""
     p.add_argument(
         "--target",
         metavar="ORCH_ADDR",
@@ -48,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="the dashboard the page's cells link to (default http://127.0.0.1:8080)",
     )
+
+
+def _selection_arguments(p: argparse.ArgumentParser) -> None:
+    """Which cells run, and how."""
     p.add_argument(
         "--faults",
         default=",".join(c.name for c in COLUMNS),

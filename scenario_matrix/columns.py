@@ -2,8 +2,9 @@
 
 A column turns a step (its index in the saga) into a Scenario: the headers to send, the
 expected stop (status, compensation order, each step's effect at its participant) and, for
-faults an operator must clear, the action that follows and the stop after it. Adding a column
-(e.g. `cancel`) is one entry in COLUMNS (and, for a new kind of action, one in cells.ACTIONS).
+faults an operator must clear, the action that follows and the stop after it (or an action
+taken while a step runs). Adding a column (e.g. `cancel`) is one entry in COLUMNS (and, for a
+new kind of action, one in cells.ACTIONS).
 """
 
 from __future__ import annotations
@@ -34,11 +35,21 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
+class During:
+    """An action taken while the saga runs, once `step`'s Do is in flight (e.g. a cancel while
+    a delay under the deadline holds the step)."""
+
+    action: str  # a key of cells.ACTIONS
+    step: str
+
+
+@dataclass(frozen=True)
 class Scenario:
     fail_at: str  # x-fail-at
     fault: str  # x-fault
-    expect: Expect
+    expect: Expect  # the first stop (after `during`, when there is one)
     then: FollowUp | None = None
+    during: During | None = None
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ async def _matrix(
     flights_before = await records.read_flights(peers, pool)
     balances_before = await records.read_balances(peers, [cellmod.ACCOUNT])
     run_id = secrets.token_hex(3)
-    cells = cellmod.plan_cells(opts.steps, opts.columns, run_id)
+    cells = cellmod.plan_cells(STEP_ORDER, opts.columns, run_id, rows=opts.steps)
     for i, cell in enumerate(cells):
         cell.flight_id = pool[i % len(pool)]
     todo = sum(c.scenario is not None for c in cells)

@@ -86,6 +86,7 @@ def build(
     seconds: float,
 ) -> dict[str, Any]:
     applicable = [c for c in cells if c.scenario is not None]
+    rows = list(dict.fromkeys(c.step for c in cells))  # the steps run, in saga order
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "orchestrator": orchestrator,
@@ -98,9 +99,9 @@ def build(
         "stack_env": env,
         "dashboard": dashboard,
         "seconds": round(seconds, 2),
-        "steps": list(steps),
+        "steps": rows,
         "columns": [{"name": c.name, "title": c.title} for c in columns],
-        "matrix": {s: {c.column: verdict(c) for c in cells if c.step == s} for s in steps},
+        "matrix": {s: {c.column: verdict(c) for c in cells if c.step == s} for s in rows},
         "not_applicable": len(cells) - len(applicable),
         "violations": [v.to_json() for v in violations],
     }

@@ -142,3 +142,10 @@ def test_the_page_has_a_row_per_step_a_column_per_fault_and_links_to_sagas() -> 
     assert html.count('<tr><th scope="row">') == 2
     assert 'href="http://d:8/test?saga=saga-0"' in html
     assert "&lt;FAILED&gt;" in html  # problems are escaped
+
+
+def test_a_subset_of_rows_keeps_each_cells_place_in_the_saga() -> None:
+    [cell] = plan_cells(STEP_ORDER, [column("fail")], "r3", rows=[PAYMENT])
+    assert cell.scenario is not None
+    assert cell.scenario.fail_at == PAYMENT
+    assert cell.scenario.expect.compensations == (LOYALTY, SEAT)
