@@ -79,9 +79,8 @@ async def run(opts: Options) -> dict[str, Any]:
     try:
         return await _matrix(opts, stack, peers, t0)
     except grpc.aio.AioRpcError as exc:
-        raise MatrixError(
-            f"{stack.addrs.orchestrator}: {exc.code().name}: {exc.details()}"
-        ) from exc
+        where = ", ".join(f"{k} {v}" for k, v in stack.addrs.as_dict().items())
+        raise MatrixError(f"the stack ({where}): {exc.code().name}: {exc.details()}") from exc
     finally:
         await peers.close()
         await stack.stop()
