@@ -109,6 +109,7 @@ def options(a: argparse.Namespace) -> matrix.Options:
         columns=[c for c in COLUMNS if c.name in wanted],
         concurrency=a.concurrency,
         cell_timeout_s=a.cell_timeout,
+        token=a.token,
     )
 
 

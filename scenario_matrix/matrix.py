@@ -54,6 +54,7 @@ class Options:
     concurrency: int = 8
     cell_timeout_s: float = 120.0
     env: dict[str, str] = field(default_factory=dict)  # extra environment, local stack
+    token: str | None = None  # --target: the bearer token (None: FLIGHTSAGA_TOKEN)
     out: TextIO = sys.stdout
 
 
@@ -75,7 +76,7 @@ async def run(opts: Options) -> dict[str, Any]:
     if opts.target is None:
         peers = open_peers(stack.addrs)
     else:  # somebody else's deployment: its transport and token from TLS_* / FLIGHTSAGA_TOKEN
-        peers = Peers(stack.addrs.as_dict(), options=CHANNEL_OPTIONS)
+        peers = Peers(stack.addrs.as_dict(), token=opts.token, options=CHANNEL_OPTIONS)
     try:
         return await _matrix(opts, stack, peers, t0)
     except grpc.aio.AioRpcError as exc:
