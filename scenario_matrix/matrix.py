@@ -32,11 +32,12 @@ FLIGHTS = 4  # cells are spread over this many flights of the chaos pool's route
 
 
 # The local stack's orchestrator: deadlines short enough that the delay cells (every attempt
-# outlives the step deadline, retried for STEP_RETRY_FOR_S) take about two seconds.
+# outlives the step deadline, retried for STEP_RETRY_FOR_S) take about three seconds, long
+# enough that a busy machine's ordinary calls stay well inside them.
 def stack_env() -> dict[str, str]:
     return {
-        "STEP_TIMEOUT_MS": "500",
-        "STEP_RETRY_FOR_S": "1",
+        "STEP_TIMEOUT_MS": "1000",
+        "STEP_RETRY_FOR_S": "2",
         "SAGA_TIMEOUT_S": "30",
         "COMPENSATION_BACKOFF_CAP_S": "0.5",
         "COMPENSATION_RETRY_FOR_S": "20",
