@@ -13,7 +13,7 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from sagas.booking import PROCESS_PAYMENT, RESERVE_SEAT, STEP_ORDER
 from sagas.peers import Peers
 from scenario_matrix import cells
-from scenario_matrix.columns import COLUMNS, Column, During, Scenario
+from scenario_matrix.columns import COLUMNS, Column, During, Expect, Scenario
 from scenario_matrix.effects import Effect
 from tests.support.dates import flight_id
 from tests.support.stack import Stack, running_stack
@@ -42,7 +42,7 @@ async def test_a_cell_that_ends_otherwise_fails_naming_the_status_and_each_step(
         real = fail.scenario(k, steps)
         assert isinstance(real, Scenario)
         everything = tuple(frozenset({Effect.EFFECTIVE}) for _ in steps)
-        return Scenario(real.fail_at, "", cells.Expect("COMPLETED", (), everything))
+        return Scenario(real.fail_at, "", Expect("COMPLETED", (), everything))
 
     [cell] = await run_column(stack, Column("wrong", "", claims_completed), [PROCESS_PAYMENT])
     assert not cell.passed
