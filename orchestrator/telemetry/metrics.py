@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import grpc
 from prometheus_client import Counter, Histogram
@@ -150,6 +150,9 @@ class SagaMetrics(SagaObserver):
             ["how"],
             registry=r,
         )
+        # Every `how` from 0, so an alert's increase() sees a replica's first takeover too.
+        for how in get_args(Resumed):
+            self.resumed.labels(how)
         self.log_seconds = Histogram(
             "flightsaga_saga_log_commit_seconds",
             "One saga transition's write to the saga log, from queueing it to its commit "
