@@ -30,6 +30,19 @@ async def deliveries(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     return found
 
 
+async def delivered(
+    http: httpx.AsyncClient, alertname: str, after: int = 0
+) -> list[dict[str, Any]]:
+    """The firing `alertname` alerts delivered to the receiver, in its deliveries from the
+    `after`-th on."""
+    return [
+        alert
+        for notification in (await deliveries(http))[after:]
+        for alert in notification["alerts"]
+        if alert["labels"].get("alertname") == alertname and alert["status"] == "firing"
+    ]
+
+
 async def eventually(what: str, check: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
     """check()'s first truthy answer, polled every second; fails saying `what` after `timeout`."""
     deadline = time.monotonic() + timeout

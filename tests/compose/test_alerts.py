@@ -11,7 +11,7 @@ import httpx
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from tests.compose import sagas, stackctl
-from tests.compose.monitoring import api, deliveries, eventually
+from tests.compose.monitoring import api, delivered, deliveries, eventually
 from tests.compose.stackctl import Clients
 
 FAILED_ALERT = "FlightSagaSagaFailed"
@@ -91,15 +91,11 @@ async def test_a_failed_saga_is_delivered_to_the_webhook(clients: Clients) -> No
         assert saga.status == pb.FAILED, saga.error
         failed_at = time.monotonic()
 
-        async def delivered() -> list[dict[str, Any]]:
-            return [
-                alert
-                for notification in (await deliveries(http))[seen:]
-                for alert in notification["alerts"]
-                if alert["labels"]["alertname"] == FAILED_ALERT and alert["status"] == "firing"
-            ]
-
-        alert, *_ = await eventually(f"{FAILED_ALERT} delivered", delivered, DELIVERY_WITHIN)
+        alert, *_ = await eventually(
+            f"{FAILED_ALERT} delivered",
+            lambda: delivered(http, FAILED_ALERT, after=seen),
+            DELIVERY_WITHIN,
+        )
         took = time.monotonic() - failed_at
         assert alert["labels"]["severity"] == "page"
         assert alert["annotations"]["summary"].startswith("1 saga(s) FAILED"), alert
