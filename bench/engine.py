@@ -81,7 +81,7 @@ async def _measure(n: int, concurrency: int, parts: set[str], data: Path) -> dic
     observers = Observers([counts] if "observers" in parts else [])
     runner = SagaRunner(store, [definition], RunnerSettings(), sink=sink, observer=observers)
     if "observers" in parts:
-        observers.observers.append(SagaMetrics(Metrics("orchestrator"), counts, runner.active))
+        observers.observers.append(SagaMetrics(Metrics("orchestrator"), counts, runner.driving))
     await runner.reopen()
     runner.recover_in_background()
     request = pb.BookFlightRequest(flight_ids=["FS100-20261201"], customer_id="LOY-1004")

@@ -91,7 +91,7 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         sink=log_file,
         observer=observers,
     )
-    observers.observers.append(SagaMetrics(metrics, counts, runner.active))
+    observers.observers.append(SagaMetrics(metrics, counts, runner.driving))
     tracing = sagakit_tracing.current()
     if tracing is not None:
         observers.observers.insert(0, SagaTracer(tracing.tracer))

@@ -156,7 +156,8 @@ trap 'exit 143' TERM
 run_pass() {
     PASS=$1 T_UP=0 T_TESTS=0 T_DOWN=0
     local paths=() t rc s id health deadline unhealthy
-    PASS_SERVICES=(seat loyalty payment booking orchestrator dashboard prometheus)
+    PASS_SERVICES=(seat loyalty payment booking orchestrator dashboard prometheus alertmanager
+        alert-webhook)
     case "$PASS" in
     sqlite)
         PASS_FILES=(docker-compose.yml)

@@ -16,6 +16,8 @@
 #      prometheus on the same base, its .debs downloaded the same way
 #   9. the gRPC proxy image of docker-compose.ha.yml (flightsaga-nginx:local): Debian's nginx on
 #      the same base, its .debs downloaded the same way
+#  10. the Alertmanager image of docker-compose.yml (flightsaga-alertmanager:local): Debian's
+#      prometheus-alertmanager on the same base, its .debs downloaded the same way
 #
 # Idempotent: a re-run skips what is already there and takes seconds.
 #
@@ -30,6 +32,9 @@
 #   FLIGHTSAGA_PROMETHEUS_IMAGE the Prometheus image of docker-compose.yml; default
 #                            flightsaga-prometheus:local (built here, on the local base only).
 #                            Any other value (e.g. prom/prometheus) is not built: compose pulls it.
+#   FLIGHTSAGA_ALERTMANAGER_IMAGE the Alertmanager image of docker-compose.yml; default
+#                            flightsaga-alertmanager:local (built here, on the local base only).
+#                            Any other value (e.g. prom/alertmanager) is not built: compose pulls it.
 #   FLIGHTSAGA_NGINX_IMAGE   the proxy image of docker-compose.ha.yml; default
 #                            flightsaga-nginx:local (built here, on the local base only). With a
 #                            registry, compose builds it itself with apt (docker/nginx/Dockerfile).
@@ -65,6 +70,9 @@ PG_IMAGE=${FLIGHTSAGA_POSTGRES_IMAGE:-$LOCAL_PG_IMAGE}
 LOCAL_PROM_IMAGE=$(sed -n 's/.*FLIGHTSAGA_PROMETHEUS_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.yml | head -n 1)
 [ -n "$LOCAL_PROM_IMAGE" ] || die "no FLIGHTSAGA_PROMETHEUS_IMAGE default found in docker-compose.yml"
 PROM_IMAGE=${FLIGHTSAGA_PROMETHEUS_IMAGE:-$LOCAL_PROM_IMAGE}
+LOCAL_AM_IMAGE=$(sed -n 's/.*FLIGHTSAGA_ALERTMANAGER_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.yml | head -n 1)
+[ -n "$LOCAL_AM_IMAGE" ] || die "no FLIGHTSAGA_ALERTMANAGER_IMAGE default found in docker-compose.yml"
+AM_IMAGE=${FLIGHTSAGA_ALERTMANAGER_IMAGE:-$LOCAL_AM_IMAGE}
 LOCAL_NGINX_IMAGE=$(sed -n 's/.*FLIGHTSAGA_NGINX_IMAGE:-\([^}]*\)}.*/\1/p' docker-compose.ha.yml | head -n 1)
 [ -n "$LOCAL_NGINX_IMAGE" ] || die "no FLIGHTSAGA_NGINX_IMAGE default found in docker-compose.ha.yml"
 NGINX_IMAGE=${FLIGHTSAGA_NGINX_IMAGE:-$LOCAL_NGINX_IMAGE}
@@ -416,10 +424,10 @@ download_debs() {
     log "$(find "$ctx/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$ctx/debs" | cut -f1)) in $ctx/debs"
 }
 
-# An image of Debian packages on the local base (PostgreSQL, Prometheus, the gRPC proxy): the
-# packages' .debs downloaded by the host's apt (download_debs) and installed offline by the
-# image's Dockerfile, from a build context of its own under .docker-build/ (the Dockerfile, the
-# files named and the .debs: nothing else is sent). Built only when the image is the local
+# An image of Debian packages on the local base (PostgreSQL, Prometheus, Alertmanager, the gRPC
+# proxy): the packages' .debs downloaded by the host's apt (download_debs) and installed offline
+# by the image's Dockerfile, from a build context of its own under .docker-build/ (the
+# Dockerfile, the files named and the .debs: nothing else is sent). Built only when the image is the local
 # default and the base is the local one; otherwise <not here> says what happens instead.
 #   deb_image <what> <image> <local image> <source dir> <files> <not here> <package>...
 deb_image() {
@@ -473,6 +481,9 @@ deb_image "PostgreSQL image" "$PG_IMAGE" "$LOCAL_PG_IMAGE" docker/postgres \
 # The configuration is mounted by compose: only the Dockerfile goes into the context.
 deb_image "Prometheus image" "$PROM_IMAGE" "$LOCAL_PROM_IMAGE" docker/prometheus Dockerfile \
     "compose pulls FLIGHTSAGA_PROMETHEUS_IMAGE (with a registry: prom/prometheus)" prometheus
+deb_image "Alertmanager image" "$AM_IMAGE" "$LOCAL_AM_IMAGE" docker/alertmanager Dockerfile \
+    "compose pulls FLIGHTSAGA_ALERTMANAGER_IMAGE (with a registry: prom/alertmanager)" \
+    prometheus-alertmanager
 # The HA stack's gRPC proxy (docker-compose.ha.yml): docker/nginx/Dockerfile installs the .debs
 # when its context has some, else runs apt-get: compose builds it that way for registry users.
 deb_image "gRPC proxy image" "$NGINX_IMAGE" "$LOCAL_NGINX_IMAGE" docker/nginx Dockerfile \

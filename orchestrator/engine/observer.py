@@ -40,6 +40,10 @@ class SagaObserver:
     def saga_changed(self, saga: SagaRecord, event: SagaEvent) -> None:
         """The saga (or some of its steps) moved; `event` says how. Terminal statuses too."""
 
+    def log_written(self, seconds: float) -> None:
+        """A saga's transition reached the saga log, `seconds` after it was queued (the wait
+        for group commit included): what a saga waits for at each step."""
+
     async def attempt(self, call: Attempt, run: Awaitable[Any]) -> Any:
         """Await one participant call (`run`), measuring it as the observer likes."""
         return await run
@@ -62,6 +66,10 @@ class Observers(SagaObserver):
     def saga_changed(self, saga: SagaRecord, event: SagaEvent) -> None:
         for o in self.observers:
             o.saga_changed(saga, event)
+
+    def log_written(self, seconds: float) -> None:
+        for o in self.observers:
+            o.log_written(seconds)
 
     async def attempt(self, call: Attempt, run: Awaitable[Any]) -> Any:
         for o in reversed(self.observers):

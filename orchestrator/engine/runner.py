@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.engine.attempts import RetryLoop, begin_attempt
@@ -150,7 +150,9 @@ class SagaRunner:
             begin_attempt(first)
             saga.event_seq += 1
             later = (make_event(saga, SagaEventType.STEP_STARTED, first),)
+        began = time.perf_counter()
         stored, created = await self.store.create(saga, event, *later, lease=lease)
+        self.observer.log_written(time.perf_counter() - began)
         if created:
             self.observer.saga_started(stored)
             self.bus.publish(event)
@@ -218,8 +220,9 @@ class SagaRunner:
         drives it; ends once it is terminal."""
         return self.follower.follow(saga_id)
 
-    def active(self) -> int:
-        return len(self.drivers.tasks)
+    def driving(self) -> Collection[str]:
+        """The ids of the sagas driven here now."""
+        return self.drivers.tasks.keys()
 
     # ---- an operator's resume ---------------------------------------------------------
 

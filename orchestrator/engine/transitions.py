@@ -8,6 +8,8 @@ a transition only once it is written.
 
 from __future__ import annotations
 
+import time
+
 from orchestrator.engine.bus import EventBus
 from orchestrator.engine.model import SagaEvent, SagaEventType, SagaRecord, StepRecord, now
 from orchestrator.engine.observer import SagaObserver
@@ -64,7 +66,9 @@ class Transitions:
         saga.updated_at = now()
         event = make_event(saga, type_, step, message)
         held = self._held.get(saga.saga_id, [])
+        began = time.perf_counter()
         await self.store.save(saga, steps, event, [w for w, _ in held])
+        self.observer.log_written(time.perf_counter() - began)
         self.observer.saga_changed(saga, event)
         self._held.pop(saga.saga_id, None)
         for _, earlier in held:

@@ -1,15 +1,16 @@
 """The orchestrator's saga metrics (prometheus_client), fed by the runner's observer hooks.
 
 Gauges by state come from SagaCounts (kept as sagas move), read at scrape time: no query.
+docker/prometheus/alerts.yml alerts on them (docs/observability.md#alerts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import grpc
 from prometheus_client import Counter, Histogram
@@ -43,10 +44,41 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+class RetryingCompensations:
+    """When each compensation still retried here first failed, to tell how long the longest
+    has been failing. A saga this process no longer drives (its lease went elsewhere, its
+    driver stopped) is forgotten at the next look."""
+
+    def __init__(self, driving: Callable[[], Collection[str]]) -> None:
+        self.driving = driving
+        # saga id -> step -> the start of its first failed attempt (time.monotonic)
+        self.since: dict[str, dict[str, float]] = {}
+
+    def failed(self, saga_id: str, step: str, began: float) -> None:
+        self.since.setdefault(saga_id, {}).setdefault(step, began)
+
+    def succeeded(self, saga_id: str, step: str) -> None:
+        steps = self.since.get(saga_id)
+        if steps is not None:
+            steps.pop(step, None)
+            if not steps:
+                del self.since[saga_id]
+
+    def forget(self, saga_id: str) -> None:
+        self.since.pop(saga_id, None)
+
+    def longest(self, now: float) -> float:
+        """Seconds since the oldest first failure among them; 0 when none is retrying."""
+        driving = self.driving()
+        for saga_id in [s for s in self.since if s not in driving]:
+            del self.since[saga_id]
+        return max((now - t for s in self.since.values() for t in s.values()), default=0.0)
+
+
 class _StateGauges(Collector):
-    def __init__(self, counts: SagaCounts, active: Callable[[], int]) -> None:
+    def __init__(self, counts: SagaCounts, retrying: RetryingCompensations) -> None:
         self.counts = counts
-        self.active = active
+        self.retrying = retrying
 
     def collect(self) -> Iterator[Metric]:
         sagas = GaugeMetricFamily(
@@ -63,14 +95,26 @@ class _StateGauges(Collector):
             value=self.counts.get("compensations_pending"),
         )
         yield GaugeMetricFamily(
-            "flightsaga_sagas_active", "Sagas being driven by this process", value=self.active()
+            "flightsaga_sagas_active",
+            "Sagas being driven by this process",
+            value=len(self.retrying.driving()),
+        )
+        yield GaugeMetricFamily(
+            "flightsaga_compensation_retrying_seconds",
+            "How long the longest-failing compensation driven here has been retried: seconds "
+            "since its first failed attempt (0: none is failing)",
+            value=self.retrying.longest(time.monotonic()),
         )
 
 
 class SagaMetrics(SagaObserver):
-    def __init__(self, metrics: Metrics, counts: SagaCounts, active: Callable[[], int]) -> None:
+    def __init__(
+        self, metrics: Metrics, counts: SagaCounts, driving: Callable[[], Collection[str]]
+    ) -> None:
+        """`driving`: the ids of the sagas this process drives now (SagaRunner.driving)."""
         r = metrics.registry
-        r.register(_StateGauges(counts, active))
+        self.retrying = RetryingCompensations(driving)
+        r.register(_StateGauges(counts, self.retrying))
         self.started = Counter("flightsaga_sagas_started", "Sagas started", registry=r)
         self.duration = Histogram(
             "flightsaga_saga_duration_seconds",
@@ -101,8 +145,19 @@ class SagaMetrics(SagaObserver):
         )
         self.resumed = Counter(
             "flightsaga_sagas_resumed",
-            "Sagas driven again from the log: recovered at start, adopted, resumed by an operator",
+            "Sagas driven again from the log: recovered at start, adopted (a lease taken over "
+            "from another replica), resumed by an operator",
             ["how"],
+            registry=r,
+        )
+        # Every `how` from 0, so an alert's increase() sees a replica's first takeover too.
+        for how in get_args(Resumed):
+            self.resumed.labels(how)
+        self.log_seconds = Histogram(
+            "flightsaga_saga_log_commit_seconds",
+            "One saga transition's write to the saga log, from queueing it to its commit "
+            "(the wait for group commit included)",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
 
@@ -111,8 +166,14 @@ class SagaMetrics(SagaObserver):
 
     def saga_resumed(self, saga: SagaRecord, how: Resumed) -> None:
         self.resumed.labels(how).inc()
+        self.retrying.forget(saga.saga_id)  # a resume starts its compensations afresh
+
+    def log_written(self, seconds: float) -> None:
+        self.log_seconds.observe(seconds)
 
     def saga_changed(self, saga: SagaRecord, event: SagaEvent) -> None:
+        if saga.terminal:
+            self.retrying.forget(saga.saga_id)
         if event.type in ENDINGS:
             took = _seconds(saga.created_at, saga.finished_at)
             if took is not None:
@@ -130,8 +191,16 @@ class SagaMetrics(SagaObserver):
             raise
         finally:
             outcome = outcome_of(failure)
-            self.step_seconds.labels(call.step, call.op, outcome).observe(
-                time.perf_counter() - began
-            )
+            took = time.perf_counter() - began
+            self.step_seconds.labels(call.step, call.op, outcome).observe(took)
             if call.op == "Compensate":
                 self.compensations.labels(call.step, outcome).inc()
+                self._track_compensation(call, failure, time.monotonic() - took)
+
+    def _track_compensation(
+        self, call: Attempt, failure: BaseException | None, began: float
+    ) -> None:
+        if failure is None:
+            self.retrying.succeeded(call.saga.saga_id, call.step)
+        elif not isinstance(failure, asyncio.CancelledError):  # stopped, not failed
+            self.retrying.failed(call.saga.saga_id, call.step, began)

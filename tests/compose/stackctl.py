@@ -48,11 +48,26 @@ GRPC_ADDRS = {
 }
 DASHBOARD_HEALTHZ = f"http://127.0.0.1:{COMPOSE_PORTS['dashboard']}/healthz"
 SERVICES = (*GRPC_ADDRS, "dashboard")
-# Prometheus (docker/prometheus/): its HTTP API on the host (FLIGHTSAGA_COMPOSE_PROMETHEUS_PORT).
-PROMETHEUS_DEFAULT_PORT = 9190
-PROMETHEUS_URL = "http://127.0.0.1:" + (
-    os.environ.get("FLIGHTSAGA_COMPOSE_PROMETHEUS_PORT", "").strip() or str(PROMETHEUS_DEFAULT_PORT)
-)
+
+# Prometheus (docker/prometheus/), Alertmanager (docker/alertmanager/) and the receiver it
+# delivers to (tooling/alertwebhook.py), published on ports of their own (no `make up`
+# counterpart): compose service -> (default host port, port in the container).
+MONITORING_PORTS = {
+    "prometheus": (9190, 9090),
+    "alertmanager": (9193, 9093),
+    "alert-webhook": (9194, 9095),
+}
+
+
+def published_url(service: str) -> str:
+    """An HTTP service's URL on the host: FLIGHTSAGA_COMPOSE_<SERVICE>_PORT, as compose reads it."""
+    var = f"FLIGHTSAGA_COMPOSE_{service.upper().replace('-', '_')}_PORT"
+    return f"http://127.0.0.1:{os.environ.get(var, '').strip() or MONITORING_PORTS[service][0]}"
+
+
+PROMETHEUS_URL = published_url("prometheus")
+ALERTMANAGER_URL = published_url("alertmanager")
+ALERT_WEBHOOK_URL = published_url("alert-webhook")
 # Every container of the stack: SERVICES, and the PostgreSQL server on the PostgreSQL stack.
 STACK_SERVICES: tuple[str, ...] = (*SERVICES, "postgres") if DATABASE == "postgres" else SERVICES
 if HA:

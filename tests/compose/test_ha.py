@@ -23,6 +23,7 @@ from flightsaga.v1 import common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagas.peers import Addrs, Peers
 from tests.compose import sagas, stackctl
+from tests.compose.monitoring import delivered, eventually
 from tests.compose.stackctl import Clients
 from tests.e2e.tools import grpcurl_transport
 from tests.support.dates import flight_date
@@ -254,6 +255,18 @@ async def test_a_container_of_each_kind_killed_mid_run_loses_and_doubles_nothing
             f"{settled_s:.1f} s after it; endings {dict(endings)}; BookFlight calls by status "
             f"{dict(codes)}"
         )
+
+        # A survivor that took over sagas of the killed replica set off the takeover alert, and
+        # Alertmanager delivered it (docs/observability.md#alerts).
+        replicas = [r for r in stackctl.ORCHESTRATOR_REPLICAS if r not in KILLED]
+        survivors_logs = [await logs(r, since) for r in replicas]
+        if any("taking over" in text for text in survivors_logs):
+            async with httpx.AsyncClient(timeout=5) as http:
+                await eventually(
+                    "FlightSagaLeaseTakeover delivered",
+                    lambda: delivered(http, "FlightSagaLeaseTakeover"),
+                    60,
+                )
 
         # Calls were spread: every replica served some before it died or the run ended.
         served = upstreams(await logs("orchestrator", since), "BookFlight")

@@ -3,40 +3,16 @@ HTTP API), and its FAILED-saga alert fires after a saga whose compensation alway
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from tests.compose import sagas, stackctl
+from tests.compose import sagas
+from tests.compose.monitoring import api, eventually
 from tests.compose.stackctl import Clients
 
 SCRAPED = ("orchestrator", "seat_service", "loyalty_service", "payment_service", "booking_service")
-
-
-async def api(http: httpx.AsyncClient, path: str, **params: str) -> Any:
-    reply = await http.get(f"{stackctl.PROMETHEUS_URL}/api/v1/{path}", params=params)
-    reply.raise_for_status()
-    body = reply.json()
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-async def eventually(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-        except httpx.HTTPError as exc:  # Prometheus still starting
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(1)
-    raise AssertionError(f"{what} within {timeout:.0f}s; last answer: {last!r}")
 
 
 async def test_every_service_is_scraped_and_the_saga_series_exist(clients: Clients) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,54 @@ async def test_orchestrator_exposes_saga_states_and_rpc_counts(tmp_path: Path) -
             for channel in stack.channels:
                 await channel.close()
             await again.stop(0)
+
+
+def sample(text: str, name: str) -> float:
+    """The value of an unlabelled sample in Prometheus text."""
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found, f"{name} not in the scrape"
+    return float(found.group(1))
+
+
+async def test_alerting_metrics_compensation_retrying_and_log_commits(tmp_path: Path) -> None:
+    """What docker/prometheus/alerts.yml alerts on: a compensation failing for a while shows
+    how long it has been retried, back to 0 once its saga ends; each commit is timed."""
+    async with running_participants(tmp_path) as addrs:
+        env = orchestrator_env(
+            addrs, tmp_path, COMPENSATION_MAX_ATTEMPTS="12", COMPENSATION_BACKOFF_CAP_S="0.3"
+        )
+        app = build(config_for("orchestrator", tmp_path), env)
+        app.metrics_port = 0
+        port = await app.start("127.0.0.1", 0)
+        stack = Stack(f"127.0.0.1:{port}", addrs, tmp_path)
+        try:
+            flight = await first_flight(stack)
+            booking = asyncio.ensure_future(
+                stack.orchestrator.BookFlight(
+                    book_request([flight]),
+                    metadata=(
+                        ("x-fail-at", "booking"),
+                        ("x-fault", "payment:compensate-fail=always"),
+                    ),
+                    timeout=60,
+                )
+            )
+            retried = 0.0
+            while not booking.done() and retried == 0:
+                text = await scrape(app.metrics.port)
+                retried = sample(text, "flightsaga_compensation_retrying_seconds")
+                await asyncio.sleep(0.02)
+            assert retried > 0, "the failing compensation never showed as retrying"
+            saga = await booking
+            assert saga.status == orchestrator_pb2.FAILED
+            text = await scrape(app.metrics.port)
+            assert sample(text, "flightsaga_compensation_retrying_seconds") == 0
+            assert sample(text, "flightsaga_saga_log_commit_seconds_count") >= 10
+            assert sample(text, "flightsaga_sagas_active") == 0
+        finally:
+            for channel in stack.channels:
+                await channel.close()
+            await app.stop(0)
 
 
 def test_metrics_port_is_validated_and_optional() -> None:
