@@ -202,6 +202,9 @@ async def test_roles_decide_who_may_call_what(
             saga.saga_id
         ]
         assert (await bob.ListSagas(pb.ListSagasRequest())).total == 0
+        mine = pb.ListSagasRequest(filter=pb.SagaFilter(customer_id="LOY-1001"))
+        assert [s.saga_id for s in (await ann.ListSagas(mine)).sagas] == [saga.saga_id]
+        assert (await bob.ListSagas(mine)).total == 0
         # A reader reads everything, changes nothing.
         assert (await rita.GetSaga(get)).saga_id == saga.saga_id
         assert (await rita.ListSagas(pb.ListSagasRequest())).total == 1

@@ -77,7 +77,7 @@ def _backfill(conn: Any, row: Any) -> None:
     saga_id, definition, payload, created_at, status = row
     owner = customer = None
     flights: list[str] = []
-    if definition == "booking":
+    if definition == "book_flight":  # the booking saga, whose input is a BookFlightRequest
         from flightsaga.v1 import orchestrator_pb2
 
         request = orchestrator_pb2.BookFlightRequest.FromString(bytes(payload))

@@ -344,6 +344,8 @@ class Saga(_message.Message):
     SAGA_VERSION_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
     FACTS_FIELD_NUMBER: _builtins.int
+    FAILED_STEP_FIELD_NUMBER: _builtins.int
+    ERROR_REASON_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     correlation_id: _builtins.str
     status: Global___SagaStatus.ValueType
@@ -370,6 +372,11 @@ class Saga(_message.Message):
     """which saga: "book_flight", "trip", ... (ListSagaTypes)"""
     saga_version: _builtins.int
     """the version of it the saga started under"""
+    failed_step: _builtins.str
+    """The saga's latest failure, as SagaFilter.step and .error_reason find it: the step whose
+    Do failed for good (or, once FAILED, whose compensation could not finish), and its reason.
+    """
+    error_reason: _builtins.str
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRecord]:
         """in saga order"""
@@ -424,10 +431,12 @@ class Saga(_message.Message):
         saga_version: _builtins.int = ...,
         input: _struct_pb2.Struct | None = ...,
         facts: _struct_pb2.Struct | None = ...,
+        failed_step: _builtins.str = ...,
+        error_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "facts", b"facts", "finished_at", b"finished_at", "input", b"input", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "facts", b"facts", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "error_reason", b"error_reason", "facts", b"facts", "failed_step", b"failed_step", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
