@@ -36,13 +36,13 @@ log = logging.getLogger("orchestrator")
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name
 
 # Who may call what when AUTH_TOKENS_FILE is set (docs/security.md#who-may-call-what). An
-# operator may do everything; a booker reads only its own sagas (checked by the servicer).
+# operator may do everything; a booker reads and lists only its own sagas (the servicer).
 ROLE_RULES: dict[str, tuple[str, ...]] = {
     "BookFlight": (BOOKER, OPERATOR),
     "StartBooking": (BOOKER, OPERATOR),
     "GetSaga": (READER, BOOKER, OPERATOR),
     "WatchSaga": (READER, BOOKER, OPERATOR),
-    "ListSagas": (READER, OPERATOR),
+    "ListSagas": (READER, BOOKER, OPERATOR),
     "GetStats": (READER, OPERATOR),
     "ResumeSaga": (OPERATOR,),
     "StartSaga": (BOOKER, OPERATOR),

@@ -65,6 +65,8 @@ def saga_to_proto(
         steps=[step_to_proto(st, results) for st in saga.steps],
         compensation_order=saga.compensation_order,
         error=saga.error,
+        failed_step=saga.failed_step,
+        error_reason=saga.error_reason,
         idempotency_key=saga.idempotency_key,
         replayed=replayed,
         fault_plan=saga.options,

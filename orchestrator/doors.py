@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from orchestrator.engine.model import SagaRecord
+from orchestrator.engine.model import SagaRecord, SagaSubject
 from sagakit.errors import InvalidArgument
 from sagakit.plainjson import plain
 from sagas.declare import SagaDeclaration
@@ -80,6 +80,22 @@ class SagaDoor:
         if OWNER not in message.DESCRIPTOR.fields_by_name:
             return None
         return str(getattr(message, OWNER))
+
+    def subject(self, message: Message) -> SagaSubject:
+        """What the saga is about, from its prepared input's fields of these names (when it
+        has them): `owner`, `customer_id`, `flight_ids` or `flight_id`."""
+        fields = message.DESCRIPTOR.fields_by_name
+
+        def text(name: str) -> str | None:
+            return str(getattr(message, name)) or None if name in fields else None
+
+        flights: tuple[str, ...] = ()
+        if (legs := "flight_ids") in fields:
+            flights = tuple(str(f) for f in getattr(message, legs))
+        elif found := text("flight_id"):
+            flights = (found,)
+        owner = str(getattr(message, OWNER)) if OWNER in fields else None
+        return SagaSubject(owner, text("customer_id"), flights)
 
     def comparable(self, payload: bytes) -> bytes:
         """A stored input as compared with a replay's (same idempotency key)."""

@@ -20,7 +20,7 @@ from orchestrator.engine.definition import StepCall
 from orchestrator.engine.errors import StepErrored, StepFailed, StepRefused, StepUnreachable
 from orchestrator.faultplan import FaultPlan
 from sagakit.context import CORRELATION_HEADER
-from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES
+from sagakit.errors import BUSINESS_FAILURE_CODES, UNREACHABLE_CODES, details_of
 
 R = TypeVar("R", bound=Message)
 Metadata = tuple[tuple[str, str], ...]
@@ -52,11 +52,12 @@ def metadata(call: StepCall, step: str, forward: bool) -> Metadata:
 def failure(exc: grpc.aio.AioRpcError) -> StepFailed:
     """A failed participant call, as the engine must treat it."""
     text = f"{exc.code().name}: {exc.details()}"
+    reason = details_of(exc).reason or exc.code().name
     if exc.code() in BUSINESS_FAILURE_CODES:
-        return StepRefused(text)
+        return StepRefused(text, reason)
     if exc.code() in UNREACHABLE_CODES:
-        return StepUnreachable(text)
-    return StepErrored(text)
+        return StepUnreachable(text, reason)
+    return StepErrored(text, reason)
 
 
 def underlying(exc: BaseException) -> BaseException:

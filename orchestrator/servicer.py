@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 from google.protobuf import json_format
@@ -13,12 +14,13 @@ from google.protobuf.message import Message
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import orchestrator_pb2_grpc
-from orchestrator import booking_saga, page_tokens
+from orchestrator import booking_saga, page_tokens, saga_filter
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.doors import Doors, SagaDoor
 from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
+from orchestrator.engine.saga_query import SagaQuery
 from orchestrator.faultplan import FaultPlan
 from orchestrator.telemetry.counts import SagaCounts, refresh_counts
 from sagakit import auth, context, validate
@@ -103,6 +105,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             options=plan.normalized(),
             version=declaration.version,
         )
+        saga.subject = door.subject(message)
         stored, created = await self.runner.start(saga)
         context.saga_id.set(stored.saga_id)
         if not created:
@@ -215,21 +218,32 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def ListSagas(
         self, request: pb.ListSagasRequest, context_: grpc.aio.ServicerContext
     ) -> pb.ListSagasResponse:
-        status = None
-        if request.status != pb.SAGA_STATUS_UNSPECIFIED:
-            if request.status not in pb.SagaStatus.values():
-                raise InvalidArgument("status", f"unknown status {request.status}")
-            status = SagaStatus(pb.SagaStatus.Name(request.status))
         size = request.page_size or 20
         if size > MAX_PAGE:
             raise InvalidArgument("page_size", f"at most {MAX_PAGE} (got {size})")
-        after = page_tokens.decode(request.page_token, status.value if status else "")
-        page = await self.runner.store.page(status, size, after)
+        query = self._query(request)
+        after = page_tokens.decode(request.page_token, query.fingerprint())
+        page = await self.runner.store.page(query, size, after)
         return pb.ListSagasResponse(
             sagas=[self._shown(s) for s in page.sagas],
-            next_page_token=page_tokens.encode(page.after, status.value if status else ""),
+            next_page_token=page_tokens.encode(page.after, query.fingerprint()),
             total=page.total,
         )
+
+    def _query(self, request: pb.ListSagasRequest) -> SagaQuery:
+        """The request's filter (and its older `status`), limited to the caller's own sagas
+        for a booker."""
+        who = auth.caller.get()
+        owner = None if who is None or who.has(auth.READER, auth.OPERATOR) else who.name
+        query = saga_filter.query_of(request.filter, self.doors, owner)
+        if request.status == pb.SAGA_STATUS_UNSPECIFIED:
+            return query
+        status = saga_filter.status_of(request.status, "status")
+        if query.statuses and set(query.statuses) != {status}:
+            raise InvalidArgument(
+                "status", "disagrees with filter.statuses (set one of them, or both alike)"
+            )
+        return replace(query, statuses=(status,))
 
     async def WatchSaga(
         self, request: pb.WatchSagaRequest, context_: grpc.aio.ServicerContext

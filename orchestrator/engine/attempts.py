@@ -53,6 +53,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def reason_of(exc: BaseException) -> str:
+    """The failure's stable reason (SagaRecord.error_reason)."""
+    if isinstance(exc, StepFailed) and exc.reason:
+        return exc.reason
+    if isinstance(exc, TimeoutError):
+        return "DEADLINE_EXCEEDED"
+    # A step function's own failure with no reason, or a bug in step code.
+    return "STEP_FAILED" if isinstance(exc, StepFailed) else "ERRORED"
+
+
 def at(timestamp: str | None) -> datetime:
     return datetime.fromisoformat(timestamp) if timestamp else datetime.now(UTC)
 
@@ -81,6 +91,7 @@ class Outcome:
     result: dict[str, Any] | None = None
     error: str = ""
     verdict: Verdict | None = None
+    reason: str = ""
 
 
 @dataclass
@@ -168,7 +179,7 @@ class RetryLoop:
     async def _announce(self, saga: SagaRecord, step: StepRecord, loop: _Loop) -> Outcome | None:
         """Log the attempt's start before its call; or why there is no attempt."""
         if loop.forward and expired(saga):
-            return Outcome(False, error="saga deadline exceeded")
+            return Outcome(False, error="saga deadline exceeded", reason="SAGA_DEADLINE_EXCEEDED")
         if too_old := self.horizon.too_old(saga):
             raise BeyondHorizon(too_old)
         if loop.forward:
@@ -201,13 +212,13 @@ class RetryLoop:
     def _judge(self, step: StepRecord, loop: _Loop, exc: Exception) -> Outcome | _Retry:
         """A failed attempt: the loop's outcome if it gives up, else when to try again.
         Called while `exc` is being handled (its traceback is logged for a bug in step code)."""
-        error, verdict = describe(exc), verdict_of(exc)
+        error, verdict, reason = describe(exc), verdict_of(exc), reason_of(exc)
         if verdict == Verdict.ERRORED and not isinstance(exc, StepFailed):
             log.exception("%s %s: %s code failed", loop.label, step.name, loop.what)
         if loop.forward:
             step.error = error
             if verdict == Verdict.REFUSED:
-                return Outcome(False, error=error, verdict=verdict)
+                return Outcome(False, error=error, verdict=verdict, reason=reason)
             step.uncertain = True
         else:
             step.compensation_error = error
@@ -216,12 +227,12 @@ class RetryLoop:
         if verdict == Verdict.UNREACHABLE:
             if left <= 0:
                 why = f"no answer for {(datetime.now(UTC) - loop.began).total_seconds():.1f} s"
-                return Outcome(False, error=f"{error} ({why})", verdict=verdict)
+                return Outcome(False, error=f"{error} ({why})", verdict=verdict, reason=reason)
         else:
             loop.errored += 1
             if loop.errored >= loop.policy.max_attempts:
                 why = f"failed {loop.errored} times"
-                return Outcome(False, error=f"{error} ({why})", verdict=verdict)
+                return Outcome(False, error=f"{error} ({why})", verdict=verdict, reason=reason)
         # An errored attempt is retried even past the time budget, up to its count.
         delay = loop.policy.backoff(loop.tries)
         if verdict == Verdict.UNREACHABLE:

@@ -118,7 +118,7 @@ def prune(conn: Conn, finished_before: str, limit: int, shared: bool) -> Pruned 
     conn.executemany(COUNT, [(PRUNE_STRIPE, k, -n) for k, n in gone.items()])
     undelivered = conn.execute(f"DELETE FROM saga_outbox WHERE saga_id IN ({marks})", ids)
     outbox = max(0, undelivered.rowcount)
-    for table in ("saga_events", "saga_steps", "saga_leases", "sagas"):
+    for table in ("saga_events", "saga_steps", "saga_leases", "saga_flights", "sagas"):
         conn.execute(f"DELETE FROM {table} WHERE saga_id IN ({marks})", ids)
     return Pruned(len(ids), outbox, gone)
 

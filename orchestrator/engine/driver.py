@@ -147,6 +147,7 @@ class Driver:
             # that got no definitive answer (even one cut off by a crash, logged as started
             # only) may have committed, so the step is compensated too.
             unknown = outcome.verdict != Verdict.REFUSED and step.attempts > 0
+            saga.failed_step, saga.error_reason = step.name, outcome.reason
             await self._fail_step(saga, step, outcome.error, unknown=unknown)
             return False
         step.state = StepState.SUCCEEDED
@@ -212,6 +213,7 @@ class Driver:
         if not outcome.ok:
             step.state = StepState.COMPENSATION_FAILED
             step.compensation_error = outcome.error
+            saga.failed_step, saga.error_reason = step.name, outcome.reason
             return False
         step.state = StepState.COMPENSATED_STEP
         step.compensation_result = outcome.result

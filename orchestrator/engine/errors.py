@@ -9,7 +9,13 @@ class SagaError(Exception):
 
 
 class StepFailed(SagaError):
-    """A step function's failure, in the engine's terms; the message is shown to users."""
+    """A step function's failure, in the engine's terms; the message is shown to users.
+    `reason`: a stable word for it (the participant's ErrorInfo reason, or a status code),
+    by which sagas are found (SagaFilter.error_reason)."""
+
+    def __init__(self, message: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class StepRefused(StepFailed):

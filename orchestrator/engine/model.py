@@ -106,6 +106,16 @@ def needs_compensation(step: StepRecord) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SagaSubject:
+    """What a saga is about, kept in indexed columns so sagas can be found by it (the
+    orchestrator takes it from the saga's input): who started it, for whom, which flights."""
+
+    owner: str | None = None
+    customer_id: str | None = None
+    flight_ids: tuple[str, ...] = ()
+
+
 @dataclass
 class SagaRecord:
     saga_id: str
@@ -128,6 +138,12 @@ class SagaRecord:
     # Which claim of the saga its driver holds (store.py: writes are fenced by it).
     lease_epoch: int = 0
     definition_version: int = 1  # the version of `definition` it started under
+    subject: SagaSubject = field(default_factory=SagaSubject)
+    # The saga's latest failure: the step whose Do failed for good (or, once FAILED, whose
+    # compensation could not finish) and its reason (the participant's ErrorInfo reason, else
+    # the status code).
+    failed_step: str = ""
+    error_reason: str = ""
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.engine.counts import total
-from orchestrator.engine.model import SagaEvent, SagaRecord, SagaStatus
+from orchestrator.engine.model import SagaEvent, SagaRecord
 from orchestrator.engine.rows import event_from, load
+from orchestrator.engine.saga_query import Key, SagaQuery, count, keys
 from sagakit.db import Conn
 
 
@@ -15,26 +15,19 @@ class Page:
     sagas: list[SagaRecord]
     total: int
     # Where the next page starts: the last saga's (created_at, saga_id), or None at the end.
-    after: tuple[str, str] | None
+    after: Key | None
 
 
-def page(conn: Conn, status: SagaStatus | None, limit: int, after: tuple[str, str] | None) -> Page:
-    where, args = ("status=?", [status.value]) if status else ("1=1", [])
-    count = total(conn, status)
-    if after is not None:
-        # A row value: one range on the keyset index (an OR of two made SQLite sort every
-        # saga before the page).
-        where += " AND (created_at, saga_id) < (?, ?)"
-        args = [*args, after[0], after[1]]
-    sagas = load(
-        conn,
-        f"{where} ORDER BY created_at DESC, saga_id DESC LIMIT ?",
-        [*args, limit + 1],
-    )
-    more = len(sagas) > limit
-    sagas = sagas[:limit]
-    last = (sagas[-1].created_at, sagas[-1].saga_id) if more else None
-    return Page(sagas, int(count), last)
+def page(conn: Conn, query: SagaQuery, limit: int, after: Key | None) -> Page:
+    found = keys(conn, query, after, limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    ids = [saga_id for _, saga_id in found]
+    marks = ",".join("?" * len(ids))
+    loaded = {s.saga_id: s for s in load(conn, f"saga_id IN ({marks})", ids)} if ids else {}
+    # A saga pruned between the two reads is left out.
+    sagas = [loaded[i] for i in ids if i in loaded]
+    return Page(sagas, count(conn, query), found[-1] if more else None)
 
 
 def events(conn: Conn, saga_id: str, after_seq: int) -> list[SagaEvent]:

@@ -11,6 +11,7 @@ from orchestrator.engine.model import (
     SagaEventType,
     SagaRecord,
     SagaStatus,
+    SagaSubject,
     StepRecord,
     StepState,
 )
@@ -19,9 +20,9 @@ from sagakit.db import Conn
 SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
     " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq,"
-    " lease_epoch, definition_version"
+    " lease_epoch, definition_version, owner, customer_id, failed_step, error_reason"
 )
-N_SAGA_COLS = 16
+N_SAGA_COLS = 20
 STEP_COLS = (
     "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
@@ -51,6 +52,10 @@ def saga_row(s: SagaRecord) -> tuple[object, ...]:
         s.event_seq,
         s.lease_epoch,
         s.definition_version,
+        s.subject.owner,
+        s.subject.customer_id,
+        s.failed_step or None,
+        s.error_reason or None,
     )
 
 
@@ -116,6 +121,9 @@ def saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
         event_seq=row["event_seq"],
         lease_epoch=row["lease_epoch"],
         definition_version=row["definition_version"],
+        subject=SagaSubject(row["owner"], row["customer_id"]),
+        failed_step=row["failed_step"] or "",
+        error_reason=row["error_reason"] or "",
     )
 
 

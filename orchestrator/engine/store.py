@@ -21,7 +21,7 @@ from orchestrator.engine.errors import LeaseLost
 from orchestrator.engine.lease_sql import LEASE, claimable, expire, holder, take
 from orchestrator.engine.lease_sql import release as release_leases
 from orchestrator.engine.lease_sql import renew as renew_leases
-from orchestrator.engine.model import FINISHED, SagaEvent, SagaRecord, SagaStatus, StepRecord
+from orchestrator.engine.model import FINISHED, SagaEvent, SagaRecord, StepRecord
 from orchestrator.engine.reads import Page, events, page
 from orchestrator.engine.rows import (
     N_SAGA_COLS,
@@ -32,12 +32,13 @@ from orchestrator.engine.rows import (
     saga_row,
     step_row,
 )
+from orchestrator.engine.saga_query import Key, SagaQuery, keys
 from orchestrator.engine.writes import UPDATED, Write, write_all
 from sagakit.databases import connect
 from sagakit.db import Conn, Database
 from sagakit.migrate import Migrations
 
-__all__ = ["MIGRATIONS", "LeaseLost", "Page", "Pruned", "SagaStore", "Write"]
+__all__ = ["MIGRATIONS", "Key", "LeaseLost", "Page", "Pruned", "SagaQuery", "SagaStore", "Write"]
 
 SINK_CHECKPOINT = "sink_checkpoint"
 MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
@@ -109,6 +110,13 @@ class SagaStore:
             conn.executemany(
                 f"INSERT INTO saga_steps ({STEP_COLS}) VALUES ({','.join('?' * 16)})",
                 [step_row(saga.saga_id, st) for st in saga.steps],
+            )
+            conn.executemany(
+                "INSERT INTO saga_flights (flight_id, created_at, saga_id) VALUES (?, ?, ?)",
+                [
+                    (f, saga.created_at, saga.saga_id)
+                    for f in dict.fromkeys(saga.subject.flight_ids)
+                ],
             )
             for e in (event, *later):
                 insert_event(conn, e, saga.lease_epoch)
@@ -259,12 +267,19 @@ class SagaStore:
         found = await self.db.read(lambda c: load(c, "saga_id=?", (saga_id,)))
         return found[0] if found else None
 
-    async def page(
-        self, status: SagaStatus | None, limit: int, after: tuple[str, str] | None = None
-    ) -> Page:
-        """Newest first, by keyset: a page starts after the (created_at, saga_id) the previous
-        one ended with, so sagas created meanwhile neither shift nor repeat later pages."""
-        return await self.db.read(lambda c: page(c, status, limit, after))
+    async def page(self, query: SagaQuery, limit: int, after: Key | None = None) -> Page:
+        """The sagas `query` matches, newest first, by keyset: a page starts after the
+        (created_at, saga_id) the previous one ended with, so sagas created meanwhile neither
+        shift nor repeat later pages."""
+        return await self.db.read(lambda c: page(c, query, limit, after))
+
+    async def find_saga_ids(
+        self, query: SagaQuery, after: Key | None = None, limit: int = 500
+    ) -> list[Key]:
+        """One batch of the sagas `query` matches: up to `limit` (created_at, saga_id) keys
+        after `after`, newest first; pass the last key as `after` for the next batch (an
+        empty list: no more). Every filter reads an index (migration 0006)."""
+        return await self.db.read(lambda c: keys(c, query, after, limit))
 
     async def events(self, saga_id: str, after_seq: int = 0) -> list[SagaEvent]:
         return await self.db.read(lambda c: events(c, saga_id, after_seq))

@@ -20,9 +20,10 @@ from sagakit.db import Conn
 
 UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
-    " compensation_order=?, event_seq=? WHERE saga_id=? AND lease_epoch=?"
+    " compensation_order=?, event_seq=?, failed_step=?, error_reason=?"
+    " WHERE saga_id=? AND lease_epoch=?"
 )
-UPDATED = (3, 6, 8, 9, 11, 12, 13)  # the saga_row fields a transition may change, in order
+UPDATED = (3, 6, 8, 9, 11, 12, 13, 18, 19)  # the saga_row fields a transition may change, in order
 _STEP_UPDATED = [c.strip() for c in STEP_COLS.split(",")][2:]  # all but the key
 _UPSERT_STEP = (
     f"INSERT INTO saga_steps ({STEP_COLS}) VALUES ({','.join('?' * 16)})"

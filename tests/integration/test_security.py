@@ -189,7 +189,7 @@ async def test_roles_decide_who_may_call_what(
         assert await code_of(
             bob.BookFlight(book_request([flight]), metadata=(("x-idempotency-key", key),))
         ) == (grpc.StatusCode.ALREADY_EXISTS)
-        # A booker reads its own sagas only, and lists nothing.
+        # A booker reads and lists its own sagas only.
         get = pb.GetSagaRequest(saga_id=saga.saga_id)
         assert (await ann.GetSaga(get)).saga_id == saga.saga_id
         assert await code_of(bob.GetSaga(get)) == grpc.StatusCode.PERMISSION_DENIED
@@ -198,9 +198,13 @@ async def test_roles_decide_who_may_call_what(
         with pytest.raises(grpc.aio.AioRpcError) as not_bobs:
             _ = [e async for e in bob.WatchSaga(pb.WatchSagaRequest(saga_id=saga.saga_id))]
         assert not_bobs.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert await code_of(ann.ListSagas(pb.ListSagasRequest())) == (
-            grpc.StatusCode.PERMISSION_DENIED
-        )
+        assert [s.saga_id for s in (await ann.ListSagas(pb.ListSagasRequest())).sagas] == [
+            saga.saga_id
+        ]
+        assert (await bob.ListSagas(pb.ListSagasRequest())).total == 0
+        mine = pb.ListSagasRequest(filter=pb.SagaFilter(customer_id="LOY-1001"))
+        assert [s.saga_id for s in (await ann.ListSagas(mine)).sagas] == [saga.saga_id]
+        assert (await bob.ListSagas(mine)).total == 0
         # A reader reads everything, changes nothing.
         assert (await rita.GetSaga(get)).saga_id == saga.saga_id
         assert (await rita.ListSagas(pb.ListSagasRequest())).total == 1

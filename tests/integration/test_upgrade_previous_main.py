@@ -174,7 +174,20 @@ async def test_previous_main_databases_upgrade_in_place_and_their_sagas_end(
             )
             for only_new in ("saga", "saga_version"):  # the API's; the bookings log omits them
                 shown.pop(only_new)
+            # Filled by the upgrade (migration 0006): the failure's step, its status code.
+            failure = (shown.pop("failed_step", ""), shown.pop("error_reason", ""))
+            assert failure == (("confirm_booking", "ABORTED") if key == "main-comp" else ("", ""))
             assert shown == old_lines[key]
+        # The upgrade filled the customer and flights of the sagas it found.
+        done = by_key["main-done"]
+        found = await stack.orchestrator.ListSagas(
+            pb.ListSagasRequest(
+                filter=pb.SagaFilter(
+                    customer_id=done.request.customer_id, flight_id=done.request.flight_ids[0]
+                )
+            )
+        )
+        assert done.saga_id in [s.saga_id for s in found.sagas]
 
         # A new booking on the upgraded stack.
         flight = await first_flight(stack, date=DATE)
@@ -194,7 +207,13 @@ async def test_previous_main_databases_upgrade_in_place_and_their_sagas_end(
 
     head = {s: Migrations(s, "").head for s in SERVICES}
     assert {s: version(database_url(s)) for s in SERVICES} == head, old
-    assert finished_rows(database_url("orchestrator")) == finished_before
+    # Unchanged but for the columns migration 0006 added and filled.
+    added = ("owner", "customer_id", "failed_step", "error_reason")
+    after = [
+        {k: v for k, v in row.items() if k not in added}
+        for row in finished_rows(database_url("orchestrator"))
+    ]
+    assert after == finished_before
     # The old release's outbox rows (the kill came before it cleared them) were reconciled
     # against its file and cleared.
     ids = ", ".join(f"'{by_key[k].saga_id}'" for k in FINISHED)
@@ -211,9 +230,11 @@ async def test_previous_main_databases_upgrade_in_place_and_their_sagas_end(
     assert sorted(line["idempotency_key"] for line in lines[2:]) == sorted([*LIVE, "after-upgrade"])
     after = {line["idempotency_key"]: line for line in lines[2:]}
     # Like for like: a clean completed saga, and one compensated by an injected failure.
+    # A failed saga's line has two keys more: its failure's step and reason (added, not changed).
+    failure = {".failed_step", ".error_reason"}
     for new, like in [("after-upgrade", "main-done"), ("main-live-3", "main-comp")]:
-        assert key_paths(after[new]) == key_paths(old_lines[like]), (new, like)
-    # And no line has a key the old release never wrote.
-    known = set().union(*map(key_paths, old_lines.values()))
+        assert key_paths(after[new]) - failure == key_paths(old_lines[like]), (new, like)
+    # And no line has a key the old release never wrote (but those two).
+    known = set().union(*map(key_paths, old_lines.values())) | failure
     for new, line in after.items():
         assert key_paths(line) <= known, (new, key_paths(line) - known)

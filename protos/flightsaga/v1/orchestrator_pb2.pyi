@@ -344,6 +344,8 @@ class Saga(_message.Message):
     SAGA_VERSION_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
     FACTS_FIELD_NUMBER: _builtins.int
+    FAILED_STEP_FIELD_NUMBER: _builtins.int
+    ERROR_REASON_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     correlation_id: _builtins.str
     status: Global___SagaStatus.ValueType
@@ -370,6 +372,11 @@ class Saga(_message.Message):
     """which saga: "book_flight", "trip", ... (ListSagaTypes)"""
     saga_version: _builtins.int
     """the version of it the saga started under"""
+    failed_step: _builtins.str
+    """The saga's latest failure, as SagaFilter.step and .error_reason find it: the step whose
+    Do failed for good (or, once FAILED, whose compensation could not finish), and its reason.
+    """
+    error_reason: _builtins.str
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRecord]:
         """in saga order"""
@@ -424,10 +431,12 @@ class Saga(_message.Message):
         saga_version: _builtins.int = ...,
         input: _struct_pb2.Struct | None = ...,
         facts: _struct_pb2.Struct | None = ...,
+        failed_step: _builtins.str = ...,
+        error_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "facts", b"facts", "finished_at", b"finished_at", "input", b"input", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "facts", b"facts", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "error_reason", b"error_reason", "facts", b"facts", "failed_step", b"failed_step", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -460,26 +469,98 @@ class ListSagasRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     status: Global___SagaStatus.ValueType
-    """optional filter"""
+    """Optional; the older spelling of filter.statuses with one status. When both are set they
+    must agree (filter.statuses is then exactly this status), else INVALID_ARGUMENT on `status`.
+    """
     page_size: _builtins.int
     """default 20, at most 200"""
     page_token: _builtins.str
-    """from a previous response"""
+    """from a previous response with the same filter"""
+    @_builtins.property
+    def filter(self) -> Global___SagaFilter:
+        """optional; every field set must match (AND)"""
+
     def __init__(
         self,
         *,
         status: Global___SagaStatus.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: Global___SagaFilter | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSagasRequest: _TypeAlias = ListSagasRequest  # noqa: Y015
+
+@_typing.final
+class SagaFilter(_message.Message):
+    """Which sagas: ListSagas now, bulk operations on sagas later. Every field is optional and the
+    fields set must all match. A bad field is INVALID_ARGUMENT naming it (e.g. `filter.step`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FLIGHT_ID_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    ERROR_REASON_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    SAGA_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """the booking's customer_id (loyalty account), exact"""
+    flight_id: _builtins.str
+    """a flight among the booking's legs, exact"""
+    step: _builtins.str
+    """A step name or alias (of `saga` when set, else of any served saga): sagas whose latest
+    failure was at this step, i.e. the step whose Do failed for good (the saga compensates,
+    or compensated), or, for a FAILED saga, the step whose compensation could not finish.
+    """
+    error_reason: _builtins.str
+    """The reason of that failure: the ErrorInfo reason the participant gave (e.g.
+    INSUFFICIENT_POINTS, FAULT_INJECTED), else its status code (e.g. UNAVAILABLE,
+    DEADLINE_EXCEEDED). Exact, upper case.
+    """
+    saga: _builtins.str
+    """a saga type name (ListSagaTypes), e.g. "booking" """
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___SagaStatus.ValueType]:
+        """any of these (none: every status)"""
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """created at or after (inclusive)"""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """created before (exclusive)"""
+
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___SagaStatus.ValueType] | None = ...,
+        customer_id: _builtins.str = ...,
+        flight_id: _builtins.str = ...,
+        step: _builtins.str = ...,
+        error_reason: _builtins.str = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        saga: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "customer_id", b"customer_id", "error_reason", b"error_reason", "flight_id", b"flight_id", "saga", b"saga", "statuses", b"statuses", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SagaFilter: _TypeAlias = SagaFilter  # noqa: Y015
 
 @_typing.final
 class ListSagasResponse(_message.Message):
