@@ -33,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "each service in a database NAME_<service>, created if missing; default: SQLite files",
     )
     p.add_argument(
+        "--code",
+        type=Path,
+        metavar="DIR",
+        help="run the stack's services from this source tree (another version of FlightSaga)",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
         help="the stack's files and logs (default: a new data/crashpoints-<time> folder)",
@@ -48,6 +54,9 @@ def options(a: argparse.Namespace) -> crashpoints.Options:
     from tooling.pgdatabases import ensure_databases
 
     data_dir = (a.data_dir or Path("data") / time.strftime("crashpoints-%Y%m%d-%H%M%S")).resolve()
+    code = a.code.resolve() if a.code else None
+    if code is not None and not (code / "orchestrator" / "__main__.py").is_file():
+        raise ConfigError(f"--code {a.code}: not a FlightSaga source tree")
     databases = None
     if a.database:
         databases = ensure_databases(a.database, stack_databases(registry.from_env(os.environ)))
@@ -56,6 +65,7 @@ def options(a: argparse.Namespace) -> crashpoints.Options:
         backend="postgresql" if databases else "sqlite",
         databases=databases,
         sagas=tuple(a.saga or crashpoints.SAGAS),
+        code_dir=code,
     )
 
 
@@ -67,7 +77,7 @@ def run(a: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         doc = asyncio.run(crashpoints.run(opts))
-    except StartError as exc:
+    except (StartError, crashpoints.MatrixError) as exc:
         print(f"error: the matrix could not run: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     path = a.report or opts.data_dir / "crashpoints.json"

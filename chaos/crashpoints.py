@@ -10,6 +10,7 @@ gets a saga of its own, the client retrying with its idempotency key as a carefu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sys
@@ -29,13 +30,22 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.testhooks import DURABLE
 
 # The matrix's sagas: one that completes, one that fails at payment and compensates.
+_BOOKING = BookingSpec(
+    key="",
+    phase=0,
+    flights=(0,),
+    passengers=1,
+    account="LOY-1004",
+    points=100,
+    card=GOOD_CARD,
+    fail_at="",
+    fault="",
+    expect=COMPLETED,
+    retries=40,  # the client comes back with its key until the restarted orchestrator answers
+)
 SAGAS = {
-    "completed": BookingSpec(
-        "completed", 0, (0,), 1, "LOY-1004", 100, GOOD_CARD, "", "", COMPLETED, retries=40
-    ),
-    "compensated": BookingSpec(
-        "compensated", 0, (0,), 1, "LOY-1004", 100, GOOD_CARD, "payment", "", COMPENSATED, 0, 40
-    ),
+    "completed": replace(_BOOKING, key="completed"),
+    "compensated": replace(_BOOKING, key="compensated", fail_at="payment", expect=COMPENSATED),
 }
 EXIT_WITHIN_S = 30.0  # for the orchestrator to reach the point and die
 SETTLE_S = 60.0  # for recovery to finish the saga
@@ -47,7 +57,12 @@ class Options:
     backend: str = "sqlite"
     databases: dict[str, str] | None = None  # DATABASE_URL by database name; default SQLite
     sagas: tuple[str, ...] = tuple(SAGAS)
+    code_dir: Path | None = None  # run the services from this source tree
     out: TextIO = sys.stdout
+
+
+class MatrixError(Exception):
+    """The matrix could not run (a recorded saga did not run at all)."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +93,10 @@ class Matrix:
         spec = replace(SAGAS[name], key=f"record-{name}")
         await self.workload.book(spec)
         self.arm(None)
-        sid = next(c.saga_id for c in self.workload.calls if c.key == self.workload.key(spec))
-        return read_record(self.hooks / f"{DURABLE}.log", sid)
+        calls = [c for c in self.workload.calls if c.key == self.workload.key(spec)]
+        if not calls or not calls[-1].saga_id:
+            raise MatrixError(f"the recorded {name} saga did not run: {calls}")
+        return read_record(self.hooks / f"{DURABLE}.log", calls[-1].saga_id)
 
     async def crash(self, point: CrashPoint, expected: list[str]) -> PointResult:
         """Kill at the point, restart, let recovery finish, read and check everything."""
@@ -88,21 +105,18 @@ class Matrix:
         before = await self._snapshot(spec)
         self.arm(point.plan)
         client = asyncio.create_task(self.workload.book(spec))
-        try:
-            result.exit_code = await self.stack.exited("orchestrator", EXIT_WITHIN_S)
-        except TimeoutError:
-            self.arm(None)
-            await client
-            result.violations.append(f"{point.plan}: the orchestrator never reached the point")
-            return result
-        if result.exit_code != -9:
-            result.violations.append(f"the orchestrator exited {result.exit_code}, not SIGKILLed")
-        reached = self.hooks / f"{DURABLE}.reached"
-        sid = json.loads(reached.read_text())["saga_id"]
-        reached.unlink()
+        sid = await self._killed(point, result)
         offsets = self._log_sizes()
-        await self.stack.restart("orchestrator")
-        await asyncio.wait_for(client, SETTLE_S)
+        if result.exit_code:
+            await self.stack.restart("orchestrator")
+        if sid is None:  # the point failed; the saga still ends before the next point
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client, SETTLE_S)
+            return result
+        try:
+            await asyncio.wait_for(client, SETTLE_S)
+        except TimeoutError:
+            result.violations.append(f"the client had no answer {SETTLE_S:.0f} s after the restart")
         final = await _settled(self.workload, sid)
         result.final = final.status
         logged = await _events(self.workload, sid)
@@ -110,6 +124,26 @@ class Matrix:
         result.violations += _log_at_kill(point, expected, logged)
         result.recovery = self._recovery(sid, logged[point.durable :], offsets)
         return result
+
+    async def _killed(self, point: CrashPoint, result: PointResult) -> str | None:
+        """Wait for the orchestrator to kill itself at the point: the saga's id, or None (and
+        a violation saying why)."""
+        try:
+            result.exit_code = await self.stack.exited("orchestrator", EXIT_WITHIN_S)
+        except TimeoutError:
+            self.arm(None)
+            result.violations.append(f"{point.plan}: the orchestrator never reached the point")
+            return None
+        if result.exit_code != -9:
+            result.violations.append(f"the orchestrator exited {result.exit_code}, not SIGKILLed")
+        reached = self.hooks / f"{DURABLE}.reached"
+        if not reached.exists():
+            self.arm(None)
+            result.violations.append(f"{point.plan}: the orchestrator died before the point")
+            return None
+        sid: str = json.loads(reached.read_text())["saga_id"]
+        reached.unlink()
+        return sid
 
     async def _snapshot(self, spec: BookingSpec) -> _Snapshot:
         pool = self.workload.pool
@@ -121,8 +155,9 @@ class Matrix:
     async def _check(
         self, spec: BookingSpec, final: records.SagaView, before: _Snapshot
     ) -> list[str]:
-        """chaos.invariants over this one saga: the participants' records against its end,
-        its seats and points against the snapshot, the client's answer, the bookings log."""
+        """chaos.invariants over this one saga (the participants' records against its end,
+        its seats and points against the snapshot, the client's answer, the bookings log), and
+        the end it was planned to have."""
         key = self.workload.key(spec)
         after = await self._snapshot(spec)
         ev = invariants.Evidence(
@@ -138,7 +173,10 @@ class Matrix:
             balances_after=after.balances,
             bookings_log=bookings_log_ids(self.stack.bookings_log()),
         )
-        return [str(v) for v in invariants.check(ev)]
+        found = [str(v) for v in invariants.check(ev)]
+        if final.status != spec.expect:  # a crash must not change how the saga ends
+            found.append(f"planned end: expected {spec.expect}; found {final.status}")
+        return found
 
     def _logs(self) -> list[Path]:
         return [self.stack.log_dir() / f"{s.name}.log" for s in self.stack.launcher.services]
@@ -188,7 +226,7 @@ async def run(opts: Options) -> dict[str, Any]:
     hooks = opts.data_dir / "hooks"
     hooks.mkdir(parents=True, exist_ok=True)
     env = {"FLIGHTSAGA_TEST_HOOKS": str(hooks), "LOG_LEVEL": "info"}
-    stack = LocalStack(opts.data_dir, env, databases=opts.databases)
+    stack = LocalStack(opts.data_dir, env, opts.code_dir, databases=opts.databases)
     await stack.start()
     peers = open_peers(stack.addrs)
     try:

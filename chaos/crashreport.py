@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.crashplan import CrashPoint
+from chaos.crashplan import CrashPoint, DurableWrite
 
 # A participant's line for one call, console format: through its barrier (sagakit.participant)
 # or refused by an injected fault before it (sagakit.participant_faults).
@@ -103,7 +103,10 @@ class PointResult:
 
 
 def build(
-    backend: str, writes: dict[str, list[Any]], results: list[PointResult], seconds: float
+    backend: str,
+    writes: dict[str, list[DurableWrite]],
+    results: list[PointResult],
+    seconds: float,
 ) -> dict[str, Any]:
     """The report: everything but `timing` is the same every run."""
     return {

@@ -4,7 +4,8 @@ The command starts a local stack, kills its orchestrator with SIGKILL right befo
 every durable write of a saga that completes and of one that compensates, restarts it, and
 checks each saga against the participants' own records. Here every point must recover with
 every invariant holding, the points must be exactly these, and what recovery did at each one
-must be exactly this: the same on both backends, every run.
+must be exactly this: the same on both backends, every run. And on a tree whose barrier
+acts again on a repeated Do, every point where recovery repeats an answered Do must fail.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 import pytest
 
 from tests.support import postgres as pg
+from tests.support.walkthrough import copy_tree
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.chaos
 
@@ -115,3 +119,30 @@ def test_every_crash_point_recovers_with_every_invariant_holding(
         assert p["final"] == p["saga"].upper()
     assert len(doc["sagas"]["completed"]) == 5 and len(doc["sagas"]["compensated"]) == 7
     assert "21/21 points recovered with every invariant holding" in output
+
+
+def _tampered_tree(dest: Path) -> Path:
+    """A copy of this tree whose participants' barrier acts again on a repeated Do (and still
+    answers with the first result): a double effect only a replay shows."""
+    copy_tree(REPO, dest)
+    barrier = dest / "sagakit" / "barrier.py"
+    replay = '        return bytes(first["result"]), True\n    result = apply()'  # Do's alone
+    source = barrier.read_text()
+    assert source.count(replay) == 1
+    barrier.write_text(source.replace(replay, "        apply()\n" + replay))
+    return dest
+
+
+def test_a_barrier_that_acts_again_on_a_replay_fails_every_point_that_replays(
+    tmp_path: Path,
+) -> None:
+    tree = _tampered_tree(tmp_path / "tree")
+    code, doc, output = _run_matrix(tmp_path, "--saga", "completed", "--code", str(tree))
+    assert code == 1, output
+    failed = sorted(p["id"] for p in doc["points"] if not p["ok"])
+    # Exactly the points where the participant had answered and recovery asked again.
+    assert failed == [f"completed/before-{k}" for k in (2, 3, 4, 5)], output
+    for p in doc["points"]:
+        assert p["crash"] == "SIGKILL"
+        assert all(v for v in p["violations"])  # each violation is named
+    assert "5/9 points recovered" in output
