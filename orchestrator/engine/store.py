@@ -34,6 +34,7 @@ from orchestrator.engine.rows import (
 )
 from orchestrator.engine.saga_query import Key, SagaQuery, keys
 from orchestrator.engine.writes import UPDATED, Write, write_all
+from sagakit import testhooks
 from sagakit.databases import connect
 from sagakit.db import Conn, Database
 from sagakit.migrate import Migrations
@@ -126,7 +127,11 @@ class SagaStore:
                 conn.executemany(COUNT, finished_counts(saga, self.stripe))
             return saga, True
 
-        return await self.db.transaction(tx)
+        _crash_point("before", saga.saga_id, (), event, *later)
+        stored, created = await self.db.transaction(tx)
+        if created:
+            _crash_point("after", saga.saga_id, (), event, *later)
+        return stored, created
 
     def transition(
         self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
@@ -160,7 +165,9 @@ class SagaStore:
         """Persist one transition: the saga row, the changed steps and the event, atomically;
         after the `earlier` transitions held back for it, in the same transaction."""
         own = self.transition(saga, steps, event)
+        _crash_point("before", saga.saga_id, earlier, event)
         await self.db.transaction(lambda conn: write_all(conn, [*earlier, own]))
+        _crash_point("after", saga.saga_id, earlier, event)
 
     def save_soon(self, writes: Sequence[Write]) -> asyncio.Future[None]:
         """Commit held-back transitions without waiting (a driver stopping before its next
@@ -298,3 +305,14 @@ class SagaStore:
         return await self.db.transaction(
             lambda conn: prune_batch(conn, finished_before, limit, shared)
         )
+
+
+def _crash_point(
+    when: str, saga_id: str, earlier: Sequence[Write], *events: SagaEvent | None
+) -> None:
+    """Before or after a saga's durable write (the `earlier` transitions held back for it,
+    then `events`): the test hooks' crash points (sagakit.testhooks; one check when off)."""
+    if testhooks.enabled():
+        logged = [*(w.event for w in earlier), *events]
+        labels = [f"{e.type.value} {e.step}".strip() for e in logged if e is not None]
+        testhooks.durable_write(when, saga_id, labels)
