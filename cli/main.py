@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import booking, chaos, demo, sagas, security, stack
+from cli import booking, chaos, conform, demo, sagas, security, stack
 from cli.common import EXIT_STATUS, Command, Subparsers
 
 DESCRIPTION = "`flightsaga`: book flights and break them on purpose, from the terminal."
@@ -22,6 +22,7 @@ GROUPS: tuple[Callable[[Subparsers], dict[str, Command]], ...] = (
     sagas.add_commands,
     demo.add_commands,
     chaos.add_commands,
+    conform.add_commands,
     security.add_commands,
 )
 
