@@ -9,12 +9,12 @@ import asyncio
 import json
 import os
 
-from cli.common import EXIT_OK, EXIT_USAGE, Command, Subparsers
+from cli.common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Command, Subparsers
 from sagakit.config import ConfigError
 from sagakit.errors import InvalidArgument
 from sagas import registry
 from sagas.declare import SagaDeclaration
-from testkit.conformance import CLAUSES, conform
+from testkit.conformance import CLAUSES, Unreachable, conform
 
 EXIT_FAILED = 1
 
@@ -42,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: --clause: unknown {', '.join(sorted(unknown))}")
         return EXIT_USAGE
-    report = asyncio.run(conform(args.addr, declaration, args.step, args.clause))
+    try:
+        report = asyncio.run(conform(args.addr, declaration, args.step, args.clause))
+    except Unreachable as exc:
+        print(f"error: {exc}")
+        return EXIT_UNREACHABLE
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
@@ -56,7 +60,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         help="check a participant keeps the saga contract (barrier, races, bad input)",
         description="Run every clause of the participant contract (docs/testing.md#checking-a-"
         "participant) against the participant at ADDR. Exit status: 0 every clause passed, "
-        "1 a clause failed, 2 bad usage.",
+        "1 a clause failed, 2 bad usage, 3 the participant does not answer.",
     )
     p.add_argument("addr", help="the participant's host:port")
     p.add_argument("--step", required=True, help="its step's name or alias, e.g. reserve_seat")

@@ -25,6 +25,7 @@ from testkit.subject import Outcome, Records, RecordsUnreadable, Subject, as_dic
 CONCURRENCY = 8  # identical Do calls at once
 RACE_ROUNDS = 5  # Do ‖ Compensate races, a fresh saga each
 REFUSALS = {code.name for code in BUSINESS_FAILURE_CODES}
+NO_ANSWER = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 _SECRET_FIELDS = ("number", "cvc")
 
 
@@ -213,6 +214,10 @@ async def bad_input(c: Check) -> None:
     c.expect(not rec.effects and not rec.barrier, "a refused Do left records behind")
 
 
+class Unreachable(Exception):
+    """The participant did not answer at all: no clause was run."""
+
+
 @dataclass(frozen=True)
 class Clause:
     name: str
@@ -258,6 +263,9 @@ async def conform(addr: str, saga: SagaDeclaration, step: str, only: Sequence[st
     run, opened = secrets.token_hex(4), list[str]()
     started = time.monotonic()
     try:
+        probe = await subject.records_call(f"conform-{run}-probe")
+        if probe.code in NO_ANSWER:
+            raise Unreachable(f"{addr} does not answer: {probe.describe()}")
         chosen = [c for c in CLAUSES if not only or c.name in only]
         results = [await _run(c, subject, run, opened) for c in chosen]
         for saga_id in opened:
