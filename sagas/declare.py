@@ -122,12 +122,13 @@ class SagaDeclaration:
 
     def sample_request(self, step: str, saga_id: str, variant: int = 0) -> Message:
         """The Do request of `step` for a sample saga (its builder fed the sample's input and
-        the replies of the steps before it)."""
+        the replies of the steps before it; an empty reply where the sample gives none)."""
         if self.sample is None:
             raise ValueError(f"saga {self.name} declares no sample")
         sample = self.sample(variant)
-        before = self.step_names[: self.step_names.index(step)]
-        return self.step(step).request(saga_id, sample.input, *(sample.replies[s] for s in before))
+        before = self.steps[: self.step_names.index(step)]
+        replies = (sample.replies.get(s.name) or s.participant.do_reply() for s in before)
+        return self.step(step).request(saga_id, sample.input, *replies)
 
     def canonical_step(self, name: str, field: str) -> str:
         """A wire step name or alias (any case, '-' for '_') -> the wire name; an unknown name

@@ -12,6 +12,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from flightsaga.v1 import records_pb2, records_pb2_grpc
+from sagakit.channels import open_channel
 from sagakit.errors import details_of
 from sagas.declare import SagaDeclaration
 
@@ -68,13 +69,15 @@ async def _call(method: Any, request: Message) -> tuple[Outcome, Message | None]
 
 
 class Subject:
-    """One step's participant at `addr`, with the saga declaration that builds its requests."""
+    """One step's participant at `addr`, with the saga declaration that builds its requests.
+    TLS as every client of the kit: from TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE (under
+    mTLS a participant takes Do and Compensate from the orchestrator's certificate only)."""
 
     def __init__(self, addr: str, saga: SagaDeclaration, step: str) -> None:
         self.addr = addr
         self.saga = saga
         self.step = saga.canonical_step(step, "--step")
-        self.channel = grpc.aio.insecure_channel(addr)
+        self.channel = open_channel(addr, token="")
         participant = saga.step(self.step).participant
         self._stub = participant.stub(self.channel)
         self._compensate_request = participant.compensate_request

@@ -111,6 +111,10 @@ def rewrite(command: str, stack: Stack) -> str:
         return m[0] if name is None else f"127.0.0.1:{stack.ports[name]}"
 
     rewritten = ADDRESS.sub(swap, command)
+    if "flightsaga conform " in rewritten and not stack.local:
+        # Under mTLS a participant takes Do/Compensate from the orchestrator's certificate only.
+        cert, key = grpcurl_transport("orchestrator")[3::2]
+        rewritten = f"TLS_CERT_FILE={cert} TLS_KEY_FILE={key} {rewritten}"
     if " -plaintext " in rewritten and not stack.local:
         # docker-compose speaks mTLS (docs/security.md#transport): the same call with the
         # README's TLS flags; a participant's Do/Compensate takes the orchestrator's certificate.
