@@ -99,8 +99,20 @@ async def repeated_do(c: Check) -> None:
     c.expect(after.ops("do") == 1, f"{after.ops('do')} Do marks in the barrier, expected 1")
 
 
+def _same_body(c: Check, saga_id: str) -> bool:
+    first, other = (c.subject.request(saga_id, v).SerializeToString(deterministic=True)
+                    for v in (0, 1))  # fmt: skip
+    return first == other
+
+
 async def conflicting_do(c: Check) -> None:
     saga_id = c.saga_id(1)
+    if _same_body(c, saga_id):
+        c.problems.append(
+            f"the saga's sample gives one body for variants 0 and 1 at {c.subject.step}: "
+            "cannot send another body (make the declaration's sample differ by variant)"
+        )
+        return
     first = await c.do(saga_id)
     if not c.expect(first.ok, f"the first Do was answered {first.code}, not OK"):
         return

@@ -170,10 +170,11 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def sample(variant: int) -> Sample:
     """A one-passenger booking a month ahead with a test card that approves; each variant
-    names another passenger and spends other points (another body at every step)."""
+    names another passenger, at another fare, for other points (another body at every step,
+    and at a step added later that reads any of them)."""
     day = datetime.now(UTC).date() + timedelta(days=30)
     flight = f"FS101-{day:%Y%m%d}"
-    points = 100 + variant
+    points, fare = 100 + variant, 20000 + 100 * variant
     req = orchestrator_pb2.BookFlightRequest(
         customer_id="LOY-1004",
         flight_ids=[flight],
@@ -188,11 +189,11 @@ def sample(variant: int) -> Sample:
     seat = common_pb2.SeatAssignment(flight_id=flight, passenger_index=0, seat="30A")
     return Sample(req, {
         RESERVE_SEAT: seat_pb2.ReserveSeatsResponse(
-            fare_cents=20000, currency="USD", seats=[seat]),
+            fare_cents=fare, currency="USD", seats=[seat]),
         DEDUCT_LOYALTY_POINTS: loyalty_pb2.DeductPointsResponse(
             points_deducted=points, value_cents=points),
         PROCESS_PAYMENT: payment_pb2.ChargeResponse(
-            amount_cents=20000 - points, transaction_id=f"TXN-SAMPLE-{variant}", currency="USD"),
+            amount_cents=fare - points, transaction_id=f"TXN-SAMPLE-{variant}", currency="USD"),
     })  # fmt: skip
 
 
