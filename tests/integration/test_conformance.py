@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,10 @@ async def conform_json(addr: str, *args: str) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("service", "step", "saga"), PARTICIPANTS, ids=lambda v: str(v))
-async def test_every_participant_of_both_sagas_conforms(
-    tmp_path: Path, service: str, step: str, saga: str
+async def test_every_participant_of_both_sagas_conforms_on_sqlite_and_postgresql(
+    tmp_path: Path, database_url: Callable[[str], str], service: str, step: str, saga: str
 ) -> None:
-    async with running_service(service, tmp_path) as addr:
+    async with running_service(service, tmp_path, urls=database_url) as addr:
         code, report = await conform_json(addr, "--step", step, "--saga", saga)
     assert report["failed"] == [], json.dumps(report, indent=1)
     assert code == 0
