@@ -210,17 +210,17 @@ async def racing_do_compensate(c: Check) -> None:
 async def bad_input(c: Check) -> None:
     saga_id = c.saga_id(1)
     do_request: Callable[..., Message] = c.subject.saga.step(c.subject.step).participant.do_request
-    bare = do_request(saga_id=saga_id)
-    calls: list[tuple[str, Awaitable[Outcome]]] = [
-        ("Do with an empty saga_id", c.send("Do", c.subject.request(""))),
-        ("Do with a blank saga_id", c.send("Do", c.subject.request("   "))),
-        ("Do with nothing but a saga_id", c.send("Do", bare)),
-        ("Compensate with an empty saga_id", c.compensate("")),
-        ("Records with an empty saga_id", c.subject.records_call("")),
+    sends = [
+        ("Do with an empty saga_id", c.subject.request("")),
+        ("Do with a blank saga_id", c.subject.request("   ")),
+        ("Do with nothing but a saga_id", do_request(saga_id=saga_id)),
     ]
-    for what, call in calls:
-        out = await call
-        c.note(what, out.describe())
+    outs = [(what, await c.send(what, request)) for what, request in sends]
+    outs.append(("Compensate with an empty saga_id", await c.compensate("")))
+    read = await c.subject.records_call("")
+    c.note("read Records with an empty saga_id", read.describe())
+    outs.append(("Records with an empty saga_id", read))
+    for what, out in outs:
         c.expect(out.code == "INVALID_ARGUMENT", f"{what} was answered {out.code}")
     rec = await c.records(saga_id)
     c.expect(not rec.effects and not rec.barrier, "a refused Do left records behind")
