@@ -151,6 +151,23 @@ class ParticipantServicer(Generic[DoRes, CompRes]):
         )
 
 
+def _services(
+    service: str,
+    participant: Participant[Any, Any],
+    servicer: type[ParticipantServicer[Any, Any]],
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
+) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
+    """The step's own gRPC service, and the kit's Records over the same database."""
+    records = RecordsServicer(participant.db, service, servicer.effects)
+    return [
+        (servicer.SERVICE.full_name, lambda server: add_to_server(servicer(participant), server)),
+        (
+            RECORDS_SERVICE,
+            lambda server: records_pb2_grpc.add_RecordsServicer_to_server(records, server),
+        ),
+    ]
+
+
 def participant_app(
     config: ServiceConfig,
     migrations: Migrations,
@@ -171,7 +188,6 @@ def participant_app(
     async def prune(before: str, limit: int) -> int | None:
         return await db.transaction(lambda conn: barrier.prune(conn, before, limit, shared))
 
-    records = RecordsServicer(db, config.service, servicer.effects)
     retention = Retention("barrier marks", config.retention.barrier, config.retention, prune)
 
     async def start_retention() -> None:
@@ -179,16 +195,7 @@ def participant_app(
 
     return GrpcApp(
         name=config.service,
-        services=[
-            (
-                servicer.SERVICE.full_name,
-                lambda server: add_to_server(servicer(participant), server),
-            ),
-            (
-                RECORDS_SERVICE,
-                lambda server: records_pb2_grpc.add_RecordsServicer_to_server(records, server),
-            ),
-        ],
+        services=_services(config.service, participant, servicer, add_to_server),
         interceptors=[
             # mTLS: Do/Compensate only from the orchestrator's certificate.
             *(
