@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.engine.model import (
+    CancelRequest,
     SagaEvent,
     SagaEventType,
     SagaRecord,
@@ -19,9 +20,9 @@ from sagakit.db import Conn
 SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
     " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq,"
-    " lease_epoch, definition_version"
+    " lease_epoch, definition_version, cancelled_by, cancel_reason, cancelled_at"
 )
-N_SAGA_COLS = 16
+N_SAGA_COLS = 19
 STEP_COLS = (
     "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
@@ -51,6 +52,9 @@ def saga_row(s: SagaRecord) -> tuple[object, ...]:
         s.event_seq,
         s.lease_epoch,
         s.definition_version,
+        s.cancel.by if s.cancel else "",
+        s.cancel.reason if s.cancel else "",
+        s.cancel.at if s.cancel else None,
     )
 
 
@@ -116,7 +120,15 @@ def saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
         event_seq=row["event_seq"],
         lease_epoch=row["lease_epoch"],
         definition_version=row["definition_version"],
+        cancel=cancel_from(row),
     )
+
+
+def cancel_from(row: Any) -> CancelRequest | None:
+    """The cancel on a sagas row (its cancelled_by, cancel_reason, cancelled_at), if any."""
+    if row["cancelled_at"] is None:
+        return None
+    return CancelRequest(row["cancelled_by"], row["cancel_reason"], row["cancelled_at"])
 
 
 def event_from(r: Any) -> SagaEvent:
