@@ -58,7 +58,7 @@ async def test_cancel_logs_the_cancel_and_with_wait_follows_the_saga_to_compensa
     saga = json_format.Parse(out, pb.Saga())
     assert status(saga) == "COMPENSATED"
     assert (saga.cancelled_by, saga.cancel_reason) == ("anonymous", "duplicate booking")
-    assert list(saga.compensation_order)[0] == "process_payment"
+    assert saga.compensation_order[0] == "process_payment"
 
 
 async def test_cancel_refusals_exit_2_and_say_why(stack: Stack) -> None:
