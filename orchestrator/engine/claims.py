@@ -121,7 +121,7 @@ class LeaseKeeper:
                 if time.monotonic() - self.leases.last_renew >= self.settings.renew_every:
                     await self.renew()
                 await self.outbox.flush()
-                if self.store.shared:
+                if self.store.shared and self.drivers.tasks:
                     await self.notice_cancels()
                 await self.claim()
             except DatabaseUnavailable as exc:
