@@ -147,6 +147,9 @@ def saga_text(saga: pb.Saga, resumed: bool = False) -> str:
     ]
     if saga.fault_plan:
         lines.append(f"faults  {saga.fault_plan}")
+    if saga.cancelled_by:
+        when = utc(saga.cancelled_at).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"cancelled by {saga.cancelled_by} at {when} UTC: {saga.cancel_reason}")
     lines.append("")
     lines.append(
         f"  {'#':<2} {'step':<23} {'state':<20} {'do tries':>8}  {'undo tries':>10} {'ms':>6}"
@@ -189,7 +192,10 @@ def outcome(saga: pb.Saga, resumed: bool = False) -> list[str]:
             f"{money(saga.amount_charged_cents, saga.currency)} ({saga.transaction_id})",
         ]
     if status in ("RUNNING", "COMPENSATING"):
-        return [f"still {status.lower()}: `flightsaga watch {saga.saga_id}` to follow it"]
+        follow = f"`flightsaga watch {saga.saga_id}` to follow it"
+        if saga.cancelled_by:
+            return [f"CANCEL LOGGED: the saga stops and compensates what ran; {follow}"]
+        return [f"still {status.lower()}: {follow}"]
     if resumed and status == "COMPENSATED":
         return [
             "RESUMED: every compensation finished; nothing is left for an operator",

@@ -1,5 +1,5 @@
-"""Reading and steering sagas: `get`, `watch`, `resume`, `list` and `stats`; and any served
-saga by name: `sagas` (what the orchestrator serves) and `start`.
+"""Reading and steering sagas: `get`, `watch`, `resume`, `cancel`, `list` and `stats`; and any
+served saga by name: `sagas` (what the orchestrator serves) and `start`.
 
 A saga id may be given as `latest`, the newest saga, so examples need no copy-paste of ids.
 """
@@ -27,6 +27,11 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     rs.add_argument("saga_id", help="a saga id, or `latest`")
     rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
     rs.add_argument("--json", action="store_true")
+    cn = sub.add_parser("cancel", help="operator stop of a running saga: it compensates what ran")
+    cn.add_argument("saga_id", help="a saga id, or `latest`")
+    cn.add_argument("--reason", required=True, help="why: kept with the saga and in its events")
+    cn.add_argument("--wait", action="store_true", help="answer once the saga has ended")
+    cn.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="recent sagas")
     ls.add_argument("--status", default="", choices=STATUSES)
     ls.add_argument("--page-size", type=int, default=20)
@@ -50,6 +55,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         "get": on_stack(get),
         "watch": on_stack(watch),
         "resume": on_stack(resume),
+        "cancel": on_stack(cancel),
         "list": on_stack(list_sagas),
         "stats": on_stack(stats),
     }
@@ -81,6 +87,18 @@ async def resume(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     saga = await fs.resume(await saga_id(fs, a.saga_id), a.clear_faults)
     print(render.as_json(saga) if a.json else render.saga_text(saga, resumed=True))
     return EXIT_OK if saga.status in (pb.COMPLETED, pb.COMPENSATED) else EXIT_NOT_CONFIRMED
+
+
+async def cancel(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    saga = await fs.cancel(await saga_id(fs, a.saga_id), a.reason)
+    if a.wait:
+        async for _ in fs.watch(saga.saga_id):  # ends once the saga has
+            pass
+        saga = await fs.get(saga.saga_id)
+    print(render.as_json(saga) if a.json else render.saga_text(saga))
+    if not a.wait:
+        return EXIT_OK
+    return EXIT_OK if saga.status == pb.COMPENSATED else EXIT_NOT_CONFIRMED
 
 
 async def list_sagas(fs: OrchestratorClient, a: argparse.Namespace) -> int:

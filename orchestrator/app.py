@@ -45,6 +45,7 @@ ROLE_RULES: dict[str, tuple[str, ...]] = {
     "ListSagas": (READER, BOOKER, OPERATOR),
     "GetStats": (READER, OPERATOR),
     "ResumeSaga": (OPERATOR,),
+    "CancelSaga": (OPERATOR,),
     "StartSaga": (BOOKER, OPERATOR),
     "ListSagaTypes": (READER, BOOKER, OPERATOR),
 }

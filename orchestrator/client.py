@@ -254,6 +254,14 @@ class OrchestratorClient:
         assert isinstance(reply, orchestrator_pb2.Saga)
         return reply
 
+    async def cancel(self, saga_id: str, reason: str) -> orchestrator_pb2.Saga:
+        """Operator stop of a running saga: it compensates what ran (CancelSaga)."""
+        reply = await self._call(
+            "CancelSaga", orchestrator_pb2.CancelSagaRequest(saga_id=saga_id, reason=reason)
+        )
+        assert isinstance(reply, orchestrator_pb2.Saga)
+        return reply
+
     async def stats(self) -> orchestrator_pb2.Stats:
         reply = await self._call("GetStats", orchestrator_pb2.GetStatsRequest())
         assert isinstance(reply, orchestrator_pb2.Stats)

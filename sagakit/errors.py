@@ -41,6 +41,7 @@ class Reason:
     # the orchestrator's API
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     SAGA_NOT_RESUMABLE = "SAGA_NOT_RESUMABLE"
+    SAGA_NOT_CANCELLABLE = "SAGA_NOT_CANCELLABLE"
     SAGA_NOT_SERVED = "SAGA_NOT_SERVED"
     # the orchestrator's API and the services
     REJECTED = "REJECTED"
