@@ -11,7 +11,7 @@ from cli import render
 from cli.common import EXIT_OK, Subparsers
 from orchestrator.client import OrchestratorClient
 from sagakit.errors import details_of
-from sagakit.saga_finder import FilterWords, parameter_of, saga_filter
+from sagakit.saga_finder import FilterWords, fixed_times, parameter_of, saga_filter
 from sagakit.timespec import HELP as TIME_HELP
 
 STATUSES = ["", "running", "compensating", "completed", "compensated", "failed"]
@@ -55,7 +55,8 @@ async def list_sagas(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         raise named from None
     kind = ",".join(s for s in a.status if s)
     filtered = words != FilterWords(status=words.status)
-    text = render.list_text(page, kind, a.page_token, filtered)
+    again = "".join(f" --{name} {moment}" for name, moment in fixed_times(where).items())
+    text = render.list_text(page, kind, a.page_token, filtered, again)
     print(render.as_json(page) if a.json else text)
     return EXIT_OK
 

@@ -234,9 +234,14 @@ def saga_row(s: pb.Saga) -> str:
 
 
 def list_text(
-    page: pb.ListSagasResponse, status: str = "", page_token: str = "", filtered: bool = False
+    page: pb.ListSagasResponse,
+    status: str = "",
+    page_token: str = "",
+    filtered: bool = False,
+    again: str = "",
 ) -> str:
-    """`flightsaga list`: a header, one row per saga, then how many of how many."""
+    """`flightsaga list`: a header, one row per saga, then how many of how many, and the
+    options of the next page (`again`: those that must change, such as a fixed --since)."""
     kind = f"{status.lower()} sagas" if status else "sagas"
     if filtered:
         kind = f"{kind} matching the filter"
@@ -244,7 +249,9 @@ def list_text(
         if page_token:
             return f"no more {kind}"
         return f"no {kind}" if status or filtered else f"no {kind} yet"
-    more = f"; next page: --page-token {page.next_page_token}" if page.next_page_token else ""
+    more = (
+        f"; next page: --page-token {page.next_page_token}{again}" if page.next_page_token else ""
+    )
     footer = f"showing {len(page.sagas)} of {page.total} {kind}{more}"
     return "\n".join([LIST_HEADER, *(saga_row(s) for s in page.sagas), footer])
 

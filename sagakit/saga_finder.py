@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagakit.timespec import moment
@@ -71,6 +71,17 @@ def saga_filter(
     if words.until.strip():
         f.created_before.FromDatetime(moment(words.until, label("until"), now))
     return f
+
+
+def fixed_times(f: pb.SagaFilter) -> dict[str, str]:
+    """The filter's created range as ISO moments (`since`, `until`, when set): what the next
+    pages must be asked with, since a page token is bound to its filter and `1h` moves."""
+    out = {}
+    if f.HasField("created_after"):
+        out["since"] = f.created_after.ToDatetime(UTC).isoformat()
+    if f.HasField("created_before"):
+        out["until"] = f.created_before.ToDatetime(UTC).isoformat()
+    return out
 
 
 def _statuses(given: Sequence[str], field: str) -> list[pb.SagaStatus.ValueType]:

@@ -13,7 +13,13 @@ from dashboard.peers import ApiError
 from dashboard.state import Ctx
 from dashboard.validation import FieldError
 from flightsaga.v1 import orchestrator_pb2
-from sagakit.saga_finder import FilterError, FilterWords, parameter_of, saga_filter
+from sagakit.saga_finder import (
+    FilterError,
+    FilterWords,
+    fixed_times,
+    parameter_of,
+    saga_filter,
+)
 from sagakit.timespec import HELP as TIME_HELP
 from sagakit.timespec import TimeSpecError
 
@@ -39,7 +45,8 @@ async def list_sagas(
     """Sagas of every kind, newest first, paged by `next_page_token` (with the same
     parameters), matching every parameter given. Each says which saga it is (`saga`,
     `saga_version`), and where and why it last failed (`failed_step`, `error_reason`). A bad
-    parameter is 400 naming it."""
+    parameter is 400 naming it. `fixed` has the `since` and `until` it used as ISO moments:
+    ask for the next pages with those (a page token is bound to its filter, and `1h` moves)."""
     words = FilterWords(status or (), customer, flight, step, reason, since, until, saga)
     try:
         where = saga_filter(words)
@@ -53,7 +60,8 @@ async def list_sagas(
         page = await p.call(d.config.orchestrator, p.orchestrator.ListSagas, req)
     except ApiError as exc:
         raise _named(exc) from None
-    return to_dict(page)
+    # The next pages are asked with these moments: a token is bound to its filter, and `1h` moves.
+    return {**to_dict(page), "fixed": fixed_times(where)}
 
 
 def _named(exc: ApiError) -> ApiError:

@@ -11,6 +11,7 @@ const STAT_KEYS = [
 ];
 const FILTER_TEXT = ["customer", "flight", "step", "reason", "since", "until", "saga"];
 let tokens = [""]; // page tokens: tokens[i] fetches page i (of the current filter)
+let fixed = {}; // the since/until moments page 0 was read with: the next pages ask with them
 let canBulk = true; // false once the dashboard says the user is signed in without the operator role
 let page = 0;
 const expanded = new Set(); // saga ids whose error is shown whole (kept across refreshes)
@@ -140,11 +141,13 @@ function drawBulkLink(filter) {
 async function loadSagas() {
   const filter = filterParams();
   const params = new URLSearchParams(filter);
+  if (page > 0) for (const [name, moment] of Object.entries(fixed)) params.set(name, moment);
   params.set("page_size", $("#page-size").value);
   if (tokens[page]) params.set("page_token", tokens[page]);
   drawBulkLink(filter);
   try {
     const data = await api("GET", `/api/sagas?${params}`);
+    if (page === 0) fixed = data.fixed || {};
     clearFieldErrors($("#filter-form"));
     const types = await typesFor(data.sagas);
     $("#sagas-body").replaceChildren(...data.sagas.map((saga) => row(saga, types)));

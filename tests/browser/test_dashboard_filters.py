@@ -80,6 +80,15 @@ def test_filter_by_customer_and_status_pages_through_exactly_those_sagas(
     expect(tid(page, "next-page")).to_be_disabled()
     assert done["saga_id"] not in first and other["saga_id"] not in first
 
+    # A relative time: the next page is of the same sagas, though `1d` moves meanwhile.
+    page.goto(f"/sagas?customer={CUSTOMER}&status=COMPENSATED&since=1d")
+    tid(page, "page-size").select_option("10")
+    expect(tid(page, "sagas-table").locator("tr")).to_have_count(10)
+    tid(page, "next-page").click()
+    expect(tid(page, "page-label")).to_have_text("page 2")
+    expect(tid(page, "sagas-table").locator("tr")).to_have_count(2)
+    assert ids_shown(page) == wanted[10:]
+
     # The address alone opens the same view (a link an operator sends).
     page.goto(f"/sagas?customer={CUSTOMER}&status=COMPLETED&flight={FLIGHT}")
     expect(tid(page, "filter-flight")).to_have_value(FLIGHT)

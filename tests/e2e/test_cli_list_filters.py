@@ -59,6 +59,21 @@ def test_list_finds_a_customers_failed_sagas_on_a_flight_by_step_reason_and_time
     assert text.out.splitlines()[-1] == "showing 1 of 1 sagas matching the filter", text
 
 
+def test_the_next_page_of_a_relative_time_is_asked_with_the_moment_it_meant(
+    stack: Stack,
+) -> None:
+    first = book(stack, "--fail-at", "payment")
+    second = book(stack, "--fail-at", "payment")
+    mine = ("--customer", CUSTOMER, "--status", "compensated", "--since", "1h")
+    top = cli(stack, "list", *mine, "--page-size", "1")
+    assert top.code == 0 and top.out.splitlines()[1].startswith(second.saga_id), top
+    hint = top.out.splitlines()[-1].split("next page: ")[1]
+    assert " --since 20" in hint, top  # the ISO moment `1h` meant
+    after = cli(stack, "list", *mine, "--page-size", "1", *hint.split())
+    assert after.code == 0, after
+    assert after.out.splitlines()[1].startswith(first.saga_id), after
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.saga_finder import FilterError, FilterWords, parameter_of, saga_filter
+from sagakit.saga_finder import (
+    FilterError,
+    FilterWords,
+    fixed_times,
+    parameter_of,
+    saga_filter,
+)
 from sagakit.timespec import TimeSpecError, moment
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -60,6 +66,15 @@ def test_a_bad_status_or_time_is_named_as_the_user_typed_it() -> None:
         saga_filter(FilterWords(status=["lost"]), label=lambda p: f"--{p}")
     with pytest.raises(TimeSpecError, match=r"^since: "):
         saga_filter(FilterWords(since="soon"))
+
+
+def test_the_fixed_times_of_a_relative_filter_give_the_same_filter_later() -> None:
+    moving = saga_filter(FilterWords(since="1h", until="30m", customer="LOY-1001"), now=NOW)
+    fixed = fixed_times(moving)
+    later = NOW + timedelta(minutes=5)
+    again = saga_filter(FilterWords(customer="LOY-1001", **fixed), now=later)
+    assert again == moving
+    assert fixed_times(saga_filter(FilterWords(customer="LOY-1001"))) == {}
 
 
 def test_the_apis_field_names_map_back_to_the_parameters() -> None:
