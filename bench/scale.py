@@ -431,7 +431,8 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
        retention leaves them be);
     2. the orchestrator is started again and timed until it serves (restart at this log size);
     3. BookFlight, GetSaga (random seeded sagas), ListSagas (the first page, and a page in the
-       middle of the log through a page token), GetStats: each one call at a time, p50 and p95.
+       middle of the log through a page token; the first page by each filter, scale_filters),
+       GetStats: each one call at a time, p50 and p95.
 
     Then 10,000 unfinished sagas are written into the log as a `kill -9` leaves them (the first
     step started, the dead process's leases), the orchestrator is started, and the time until
