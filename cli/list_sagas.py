@@ -19,7 +19,16 @@ STATUSES = ["", "running", "compensating", "completed", "compensated", "failed"]
 
 def add_list(sub: Subparsers) -> None:
     ls = sub.add_parser("list", help="sagas, newest first, found by what they are about")
-    ls.add_argument(
+    add_filter_options(ls)
+    ls.add_argument("--page-size", type=int, default=20)
+    ls.add_argument("--page-token", default="")
+    ls.add_argument("--json", action="store_true")
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    """The options that find sagas (`list`, and any command acting on a found set): read them
+    back with `words_of`."""
+    p.add_argument(
         "--status",
         action="append",
         default=[],
@@ -27,16 +36,13 @@ def add_list(sub: Subparsers) -> None:
         choices=STATUSES,
         help="any of these (repeat the option)",
     )
-    ls.add_argument("--customer", default="", help="the booking's customer (loyalty account)")
-    ls.add_argument("--flight", default="", help="a flight among the booking's legs")
-    ls.add_argument("--step", default="", help="the step of its latest failure, e.g. payment")
-    ls.add_argument("--reason", default="", help="that failure's reason, e.g. CARD_DECLINED")
-    ls.add_argument("--since", default="", help=f"created at or after: {TIME_HELP}")
-    ls.add_argument("--until", default="", help="created before (as --since)")
-    ls.add_argument("--saga", default="", help="a served saga's name (`flightsaga sagas`)")
-    ls.add_argument("--page-size", type=int, default=20)
-    ls.add_argument("--page-token", default="")
-    ls.add_argument("--json", action="store_true")
+    p.add_argument("--customer", default="", help="the booking's customer (loyalty account)")
+    p.add_argument("--flight", default="", help="a flight among the booking's legs")
+    p.add_argument("--step", default="", help="the step of its latest failure, e.g. payment")
+    p.add_argument("--reason", default="", help="that failure's reason, e.g. CARD_DECLINED")
+    p.add_argument("--since", default="", help=f"created at or after: {TIME_HELP}")
+    p.add_argument("--until", default="", help="created before (as --since)")
+    p.add_argument("--saga", default="", help="a served saga's name (`flightsaga sagas`)")
 
 
 def words_of(a: argparse.Namespace) -> FilterWords:
