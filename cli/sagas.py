@@ -11,11 +11,10 @@ import json
 
 from cli import render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
+from cli.list_sagas import add_list, list_sagas
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient
-
-STATUSES = ["", "running", "compensating", "completed", "compensated", "failed"]
 
 
 def add_commands(sub: Subparsers) -> dict[str, Command]:
@@ -32,11 +31,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     cn.add_argument("--reason", required=True, help="why: kept with the saga and in its events")
     cn.add_argument("--wait", action="store_true", help="answer once the saga has ended")
     cn.add_argument("--json", action="store_true")
-    ls = sub.add_parser("list", help="recent sagas")
-    ls.add_argument("--status", default="", choices=STATUSES)
-    ls.add_argument("--page-size", type=int, default=20)
-    ls.add_argument("--page-token", default="")
-    ls.add_argument("--json", action="store_true")
+    add_list(sub)
     st = sub.add_parser("stats", help="counts by saga and step state")
     st.add_argument("--json", action="store_true")
     ty = sub.add_parser("sagas", help="the sagas the orchestrator serves, with their steps")
@@ -99,12 +94,6 @@ async def cancel(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     if not a.wait:
         return EXIT_OK
     return EXIT_OK if saga.status == pb.COMPENSATED else EXIT_NOT_CONFIRMED
-
-
-async def list_sagas(fs: OrchestratorClient, a: argparse.Namespace) -> int:
-    page = await fs.list(a.status, a.page_size, a.page_token)
-    print(render.as_json(page) if a.json else render.list_text(page, a.status, a.page_token))
-    return EXIT_OK
 
 
 async def saga_types(fs: OrchestratorClient, a: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from dashboard.errors import ERRORS
@@ -21,7 +21,7 @@ from dashboard.models import BookingIn, BookingStarted, CancelIn, ResumeIn, Saga
 from dashboard.peers import ApiError, map_rpc_error
 from dashboard.proof import booking_proof, loyalty_proof, payment_proof, seat_proof
 from dashboard.state import Ctx, Dashboard, participants_of
-from dashboard.validation import booking_plan, saga_plan, status_filter
+from dashboard.validation import booking_plan, saga_plan
 from flightsaga.v1 import common_pb2, logs_pb2, orchestrator_pb2
 from sagakit import context
 
@@ -97,26 +97,6 @@ async def start_saga(d: Ctx, body: SagaIn) -> SagaStarted:
         replayed=saga.replayed,
         links=_links(sid),
     )
-
-
-@router.get("/api/sagas", tags=["sagas"], responses=ERRORS)
-async def list_sagas(
-    d: Ctx,
-    status: Annotated[str | None, Query(description="RUNNING, FAILED, ... or ALL")] = None,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
-    page_token: Annotated[str, Query(max_length=200)] = "",
-) -> dict[str, Any]:
-    """Sagas of every kind, newest first, optionally filtered by status, paged by
-    `next_page_token`. Each says which saga it is (`saga`, `saga_version`); a booking has its
-    `request` and `booking_reference`, any other its `input` and `facts`."""
-    p = d.peers
-    req = orchestrator_pb2.ListSagasRequest(
-        status=status_filter(status),  # type: ignore[arg-type]
-        page_size=page_size,
-        page_token=page_token,
-    )
-    page = await p.call(d.config.orchestrator, p.orchestrator.ListSagas, req)
-    return to_dict(page)
 
 
 @router.get("/api/sagas/{saga_id}", tags=["sagas"], responses=ERRORS)
