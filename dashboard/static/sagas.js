@@ -138,7 +138,11 @@ function drawBulkLink(filter) {
   link.hidden = !canBulk;
 }
 
+// Each load's number: a slow answer to an older filter must not draw over a newer one.
+let loads = 0;
+
 async function loadSagas() {
+  const mine = ++loads;
   const filter = filterParams();
   const params = new URLSearchParams(filter);
   if (page > 0) for (const [name, moment] of Object.entries(fixed)) params.set(name, moment);
@@ -147,9 +151,10 @@ async function loadSagas() {
   drawBulkLink(filter);
   try {
     const data = await api("GET", `/api/sagas?${params}`);
+    const types = await typesFor(data.sagas);
+    if (mine !== loads) return;
     if (page === 0) fixed = data.fixed || {};
     clearFieldErrors($("#filter-form"));
-    const types = await typesFor(data.sagas);
     $("#sagas-body").replaceChildren(...data.sagas.map((saga) => row(saga, types)));
     $("#sagas-body").closest("table").classList.toggle("has-kinds", !data.sagas.every(isBooking));
     $("#no-sagas").textContent = filter.toString() ? "No saga matches the filter." : "No sagas yet.";
@@ -160,6 +165,7 @@ async function loadSagas() {
     $("#prev").disabled = page === 0;
     $("#page-label").textContent = `page ${page + 1}`;
   } catch (err) {
+    if (mine !== loads) return;
     if (err.status === 400 && err.field) showFieldError($("#filter-form"), err);
     else message(err.message);
   }
