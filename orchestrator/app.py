@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import booking_saga, from_declaration
+from orchestrator.admission import Admission, logged_key
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
@@ -98,8 +99,11 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observers.observers.insert(0, SagaTracer(tracing.tracer))
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
+    admission = Admission(
+        config.max_in_flight, lambda: len(runner.drivers.tasks), logged_key(store)
+    )
     servicer = OrchestratorServicer(
-        runner, doors, config.service.fault_injection, default_delay_ms(config), counts
+        runner, doors, config.service.fault_injection, default_delay_ms(config), counts, admission
     )
     retention = Retention(
         "finished sagas", config.saga_retention, config.retention, _pruner(store, counts)
