@@ -1,10 +1,10 @@
 """`python -m bench overload`: the stack under four times the load it can finish.
 
 Per backend: on a stack that admits everything, bookings one at a time (the unloaded p50/p99)
-and `--clients` at once (the peak throughput); then, on a fresh stack with the admission limit,
-an open loop of `--factor` times that peak for `--duration` seconds, and a check that every
-admitted saga ended and no refused one left a row. Prints admitted/s, refused/s and the
-p50/p99 of admitted calls per window (bench/README.md "Overload").
+and `--clients` at once (the peak throughput), before and after an open loop of `--factor`
+times that peak for `--duration` seconds sent to a second stack with the admission limit; then
+a check that every admitted saga ended and no refused one left a row. Prints admitted/s,
+refused/s and the p50/p99 of admitted calls per window (bench/README.md "Overload").
 """
 
 from __future__ import annotations
@@ -153,41 +153,60 @@ async def stack(
                 await peers.close()
 
 
+async def probes(work: Workload, a: argparse.Namespace) -> tuple[Tally, Tally]:
+    """One client at a time (unloaded), then `--clients` at once (the peak)."""
+    unloaded = await closed_loop(work, 1, a.probe)
+    return unloaded, await closed_loop(work, a.clients, a.probe)
+
+
 async def run_backend(backend: Backend, dbs: Databases, a: argparse.Namespace) -> dict[str, Any]:
-    """The unloaded and peak figures on a stack that admits everything, then the overload on
-    one with the admission limit."""
-    async with stack(backend, dbs, UNLIMITED, "ovp") as (work, _):
-        await closed_loop(work, 4, 3.0)  # warm-up
-        unloaded = await closed_loop(work, 1, a.probe)
-        peak = await closed_loop(work, a.clients, a.probe)
-    peak_rate = peak.n_admitted / a.probe
-    async with stack(backend, dbs, a.limit, "ovl") as (work, peers):
-        warm = await closed_loop(work, 4, 3.0)
-        over = await open_loop(work, a.factor * peak_rate, a.duration)
-        stats = await settle(peers)
+    """The unloaded and peak figures on a stack that admits everything, before and after the
+    overload on a second stack with the admission limit (so both see the machine's noise)."""
+    async with stack(backend, dbs, UNLIMITED, "ovp") as (probe_work, _):
+        await closed_loop(probe_work, 4, 3.0)  # warm-up
+        before = await probes(probe_work, a)
+        offered = a.factor * before[1].n_admitted / a.probe
+        async with stack(backend, dbs, a.limit, "ovl") as (work, peers):
+            warm = await closed_loop(work, 4, 3.0)
+            over = await open_loop(work, offered, a.duration)
+            stats = await settle(peers)
+        after = await probes(probe_work, a)
+    out = summary(before, after, over, a)
+    out["offered_per_s"] = offered
+    out["problems"] = [p for t in (*before, *after, warm, over) for p in t.problems][:10]
+    out["log"] = {
+        "total": stats.total,
+        "completed": stats.completed,
+        "live": stats.running + stats.compensating,
+        "failed": stats.failed,
+        "admitted": warm.n_admitted + over.n_admitted,
+    }
+    return out
+
+
+def summary(
+    before: tuple[Tally, Tally], after: tuple[Tally, Tally], over: Tally, a: argparse.Namespace
+) -> dict[str, Any]:
+    unloaded = sorted(before[0].all_ms() + after[0].all_ms())
+    peaks = [t.n_admitted / a.probe for t in (before[1], after[1])]
+    peak_rate = sum(peaks) / 2
     over_rate = over.n_admitted / a.duration
-    unloaded_p99 = percentile(unloaded.all_ms(), 99)
     over_p99 = percentile(over.all_ms(), 99)
     return {
-        "unloaded": {"p50_ms": percentile(unloaded.all_ms(), 50), "p99_ms": unloaded_p99},
-        "peak": {"per_s": peak_rate, "p99_ms": percentile(peak.all_ms(), 99)},
-        "offered_per_s": a.factor * peak_rate,
+        "unloaded": {"p50_ms": percentile(unloaded, 50), "p99_ms": percentile(unloaded, 99)},
+        "peak": {
+            "per_s": peak_rate,
+            "before_after_per_s": peaks,
+            "p99_ms": percentile(sorted(before[1].all_ms() + after[1].all_ms()), 99),
+        },
         "overload": {
             "admitted_per_s": over_rate,
             "refused_per_s": over.n_refused / a.duration,
             "p50_ms": percentile(over.all_ms(), 50),
             "p99_ms": over_p99,
-            "p99_over_unloaded": over_p99 / unloaded_p99,
+            "p99_over_unloaded": over_p99 / percentile(unloaded, 99),
             "throughput_over_peak": over_rate / peak_rate,
             "windows": windows(over),
-        },
-        "problems": (unloaded.problems + peak.problems + warm.problems + over.problems)[:10],
-        "log": {
-            "total": stats.total,
-            "completed": stats.completed,
-            "live": stats.running + stats.compensating,
-            "failed": stats.failed,
-            "admitted": warm.n_admitted + over.n_admitted,
         },
         "loadavg": os.getloadavg(),
     }
@@ -199,8 +218,9 @@ def table(backend: str, r: dict[str, Any]) -> str:
         f"### {backend}",
         "",
         f"unloaded (1 client): p50 {r['unloaded']['p50_ms']:.1f} ms, p99 "
-        f"{r['unloaded']['p99_ms']:.1f} ms; peak: {r['peak']['per_s']:.1f}/s (p99 "
-        f"{r['peak']['p99_ms']:.1f} ms); offered {r['offered_per_s']:.0f}/s; load average "
+        f"{r['unloaded']['p99_ms']:.1f} ms; peak: {r['peak']['per_s']:.1f}/s (before / after: "
+        + " / ".join(f"{x:.1f}" for x in r["peak"]["before_after_per_s"])
+        + f", p99 {r['peak']['p99_ms']:.1f} ms); offered {r['offered_per_s']:.0f}/s; load average "
         + " ".join(f"{x:.2f}" for x in r["loadavg"]),
         "",
         "| t (s) | admitted/s | refused/s | p50 ms | p99 ms |",
