@@ -140,7 +140,7 @@ def windows(tally: Tally) -> list[dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def stack(
-    backend: Backend, dbs: Databases, limit: int, tag: str
+    backend: Backend, dbs: Databases, limit: int, tag: str, dates: int = DATES
 ) -> AsyncIterator[tuple[Workload, Peers]]:
     """A fresh local stack on `backend` with SAGA_MAX_IN_FLIGHT=`limit`."""
     env = {"SAGA_MAX_IN_FLIGHT": str(limit)}
@@ -148,7 +148,7 @@ async def stack(
         async with local_stack(extra_env=env, databases=databases) as sut:
             peers = open_peers(sut.addrs)
             try:
-                yield Workload(peers, await collect_flights(peers, dates=DATES)), peers
+                yield Workload(peers, await collect_flights(peers, dates=dates)), peers
             finally:
                 await peers.close()
 
@@ -162,11 +162,11 @@ async def probes(work: Workload, a: argparse.Namespace) -> tuple[Tally, Tally]:
 async def run_backend(backend: Backend, dbs: Databases, a: argparse.Namespace) -> dict[str, Any]:
     """The unloaded and peak figures on a stack that admits everything, before and after the
     overload on a second stack with the admission limit (so both see the machine's noise)."""
-    async with stack(backend, dbs, UNLIMITED, "ovp") as (probe_work, _):
+    async with stack(backend, dbs, UNLIMITED, "ovp", a.dates) as (probe_work, _):
         await closed_loop(probe_work, 4, 3.0)  # warm-up
         before = await probes(probe_work, a)
         offered = a.factor * before[1].n_admitted / a.probe
-        async with stack(backend, dbs, a.limit, "ovl") as (work, peers):
+        async with stack(backend, dbs, a.limit, "ovl", a.dates) as (work, peers):
             warm = await closed_loop(work, 4, 3.0)
             over = await open_loop(work, offered, a.duration)
             stats = await settle(peers)
@@ -251,6 +251,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--factor", type=float, default=4.0, help="offered load / peak (4)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of overload (60)")
     p.add_argument("--probe", type=float, default=15.0, help="seconds of each probe phase (15)")
+    p.add_argument("--dates", type=int, default=DATES, help=f"days of flights to book ({DATES})")
     p.add_argument("--json", type=Path, help="write the figures here too")
     return p.parse_args(argv)
 
