@@ -110,22 +110,26 @@ def resumes_by_saga(db: Path) -> dict[str, list[str]]:
     return out
 
 
+def orchestrator(participants: dict[str, str], data: Path, **extra: str) -> ServiceProcess:
+    env = orchestrator_env(
+        participants,
+        data,
+        DATABASE_URL=f"sqlite:///{data / 'orchestrator.db'}",
+        FAULT_INJECTION="enabled",
+        STEP_TIMEOUT_MS="500",
+        COMPENSATION_MAX_ATTEMPTS="1",
+        **extra,
+    )
+    return ServiceProcess("orchestrator", free_port(), env, data / "orchestrator.log")
+
+
 async def test_bulk_resume_of_500_failed_sagas_survives_a_kill9_and_acts_once_per_saga(
     tmp_path: Path, participants: dict[str, str]
 ) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     db = tmp_path / "orchestrator.db"
-    env = orchestrator_env(
-        participants,
-        tmp_path,
-        DATABASE_URL=f"sqlite:///{db}",
-        FAULT_INJECTION="enabled",
-        STEP_TIMEOUT_MS="500",
-        COMPENSATION_MAX_ATTEMPTS="1",
-        FLIGHTSAGA_TEST_HOOKS=str(hooks),
-    )
-    orch = ServiceProcess("orchestrator", free_port(), env, tmp_path / "orchestrator.log")
+    orch = orchestrator(participants, tmp_path, FLIGHTSAGA_TEST_HOOKS=str(hooks))
     orch.start()
     await orch.wait_healthy()
     stack = Stack(orch.addr, participants, tmp_path)
@@ -176,6 +180,38 @@ async def test_bulk_resume_of_500_failed_sagas_survives_a_kill9_and_acts_once_pe
         twice = {k: v for k, v in resumes.items() if len(v) != 1}
         assert not twice, f"sagas not resumed exactly once: {list(twice.items())[:5]}"
         assert {m for v in resumes.values() for m in v} == {f"bulk job {job.job_id}"}
+    finally:
+        for ch in stack.channels:
+            await ch.close()
+        orch.stop()
+
+
+async def test_a_stopped_job_stops_between_batches_and_leaves_the_rest_alone(
+    tmp_path: Path, participants: dict[str, str]
+) -> None:
+    n = 300
+    orch = orchestrator(participants, tmp_path)
+    orch.start()
+    await orch.wait_healthy()
+    stack = Stack(orch.addr, participants, tmp_path)
+    try:
+        await make_failed(stack, n)
+        await until(stack, f"{n} FAILED", lambda s: s.failed == n)
+        job = await stack.orchestrator.StartBulkJob(
+            pb.StartBulkJobRequest(
+                action=pb.BULK_RESUME,
+                filter=pb.SagaFilter(statuses=[pb.FAILED]),
+                clear_faults=True,
+                request_id="to-stop",
+            ),
+            timeout=10,
+        )
+        asked = await stack.orchestrator.StopBulkJob(pb.StopBulkJobRequest(job_id=job.job_id))
+        assert asked.state in (pb.BULK_STOPPING, pb.BULK_STOPPED)
+        final = await job_until(stack, job.job_id, pb.BULK_STOPPED)
+        assert final.done < n and final.done % 50 == 0  # whole batches only
+        stats = await until(stack, "settled", lambda s: s.running + s.compensating == 0)
+        assert (stats.failed, stats.compensated) == (n - final.done, final.done)
     finally:
         for ch in stack.channels:
             await ch.close()
