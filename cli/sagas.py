@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli import render
+from cli import bulk, render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -23,10 +23,13 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         c = sub.add_parser(name, help=text)
         c.add_argument("saga_id", help="a saga id, or `latest`")
         c.add_argument("--json", action="store_true")
-    rs = sub.add_parser("resume", help="operator retry of a FAILED saga")
-    rs.add_argument("saga_id", help="a saga id, or `latest`")
+    rs = sub.add_parser(
+        "resume", help="operator retry of a FAILED saga, or of all a filter matches"
+    )
+    rs.add_argument("saga_id", nargs="?", default="", help="a saga id, or `latest`")
     rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
     rs.add_argument("--json", action="store_true")
+    bulk.add_filter_args(rs)
     ls = sub.add_parser("list", help="recent sagas")
     ls.add_argument("--status", default="", choices=STATUSES)
     ls.add_argument("--page-size", type=int, default=20)
@@ -49,7 +52,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         "start": on_stack(start),
         "get": on_stack(get),
         "watch": on_stack(watch),
-        "resume": on_stack(resume),
+        "resume": on_stack(bulk.single_or_bulk(resume, pb.BULK_RESUME)),
         "list": on_stack(list_sagas),
         "stats": on_stack(stats),
     }

@@ -4,6 +4,7 @@ saga a filter matches, idempotency, bad input, a stop between batches, and the o
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -152,3 +153,40 @@ async def test_only_an_operator_runs_bulk_jobs(tmp_path: Path) -> None:
                 s.ListBulkJobs(pb.ListBulkJobsRequest()),
             ):
                 assert (await code_of(call))[0] == grpc.StatusCode.PERMISSION_DENIED, name
+
+
+async def cli(stack: Stack, *args: str, answer: str = "") -> tuple[int, str]:
+    """The real `flightsaga` CLI against the stack: exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "--orchestrator",
+        stack.orchestrator_addr,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate(answer.encode())
+    return proc.returncode or 0, out.decode()
+
+
+async def test_the_cli_counts_asks_then_follows_a_bulk_resume(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, COMPENSATION_MAX_ATTEMPTS="1") as stack:
+        await book(stack, 3)
+        which = ("--status", "failed", "--since", "1h", "--clear-faults")
+        code, out = await cli(stack, "resume", *which, "--dry-run")
+        assert (code, out.splitlines()[0]) == (0, "3 sagas match (dry run)"), out
+        code, out = await cli(stack, "resume", *which, answer="n\n")
+        assert code == 1 and "nothing done" in out, out
+        assert (await stack.orchestrator.GetStats(pb.GetStatsRequest())).failed == 3
+        code, out = await cli(stack, "resume", *which, "--yes")
+        assert code == 0, out
+        assert "3/3  done 3  skipped 0  failed 0" in out and "DONE" in out, out
+        code, out = await cli(stack, "resume", "--status", "sideways")
+        assert code == 2 and "--status" in out, out
+        code, out = await cli(stack, "resume")
+        assert code == 2 and "give a saga id, or a filter" in out, out
+        code, out = await cli(stack, "cancel", "--status", "running", "--yes")
+        assert code != 0 and "UNIMPLEMENTED" in out and "CancelSaga" in out, out

@@ -1,0 +1,152 @@
+"""Bulk resume and cancel by filter: `flightsaga resume --status failed --since 1h --yes` and
+`flightsaga cancel --status running ...`. A dry run counts the matching sagas first; after a
+confirmation (or `--yes`) the orchestrator runs the job and a progress bar follows it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
+from cli.remote import on_stack
+from flightsaga.v1 import orchestrator_pb2 as pb
+from orchestrator.client import OrchestratorClient
+
+SingleCommand = Callable[[OrchestratorClient, argparse.Namespace], Awaitable[int]]
+_AGO = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+LIVE = (pb.BULK_RUNNING, pb.BULK_STOPPING)
+
+
+def instant(text: str, field: str) -> datetime:
+    """`1h`, `30m`, `2d` ago, or an ISO time (UTC when it names no zone)."""
+    given = text.strip()
+    if m := _AGO.match(given.lower()):
+        return datetime.now(UTC) - timedelta(**{_UNIT[m[2]]: int(m[1])})
+    try:
+        moment = datetime.fromisoformat(given)
+    except ValueError:
+        raise ValueError(
+            f"{field}: {text!r} is neither an age (1h, 30m, 2d) nor an ISO time"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The filter of a bulk job (the API's SagaFilter)."""
+    f = p.add_argument_group("filter (a bulk job over every matching saga)")
+    f.add_argument("--status", action="append", default=[], help="a saga state (repeatable)")
+    f.add_argument("--customer", default="", help="the booking's customer (loyalty account)")
+    f.add_argument("--flight", default="", help="a flight among the booking's legs")
+    f.add_argument("--step", default="", help="the step of the latest failure (name or alias)")
+    f.add_argument("--reason", dest="error_reason", default="", help="that failure's reason")
+    f.add_argument("--since", default="", help="created since: 1h, 2d, or an ISO time")
+    f.add_argument("--until", default="", help="created before: 1h, 2d, or an ISO time")
+    f.add_argument("--saga", default="", help="a saga type (see `flightsaga sagas`)")
+    f.add_argument("--dry-run", action="store_true", help="only count the matching sagas")
+    f.add_argument("--yes", action="store_true", help="no confirmation")
+
+
+def saga_filter(a: argparse.Namespace) -> pb.SagaFilter | None:
+    """The filter the arguments give; None when they give none."""
+    f = pb.SagaFilter(
+        customer_id=a.customer, flight_id=a.flight, step=a.step, error_reason=a.error_reason
+    )
+    f.saga = a.saga
+    for status in a.status:
+        name = status.strip().upper()
+        if name not in pb.SagaStatus.keys() or name == "SAGA_STATUS_UNSPECIFIED":
+            raise ValueError(f"--status: unknown state {status!r}")
+        f.statuses.append(pb.SagaStatus.Value(name))
+    if a.since:
+        f.created_after.FromDatetime(instant(a.since, "--since"))
+    if a.until:
+        f.created_before.FromDatetime(instant(a.until, "--until"))
+    return f if f.ListFields() else None
+
+
+def single_or_bulk(single: SingleCommand, action: pb.BulkAction.ValueType) -> SingleCommand:
+    """`single` for a command given a saga id; a bulk job for one given a filter instead."""
+
+    async def run(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+        if a.saga_id:
+            return await single(fs, a)
+        found = saga_filter(a)
+        if found is None:
+            raise ValueError("give a saga id, or a filter (--status, --since, --customer, ...)")
+        return await bulk(fs, a, action, found)
+
+    return run
+
+
+async def bulk(
+    fs: OrchestratorClient, a: argparse.Namespace, action: pb.BulkAction.ValueType, f: pb.SagaFilter
+) -> int:
+    verb = "resume" if action == pb.BULK_RESUME else "cancel"
+    start = pb.StartBulkJobRequest(
+        action=action,
+        filter=f,
+        clear_faults=getattr(a, "clear_faults", False),
+        reason=getattr(a, "why", ""),
+    )
+    start.request_id = uuid.uuid4().hex
+    dry = await fs.start_bulk_job(
+        pb.StartBulkJobRequest(
+            action=action, filter=f, dry_run=True, request_id=f"{start.request_id}-count"
+        )
+    )
+    print(f"{dry.matched} sagas match (dry run)", flush=True)
+    if a.dry_run or dry.matched == 0:
+        return EXIT_OK
+    if not a.yes and not _confirmed(f"{verb} the {verb}able ones of these {dry.matched} sagas?"):
+        print("nothing done")
+        return EXIT_NOT_CONFIRMED
+    job = await fs.start_bulk_job(start)
+    print(f"bulk {verb} job {job.job_id} started", flush=True)
+    while job.state in LIVE:
+        _progress(job, end="\r" if sys.stdout.isatty() else "\n")
+        await asyncio.sleep(0.5)
+        job = await fs.bulk_job(job.job_id)
+    _progress(job, end="\n")
+    print(f"job {job.job_id}: {pb.BulkJobState.Name(job.state).removeprefix('BULK_')}")
+    if job.last_error:
+        print(f"last error: {job.last_error}")
+    return EXIT_OK if job.state == pb.BULK_DONE and job.failed == 0 else EXIT_NOT_CONFIRMED
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _progress(job: pb.BulkJob, end: str) -> None:
+    seen = job.done + job.skipped + job.failed
+    width = 30
+    filled = width * seen // job.matched if job.matched else width
+    bar = "#" * filled + "." * (width - filled)
+    print(
+        f"[{bar}] {seen}/{job.matched}  done {job.done}  skipped {job.skipped}"
+        f"  failed {job.failed}",
+        end=end,
+        flush=True,
+    )
+
+
+def add_commands(sub: Subparsers) -> dict[str, Command]:
+    """`cancel` by filter (a single saga's cancel, by id, joins it once CancelSaga exists)."""
+    c = sub.add_parser("cancel", help="cancel the RUNNING sagas a filter matches (bulk)")
+    c.add_argument("--why", default="", help="the reason recorded in each saga")
+    add_filter_args(c)
+    c.set_defaults(saga_id="")
+
+    async def cancel_one(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+        raise ValueError("cancel takes a filter")
+
+    return {"cancel": on_stack(single_or_bulk(cancel_one, pb.BULK_CANCEL))}
