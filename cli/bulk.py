@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient
+from sagakit.filters import FilterError, saga_filter
 
 SingleCommand = Callable[[OrchestratorClient, argparse.Namespace], Awaitable[int]]
-_AGO = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 LIVE = (pb.BULK_RUNNING, pb.BULK_STOPPING)
-
-
-def instant(text: str, field: str) -> datetime:
-    """`1h`, `30m`, `2d` ago, or an ISO time (UTC when it names no zone)."""
-    given = text.strip()
-    if m := _AGO.match(given.lower()):
-        return datetime.now(UTC) - timedelta(**{_UNIT[m[2]]: int(m[1])})
-    try:
-        moment = datetime.fromisoformat(given)
-    except ValueError:
-        raise ValueError(
-            f"{field}: {text!r} is neither an age (1h, 30m, 2d) nor an ISO time"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -52,21 +35,14 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     f.add_argument("--yes", action="store_true", help="no confirmation")
 
 
-def saga_filter(a: argparse.Namespace) -> pb.SagaFilter | None:
+def filter_of(a: argparse.Namespace) -> pb.SagaFilter | None:
     """The filter the arguments give; None when they give none."""
-    f = pb.SagaFilter(
-        customer_id=a.customer, flight_id=a.flight, step=a.step, error_reason=a.error_reason
-    )
-    f.saga = a.saga
-    for status in a.status:
-        name = status.strip().upper()
-        if name not in pb.SagaStatus.keys() or name == "SAGA_STATUS_UNSPECIFIED":
-            raise ValueError(f"--status: unknown state {status!r}")
-        f.statuses.append(pb.SagaStatus.Value(name))
-    if a.since:
-        f.created_after.FromDatetime(instant(a.since, "--since"))
-    if a.until:
-        f.created_before.FromDatetime(instant(a.until, "--until"))
+    try:
+        f = saga_filter(
+            a.status, a.customer, a.flight, a.step, a.error_reason, a.since, a.until, a.saga
+        )
+    except FilterError as exc:
+        raise ValueError(f"--{exc.field}: {exc.problem}") from None
     return f if f.ListFields() else None
 
 
@@ -76,7 +52,7 @@ def single_or_bulk(single: SingleCommand, action: pb.BulkAction.ValueType) -> Si
     async def run(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         if a.saga_id:
             return await single(fs, a)
-        found = saga_filter(a)
+        found = filter_of(a)
         if found is None:
             raise ValueError("give a saga id, or a filter (--status, --since, --customer, ...)")
         return await bulk(fs, a, action, found)
