@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -23,9 +24,12 @@ from flightsaga.v1 import seat_pb2
 from tests.support.booking import book_request
 from tests.support.dates import flight_date
 from tests.support.procs import ServiceProcess, free_port
+from tests.support.replicas import TTL, Replicas, replicas
 from tests.support.stack import Stack, orchestrator_env, running_participants
 
 pytestmark = pytest.mark.chaos
+
+__all__ = ["replicas"]  # the fixture, used by name
 
 SAGAS = int(os.environ.get("BULK_TEST_SAGAS", "500"))
 KILL_AFTER = (SAGAS // 50 // 2) * 50  # at the batch in the middle of the job
@@ -87,7 +91,7 @@ async def job_until(stack: Stack, job_id: str, state: int, within: float = 90.0)
     raise AssertionError(f"job {job_id} not {pb.BulkJobState.Name(state)}: {job}")
 
 
-async def reached(mark: Path, within: float = 60.0) -> None:
+async def reached_(mark: Path, within: float = 60.0) -> None:
     """The orchestrator stopped itself (SIGSTOP) at the armed hook."""
     end = time.monotonic() + within
     while not await asyncio.to_thread(mark.exists):
@@ -95,13 +99,21 @@ async def reached(mark: Path, within: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def resumes_by_saga(db: Path) -> dict[str, list[str]]:
-    """Each saga's SAGA_RESUMED events' messages, read from the saga log itself."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT s.saga_id, e.message FROM sagas s LEFT JOIN saga_events e"
-            " ON e.saga_id = s.saga_id AND e.type = 'SAGA_RESUMED'"
-        ).fetchall()
+RESUMES = (
+    "SELECT s.saga_id, e.message FROM sagas s LEFT JOIN saga_events e"
+    " ON e.saga_id = s.saga_id AND e.type = 'SAGA_RESUMED'"
+)
+
+
+def resumes_by_saga(db: Path | str) -> dict[str, list[str]]:
+    """Each saga's SAGA_RESUMED events' messages, read from the saga log itself (a SQLite
+    file, or a PostgreSQL URL)."""
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(RESUMES).fetchall()
+    else:
+        with psycopg.connect(db) as pg:
+            rows = pg.execute(RESUMES).fetchall()
     out: dict[str, list[str]] = {}
     for saga_id, message in rows:
         out.setdefault(saga_id, [])
@@ -158,7 +170,7 @@ async def test_bulk_resume_of_500_failed_sagas_survives_a_kill9_and_acts_once_pe
             timeout=10,
         )
         assert (job.state, job.matched) == (pb.BULK_RUNNING, SAGAS)
-        await reached(hooks / f"bulk-acted-after-{KILL_AFTER}.reached")
+        await reached_(hooks / f"bulk-acted-after-{KILL_AFTER}.reached")
         orch.kill9()
         at_kill = {k: len(v) for k, v in resumes_by_saga(db).items()}
         resumed_at_kill = sum(at_kill.values())
@@ -216,3 +228,50 @@ async def test_a_stopped_job_stops_between_batches_and_leaves_the_rest_alone(
         for ch in stack.channels:
             await ch.close()
         orch.stop()
+
+
+@pytest.mark.postgres
+async def test_bulk_resume_on_two_replicas_goes_on_when_its_driver_is_killed(
+    replicas: Replicas,
+) -> None:
+    n, kill_after = 200, 100
+    hooks = replicas.data / "hooks"
+    hooks.mkdir()
+    env = {"COMPENSATION_MAX_ATTEMPTS": "1", "FLIGHTSAGA_TEST_HOOKS": str(hooks)}
+    await replicas.start(2, **env)
+    stack = Stack(replicas.procs[0].addr, replicas.addrs, replicas.data)
+    try:
+        await make_failed(stack, n)
+        await until(stack, f"{n} FAILED", lambda s: s.failed == n)
+        # Whichever replica drives the job stops at the hook; that one is killed.
+        (hooks / f"bulk-acted-after-{kill_after}").write_text("stop")
+        job = await stack.orchestrator.StartBulkJob(
+            pb.StartBulkJobRequest(
+                action=pb.BULK_RESUME,
+                filter=pb.SagaFilter(statuses=[pb.FAILED]),
+                clear_faults=True,
+                request_id="ha",
+            ),
+            timeout=10,
+        )
+        reached = hooks / f"bulk-acted-after-{kill_after}.reached"
+        await reached_(reached)
+        pid = int(reached.read_text())
+        driver = next(i for i, p in enumerate(replicas.procs) if p.proc and p.proc.pid == pid)
+        replicas.procs[driver].kill9()
+        survivor = Stack(replicas.procs[1 - driver].addr, replicas.addrs, replicas.data)
+        started = time.monotonic()
+        final = await job_until(survivor, job.job_id, pb.BULK_DONE)
+        print(f"\nreplica-{driver + 1} killed mid-job; the other finished it "
+              f"{time.monotonic() - started:.1f} s later (lease TTL {TTL} s)")  # fmt: skip
+        await until(survivor, "all COMPENSATED", lambda s: s.compensated == n)
+        assert (final.done, final.skipped, final.failed) == (n, 0, 0)
+        resumes = resumes_by_saga(replicas.database)
+        assert len(resumes) == n
+        assert not {k: v for k, v in resumes.items() if len(v) != 1}
+        assert "[BULK] driving" in replicas.log(1 - driver)
+        for ch in survivor.channels:
+            await ch.close()
+    finally:
+        for ch in stack.channels:
+            await ch.close()
