@@ -102,7 +102,13 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observers.observers.insert(0, SagaTracer(tracing.tracer))
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
-    bulk = BulkJobs(store, bulk_actions.actions(runner), config.orchestrator_id, config.lease_ttl)
+    bulk = BulkJobs(
+        store,
+        bulk_actions.actions(runner),
+        config.orchestrator_id,
+        config.lease_ttl,
+        busy=lambda: len(runner.driving()) >= config.max_driving,
+    )
     servicer = OrchestratorServicer(
         runner, doors, config.service.fault_injection, default_delay_ms(config), counts, bulk
     )

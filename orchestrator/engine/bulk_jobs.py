@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from orchestrator.engine import bulk_sql
 from orchestrator.engine.bulk_sql import ACTED, LIVE, BulkJob
@@ -21,10 +22,11 @@ from orchestrator.engine.errors import LeaseLost
 from orchestrator.engine.saga_query import keys
 from orchestrator.engine.store import SagaStore
 from sagakit import testhooks
-from sagakit.db import DatabaseUnavailable
+from sagakit.db import Conn, DatabaseUnavailable
 
 log = logging.getLogger("orchestrator.bulk")
 
+T = TypeVar("T")
 Outcome = tuple[str, str]  # (ACTED | SKIPPED | REFUSED, the refusal's message)
 
 
@@ -48,7 +50,11 @@ class BulkJobs:
         lease_ttl: float,
         batch: int = 50,
         poll: float = 1.0,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`busy`: whether this replica drives as many sagas as it should; the job waits
+        before its next batch (the sagas it resumed are driven here)."""
+        self.busy = busy
         self.store = store
         self.actions = actions
         self.owner = owner
@@ -56,6 +62,9 @@ class BulkJobs:
         self.batch = batch
         self.poll = poll
         self.driving: dict[str, asyncio.Task[None]] = {}
+        # job id -> monotonic time until which this replica surely holds the job's lease: no
+        # saga is acted on past it (another replica may have claimed the job since).
+        self.until: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -105,9 +114,20 @@ class BulkJobs:
 
     async def _claim_one(self, job_id: str, at: float) -> BulkJob | None:
         expires = time.time() + self.lease_ttl
-        return await self.store.db.transaction(
-            lambda c: bulk_sql.claim(c, job_id, self.owner, expires, at)
+        return await self._held(
+            job_id, lambda c: bulk_sql.claim(c, job_id, self.owner, expires, at)
         )
+
+    async def _held(self, job_id: str, fn: Callable[[Conn], T]) -> T:
+        """Run a transaction that renews the job's lease; it holds for a TTL from its start."""
+        began = time.monotonic()
+        out = await self.store.db.transaction(fn)
+        self.until[job_id] = began + self.lease_ttl
+        return out
+
+    def _check(self, job: BulkJob) -> None:
+        if time.monotonic() >= self.until.get(job.job_id, 0.0):
+            raise LeaseLost(f"bulk job {job.job_id}: lease not renewed in time")
 
     async def _drive(self, job: BulkJob) -> None:
         log.warning("[BULK] driving %s job %s (lease %d)", job.action, job.job_id, job.epoch)
@@ -117,23 +137,34 @@ class BulkJobs:
             log.warning("[BULK] job %s %s: %d done, %d skipped, %d failed",
                         job.job_id, job.state, job.done, job.skipped, job.failed)  # fmt: skip
         except LeaseLost:
-            log.warning("[BULK] job %s: taken over by another replica", job.job_id)
+            log.warning("[BULK] job %s: lease lost; another replica may drive it", job.job_id)
         except DatabaseUnavailable as exc:
             # The lease lapses; this replica (or another) claims the job again.
             log.warning("[BULK] job %s paused: saga log unavailable (%s)", job.job_id, exc)
         except Exception as exc:
             log.exception("[BULK] job %s failed", job.job_id)
             error = str(exc) or type(exc).__name__
-            await self.store.db.transaction(lambda c: bulk_sql.fail(c, job, error))
+            try:
+                await self.store.db.transaction(lambda c: bulk_sql.fail(c, job, error))
+            except Exception:  # the lease lapses; whoever claims the job tries again
+                log.exception("[BULK] job %s: could not record its failure", job.job_id)
+        finally:
+            self.until.pop(job.job_id, None)
 
     async def _one_batch(self, job: BulkJob) -> BulkJob:
         """Finish the batch a kill interrupted, else take the next one in hand; act on it."""
         db = self.store.db
         saga_ids = await db.read(lambda c: bulk_sql.pending(c, job.job_id))
         if not saga_ids:
-            batch = await db.read(lambda c: keys(c, job.query, job.cursor, self.batch))
             expires = time.time() + self.lease_ttl
-            job = await db.transaction(lambda c: bulk_sql.take_batch(c, job, batch, expires))
+            if self.busy():  # come back for the next batch once some have ended
+                await self._held(job.job_id, lambda c: bulk_sql.renew(c, job, expires))
+                await asyncio.sleep(self.poll)
+                return job
+            batch = await db.read(lambda c: keys(c, job.query, job.cursor, self.batch))
+            job = await self._held(
+                job.job_id, lambda c: bulk_sql.take_batch(c, job, batch, expires)
+            )
             saga_ids = [k[1] for k in batch]
             if job.state not in LIVE:
                 return job
@@ -141,7 +172,7 @@ class BulkJobs:
         # Acted on, outcomes not yet written: where a kill tests the restart's recognition.
         testhooks.point(f"bulk-acted-after-{job.done + job.skipped + job.failed}")
         expires = time.time() + self.lease_ttl
-        return await db.transaction(lambda c: bulk_sql.record(c, job, outcomes, expires))
+        return await self._held(job.job_id, lambda c: bulk_sql.record(c, job, outcomes, expires))
 
     async def _act(self, job: BulkJob, saga_ids: list[str]) -> dict[str, Outcome]:
         action = self.actions[job.action]
@@ -150,7 +181,10 @@ class BulkJobs:
         )
 
         async def one(saga_id: str) -> Outcome:
-            return (ACTED, "") if saga_id in already else await action.act(job, saga_id)
+            if saga_id in already:
+                return ACTED, ""
+            self._check(job)
+            return await action.act(job, saga_id)
 
         # Distinct sagas, so their acts may share the log's commits.
         done = await asyncio.gather(*(one(s) for s in saga_ids))

@@ -210,6 +210,10 @@ def stop(conn: Conn, job_id: str) -> BulkJob | None:
     return get(conn, job_id)
 
 
+def renew(conn: Conn, job: BulkJob, expires: float) -> None:
+    _fenced(conn, job, "expires=?", (expires,))
+
+
 def fail(conn: Conn, job: BulkJob, error: str) -> None:
     _fenced(conn, job, "state=?, last_error=?", (FAILED, error))
 
