@@ -28,6 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.databases import Backend, Databases, parse_backends
+from bench.scale_filters import Shape, filters, measure_filters
 from bench.stack import SystemUnderTest, local_stack
 from bench.workload import Workload, collect_flights, open_peers
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -49,6 +50,8 @@ TS_COLUMNS = {
 }
 TABLES = ("sagas", "saga_steps", "saga_events")
 CHUNK = 5000  # sagas per insert transaction
+# Where the compensated sagas copied among the finished ones failed.
+FAILED_AT = ("process_payment", "deduct_loyalty_points")
 
 
 def _ts(value: str) -> datetime:
@@ -160,6 +163,12 @@ def read_templates(log: Log, status: str = "COMPLETED") -> list[Template]:
     return out
 
 
+def shape_of(log: Log) -> Shape:
+    """The real sagas to copy: the completed ones, and the compensated ones (FAILED_AT)."""
+    has_filters = "customer_id" in log.columns("sagas")
+    return Shape(read_templates(log), read_templates(log, "COMPENSATED"), has_filters)
+
+
 def _copy(row: dict[str, Any], saga_id: str, shift: timedelta, **changes: Any) -> dict[str, Any]:
     new = dict(row, saga_id=saga_id, **changes)
     for c in TS_COLUMNS & new.keys():
@@ -168,9 +177,10 @@ def _copy(row: dict[str, Any], saga_id: str, shift: timedelta, **changes: Any) -
     return new
 
 
-def seed_finished(log: Log, templates: list[Template], first: int, last: int, top: int) -> float:
-    """Sagas number `first` to `last` - 1 of a log that will hold `top`, copies of
-    `templates`, started over the last SEED_DAYS days in order; returns the seconds it took."""
+def seed_finished(log: Log, shape: Shape, first: int, last: int, top: int) -> float:
+    """Sagas number `first` to `last` - 1 of a log that will hold `top`, copies of the
+    templates `shape` picks, started over the last SEED_DAYS days in order; returns the seconds
+    it took."""
     began = time.perf_counter()
     cols = {t: log.columns(t) for t in TABLES}
     origin = datetime.now(UTC) - timedelta(days=SEED_DAYS)
@@ -178,19 +188,24 @@ def seed_finished(log: Log, templates: list[Template], first: int, last: int, to
     counts: dict[str, int] = {}
     for lo in range(first, last, CHUNK):
         batch: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+        flights: list[tuple[str, str, str]] = []
         for i in range(lo, min(last, lo + CHUNK)):
-            t = templates[i % len(templates)]
+            t = shape.template(i)
             saga_id = uuid.UUID(int=i + 1).hex
             shift = origin + step * i - t.start
             for table in TABLES:
                 for row in t.rows[table]:
-                    extra = {"idempotency_key": None} if table == "sagas" else {}
+                    extra = shape.saga_changes(i) if table == "sagas" else {}
                     new = _copy(row, saga_id, shift, **extra)
                     batch[table].append(tuple(new[c] for c in cols[table]))
+                    if table == "sagas":
+                        flights += shape.flight_rows(i, saga_id, new["created_at"])
         for table in TABLES:
             log.insert(table, cols[table], batch[table])
+        if flights:
+            log.insert("saga_flights", ["flight_id", "created_at", "saga_id"], flights)
     for i in range(first, last):
-        t = templates[i % len(templates)]
+        t = shape.template(i)
         saga = t.rows["sagas"][0]
         counts[saga["status"]] = counts.get(saga["status"], 0) + 1
         for st in t.rows["saga_steps"]:
@@ -319,7 +334,9 @@ async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> dict[str, floa
     return {"p50": statistics.median(ms), "p95": ms[int(len(ms) * 0.95) - 1]}
 
 
-async def measure(peers: Peers, work: Workload, log: Log, size: int, calls: int) -> dict[str, Any]:
+async def measure(
+    peers: Peers, work: Workload, log: Log, shape: Shape, size: int, calls: int
+) -> dict[str, Any]:
     o = peers.orchestrator
     # Channels share subchannels: the one to the stopped process may still be backing off.
     await o.GetStats(pb.GetStatsRequest(), timeout=60, wait_for_ready=True)
@@ -344,18 +361,22 @@ async def measure(peers: Peers, work: Workload, log: Log, size: int, calls: int)
 
     async def stats(_: int) -> None:
         s = await o.GetStats(pb.GetStatsRequest(), timeout=10)
-        assert s.completed >= size
+        assert s.total >= size
 
     async def book(_: int) -> None:
         await work.book()
 
-    return {
+    figures: dict[str, Any] = {
         "book": await timed(calls, book),
         "get_saga": await timed(calls, get),
         "list_first": await timed(calls, first_page),
         "list_deep": await timed(calls, deep_page),
         "stats": await timed(calls, stats),
     }
+    if shape.has_filters:
+        wanted = filters(shape, size // 2 - 1, str(middle[0]))
+        figures["filters"] = await measure_filters(o, timed, wanted, calls)
+    return figures
 
 
 async def until_terminal(peers: Peers) -> None:
@@ -410,7 +431,8 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
        retention leaves them be);
     2. the orchestrator is started again and timed until it serves (restart at this log size);
     3. BookFlight, GetSaga (random seeded sagas), ListSagas (the first page, and a page in the
-       middle of the log through a page token), GetStats: each one call at a time, p50 and p95.
+       middle of the log through a page token; the first page by each filter, scale_filters),
+       GetStats: each one call at a time, p50 and p95.
 
     Then 10,000 unfinished sagas are written into the log as a `kill -9` leaves them (the first
     step started, the dead process's leases), the orchestrator is started, and the time until
@@ -432,19 +454,22 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
             try:
                 pool = await collect_flights(peers, dates=120)
                 need = args.templates + len(sizes) * args.calls + args.recovery + args.rss_sagas
+                need += len(FAILED_AT)
                 work = LongWorkload(peers, pool.sample(need, seed=3))
                 for _ in range(args.templates):
                     await work.book()
+                for step_name in FAILED_AT:
+                    await work.book(fail_at=step_name)
                 await stop(svc)
-                templates = read_templates(log)
-                out["sizes"] = await run.grow(work, templates, sizes, args.calls)
+                shape = shape_of(log)
+                out["sizes"] = await run.grow(work, shape, sizes, args.calls)
                 # What one retention batch costs on the largest log (the orchestrator stopped:
                 # the batches alone), deleting the oldest seeded sagas.
                 out["retention"] = await retention_batches(log.url, args.retention_batches)
                 run.say(f"retention {out['retention']}")
                 # Recovery of unfinished sagas left by a kill -9.
                 if args.recovery:
-                    recovery = await run.recover(work, templates[0], args.recovery, sizes[-1])
+                    recovery = await run.recover(work, shape.completed[0], args.recovery, sizes[-1])
                     out["recovery"] = recovery
                 else:
                     await restart(launcher, svc)
@@ -474,16 +499,16 @@ class ScaleRun:
         print(f"[{self.name}] {line}", flush=True)
 
     async def grow(
-        self, work: Workload, templates: list[Template], sizes: list[int], calls: int
+        self, work: Workload, shape: Shape, sizes: list[int], calls: int
     ) -> list[dict[str, Any]]:
         """For each size, in order: the log grown to it, the orchestrator restarted (timed) and
         measured, then stopped again; -> a row per size."""
         rows = []
-        real = len(templates)
+        real = len(shape.completed) + len(shape.failed)
         empty_bytes = self.log.size_bytes()
         seeded = 0
         for size in sizes:
-            took = seed_finished(self.log, templates, seeded, size, sizes[-1])
+            took = seed_finished(self.log, shape, seeded, size, sizes[-1])
             self.say(f"seeded {size - seeded} sagas in {took:.1f} s")
             seeded = size
             disk = self.log.size_bytes()
@@ -491,7 +516,7 @@ class ScaleRun:
             peers_fresh = open_peers(self.sut.addrs)
             work.peers = peers_fresh
             try:
-                figures = await measure(peers_fresh, work, self.log, size, calls)
+                figures = await measure(peers_fresh, work, self.log, shape, size, calls)
             except grpc.aio.AioRpcError:
                 self._say_failure()
                 raise

@@ -11,6 +11,7 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect
 from sagakit.timestamps import to_ts
 from sagas.booking import CONFIRM_BOOKING, canonical_step
 
@@ -53,6 +54,16 @@ class BookingServicer(
     canonical_step = staticmethod(canonical_step)
     SERVICE = booking_pb2.DESCRIPTOR.services_by_name["BookingService"]
 
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        out = []
+        for b in bookings.of_saga(conn, saga_id):
+            ref = {"booking_reference": b.reference}
+            out.append(Effect("booking_confirmed", b.created_at, ref))
+            if b.cancelled_at:
+                out.append(Effect("booking_cancelled", b.cancelled_at, ref))
+        return out
+
     async def Do(
         self, request: booking_pb2.ConfirmBookingRequest, context: grpc.aio.ServicerContext
     ) -> booking_pb2.ConfirmBookingResponse:
@@ -79,7 +90,7 @@ class BookingServicer(
                 saga_id=saga_id, booking_reference=b.reference, status=b.status
             )
 
-        return await self.participant.do(saga_id, apply)
+        return await self.participant.do(saga_id, request, apply)
 
     async def Compensate(
         self, request: booking_pb2.CancelBookingRequest, context: grpc.aio.ServicerContext

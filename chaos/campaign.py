@@ -180,7 +180,7 @@ async def resume_stuck(peers: Peers, sagas: dict[str, records.SagaView]) -> dict
     return todo
 
 
-def _bookings_log_ids(path: Path) -> set[str]:
+def bookings_log_ids(path: Path) -> set[str]:
     ids: set[str] = set()
     if not path.exists():
         return ids
@@ -297,7 +297,7 @@ async def _campaign(
         balances_before=balances_before,
         balances_after=balances_after,
         preexisting=frozenset(before),
-        bookings_log=_bookings_log_ids(stack.bookings_log())
+        bookings_log=bookings_log_ids(stack.bookings_log())
         if isinstance(stack, LocalStack)
         else None,
     )

@@ -7,6 +7,7 @@ reaped (so the pid cannot have been reused), never to a process found by name.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -57,6 +58,7 @@ class LocalStack:
     env: dict[str, str]
     code_dir: Path | None = None
     events: list[ProcessEvent] = field(default_factory=list)
+    databases: dict[str, str] | None = None  # DATABASE_URL by database name; default SQLite
     phase: str = ""  # stamped on events, for the report
 
     def __post_init__(self) -> None:
@@ -72,6 +74,7 @@ class LocalStack:
             log_dir=self.data_dir / "logs",
             cwd=self.code_dir,
             pump_output=False,  # our loop generates load; it must not carry every log line
+            databases=self.databases,
         )
         self._t0 = time.monotonic()
         self._stopped: set[str] = set()
@@ -120,6 +123,15 @@ class LocalStack:
         await svc.proc.wait()
         self._stopped.discard(name)
         return self._record(name, "kill -9", pid)
+
+    async def exited(self, name: str, within: float) -> int:
+        """Wait for a service that stops on its own (a test hook's kill); its exit code, the
+        negated signal number if a signal ended it (TimeoutError if it runs on)."""
+        proc = self._svc(name).proc
+        assert proc is not None
+        code = await asyncio.wait_for(proc.wait(), within)
+        self._record(name, f"exited {code}", int(proc.pid))
+        return code
 
     async def restart(self, name: str) -> ProcessEvent:
         """Start the service again on the same port and database; wait until it serves."""

@@ -1,6 +1,7 @@
-"""Bulk resume and cancel by filter: `flightsaga resume --status failed --since 1h --yes` and
-`flightsaga cancel --status running ...`. A dry run counts the matching sagas first; after a
-confirmation (or `--yes`) the orchestrator runs the job and a progress bar follows it."""
+"""Bulk resume and cancel by filter: `flightsaga resume --status failed --since 1h --yes`,
+`flightsaga cancel --status running --reason ... --yes`. A dry run counts the matching sagas
+first; after a confirmation (or `--yes`) the orchestrator runs the job and a progress bar
+follows it."""
 
 from __future__ import annotations
 
@@ -9,40 +10,32 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
-from cli.remote import on_stack
+from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK
+from cli.list_sagas import add_filter_options, words_of
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient
-from sagakit.filters import FilterError, saga_filter
+from sagakit.saga_finder import saga_filter
 
 SingleCommand = Callable[[OrchestratorClient, argparse.Namespace], Awaitable[int]]
 LIVE = (pb.BULK_RUNNING, pb.BULK_STOPPING)
 
 
-def add_filter_args(p: argparse.ArgumentParser) -> None:
-    """The filter of a bulk job (the API's SagaFilter)."""
-    f = p.add_argument_group("filter (a bulk job over every matching saga)")
-    f.add_argument("--status", action="append", default=[], help="a saga state (repeatable)")
-    f.add_argument("--customer", default="", help="the booking's customer (loyalty account)")
-    f.add_argument("--flight", default="", help="a flight among the booking's legs")
-    f.add_argument("--step", default="", help="the step of the latest failure (name or alias)")
-    f.add_argument("--reason", dest="error_reason", default="", help="that failure's reason")
-    f.add_argument("--since", default="", help="created since: 1h, 2d, or an ISO time")
-    f.add_argument("--until", default="", help="created before: 1h, 2d, or an ISO time")
-    f.add_argument("--saga", default="", help="a saga type (see `flightsaga sagas`)")
-    f.add_argument("--dry-run", action="store_true", help="only count the matching sagas")
-    f.add_argument("--yes", action="store_true", help="no confirmation")
+def add_bulk_options(p: argparse.ArgumentParser) -> None:
+    """The filter of a bulk job (the options of `list`), and its confirmation."""
+    add_filter_options(p)
+    p.add_argument("--dry-run", action="store_true", help="with a filter: only count the sagas")
+    p.add_argument("--yes", action="store_true", help="with a filter: no confirmation")
 
 
-def filter_of(a: argparse.Namespace) -> pb.SagaFilter | None:
-    """The filter the arguments give; None when they give none."""
-    try:
-        f = saga_filter(
-            a.status, a.customer, a.flight, a.step, a.error_reason, a.since, a.until, a.saga
-        )
-    except FilterError as exc:
-        raise ValueError(f"--{exc.field}: {exc.problem}") from None
+def filter_of(a: argparse.Namespace, action: pb.BulkAction.ValueType) -> pb.SagaFilter | None:
+    """The filter the options give; None when they give none. A cancel's --reason is why it
+    cancels, not a failure's reason."""
+    words = words_of(a)
+    if action == pb.BULK_CANCEL:
+        words = replace(words, reason="")
+    f = saga_filter(words, label=lambda p: f"--{p}")  # ValueError: exit 2
     return f if f.ListFields() else None
 
 
@@ -52,7 +45,7 @@ def single_or_bulk(single: SingleCommand, action: pb.BulkAction.ValueType) -> Si
     async def run(fs: OrchestratorClient, a: argparse.Namespace) -> int:
         if a.saga_id:
             return await single(fs, a)
-        found = filter_of(a)
+        found = filter_of(a, action)
         if found is None:
             raise ValueError("give a saga id, or a filter (--status, --since, --customer, ...)")
         return await bulk(fs, a, action, found)
@@ -68,7 +61,7 @@ async def bulk(
         action=action,
         filter=f,
         clear_faults=getattr(a, "clear_faults", False),
-        reason=getattr(a, "why", ""),
+        reason=a.reason if action == pb.BULK_CANCEL else "",
     )
     start.request_id = uuid.uuid4().hex
     dry = await fs.start_bulk_job(
@@ -113,16 +106,3 @@ def _progress(job: pb.BulkJob, end: str) -> None:
         end=end,
         flush=True,
     )
-
-
-def add_commands(sub: Subparsers) -> dict[str, Command]:
-    """`cancel` by filter (a single saga's cancel, by id, joins it once CancelSaga exists)."""
-    c = sub.add_parser("cancel", help="cancel the RUNNING sagas a filter matches (bulk)")
-    c.add_argument("--why", default="", help="the reason recorded in each saga")
-    add_filter_args(c)
-    c.set_defaults(saga_id="")
-
-    async def cancel_one(fs: OrchestratorClient, a: argparse.Namespace) -> int:
-        raise ValueError("cancel takes a filter")
-
-    return {"cancel": on_stack(single_or_bulk(cancel_one, pb.BULK_CANCEL))}

@@ -12,11 +12,14 @@ EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 
 # The epilog of `flightsaga --help`.
 EXIT_STATUS = """Exit status:
   0  done: `book` confirmed the booking; `resume` finished the saga (COMPLETED, or COMPENSATED:
-     every step undone, nothing left for an operator); `demo`: every scenario as expected;
-     `flights`, `get`, `watch`, `list`, `stats` answered (whatever the saga's state)
+     every step undone, nothing left for an operator); `cancel` logged the cancel (with
+     --wait: the saga ended COMPENSATED); `demo`: every scenario as expected;
+     `flights`, `get`, `watch`, `list`, `stats` answered (whatever the saga's state);
+     `conform`: every clause passed
   1  not done: `book` did not confirm the booking (compensated or failed); `resume` left the
-     saga FAILED or still running; a `demo` scenario ended otherwise than expected
-  2  bad usage or bad input (e.g. an unknown saga id)
+     saga FAILED or still running; `cancel --wait` left it FAILED; a `demo` scenario ended
+     otherwise than expected; a `conform` clause failed
+  2  bad usage or bad input (e.g. an unknown saga id, or a cancel of a saga that has ended)
   3  the stack is unreachable
   4  refused: no or a bad token (UNAUTHENTICATED), or a role that may not do it
      (PERMISSION_DENIED)

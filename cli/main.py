@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import booking, bulk, chaos, demo, matrix, sagas, security, stack
+from cli import booking, chaos, conform, demo, matrix, sagas, security, stack
 from cli.common import EXIT_STATUS, Command, Subparsers
 
 DESCRIPTION = "`flightsaga`: book flights and break them on purpose, from the terminal."
@@ -20,10 +20,10 @@ GROUPS: tuple[Callable[[Subparsers], dict[str, Command]], ...] = (
     stack.add_commands,
     booking.add_commands,
     sagas.add_commands,
-    bulk.add_commands,
     demo.add_commands,
     chaos.add_commands,
     matrix.add_commands,
+    conform.add_commands,
     security.add_commands,
 )
 

@@ -23,6 +23,7 @@ USAGE_REASONS = frozenset(
         Reason.NOT_FOUND,
         Reason.FAULT_INJECTION_DISABLED,
         Reason.SAGA_NOT_RESUMABLE,
+        Reason.SAGA_NOT_CANCELLABLE,
         Reason.REJECTED,
         Reason.FLIGHT_DEPARTED,
     }

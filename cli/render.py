@@ -147,6 +147,9 @@ def saga_text(saga: pb.Saga, resumed: bool = False) -> str:
     ]
     if saga.fault_plan:
         lines.append(f"faults  {saga.fault_plan}")
+    if saga.cancelled_by:
+        when = utc(saga.cancelled_at).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"cancelled by {saga.cancelled_by} at {when} UTC: {saga.cancel_reason}")
     lines.append("")
     lines.append(
         f"  {'#':<2} {'step':<23} {'state':<20} {'do tries':>8}  {'undo tries':>10} {'ms':>6}"
@@ -189,7 +192,10 @@ def outcome(saga: pb.Saga, resumed: bool = False) -> list[str]:
             f"{money(saga.amount_charged_cents, saga.currency)} ({saga.transaction_id})",
         ]
     if status in ("RUNNING", "COMPENSATING"):
-        return [f"still {status.lower()}: `flightsaga watch {saga.saga_id}` to follow it"]
+        follow = f"`flightsaga watch {saga.saga_id}` to follow it"
+        if saga.cancelled_by:
+            return [f"CANCEL LOGGED: the saga stops and compensates what ran; {follow}"]
+        return [f"still {status.lower()}: {follow}"]
     if resumed and status == "COMPENSATED":
         return [
             "RESUMED: every compensation finished; nothing is left for an operator",
@@ -216,7 +222,10 @@ def event_text(e: pb.SagaEvent) -> str:
     return f"{at} {e.seq:>3} {kind:<24}{step}{attempt}{msg}"
 
 
-LIST_HEADER = f"{'saga id':<32}  {'status':<12} {'created (UTC)':<19}  {'ref':<7} flights"
+LIST_HEADER = (
+    f"{'saga id':<32}  {'status':<12} {'created (UTC)':<19}  {'failed at':<21} {'reason':<20} "
+    f"{'ref':<7} flights"
+)
 
 
 def saga_row(s: pb.Saga) -> str:
@@ -225,18 +234,30 @@ def saga_row(s: pb.Saga) -> str:
     what = " ".join(s.request.flight_ids) if is_booking(s) else f"{s.saga}: {input_text(s)}"
     return (
         f"{s.saga_id:<32}  {pb.SagaStatus.Name(s.status):<12} {created:<19}  "
+        f"{s.failed_step or '-':<21} {s.error_reason or '-':<20} "
         f"{s.booking_reference or '-':<7} {what}"
     )
 
 
-def list_text(page: pb.ListSagasResponse, status: str = "", page_token: str = "") -> str:
-    """`flightsaga list`: a header, one row per saga, then how many of how many."""
+def list_text(
+    page: pb.ListSagasResponse,
+    status: str = "",
+    page_token: str = "",
+    filtered: bool = False,
+    again: str = "",
+) -> str:
+    """`flightsaga list`: a header, one row per saga, then how many of how many, and the
+    options of the next page (`again`: those that must change, such as a fixed --since)."""
     kind = f"{status.lower()} sagas" if status else "sagas"
+    if filtered:
+        kind = f"{kind} matching the filter"
     if not page.sagas:
         if page_token:
             return f"no more {kind}"
-        return f"no {kind} yet" if not status else f"no {kind}"
-    more = f"; next page: --page-token {page.next_page_token}" if page.next_page_token else ""
+        return f"no {kind}" if status or filtered else f"no {kind} yet"
+    more = (
+        f"; next page: --page-token {page.next_page_token}{again}" if page.next_page_token else ""
+    )
     footer = f"showing {len(page.sagas)} of {page.total} {kind}{more}"
     return "\n".join([LIST_HEADER, *(saga_row(s) for s in page.sagas), footer])
 

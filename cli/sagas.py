@@ -1,5 +1,5 @@
-"""Reading and steering sagas: `get`, `watch`, `resume`, `list` and `stats`; and any served
-saga by name: `sagas` (what the orchestrator serves) and `start`.
+"""Reading and steering sagas: `get`, `watch`, `resume`, `cancel`, `list` and `stats`; and any
+served saga by name: `sagas` (what the orchestrator serves) and `start`.
 
 A saga id may be given as `latest`, the newest saga, so examples need no copy-paste of ids.
 """
@@ -11,11 +11,10 @@ import json
 
 from cli import bulk, render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
+from cli.list_sagas import add_list, list_sagas
 from cli.remote import on_stack
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient
-
-STATUSES = ["", "running", "compensating", "completed", "compensated", "failed"]
 
 
 def add_commands(sub: Subparsers) -> dict[str, Command]:
@@ -29,12 +28,19 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
     rs.add_argument("saga_id", nargs="?", default="", help="a saga id, or `latest`")
     rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
     rs.add_argument("--json", action="store_true")
-    bulk.add_filter_args(rs)
-    ls = sub.add_parser("list", help="recent sagas")
-    ls.add_argument("--status", default="", choices=STATUSES)
-    ls.add_argument("--page-size", type=int, default=20)
-    ls.add_argument("--page-token", default="")
-    ls.add_argument("--json", action="store_true")
+    bulk.add_bulk_options(rs)
+    # The filter's --reason (a failure's) gives way to the cancel's own (why), added after it.
+    cn = sub.add_parser(
+        "cancel",
+        help="operator stop of a running saga, or of all a filter matches: it compensates",
+        conflict_handler="resolve",
+    )
+    cn.add_argument("saga_id", nargs="?", default="", help="a saga id, or `latest`")
+    bulk.add_bulk_options(cn)
+    cn.add_argument("--reason", required=True, help="why: kept with the saga and in its events")
+    cn.add_argument("--wait", action="store_true", help="answer once the saga has ended")
+    cn.add_argument("--json", action="store_true")
+    add_list(sub)
     st = sub.add_parser("stats", help="counts by saga and step state")
     st.add_argument("--json", action="store_true")
     ty = sub.add_parser("sagas", help="the sagas the orchestrator serves, with their steps")
@@ -53,6 +59,7 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         "get": on_stack(get),
         "watch": on_stack(watch),
         "resume": on_stack(bulk.single_or_bulk(resume, pb.BULK_RESUME)),
+        "cancel": on_stack(bulk.single_or_bulk(cancel, pb.BULK_CANCEL)),
         "list": on_stack(list_sagas),
         "stats": on_stack(stats),
     }
@@ -86,10 +93,16 @@ async def resume(fs: OrchestratorClient, a: argparse.Namespace) -> int:
     return EXIT_OK if saga.status in (pb.COMPLETED, pb.COMPENSATED) else EXIT_NOT_CONFIRMED
 
 
-async def list_sagas(fs: OrchestratorClient, a: argparse.Namespace) -> int:
-    page = await fs.list(a.status, a.page_size, a.page_token)
-    print(render.as_json(page) if a.json else render.list_text(page, a.status, a.page_token))
-    return EXIT_OK
+async def cancel(fs: OrchestratorClient, a: argparse.Namespace) -> int:
+    saga = await fs.cancel(await saga_id(fs, a.saga_id), a.reason)
+    if a.wait:
+        async for _ in fs.watch(saga.saga_id):  # ends once the saga has
+            pass
+        saga = await fs.get(saga.saga_id)
+    print(render.as_json(saga) if a.json else render.saga_text(saga))
+    if not a.wait:
+        return EXIT_OK
+    return EXIT_OK if saga.status == pb.COMPENSATED else EXIT_NOT_CONFIRMED
 
 
 async def saga_types(fs: OrchestratorClient, a: argparse.Namespace) -> int:

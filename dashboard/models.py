@@ -125,6 +125,15 @@ class ResumeIn(_Strict):
     clear_faults: bool = Field(False, description="drop the injected fault plan before resuming")
 
 
+class CancelIn(_Strict):
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="why the saga is cancelled: kept with the saga, in its events and the log",
+        examples=["the customer called to cancel"],
+    )
+
+
 class BookingStarted(BaseModel):
     """The answer to POST /api/bookings: the saga exists and goes on in the orchestrator."""
 

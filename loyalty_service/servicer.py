@@ -9,6 +9,7 @@ from loyalty_service import ledger
 from sagakit import validate
 from sagakit.db import Conn
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect
 from sagakit.timestamps import to_ts
 from sagas.booking import DEDUCT_LOYALTY_POINTS, canonical_step
 
@@ -20,6 +21,17 @@ class LoyaltyServicer(
     STEP = DEDUCT_LOYALTY_POINTS
     canonical_step = staticmethod(canonical_step)
     SERVICE = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"]
+
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        return [
+            Effect(
+                m.kind,
+                m.at,
+                {"account_id": m.account_id, "delta": m.delta, "balance_after": m.balance_after},
+            )
+            for m in ledger.movements(conn, saga_id)
+        ]
 
     async def Do(
         self, request: loyalty_pb2.DeductPointsRequest, context: grpc.aio.ServicerContext
@@ -37,7 +49,7 @@ class LoyaltyServicer(
                 balance_after=m.balance_after,
             )
 
-        return await self.participant.do(saga_id, apply)
+        return await self.participant.do(saga_id, request, apply)
 
     async def Compensate(
         self, request: loyalty_pb2.RefundPointsRequest, context: grpc.aio.ServicerContext

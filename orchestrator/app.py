@@ -46,6 +46,7 @@ ROLE_RULES: dict[str, tuple[str, ...]] = {
     "ListSagas": (READER, BOOKER, OPERATOR),
     "GetStats": (READER, OPERATOR),
     "ResumeSaga": (OPERATOR,),
+    "CancelSaga": (OPERATOR,),
     "StartSaga": (BOOKER, OPERATOR),
     "ListSagaTypes": (READER, BOOKER, OPERATOR),
     "StartBulkJob": (OPERATOR,),

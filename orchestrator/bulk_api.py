@@ -21,15 +21,10 @@ from orchestrator.engine.model import now
 from orchestrator.engine.saga_query import count
 from sagakit import auth, validate
 from sagakit.db import Conn
-from sagakit.errors import AlreadyExists, DomainError, InvalidArgument, NotFound, Reason
+from sagakit.errors import AlreadyExists, InvalidArgument, NotFound, Reason
 
 _ACTIONS = {pb.BULK_RESUME: RESUME, pb.BULK_CANCEL: CANCEL}
 MAX_JOBS_PAGE = 200
-
-
-class Unimplemented(DomainError):
-    code = grpc.StatusCode.UNIMPLEMENTED
-    reason = Reason.UNIMPLEMENTED
 
 
 def _stamp(iso: str) -> Timestamp:
@@ -71,11 +66,8 @@ class BulkJobsApi:
             raise InvalidArgument("action", "is required: BULK_RESUME or BULK_CANCEL")
         request_id = validate.text("request_id", request.request_id, 128, True)
         reason = validate.text("reason", request.reason, 500, False)
-        if _ACTIONS[request.action] not in self.bulk.actions:
-            raise Unimplemented(
-                "action: BULK_CANCEL needs the engine's cancel entry point (CancelSaga), "
-                "which this orchestrator does not have yet; use BULK_RESUME"
-            )
+        if request.action == pb.BULK_CANCEL and not request.dry_run and not reason:
+            raise InvalidArgument("reason", "is required to cancel (kept with each saga)")
         started = now()
         f = pb.SagaFilter()
         f.CopyFrom(request.filter)

@@ -31,6 +31,7 @@ from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
 from sagakit.errors import ErrorDetails, Reason
 from sagakit.errors import details_of as error_details
+from sagakit.saga_finder import FilterWords, saga_filter
 
 DEFAULT_ORCHESTRATOR = "127.0.0.1:50050"
 DEFAULT_SEAT = "127.0.0.1:50051"
@@ -234,13 +235,22 @@ class OrchestratorClient:
         return reply
 
     async def list(
-        self, status: str = "", page_size: int = 20, page_token: str = ""
+        self,
+        status: str = "",
+        page_size: int = 20,
+        page_token: str = "",
+        where: orchestrator_pb2.SagaFilter | FilterWords | None = None,
     ) -> orchestrator_pb2.ListSagasResponse:
+        """A page of sagas, newest first: of one `status`, or as `where` says (a SagaFilter, or
+        FilterWords such as `FilterWords(customer="LOY-1001", since="1h")`); a FilterWords
+        that means nothing raises ValueError naming the word."""
         value = orchestrator_pb2.SagaStatus.Value(status.upper() or "SAGA_STATUS_UNSPECIFIED")
+        if isinstance(where, FilterWords):
+            where = saga_filter(where)
         reply = await self._call(
             "ListSagas",
             orchestrator_pb2.ListSagasRequest(
-                status=value, page_size=page_size, page_token=page_token
+                status=value, page_size=page_size, page_token=page_token, filter=where
             ),
         )
         assert isinstance(reply, orchestrator_pb2.ListSagasResponse)
@@ -271,6 +281,14 @@ class OrchestratorClient:
         )
         reply = await self._call(method, request)
         assert isinstance(reply, orchestrator_pb2.BulkJob)
+        return reply
+
+    async def cancel(self, saga_id: str, reason: str) -> orchestrator_pb2.Saga:
+        """Operator stop of a running saga: it compensates what ran (CancelSaga)."""
+        reply = await self._call(
+            "CancelSaga", orchestrator_pb2.CancelSagaRequest(saga_id=saga_id, reason=reason)
+        )
+        assert isinstance(reply, orchestrator_pb2.Saga)
         return reply
 
     async def stats(self) -> orchestrator_pb2.Stats:

@@ -79,6 +79,10 @@ def saga_to_proto(
     _set_ts(msg, "created_at", saga.created_at)
     _set_ts(msg, "updated_at", saga.updated_at)
     _set_ts(msg, "finished_at", saga.finished_at)
+    if saga.cancel is not None:
+        msg.cancelled_by = saga.cancel.by
+        msg.cancel_reason = saga.cancel.reason
+        _set_ts(msg, "cancelled_at", saga.cancel.at)
     return msg
 
 

@@ -19,7 +19,7 @@ from orchestrator.bulk_api import BulkJobsApi
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.doors import Doors, SagaDoor
 from orchestrator.engine.bulk_jobs import BulkJobs
-from orchestrator.engine.errors import NotResumable, SagaNotFound
+from orchestrator.engine.errors import NotCancellable, NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
 from orchestrator.engine.saga_query import SagaQuery
@@ -39,6 +39,9 @@ from sagas.declare import SagaDeclaration
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 200
+MAX_CANCEL_REASON = 500
+# Who cancelled a saga when auth is off (no caller has a name).
+ANONYMOUS = "anonymous"
 
 
 class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServicer):
@@ -276,6 +279,22 @@ class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServic
         left = context_.time_remaining()
         final = await self.runner.wait(saga.saga_id, None if left is None else max(0.0, left - 0.2))
         return self._shown(final or saga)
+
+    async def CancelSaga(
+        self, request: pb.CancelSagaRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.Saga:
+        saga_id = validate.saga_id(request.saga_id)
+        reason = validate.text("reason", request.reason, MAX_CANCEL_REASON, True)
+        who = auth.caller.get()
+        try:
+            saga = await self.runner.cancel(
+                saga_id, reason=reason, by=who.name if who is not None else ANONYMOUS
+            )
+        except SagaNotFound:
+            raise NotFound(f"saga_id: no saga {saga_id!r}", field="saga_id") from None
+        except NotCancellable as exc:
+            raise Rejected(str(exc), Reason.SAGA_NOT_CANCELLABLE) from None
+        return self._shown(saga)
 
     async def GetStats(
         self, request: pb.GetStatsRequest, context_: grpc.aio.ServicerContext

@@ -12,6 +12,7 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import InvalidArgument
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect
 from sagakit.timestamps import to_ts
 from sagas.booking import PROCESS_PAYMENT, canonical_step
 
@@ -23,6 +24,22 @@ class PaymentServicer(
     STEP = PROCESS_PAYMENT
     canonical_step = staticmethod(canonical_step)
     SERVICE = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
+
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        return [
+            Effect(
+                e.kind,
+                e.at,
+                {
+                    "entry_id": e.entry_id,
+                    "amount_cents": e.amount_cents,
+                    "currency": e.currency,
+                    "card_last4": e.card_last4,
+                },
+            )
+            for e in ledger.entries(conn, saga_id)
+        ]
 
     async def Do(
         self, request: payment_pb2.ChargeRequest, context: grpc.aio.ServicerContext
@@ -50,7 +67,7 @@ class PaymentServicer(
                 card_brand=e.card_brand,
             )
 
-        return await self.participant.do(saga_id, apply)
+        return await self.participant.do(saga_id, request, apply)
 
     async def Tokenize(
         self, request: payment_pb2.TokenizeRequest, context: grpc.aio.ServicerContext

@@ -5,5 +5,6 @@ each saga's recent lines), context (contextvars), errors (domain exceptions -> g
 validate, card_fields, participant_faults (x-fail / x-fault), interceptors, auth, tls, tracing,
 metrics, channels (clients of peers), db (the database protocol) with databases/sqlite_db/
 postgres_db/pgsession/writequeue/migrate/retention, barrier (idempotency barrier), participant
-(Do/Compensate through the barrier), server (bootstrap), healthprobe (containers), testhooks.
+(Do/Compensate through the barrier), records (the Records RPC: barrier rows and effects),
+server (bootstrap), healthprobe (containers), testhooks.
 """

@@ -4,11 +4,13 @@ Runs inside the participant's business transaction, so the mark and the change c
 - a repeated Do returns the first result and changes nothing;
 - a repeated Compensate returns the first result and changes nothing;
 - a Compensate with no prior Do changes nothing and leaves a `null` mark;
-- a Do after its Compensate (a late, hanging request) is refused with ABORTED.
+- a Do after its Compensate (a late, hanging request) is refused with ABORTED;
+- a Do with another request body than the first for the same saga is refused with ABORTED.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,11 @@ CREATE TABLE IF NOT EXISTS saga_barrier (
 CREATED_INDEX_DDL = """
 CREATE INDEX IF NOT EXISTS saga_barrier_created ON saga_barrier (created_at);
 """
+# The digest of the first Do's request, so a Do with another body for the same saga is refused
+# (every participant's barrier revision after the age index adds it; NULL on older marks).
+DIGEST_DDL = """
+ALTER TABLE saga_barrier ADD COLUMN request_digest TEXT;
+"""
 # The PostgreSQL advisory lock a replica holds while it prunes (other replicas skip a turn).
 PRUNE_LOCK = 0x466C5362  # "FlSb"
 
@@ -43,26 +50,41 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 def _mark(conn: Conn, saga_id: str, step: str, op: str) -> Any | None:
     row: Any | None = conn.execute(
-        "SELECT result, null_compensation FROM saga_barrier WHERE saga_id=? AND step=? AND op=?",
+        "SELECT result, null_compensation, request_digest FROM saga_barrier"
+        " WHERE saga_id=? AND step=? AND op=?",
         (saga_id, step, op),
     ).fetchone()
     return row
 
 
 def _insert(
-    conn: Conn, saga_id: str, step: str, op: str, result: bytes, null: bool = False
+    conn: Conn,
+    saga_id: str,
+    step: str,
+    op: str,
+    result: bytes,
+    null: bool = False,
+    request_digest: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO saga_barrier (saga_id, step, op, result, null_compensation, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (saga_id, step, op, result, int(null), now_iso()),
+        "INSERT INTO saga_barrier"
+        " (saga_id, step, op, result, null_compensation, created_at, request_digest)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (saga_id, step, op, result, int(null), now_iso(), request_digest),
     )
 
 
-def do(conn: Conn, saga_id: str, step: str, apply: Callable[[], bytes]) -> tuple[bytes, bool]:
-    """Run `apply` once per (saga, step); returns (serialized result, was_replay)."""
+def do(
+    conn: Conn, saga_id: str, step: str, body: bytes, apply: Callable[[], bytes]
+) -> tuple[bytes, bool]:
+    """Run `apply` once per (saga, step) for the request `body` (serialized deterministically);
+    returns (serialized result, was_replay)."""
     if _mark(conn, saga_id, step, "compensate") is not None:
         raise Aborted(
             f"saga {saga_id} was already compensated at {step}; late Do refused",
@@ -70,9 +92,15 @@ def do(conn: Conn, saga_id: str, step: str, apply: Callable[[], bytes]) -> tuple
         )
     first = _mark(conn, saga_id, step, "do")
     if first is not None:
+        stored = first["request_digest"]
+        if stored is not None and stored != digest(body):
+            raise Aborted(
+                f"saga {saga_id} already ran {step} with another request; this Do is refused",
+                Reason.DO_REQUEST_MISMATCH,
+            )
         return bytes(first["result"]), True
     result = apply()
-    _insert(conn, saga_id, step, "do", result)
+    _insert(conn, saga_id, step, "do", result, request_digest=digest(body))
     return result, False
 
 
@@ -98,13 +126,8 @@ def compensate(
 
 def marks(conn: Conn, saga_id: str) -> list[dict[str, object]]:
     """The barrier marks of one saga, one dict per step: for the read RPCs."""
-    rows = conn.execute(
-        "SELECT step, op, null_compensation, created_at FROM saga_barrier WHERE saga_id=?"
-        " ORDER BY created_at",
-        (saga_id,),
-    ).fetchall()
     by_step: dict[str, dict[str, object]] = {}
-    for row in rows:
+    for row in rows(conn, saga_id):
         mark = by_step.setdefault(row["step"], {"step": row["step"]})
         if row["op"] == "do":
             mark["do_at"] = row["created_at"]
@@ -112,6 +135,24 @@ def marks(conn: Conn, saga_id: str) -> list[dict[str, object]]:
             mark["compensated_at"] = row["created_at"]
             mark["null_compensation"] = bool(row["null_compensation"])
     return list(by_step.values())
+
+
+def rows(conn: Conn, saga_id: str) -> list[dict[str, Any]]:
+    """The barrier rows of one saga, oldest first: step, op, null_compensation, created_at."""
+    found = conn.execute(
+        "SELECT step, op, null_compensation, created_at FROM saga_barrier WHERE saga_id=?"
+        " ORDER BY created_at",
+        (saga_id,),
+    ).fetchall()
+    return [
+        {
+            "step": r["step"],
+            "op": r["op"],
+            "null_compensation": bool(r["null_compensation"]),
+            "created_at": r["created_at"],
+        }
+        for r in found
+    ]
 
 
 def prune(conn: Conn, before: str, limit: int, shared: bool = False) -> int | None:
@@ -123,13 +164,13 @@ def prune(conn: Conn, before: str, limit: int, shared: bool = False) -> int | No
         got = conn.execute("SELECT pg_try_advisory_xact_lock(?)", (PRUNE_LOCK,)).fetchone()
         if not got[0]:
             return None
-    rows = conn.execute(
+    old = conn.execute(
         "SELECT saga_id, step, op FROM saga_barrier WHERE created_at < ?"
         " ORDER BY created_at LIMIT ?",
         (before, limit),
     ).fetchall()
     conn.executemany(
         "DELETE FROM saga_barrier WHERE saga_id=? AND step=? AND op=?",
-        [(r[0], r[1], r[2]) for r in rows],
+        [(r[0], r[1], r[2]) for r in old],
     )
-    return len(rows)
+    return len(old)

@@ -11,7 +11,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
-from flightsaga.v1 import common_pb2
+from flightsaga.v1 import common_pb2, records_pb2_grpc
 from sagakit import barrier, context, validate
 from sagakit.auth import PeerIdentityInterceptor
 from sagakit.config import ServiceConfig
@@ -19,6 +19,8 @@ from sagakit.databases import connect
 from sagakit.db import Conn, Database
 from sagakit.interceptors import FaultInterceptor
 from sagakit.migrate import Migrations
+from sagakit.records import SERVICE_NAME as RECORDS_SERVICE
+from sagakit.records import Effect, RecordsServicer
 from sagakit.retention import Retention
 from sagakit.server import GrpcApp
 from sagakit.timestamps import to_ts
@@ -41,13 +43,17 @@ class Participant(Generic[DoRes, CompRes]):
         self._do_reply = do_reply
         self._compensate_reply = compensate_reply
 
-    async def do(self, saga_id: str, apply: Callable[[Conn], DoRes]) -> DoRes:
-        """Run `apply` once per saga; a replay returns the first reply."""
+    async def do(self, saga_id: str, request: Message, apply: Callable[[Conn], DoRes]) -> DoRes:
+        """Run `apply` once per saga; a replay of the same `request` returns the first reply,
+        a Do with another request for the saga is refused."""
         saga_id = validate.saga_id(saga_id)
         context.saga_id.set(saga_id)
+        body = request.SerializeToString(deterministic=True)
 
         def tx(conn: Conn) -> tuple[bytes, bool]:
-            return barrier.do(conn, saga_id, self.step, lambda: apply(conn).SerializeToString())
+            return barrier.do(
+                conn, saga_id, self.step, body, lambda: apply(conn).SerializeToString()
+            )
 
         raw, replay = await self.db.transaction(tx)
         log.info("[SAGA STEP] %s Do %s", self.step, "replayed (barrier)" if replay else "committed")
@@ -120,6 +126,12 @@ class ParticipantServicer(Generic[DoRes, CompRes]):
         self.participant = participant
         self.db = participant.db
 
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        """The adapter to the Records RPC: the business effects this service holds for a saga
+        (each participant overrides it; `flightsaga conform` counts them)."""
+        return []
+
     async def compensate_saga(self, saga_id: str, undo: Callable[[Conn, str], CompRes]) -> CompRes:
         """Compensate: the request's saga id checked, then `undo(conn, saga_id)` once, through
         the barrier."""
@@ -139,6 +151,23 @@ class ParticipantServicer(Generic[DoRes, CompRes]):
         )
 
 
+def _services(
+    service: str,
+    participant: Participant[Any, Any],
+    servicer: type[ParticipantServicer[Any, Any]],
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
+) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
+    """The step's own gRPC service, and the kit's Records over the same database."""
+    records = RecordsServicer(participant.db, service, servicer.effects)
+    return [
+        (servicer.SERVICE.full_name, lambda server: add_to_server(servicer(participant), server)),
+        (
+            RECORDS_SERVICE,
+            lambda server: records_pb2_grpc.add_RecordsServicer_to_server(records, server),
+        ),
+    ]
+
+
 def participant_app(
     config: ServiceConfig,
     migrations: Migrations,
@@ -146,7 +175,8 @@ def participant_app(
     add_to_server: Callable[[Any, grpc.aio.Server], None],
 ) -> GrpcApp:
     """Every participant's wiring: its database, the barrier-guarded step, its servicer (added
-    to the server by the generated `add_to_server`), fault injection, mTLS identity."""
+    to the server by the generated `add_to_server`), its Records (barrier rows and effects),
+    fault injection, mTLS identity."""
     db = connect(config.database_url, migrations)
     replies = (
         message_factory.GetMessageClass(servicer.SERVICE.methods_by_name[rpc].output_type)
@@ -165,12 +195,7 @@ def participant_app(
 
     return GrpcApp(
         name=config.service,
-        services=[
-            (
-                servicer.SERVICE.full_name,
-                lambda server: add_to_server(servicer(participant), server),
-            )
-        ],
+        services=_services(config.service, participant, servicer, add_to_server),
         interceptors=[
             # mTLS: Do/Compensate only from the orchestrator's certificate.
             *(

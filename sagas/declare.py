@@ -79,6 +79,15 @@ class Step:
     undo: str = ""  # "release the held seats": what its compensation does
 
 
+@dataclass(frozen=True)
+class Sample:
+    """A made-up saga input and the replies its steps would give it: what conformance checks
+    (testkit, `flightsaga conform`) build a step's Do request from, without running the saga."""
+
+    input: Message
+    replies: Mapping[str, Message]  # step name -> the reply that step would give
+
+
 def _no_check(_: Any) -> None:
     return None
 
@@ -96,6 +105,8 @@ class SagaDeclaration:
     version: int = 1
     check: Callable[[Any], None] = _no_check
     title: str = ""  # "Book a flight": how the dashboard and the CLI name it
+    # A Sample per variant number, each variant a different request body at every step.
+    sample: Callable[[int], Sample] | None = None
 
     @property
     def step_names(self) -> tuple[str, ...]:
@@ -108,6 +119,16 @@ class SagaDeclaration:
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
+
+    def sample_request(self, step: str, saga_id: str, variant: int = 0) -> Message:
+        """The Do request of `step` for a sample saga (its builder fed the sample's input and
+        the replies of the steps before it; an empty reply where the sample gives none)."""
+        if self.sample is None:
+            raise ValueError(f"saga {self.name} declares no sample")
+        sample = self.sample(variant)
+        before = self.steps[: self.step_names.index(step)]
+        replies = (sample.replies.get(s.name) or s.participant.do_reply() for s in before)
+        return self.step(step).request(saga_id, sample.input, *replies)
 
     def canonical_step(self, name: str, field: str) -> str:
         """A wire step name or alias (any case, '-' for '_') -> the wire name; an unknown name

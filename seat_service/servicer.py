@@ -10,6 +10,7 @@ from sagakit import validate
 from sagakit.db import Conn
 from sagakit.errors import NotFound
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect
 from sagakit.timestamps import to_ts
 from sagas.booking import RESERVE_SEAT, canonical_step
 from seat_service import inventory, schedule, search
@@ -41,6 +42,16 @@ class SeatServicer(
     canonical_step = staticmethod(canonical_step)
     SERVICE = seat_pb2.DESCRIPTOR.services_by_name["SeatService"]
 
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        out = []
+        for h in inventory.holds_of(conn, saga_id):
+            seat = {"flight_id": h.flight_id, "seat": h.seat, "passenger_index": h.passenger_index}
+            out.append(Effect("seat_hold", h.held_at, seat | {"cabin": int(h.cabin)}))
+            if h.released_at:
+                out.append(Effect("seat_release", h.released_at, seat))
+        return out
+
     async def Do(
         self, request: seat_pb2.ReserveSeatsRequest, context: grpc.aio.ServicerContext
     ) -> seat_pb2.ReserveSeatsResponse:
@@ -70,7 +81,7 @@ class SeatServicer(
                 legs=[_leg(o) for o in legs],
             )
 
-        return await self.participant.do(saga_id, apply)
+        return await self.participant.do(saga_id, request, apply)
 
     async def Compensate(
         self, request: seat_pb2.ReleaseSeatsRequest, context: grpc.aio.ServicerContext

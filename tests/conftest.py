@@ -18,6 +18,9 @@ import pytest
 
 from tests.support import postgres as pg
 
+# The kit's `conformance` fixture (participant contract checks), as a saga author would use it.
+pytest_plugins = ("testkit.pytest_plugin",)
+
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[pg.PgCluster]:

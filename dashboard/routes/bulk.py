@@ -20,7 +20,8 @@ from dashboard.routes.pages import STATIC
 from dashboard.state import Ctx
 from dashboard.validation import FieldError
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagakit.filters import FilterError, saga_filter
+from sagakit.saga_finder import FilterError, FilterWords, saga_filter
+from sagakit.timespec import TimeSpecError
 
 log = logging.getLogger("dashboard")
 
@@ -59,9 +60,9 @@ def page() -> FileResponse:
 async def start(d: Ctx, body: BulkJobIn) -> dict[str, Any]:
     """Start a bulk job over the sagas the filter matches (or, `dry_run`, only count them)."""
     try:
-        found = saga_filter(**body.filter.model_dump())
-    except FilterError as exc:
-        raise FieldError(f"filter.{exc.field}", exc.problem) from None
+        found = saga_filter(FilterWords(**body.filter.model_dump()), label=lambda p: f"filter.{p}")
+    except (FilterError, TimeSpecError) as exc:
+        raise FieldError(exc.field, exc.problem) from None
     req = pb.StartBulkJobRequest(
         action=_ACTIONS[body.action],
         filter=found,

@@ -1,6 +1,6 @@
 """The sagas API: start a booking (or a saga of any served kind), read sagas (one, a page, the
-counts), resume one, and follow one: its events (server-sent), its log lines and (a booking's)
-the participants' proof of it."""
+counts), resume or cancel one, and follow one: its events (server-sent), its log lines and (a
+booking's) the participants' proof of it."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from dashboard.errors import ERRORS
 from dashboard.jsonview import event_dict, is_booking, terminal, to_dict
 from dashboard.loglines import event_log_line
-from dashboard.models import BookingIn, BookingStarted, ResumeIn, SagaIn, SagaStarted
+from dashboard.models import BookingIn, BookingStarted, CancelIn, ResumeIn, SagaIn, SagaStarted
 from dashboard.peers import ApiError, map_rpc_error
 from dashboard.proof import booking_proof, loyalty_proof, payment_proof, seat_proof
 from dashboard.state import Ctx, Dashboard, participants_of
-from dashboard.validation import booking_plan, saga_plan, status_filter
+from dashboard.validation import booking_plan, saga_plan
 from flightsaga.v1 import common_pb2, logs_pb2, orchestrator_pb2
 from sagakit import context
 
@@ -99,26 +99,6 @@ async def start_saga(d: Ctx, body: SagaIn) -> SagaStarted:
     )
 
 
-@router.get("/api/sagas", tags=["sagas"], responses=ERRORS)
-async def list_sagas(
-    d: Ctx,
-    status: Annotated[str | None, Query(description="RUNNING, FAILED, ... or ALL")] = None,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
-    page_token: Annotated[str, Query(max_length=200)] = "",
-) -> dict[str, Any]:
-    """Sagas of every kind, newest first, optionally filtered by status, paged by
-    `next_page_token`. Each says which saga it is (`saga`, `saga_version`); a booking has its
-    `request` and `booking_reference`, any other its `input` and `facts`."""
-    p = d.peers
-    req = orchestrator_pb2.ListSagasRequest(
-        status=status_filter(status),  # type: ignore[arg-type]
-        page_size=page_size,
-        page_token=page_token,
-    )
-    page = await p.call(d.config.orchestrator, p.orchestrator.ListSagas, req)
-    return to_dict(page)
-
-
 @router.get("/api/sagas/{saga_id}", tags=["sagas"], responses=ERRORS)
 async def saga(d: Ctx, saga_id: str) -> dict[str, Any]:
     """One saga: its steps (state, attempts, duration, results) and compensations."""
@@ -147,6 +127,18 @@ async def resume(
         return JSONResponse(to_dict(await d.get_saga(saga_id)), status_code=202)
     code = 200 if terminal(saga) else 202
     return JSONResponse(to_dict(saga), status_code=code)
+
+
+@router.post("/api/sagas/{saga_id}/cancel", tags=["sagas"], responses=ERRORS)
+async def cancel(d: Ctx, saga_id: str, body: CancelIn) -> dict[str, Any]:
+    """Operator stop of a RUNNING saga (CancelSaga): it starts no further step and compensates
+    what ran (a step in flight too), last first; the record once the cancel is logged (the
+    saga's events follow the rest). Operator role when auth is on (403 otherwise); a saga that
+    has ended, or FAILED (resume it), is 409."""
+    p = d.peers
+    req = orchestrator_pb2.CancelSagaRequest(saga_id=saga_id, reason=body.reason)
+    saga = await p.call(d.config.orchestrator, p.orchestrator.CancelSaga, req)
+    return to_dict(saga)
 
 
 @router.get("/api/stats", tags=["sagas"], responses=ERRORS)

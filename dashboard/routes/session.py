@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from dashboard.models import SessionIn
-from dashboard.security import COOKIE
+from dashboard.security import COOKIE, user_token
 from dashboard.state import Ctx
 from sagas.booking import LATEST as BOOK_FLIGHT  # the version new bookings run
 
@@ -46,9 +46,13 @@ async def sign_out() -> JSONResponse:
 @router.get("/api/config", tags=["health"])
 async def client_config(d: Ctx) -> dict[str, Any]:
     """What the pages show about the deployment: the peers' addresses, whether a token is
-    needed (`auth`)."""
+    needed (`auth`), and the roles of the signed-in user's token (`roles`; null when auth is
+    off or nobody is signed in)."""
+    token = user_token.get()
+    who = d.config.tokens.check(token) if d.config.tokens is not None and token else None
     return {
         "auth": d.config.tokens is not None,
+        "roles": sorted(who.roles) if who else None,
         "peers": {peer.name: {"addr": peer.addr, "env": peer.env_var} for peer in d.config.peers},
         "steps": list(BOOK_FLIGHT.step_names),
     }

@@ -1,5 +1,6 @@
-// The sagas page: recent sagas of every kind (filter, paging), live counts, Resume for FAILED
-// sagas.
+// The sagas page: sagas of every kind found by what they are about (the query string's status,
+// customer, flight, step, reason, since, until, saga; paging keeps them), live counts, Resume for
+// FAILED sagas, and a link to act on the found set at once (/sagas/bulk, same query string).
 "use strict";
 
 const STAT_KEYS = [
@@ -8,7 +9,10 @@ const STAT_KEYS = [
   ["steps_executing", "steps executing"], ["steps_pending", "steps pending"],
   ["compensations_pending", "compensations pending"],
 ];
-let tokens = [""]; // page tokens: tokens[i] fetches page i
+const FILTER_TEXT = ["customer", "flight", "step", "reason", "since", "until", "saga"];
+let tokens = [""]; // page tokens: tokens[i] fetches page i (of the current filter)
+let fixed = {}; // the since/until moments page 0 was read with: the next pages ask with them
+let canBulk = true; // false once the dashboard says the user is signed in without the operator role
 let page = 0;
 const expanded = new Set(); // saga ids whose error is shown whole (kept across refreshes)
 
@@ -74,6 +78,14 @@ function outcomeCell(saga) {
   return saga.error ? clipped(saga.error, id, `saga-error-${id}`) : "";
 }
 
+// Where and why it last failed, on one line: the step's short name (as in the steps column) and
+// the reason, both whole in the title; data-step and data-reason carry the wire values.
+function failedAt(saga) {
+  if (!saga.failed_step && !saga.error_reason) return "";
+  const text = [saga.failed_step.split("_")[0], saga.error_reason].filter(Boolean).join(" · ");
+  return el("span", { class: "clip-text mono", title: [saga.failed_step, saga.error_reason].filter(Boolean).join(": "), dataset: { testid: `saga-failed-${saga.saga_id}`, step: saga.failed_step, reason: saga.error_reason } }, text);
+}
+
 function row(saga, types) {
   const id = saga.saga_id;
   const booking = isBooking(saga);
@@ -89,6 +101,7 @@ function row(saga, types) {
       booking ? "" : kindLine(saga, type)),
     el("td", { class: "nowrap" }, stateBadge(saga.status, { testid: `saga-status-${id}` }), resumeButton ? " " : "", resumeButton),
     el("td", { class: "nowrap" }, stepsSummary(saga, booking ? STEPS : stepsOf(saga, types))),
+    el("td", { class: "clip failed-at" }, failedAt(saga)),
     // Short names, like the steps column (the full names in the title), so a row stays one line.
     el("td", { class: "nowrap", title: saga.compensation_order.join(" → ") || undefined, dataset: { testid: `saga-compensated-${id}` } },
       saga.compensation_order.map((name) => name.split("_")[0]).join(" → ")),
@@ -102,16 +115,44 @@ async function typesFor(sagas) {
   try { return await sagaTypes(); } catch (_) { return []; }
 }
 
+// The filter as query parameters, from the form (the page's own address carries the same).
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const option of $("#status-filter").selectedOptions) if (option.value) params.append("status", option.value);
+  for (const name of FILTER_TEXT) {
+    const value = $(`#filter-form [name=${name}]`).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+function showFilter(params) {
+  const wanted = new Set(params.getAll("status").map((s) => s.toUpperCase()));
+  for (const option of $("#status-filter").options) option.selected = option.value ? wanted.has(option.value) : wanted.size === 0;
+  for (const name of FILTER_TEXT) $(`#filter-form [name=${name}]`).value = params.get(name) || "";
+}
+
+function drawBulkLink(filter) {
+  const link = $("#bulk-link");
+  link.href = `/sagas/bulk${filter.toString() ? `?${filter}` : ""}`;
+  link.hidden = !canBulk;
+}
+
 async function loadSagas() {
-  const params = new URLSearchParams({ page_size: $("#page-size").value });
-  const status = $("#status-filter").value;
-  if (status) params.set("status", status);
+  const filter = filterParams();
+  const params = new URLSearchParams(filter);
+  if (page > 0) for (const [name, moment] of Object.entries(fixed)) params.set(name, moment);
+  params.set("page_size", $("#page-size").value);
   if (tokens[page]) params.set("page_token", tokens[page]);
+  drawBulkLink(filter);
   try {
     const data = await api("GET", `/api/sagas?${params}`);
+    if (page === 0) fixed = data.fixed || {};
+    clearFieldErrors($("#filter-form"));
     const types = await typesFor(data.sagas);
     $("#sagas-body").replaceChildren(...data.sagas.map((saga) => row(saga, types)));
     $("#sagas-body").closest("table").classList.toggle("has-kinds", !data.sagas.every(isBooking));
+    $("#no-sagas").textContent = filter.toString() ? "No saga matches the filter." : "No sagas yet.";
     $("#no-sagas").hidden = data.sagas.length > 0;
     $("#total").textContent = `${data.total} saga${data.total === 1 ? "" : "s"}`;
     tokens[page + 1] = data.next_page_token || "";
@@ -119,7 +160,8 @@ async function loadSagas() {
     $("#prev").disabled = page === 0;
     $("#page-label").textContent = `page ${page + 1}`;
   } catch (err) {
-    message(err.message);
+    if (err.status === 400 && err.field) showFieldError($("#filter-form"), err);
+    else message(err.message);
   }
 }
 
@@ -212,13 +254,26 @@ async function startSaga(e) {
 function restart() {
   tokens = [""];
   page = 0;
+  const query = filterParams().toString();
+  history.replaceState(null, "", query ? `/sagas?${query}` : "/sagas");
   loadSagas();
 }
 
+// The bulk link is for operators: hidden when the dashboard says who is signed in and they are not.
+async function loadRoles() {
+  try {
+    const config = await api("GET", "/api/config");
+    canBulk = !config.auth || !Array.isArray(config.roles) || config.roles.includes("operator");
+  } catch (_) { /* unknown: the link stays */ }
+  drawBulkLink(filterParams());
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  const params = new URLSearchParams(location.search);
-  if (params.get("status")) $("#status-filter").value = params.get("status").toUpperCase();
+  showFilter(new URLSearchParams(location.search));
   $("#status-filter").addEventListener("change", restart);
+  $("#filter-form").addEventListener("submit", (e) => { e.preventDefault(); restart(); });
+  $("#filter-clear").addEventListener("click", () => { showFilter(new URLSearchParams()); restart(); });
+  loadRoles();
   $("#page-size").addEventListener("change", restart);
   $("#refresh").addEventListener("click", () => { loadSagas(); loadStats(); });
   drawLegend();

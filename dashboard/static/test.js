@@ -313,6 +313,45 @@ function render(saga) {
   }));
   $("#no-compensations").hidden = order.length > 0;
   $("#resume-panel").hidden = saga.status !== "FAILED";
+  showCancel(saga);
+}
+
+// A running saga may be cancelled (operator role); a cancelled one says by whom and why.
+function showCancel(saga) {
+  $("#cancel-panel").hidden = saga.status !== "RUNNING" || Boolean(saga.cancelled_by);
+  const line = $("#cancelled-line");
+  line.textContent = saga.cancelled_by
+    ? `Cancelled by ${saga.cancelled_by} at ${fmtTime(saga.cancelled_at)}: ${saga.cancel_reason}`
+    : "";
+  line.hidden = !saga.cancelled_by;
+}
+
+function showCancelError(message) {
+  const box = $("#cancel-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function cancelSaga(event) {
+  event.preventDefault();
+  if (!current) return;
+  const reason = $("#cancel-reason").value.trim();
+  if (!reason) {
+    showCancelError("Say why: the reason is kept with the saga.");
+    $("#cancel-reason").focus();
+    return;
+  }
+  const button = $("#cancel-button");
+  button.disabled = true;
+  showCancelError("");
+  try {
+    // The live events render the rest; this record only says the cancel is logged.
+    showCancel(await api("POST", `/api/sagas/${encodeURIComponent(current.saga_id)}/cancel`, { reason }));
+  } catch (err) {
+    showCancelError(err.message);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function finished(saga) {
@@ -380,6 +419,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#btn-clear").addEventListener("click", clearSelections);
   $("#add-fault").addEventListener("click", addFault);
   $("#resume-button").addEventListener("click", resume);
+  $("#cancel-panel").addEventListener("submit", cancelSaga);
   $("#proof-refresh").addEventListener("click", () => current && isBooking(current) && loadProof(current.saga_id));
   checkHealth();
   const params = new URLSearchParams(location.search);

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from examples.trip import trip_pb2, trip_pb2_grpc
 from sagakit import validate
 from sagakit.errors import InvalidArgument
-from sagas.declare import Participant, SagaDeclaration, Step
+from sagas.declare import Participant, SagaDeclaration, Sample, Step
 
 NAME = "trip"
 BOOK_ROOM = "book_room"
@@ -92,6 +92,17 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def sample(variant: int) -> Sample:
+    """A stay in Lisbon a month ahead, with an economy car; each variant stays a night longer
+    (another body at both steps)."""
+    check_in = f"{datetime.now(UTC).date() + timedelta(days=30):%Y-%m-%d}"
+    nights = 2 + variant
+    req = trip_pb2.TripRequest(
+        guest="Conform Check", city="LIS", check_in=check_in, nights=nights, car_class="economy"
+    )
+    return Sample(req, {BOOK_ROOM: trip_pb2.BookRoomResponse(city="LIS", nights=nights)})
+
+
 # ---- THE trip saga ---------------------------------------------------------------------------
 
 TRIP = SagaDeclaration(
@@ -106,6 +117,7 @@ TRIP = SagaDeclaration(
     summarize=summarize,
     check=check,
     title="Book a trip (hotel + car)",
+    sample=sample,
 )  # fmt: skip
 
 PARTICIPANTS = tuple(step.participant for step in TRIP.steps)

@@ -4,20 +4,29 @@ Each attempt's start is logged before the call. Failures are retried with capped
 backoff: while the participant cannot be reached, until the policy's time budget is spent (for
 a Do, never past the saga deadline); after answers that failed without saying what happened,
 up to its attempt count. A Do the participant refuses ends at once; a refused Compensate counts
-as a failed attempt.
+as a failed attempt. An operator's cancel ends a Do's loop (even mid-call: cancels.py), never a
+Compensate's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from orchestrator.engine.cancels import CancelTable
 from orchestrator.engine.definition import RetryPolicy, StepCall, StepSpec
-from orchestrator.engine.errors import BeyondHorizon, StepFailed, StepRefused, StepUnreachable
+from orchestrator.engine.errors import (
+    BeyondHorizon,
+    CancelRequested,
+    StepFailed,
+    StepRefused,
+    StepUnreachable,
+)
 from orchestrator.engine.horizon import CallHorizon
 from orchestrator.engine.leases import LeaseTable
 from orchestrator.engine.model import SagaEventType, SagaRecord, StepRecord, StepState, now
@@ -25,6 +34,7 @@ from orchestrator.engine.observer import Attempt, SagaObserver
 from orchestrator.engine.transitions import Transitions
 
 log = logging.getLogger("orchestrator.saga")
+T = TypeVar("T")
 
 
 class Verdict(Enum):
@@ -33,6 +43,7 @@ class Verdict(Enum):
     REFUSED = "refused"  # a definitive business answer: nothing was done
     UNREACHABLE = "unreachable"  # no answer: it may have run; retry while the budget lasts
     ERRORED = "errored"  # an answer that failed without saying what happened: may have run
+    CANCELLED = "cancelled"  # an operator's cancel stopped the Do's loop (error: who and why)
 
 
 def verdict_of(exc: BaseException) -> Verdict:
@@ -130,7 +141,9 @@ class RetryLoop:
         observer: SagaObserver,
         horizon: CallHorizon,
         compensation_retry: RetryPolicy,
+        cancels: CancelTable,
     ) -> None:
+        self.cancels = cancels
         self.transitions = transitions
         self.leases = leases
         self.observer = observer
@@ -145,10 +158,20 @@ class RetryLoop:
         forward: bool,
         started: bool = False,
     ) -> Outcome:
-        """Attempts until one succeeds or the policy gives up; `started`: the first attempt's
-        start is logged already."""
+        """Attempts until one succeeds or the policy gives up (or, for a Do, a cancel stops
+        it); `started`: the first attempt's start is logged already."""
         loop = self._loop(saga, spec, forward)
+        try:
+            return await self._attempts(saga, spec, step, loop, started)
+        except CancelRequested as exc:
+            return Outcome(False, error=str(exc), verdict=Verdict.CANCELLED)
+
+    async def _attempts(
+        self, saga: SagaRecord, spec: StepSpec, step: StepRecord, loop: _Loop, started: bool
+    ) -> Outcome:
         while True:
+            if loop.forward and (cancel := self.cancels.pending(saga)) is not None:
+                raise CancelRequested(cancel)
             if started:
                 started = False
             elif (gave_up := await self._announce(saga, step, loop)) is not None:
@@ -158,6 +181,8 @@ class RetryLoop:
             self.leases.check(saga.saga_id)  # another replica may be driving the saga by now
             try:
                 result = await self._call(saga, spec, step, loop, attempt)
+            except CancelRequested:
+                raise
             except Exception as exc:
                 judged = self._judge(step, loop, exc)
                 if isinstance(judged, Outcome):
@@ -202,12 +227,16 @@ class RetryLoop:
         self, saga: SagaRecord, spec: StepSpec, step: StepRecord, loop: _Loop, attempt: int
     ) -> dict[str, Any]:
         fn = spec.action if loop.forward else spec.compensation
-        async with asyncio.timeout(spec.timeout + 1.0):
-            call = Attempt(saga, step.name, loop.what, attempt)
-            result: dict[str, Any] = await self.observer.attempt(
-                call, fn(step_call(saga, spec, attempt))
-            )
-            return result
+
+        async def timed() -> dict[str, Any]:
+            async with asyncio.timeout(spec.timeout + 1.0):
+                call = Attempt(saga, step.name, loop.what, attempt)
+                result: dict[str, Any] = await self.observer.attempt(
+                    call, fn(step_call(saga, spec, attempt))
+                )
+                return result
+
+        return await self._wait(saga, loop, timed())
 
     def _judge(self, step: StepRecord, loop: _Loop, exc: Exception) -> Outcome | _Retry:
         """A failed attempt: the loop's outcome if it gives up, else when to try again.
@@ -250,7 +279,13 @@ class RetryLoop:
         log.warning(
             "%s %s: %s; retrying in %.0f ms", loop.label, step.name, retry.error, retry.delay * 1000
         )
-        await asyncio.sleep(retry.delay)
+        await self._wait(saga, loop, asyncio.sleep(retry.delay))
+
+    async def _wait(self, saga: SagaRecord, loop: _Loop, wait: Coroutine[Any, Any, T]) -> T:
+        """A Do's waits are cut short by a cancel; a Compensate's are not."""
+        if loop.forward:
+            return await self.cancels.interruptible(saga, wait)
+        return await wait
 
 
 def step_call(saga: SagaRecord, spec: StepSpec, attempt: int) -> StepCall:

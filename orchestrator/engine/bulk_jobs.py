@@ -2,9 +2,9 @@
 
 A batch's sagas are taken in hand and the cursor moved past them in one transaction; each is
 then acted on, and their outcomes and the counts written in one more. After a kill the sagas
-taken in hand with no outcome are first checked against their own events (the act's event
-carries the job's mark): a saga is never acted on twice by one job. An action is one small
-per-saga function (BulkAction).
+taken in hand with no outcome are first checked against their own records (the act leaves the
+job's mark in the saga's own transaction): a saga is never acted on twice by one job. An
+action is one small per-saga function (BulkAction).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def mark(job_id: str) -> str:
 
 @dataclass(frozen=True)
 class BulkAction:
-    event_type: str  # the saga event the act writes (with mark(job_id) as its message)
+    # Those of the sagas the job already acted on, from their own records (a restart's check).
+    touched: Callable[[Conn, list[str], BulkJob], set[str]]
     act: Callable[[BulkJob, str], Awaitable[Outcome]]
 
 
@@ -176,9 +177,7 @@ class BulkJobs:
 
     async def _act(self, job: BulkJob, saga_ids: list[str]) -> dict[str, Outcome]:
         action = self.actions[job.action]
-        already = await self.store.db.read(
-            lambda c: bulk_sql.marked(c, saga_ids, action.event_type, mark(job.job_id))
-        )
+        already = await self.store.db.read(lambda c: action.touched(c, saga_ids, job))
 
         async def one(saga_id: str) -> Outcome:
             if saga_id in already:

@@ -218,14 +218,23 @@ def fail(conn: Conn, job: BulkJob, error: str) -> None:
     _fenced(conn, job, "state=?, last_error=?", (FAILED, error))
 
 
-def marked(conn: Conn, saga_ids: list[str], event_type: str, message: str) -> set[str]:
-    """Those of the sagas whose events already show this job's act (its event and message)."""
+def _among(conn: Conn, saga_ids: list[str], sql: str, args: tuple[object, ...]) -> set[str]:
+    """The saga ids `sql` (a SELECT of saga_id ... WHERE saga_id IN ({ids}) ...) finds."""
     if not saga_ids:
         return set()
-    marks = ",".join("?" * len(saga_ids))
-    rows = conn.execute(
-        f"SELECT DISTINCT saga_id FROM saga_events WHERE saga_id IN ({marks})"
-        " AND type=? AND message=?",
-        (*saga_ids, event_type, message),
-    ).fetchall()
-    return {r[0] for r in rows}
+    ids = ",".join("?" * len(saga_ids))
+    return {r[0] for r in conn.execute(sql.format(ids=ids), (*saga_ids, *args)).fetchall()}
+
+
+def marked(conn: Conn, saga_ids: list[str], event_type: str, message: str) -> set[str]:
+    """Those of the sagas whose events already show this job's act (its event and message)."""
+    sql = (
+        "SELECT DISTINCT saga_id FROM saga_events WHERE saga_id IN ({ids}) AND type=? AND message=?"
+    )
+    return _among(conn, saga_ids, sql, (event_type, message))
+
+
+def cancelled_by(conn: Conn, saga_ids: list[str], by: str) -> set[str]:
+    """Those of the sagas whose row holds a cancel by `by`."""
+    sql = "SELECT saga_id FROM sagas WHERE saga_id IN ({ids}) AND cancelled_by=?"
+    return _among(conn, saga_ids, sql, (by,))

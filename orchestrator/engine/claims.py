@@ -1,6 +1,7 @@
 """Leases held and taken: claiming live sagas nobody holds, renewing this runner's leases and
 stopping the drivers whose lease went elsewhere, and the housekeeping loop that does both
-(with the outbox's batched clearing) every `claim_every` seconds."""
+(with the outbox's batched clearing, and on a shared log the cancels other replicas received
+for sagas driven here) every `claim_every` seconds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import logging
 import time
 
+from orchestrator.engine.cancels import CancelTable
 from orchestrator.engine.leases import LeaseTable
 from orchestrator.engine.observer import SagaObserver
 from orchestrator.engine.outbox import Outbox
@@ -29,7 +31,9 @@ class LeaseKeeper:
         drivers: DriverPool,
         observer: SagaObserver,
         outbox: Outbox,
+        cancels: CancelTable,
     ) -> None:
+        self.cancels = cancels
         self.store = store
         self.settings = settings
         self.leases = leases
@@ -93,6 +97,12 @@ class LeaseKeeper:
                 self.leases.lost.add(saga_id)
                 task.cancel()
 
+    async def notice_cancels(self) -> None:
+        """Tell the drivers here of the cancels other replicas put on the shared log."""
+        for saga_id, request in await self.store.pending_cancels():
+            if saga_id in self.drivers.tasks:
+                self.cancels.tell(saga_id, request, self.drivers.live.get(saga_id))
+
     def start(self) -> None:
         """Keep claiming and renewing in the background (unless claim_every is 0)."""
         if self._task is None and self.settings.claim_every > 0:
@@ -111,6 +121,8 @@ class LeaseKeeper:
                 if time.monotonic() - self.leases.last_renew >= self.settings.renew_every:
                     await self.renew()
                 await self.outbox.flush()
+                if self.store.shared and self.drivers.tasks:
+                    await self.notice_cancels()
                 await self.claim()
             except DatabaseUnavailable as exc:
                 log.warning("[SAGA] leases, outbox: saga log unavailable (%s); trying again", exc)

@@ -4,6 +4,8 @@ Every transition is written before the participant call it announces (attempts.p
 with its outcome, which is held back for the next transition (transitions.py). A crash before
 that commit leaves the step as started in the log, and recovery repeats its (idempotent) call.
 A saga this runner cannot drive (unknown definition version, too old to call) ends FAILED.
+An operator's cancel stops the forward path: the step in flight may have run, so it is
+compensated with the steps before it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import logging
 from collections.abc import Mapping
 
 from orchestrator.engine.attempts import RetryLoop, Verdict
+from orchestrator.engine.cancels import CancelTable
 from orchestrator.engine.definition import SagaDefinition
-from orchestrator.engine.errors import BeyondHorizon, LeaseLost
+from orchestrator.engine.errors import BeyondHorizon, CancelRequested, LeaseLost
 from orchestrator.engine.leases import LeaseTable
 from orchestrator.engine.model import (
+    CancelRequest,
     SagaEventType,
     SagaRecord,
     SagaStatus,
@@ -39,7 +43,9 @@ class Driver:
         transitions: Transitions,
         leases: LeaseTable,
         attempts: RetryLoop,
+        cancels: CancelTable,
     ) -> None:
+        self.cancels = cancels
         self.versions = versions
         self.transitions = transitions
         self.leases = leases
@@ -71,6 +77,7 @@ class Driver:
         finally:
             lost = saga.saga_id in self.leases.lost
             self.leases.lost.discard(saga.saga_id)
+            self.cancels.forget(saga.saga_id)
             # Stopped between an outcome and the next transition: write what it held back.
             self.transitions.settle_held(saga.saga_id, write=not lost)
 
@@ -126,12 +133,22 @@ class Driver:
             if not await self._execute(saga, definition, step, first_started):
                 return
             first_started = False
+        await self._complete(saga, definition)
+
+    async def _complete(self, saga: SagaRecord, definition: SagaDefinition) -> None:
         saga.status = SagaStatus.COMPLETED
         saga.finished_at = now()
         summary = definition.summarize(saga.results())
-        await self.transitions.write_transition(
-            saga, [], SagaEventType.SAGA_COMPLETED, message=kv(summary)
-        )
+        try:
+            await self.transitions.write_transition(
+                saga, [], SagaEventType.SAGA_COMPLETED, message=kv(summary)
+            )
+        except CancelRequested as exc:
+            # Nothing was written (the outcome held back stays held for the next transition).
+            saga.status, saga.finished_at = SagaStatus.RUNNING, None
+            saga.event_seq -= 1
+            await self._cancel(saga, exc.request)
+            return
         log.info("[SAGA] completed: all %d steps succeeded %s", len(saga.steps), kv(summary))
 
     async def _execute(
@@ -142,6 +159,10 @@ class Driver:
         spec = definition.spec(step.name)
         assert spec is not None, "checked by mismatch before driving"
         outcome = await self.attempts.run(saga, spec, step, forward=True, started=started)
+        if outcome.verdict == Verdict.CANCELLED:
+            assert saga.cancel is not None, "set by the cancel that stopped the attempts"
+            await self._cancel(saga, saga.cancel)
+            return False
         if not outcome.ok:
             # Unknown unless the participant said no and never might have said yes: an attempt
             # that got no definitive answer (even one cut off by a crash, logged as started
@@ -166,17 +187,39 @@ class Driver:
         step.state = StepState.UNKNOWN_OUTCOME if unknown else StepState.STEP_FAILED
         step.error = error
         step.finished_at = now()
+        saga.error = f"{step.name} failed: {error}"
+        await self._turn_back(saga, [step], SagaEventType.STEP_FAILED_EVENT, step, error)
+        log.warning("[SAGA STEP] %s: failed: %s", step.name, error)
+        log_stack(saga)
+
+    async def _cancel(self, saga: SagaRecord, request: CancelRequest) -> None:
+        """An operator's cancel: no further step; one in flight may have run (compensated)."""
+        saga.cancel = request
+        saga.error = request.describe()
+        in_flight = [s for s in saga.steps if s.state == StepState.EXECUTING]
+        for s in in_flight:
+            s.state = StepState.UNKNOWN_OUTCOME
+            s.uncertain = True
+            s.error = "in flight when the saga was cancelled: may have run"
+            s.finished_at = now()
+        await self._turn_back(saga, in_flight, SagaEventType.SAGA_CANCELLED, None, saga.error)
+        log.warning("[SAGA] %s; compensating what ran", saga.error)
+        log_stack(saga)
+
+    async def _turn_back(
+        self,
+        saga: SagaRecord,
+        changed: list[StepRecord],
+        type_: SagaEventType,
+        step: StepRecord | None,
+        message: str,
+    ) -> None:
+        """The forward path ends: the steps not started are skipped, the saga compensates."""
         skipped = [s for s in saga.steps if s.state == StepState.PENDING]
         for s in skipped:
             s.state = StepState.SKIPPED
         saga.status = SagaStatus.COMPENSATING
-        saga.error = f"{step.name} failed: {error}"
-        await self.transitions.write_transition(
-            saga, [step, *skipped], SagaEventType.STEP_FAILED_EVENT, step, error
-        )
-        stack = [s.name for s in reversed(saga.steps) if needs_compensation(s)]
-        log.warning("[SAGA STEP] %s: failed: %s", step.name, error)
-        log.info("[QUEUE] compensation stack (LIFO): %s", ", ".join(stack) or "empty")
+        await self.transitions.write_transition(saga, [*changed, *skipped], type_, step, message)
 
     # ---- compensation -----------------------------------------------------------------
 
@@ -225,6 +268,11 @@ class Driver:
         )
         log.info("[COMPENSATION] %s: compensated", step.name)
         return True
+
+
+def log_stack(saga: SagaRecord) -> None:
+    stack = [s.name for s in reversed(saga.steps) if needs_compensation(s)]
+    log.info("[QUEUE] compensation stack (LIFO): %s", ", ".join(stack) or "empty")
 
 
 def kv(values: dict[str, object] | None, limit: int = 8) -> str:

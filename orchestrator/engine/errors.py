@@ -3,6 +3,8 @@ caller asked wrongly, and a driver fenced off by another replica."""
 
 from __future__ import annotations
 
+from orchestrator.engine.model import CancelRequest
+
 
 class SagaError(Exception):
     """The root of every exception the engine raises on purpose."""
@@ -43,6 +45,20 @@ class SagaNotFound(SagaError):
 
 class NotResumable(SagaError):
     """A resume of a saga that has nothing to resume (it finished)."""
+
+
+class NotCancellable(SagaError):
+    """A cancel of a saga that cannot be cancelled: it finished, or it is FAILED (an
+    operator resumes it instead)."""
+
+
+class CancelRequested(SagaError):
+    """An operator's cancel reached the saga's driver: its forward path stops here (a
+    participant call cut short, or a completion the saga log refused)."""
+
+    def __init__(self, request: CancelRequest) -> None:
+        super().__init__(request.describe())
+        self.request = request
 
 
 class LeaseLost(SagaError):

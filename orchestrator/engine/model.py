@@ -66,6 +66,7 @@ class SagaEventType(StrEnum):
     SAGA_COMPENSATED = "SAGA_COMPENSATED"
     SAGA_FAILED = "SAGA_FAILED"
     SAGA_RESUMED = "SAGA_RESUMED"
+    SAGA_CANCELLED = "SAGA_CANCELLED"
 
     @property
     def of_compensation(self) -> bool:
@@ -116,6 +117,18 @@ class SagaSubject:
     flight_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CancelRequest:
+    """An operator's cancel of a running saga: who asked, why, and when it was logged."""
+
+    by: str
+    reason: str
+    at: str = field(default_factory=now)
+
+    def describe(self) -> str:
+        return f"cancelled by {self.by}: {self.reason}"
+
+
 @dataclass
 class SagaRecord:
     saga_id: str
@@ -144,6 +157,8 @@ class SagaRecord:
     # the status code).
     failed_step: str = ""
     error_reason: str = ""
+    # An operator's cancel (written by whichever replica received it, never by a transition).
+    cancel: CancelRequest | None = None
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)

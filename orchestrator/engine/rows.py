@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.engine.model import (
+    CancelRequest,
     SagaEvent,
     SagaEventType,
     SagaRecord,
@@ -20,9 +21,10 @@ from sagakit.db import Conn
 SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
     " created_at, updated_at, finished_at, deadline_at, error, compensation_order, event_seq,"
-    " lease_epoch, definition_version, owner, customer_id, failed_step, error_reason"
+    " lease_epoch, definition_version, owner, customer_id, failed_step, error_reason,"
+    " cancelled_by, cancel_reason, cancelled_at"
 )
-N_SAGA_COLS = 20
+N_SAGA_COLS = 23
 STEP_COLS = (
     "saga_id, idx, name, state, attempts, compensation_attempts, compensation_round, uncertain,"
     " started_at, finished_at, compensation_started_at, compensated_at, result, error,"
@@ -56,6 +58,9 @@ def saga_row(s: SagaRecord) -> tuple[object, ...]:
         s.subject.customer_id,
         s.failed_step or None,
         s.error_reason or None,
+        s.cancel.by if s.cancel else "",
+        s.cancel.reason if s.cancel else "",
+        s.cancel.at if s.cancel else None,
     )
 
 
@@ -124,7 +129,15 @@ def saga_from(row: Any, steps: list[StepRecord]) -> SagaRecord:
         subject=SagaSubject(row["owner"], row["customer_id"]),
         failed_step=row["failed_step"] or "",
         error_reason=row["error_reason"] or "",
+        cancel=cancel_from(row),
     )
+
+
+def cancel_from(row: Any) -> CancelRequest | None:
+    """The cancel on a sagas row (its cancelled_by, cancel_reason, cancelled_at), if any."""
+    if row["cancelled_at"] is None:
+        return None
+    return CancelRequest(row["cancelled_by"], row["cancel_reason"], row["cancelled_at"])
 
 
 def event_from(r: Any) -> SagaEvent:

@@ -2,9 +2,10 @@
 
 Each concern lives in its own module: driver.py drives one saga (attempts.py its retry loop,
 transitions.py its writes), claims.py and leases.py the leases, recovery.py the restart,
-outbox.py the sink, following.py the watchers. A runner drives the live sagas whose lease it
-holds: those it started, resumed or claimed; it stops driving a saga as soon as it may have
-lost the lease (a lapsed renewal before a call, or a write fenced off: LeaseLost).
+outbox.py the sink, following.py the watchers, cancels.py an operator's cancel. A runner
+drives the live sagas whose lease it holds: those it started, resumed or claimed; it stops
+driving a saga as soon as it may have lost the lease (a lapsed renewal before a call, or a
+write fenced off: LeaseLost).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from datetime import UTC, datetime, timedelta
 
 from orchestrator.engine.attempts import RetryLoop, begin_attempt
 from orchestrator.engine.bus import EventBus
+from orchestrator.engine.cancels import CancelTable
 from orchestrator.engine.claims import LeaseKeeper
 from orchestrator.engine.definition import SagaDefinition
 from orchestrator.engine.driver import Driver
-from orchestrator.engine.errors import NotResumable, SagaNotFound
+from orchestrator.engine.errors import NotCancellable, NotResumable, SagaNotFound
 from orchestrator.engine.following import Follower
 from orchestrator.engine.horizon import CallHorizon
 from orchestrator.engine.leases import LeaseTable
 from orchestrator.engine.model import (
     FINISHED,
+    CancelRequest,
     SagaEvent,
     SagaEventType,
     SagaRecord,
@@ -79,14 +82,20 @@ class SagaRunner:
         self.leases = LeaseTable()
         self.horizon = CallHorizon(settings.call_horizon)
         self.transitions = Transitions(store, self.observer, self.bus, self.outbox)
+        self.cancels = CancelTable()
         attempts = RetryLoop(
-            self.transitions, self.leases, self.observer, self.horizon, settings.compensation_retry
+            self.transitions,
+            self.leases,
+            self.observer,
+            self.horizon,
+            settings.compensation_retry,
+            self.cancels,
         )
         self.drivers = DriverPool(
-            Driver(versions, self.transitions, self.leases, attempts), self.leases
+            Driver(versions, self.transitions, self.leases, attempts, self.cancels), self.leases
         )
         self.keeper = LeaseKeeper(
-            store, settings, self.leases, self.drivers, self.observer, self.outbox
+            store, settings, self.leases, self.drivers, self.observer, self.outbox, self.cancels
         )
         self.follower = Follower(self.bus, store, self.drivers, settings.follow_every)
         # Starts under way (logged or being logged, driver not yet spawned).
@@ -277,6 +286,28 @@ class SagaRunner:
         self.drivers.spawn(saga)
         return saga
 
+    # ---- an operator's cancel ---------------------------------------------------------
+
+    async def cancel(self, saga_id: str, *, reason: str, by: str) -> SagaRecord:
+        """Stop a RUNNING saga going forward and compensate what ran, last first; the saga as
+        it stands once the cancel is in the log (its driver, on this replica or another, acts
+        on it within a second or at once). Already compensating, or cancelled before: returned
+        as it is. Raises SagaNotFound, NotCancellable (finished, or FAILED: resume it)."""
+        request = CancelRequest(by, reason)
+        saga = await self.store.cancel(saga_id, request)
+        if saga is None:
+            raise SagaNotFound(saga_id)
+        if refused := not_cancellable(saga):
+            raise NotCancellable(refused)
+        context.saga_id.set(saga_id)
+        context.correlation_id.set(saga.correlation_id)
+        if saga.cancel is request:
+            log.warning("[SAGA] cancel requested by %s: %s", by, reason)
+        if saga.status == SagaStatus.RUNNING and saga.cancel is not None:
+            if saga_id in self.drivers.tasks or saga_id in self._starting:
+                self.cancels.tell(saga_id, saga.cancel, self.drivers.live.get(saga_id))
+        return self.drivers.live.get(saga_id) or saga
+
     # ---- stopping ---------------------------------------------------------------------
 
     async def stop(self, grace: float) -> None:
@@ -295,6 +326,20 @@ class SagaRunner:
             log.exception("[SAGA] could not release leases; they expire on their own")
 
 
+def not_cancellable(saga: SagaRecord) -> str:
+    """Why the saga cannot be cancelled, or "" (running, compensating, or cancelled before)."""
+    if saga.status == SagaStatus.FAILED:
+        return (
+            f"saga {saga.saga_id} is FAILED: a compensation could not finish; ResumeSaga "
+            "drives it to its end, there is nothing to cancel"
+        )
+    if saga.status == SagaStatus.COMPLETED or (
+        saga.status == SagaStatus.COMPENSATED and saga.cancel is None
+    ):
+        return f"saga {saga.saga_id} is {saga.status.value}: it has ended, nothing to cancel"
+    return ""
+
+
 def _reopen_failed(saga: SagaRecord) -> None:
     """A FAILED saga an operator resumes: back on its forward path if it stopped there (a
     definition it could not be driven with), else back to compensating."""
@@ -306,5 +351,7 @@ def _reopen_failed(saga: SagaRecord) -> None:
         # Back to why the saga is compensating, not why the compensation got stuck.
         failed = next((s for s in saga.steps if s.error), None)
         saga.error = f"{failed.name} failed: {failed.error}" if failed else ""
+        if saga.cancel is not None:
+            saga.error = saga.cancel.describe()
     for st in saga.steps:
         st.compensation_round = 0

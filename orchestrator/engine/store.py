@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from orchestrator.engine.cancel_sql import pending_cancels, request_cancel
 from orchestrator.engine.counts import COUNT, STRIPES, Pruned, finished_counts
 from orchestrator.engine.counts import prune as prune_batch
 from orchestrator.engine.counts import stats as read_stats
@@ -21,7 +22,14 @@ from orchestrator.engine.errors import LeaseLost
 from orchestrator.engine.lease_sql import LEASE, claimable, expire, holder, take
 from orchestrator.engine.lease_sql import release as release_leases
 from orchestrator.engine.lease_sql import renew as renew_leases
-from orchestrator.engine.model import FINISHED, SagaEvent, SagaRecord, StepRecord
+from orchestrator.engine.model import (
+    FINISHED,
+    CancelRequest,
+    SagaEvent,
+    SagaRecord,
+    SagaStatus,
+    StepRecord,
+)
 from orchestrator.engine.reads import Page, events, page
 from orchestrator.engine.rows import (
     N_SAGA_COLS,
@@ -34,6 +42,7 @@ from orchestrator.engine.rows import (
 )
 from orchestrator.engine.saga_query import Key, SagaQuery, keys
 from orchestrator.engine.writes import UPDATED, Write, write_all
+from sagakit import testhooks
 from sagakit.databases import connect
 from sagakit.db import Conn, Database
 from sagakit.migrate import Migrations
@@ -126,7 +135,11 @@ class SagaStore:
                 conn.executemany(COUNT, finished_counts(saga, self.stripe))
             return saga, True
 
-        return await self.db.transaction(tx)
+        _crash_point("before", saga.saga_id, (), event, *later)
+        stored, created = await self.db.transaction(tx)
+        if created:
+            _crash_point("after", saga.saga_id, (), event, *later)
+        return stored, created
 
     def transition(
         self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None
@@ -148,6 +161,7 @@ class SagaStore:
             ),
             # A saga finishes once (FINISHED is final: nothing resumes it), so it is counted once.
             counted=finished_counts(saga, self.stripe) if finished else None,
+            completes=saga.status == SagaStatus.COMPLETED,
         )
 
     async def save(
@@ -160,12 +174,27 @@ class SagaStore:
         """Persist one transition: the saga row, the changed steps and the event, atomically;
         after the `earlier` transitions held back for it, in the same transaction."""
         own = self.transition(saga, steps, event)
+        _crash_point("before", saga.saga_id, earlier, event)
         await self.db.transaction(lambda conn: write_all(conn, [*earlier, own]))
+        _crash_point("after", saga.saga_id, earlier, event)
 
     def save_soon(self, writes: Sequence[Write]) -> asyncio.Future[None]:
         """Commit held-back transitions without waiting (a driver stopping before its next
         transition). Any failure is left to the future."""
         return self.db.submit(lambda conn: write_all(conn, writes))
+
+    # ---- an operator's cancel ---------------------------------------------------------
+
+    async def cancel(self, saga_id: str, request: CancelRequest) -> SagaRecord | None:
+        """Put `request` on the saga's row if it is RUNNING and not cancelled yet (any replica
+        may: it is a request to the driver, not a transition, so not fenced); the saga as the
+        log has it then, None if unknown."""
+        return await self.db.transaction(lambda conn: request_cancel(conn, saga_id, request))
+
+    async def pending_cancels(self) -> list[tuple[str, CancelRequest]]:
+        """Running sagas with a cancel on their row that no driver acted on yet (a small
+        partial index: not a scan of the log)."""
+        return await self.db.read(pending_cancels)
 
     # ---- the outbox (finished sagas a sink may not have) ------------------------------
 
@@ -298,3 +327,14 @@ class SagaStore:
         return await self.db.transaction(
             lambda conn: prune_batch(conn, finished_before, limit, shared)
         )
+
+
+def _crash_point(
+    when: str, saga_id: str, earlier: Sequence[Write], *events: SagaEvent | None
+) -> None:
+    """Before or after a saga's durable write (the `earlier` transitions held back for it,
+    then `events`): the test hooks' crash points (sagakit.testhooks; one check when off)."""
+    if testhooks.enabled():
+        logged = [*(w.event for w in earlier), *events]
+        labels = [f"{e.type.value} {e.step}".strip() for e in logged if e is not None]
+        testhooks.durable_write(when, saga_id, labels)

@@ -3,7 +3,9 @@
 A transition is one saga row update, its changed step rows, one event, and for a saga that
 finishes its outbox row and counts. Consecutive transitions of one saga (an outcome held back
 for the next transition) go in one transaction; the saga update matches only while the lease
-epoch is still the driver's, and otherwise the whole transaction is undone (LeaseLost).
+epoch is still the driver's, and otherwise the whole transaction is undone (LeaseLost). A
+completion also needs the row free of an operator's cancel (else CancelRequested, nothing
+written), so a saga whose cancel was accepted never ends COMPLETED.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.engine.counts import COUNT
-from orchestrator.engine.errors import LeaseLost
+from orchestrator.engine.errors import CancelRequested, LeaseLost
 from orchestrator.engine.model import SagaEvent
-from orchestrator.engine.rows import STEP_COLS, insert_event
+from orchestrator.engine.rows import STEP_COLS, cancel_from, insert_event
 from sagakit import testhooks
 from sagakit.db import Conn
 
@@ -23,6 +25,7 @@ UPDATE_SAGA = (
     " compensation_order=?, event_seq=?, failed_step=?, error_reason=?"
     " WHERE saga_id=? AND lease_epoch=?"
 )
+UPDATE_COMPLETING = UPDATE_SAGA + " AND cancelled_at IS NULL"
 UPDATED = (3, 6, 8, 9, 11, 12, 13, 18, 19)  # the saga_row fields a transition may change, in order
 _STEP_UPDATED = [c.strip() for c in STEP_COLS.split(",")][2:]  # all but the key
 _UPSERT_STEP = (
@@ -47,6 +50,7 @@ class Write:
     event: SagaEvent | None
     outbox: tuple[str, str, str] | None
     counted: list[tuple[int, str, int]] | None
+    completes: bool = False  # the saga ends COMPLETED: refused once a cancel is on its row
 
     def rows(self, conn: Conn) -> None:
         """Everything but the saga row."""
@@ -67,8 +71,24 @@ def write_all(conn: Conn, writes: Sequence[Write]) -> None:
     if not writes:
         return
     last = writes[-1]
-    if conn.execute(UPDATE_SAGA, last.update).rowcount != 1:
-        raise LeaseLost(f"saga {last.saga_id}: lease {last.epoch} was claimed by another replica")
+    update = UPDATE_COMPLETING if last.completes else UPDATE_SAGA
+    if conn.execute(update, last.update).rowcount != 1:
+        raise refusal(conn, last)
     testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
     for write in writes:  # in order: a later transition's step row wins over an earlier one's
         write.rows(conn)
+
+
+def refusal(conn: Conn, write: Write) -> CancelRequested | LeaseLost:
+    """Why the saga row did not take the write: a cancel on it (still under this lease), or
+    the lease claimed by another replica."""
+    if write.completes:
+        row = conn.execute(
+            "SELECT lease_epoch, cancelled_by, cancel_reason, cancelled_at FROM sagas"
+            " WHERE saga_id=?",
+            (write.saga_id,),
+        ).fetchone()
+        cancel = cancel_from(row) if row is not None and row[0] == write.epoch else None
+        if cancel is not None:
+            return CancelRequested(cancel)
+    return LeaseLost(f"saga {write.saga_id}: lease {write.epoch} was claimed by another replica")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flightsaga.v1 import (
     booking_pb2,
     booking_pb2_grpc,
+    common_pb2,
     loyalty_pb2,
     loyalty_pb2_grpc,
     orchestrator_pb2,
@@ -24,7 +26,7 @@ from flightsaga.v1 import (
     seat_pb2_grpc,
 )
 from sagas.booking.rules import check
-from sagas.declare import Participant, SagaDeclaration, Step
+from sagas.declare import Participant, SagaDeclaration, Sample, Step
 
 NAME = "book_flight"
 
@@ -163,6 +165,38 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+# ---- a sample booking, for conformance checks ---------------------------------------------
+
+
+def sample(variant: int) -> Sample:
+    """A one-passenger booking a month ahead with a test card that approves; each variant
+    names another passenger, at another fare, for other points (another body at every step,
+    and at a step added later that reads any of them)."""
+    day = datetime.now(UTC).date() + timedelta(days=30)
+    flight = f"FS101-{day:%Y%m%d}"
+    points, fare = 100 + variant, 20000 + 100 * variant
+    req = orchestrator_pb2.BookFlightRequest(
+        customer_id="LOY-1004",
+        flight_ids=[flight],
+        cabin_class=common_pb2.ECONOMY,
+        passengers=[common_pb2.Passenger(first_name="Conform", last_name=f"Variant{variant}")],
+        loyalty_points=points,
+        card=common_pb2.Card(
+            number="4242424242424242", exp_month=12, exp_year=day.year + 3, cvc="123",
+            holder_name="Conform Check",
+        ),
+    )  # fmt: skip
+    seat = common_pb2.SeatAssignment(flight_id=flight, passenger_index=0, seat="30A")
+    return Sample(req, {
+        RESERVE_SEAT: seat_pb2.ReserveSeatsResponse(
+            fare_cents=fare, currency="USD", seats=[seat]),
+        DEDUCT_LOYALTY_POINTS: loyalty_pb2.DeductPointsResponse(
+            points_deducted=points, value_cents=points),
+        PROCESS_PAYMENT: payment_pb2.ChargeResponse(
+            amount_cents=fare - points, transaction_id=f"TXN-SAMPLE-{variant}", currency="USD"),
+    })  # fmt: skip
+
+
 # ---- THE booking saga -----------------------------------------------------------------------
 
 BOOK_FLIGHT = SagaDeclaration(
@@ -184,6 +218,7 @@ BOOK_FLIGHT = SagaDeclaration(
     summarize=summarize,
     title="Book a flight",
     check=check,
+    sample=sample,
 )  # fmt: skip
 
 PARTICIPANTS = tuple(step.participant for step in BOOK_FLIGHT.steps)

@@ -177,7 +177,9 @@ def test_list_shows_new_sagas_newest_first_and_filters(stack: Stack) -> None:
     result = cli(stack, "list")
     assert result.code == 0, result
     rows = result.out.splitlines()
-    assert re.fullmatch(r"saga id\s+status\s+created \(UTC\)\s+ref\s+flights", rows[0]), result
+    assert re.fullmatch(
+        r"saga id\s+status\s+created \(UTC\)\s+failed at\s+reason\s+ref\s+flights", rows[0]
+    ), result
     assert rows[1].startswith(undone.saga_id) and "COMPENSATED" in rows[1], result
     assert rows[2].startswith(done.saga_id) and done.booking_reference in rows[2], result
     assert re.fullmatch(r"showing \d+ of \d+ sagas(; next page: --page-token \S+)?", rows[-1]), (

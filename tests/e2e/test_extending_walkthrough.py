@@ -320,6 +320,12 @@ async def test_the_walkthrough_adds_a_fifth_step_as_v2_while_v1_sagas_finish_as_
         assert await balance(stack) == balance_before - completed * POINTS
         assert "[SAGA] recovering" in (data / "orchestrator.log").read_text()
 
+        # The new participant keeps the contract (docs/extending.md#try-it), as the copy's CLI says.
+        code_path = [f"{k}={v}" for k, v in code_env(copy).items()]
+        conform = ["conform", insurance.addr, "--step", "insurance"]
+        code, out = await output("env", *code_path, sys.executable, "-m", "cli", *conform, cwd=copy)
+        assert code == 0 and out.rstrip().endswith("conforms"), out
+
         failures = await checks
         assert not failures, "\n\n".join(failures)
     finally:

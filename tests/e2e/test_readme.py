@@ -111,6 +111,11 @@ def rewrite(command: str, stack: Stack) -> str:
         return m[0] if name is None else f"127.0.0.1:{stack.ports[name]}"
 
     rewritten = ADDRESS.sub(swap, command)
+    identity = grpcurl_transport("orchestrator")
+    if "flightsaga conform " in rewritten and not stack.local and "-cert" in identity:
+        # Under mTLS a participant takes Do/Compensate from the orchestrator's certificate only.
+        cert, key = (identity[identity.index(flag) + 1] for flag in ("-cert", "-key"))
+        rewritten = f"TLS_CERT_FILE={cert} TLS_KEY_FILE={key} {rewritten}"
     if " -plaintext " in rewritten and not stack.local:
         # docker-compose speaks mTLS (docs/security.md#transport): the same call with the
         # README's TLS flags; a participant's Do/Compensate takes the orchestrator's certificate.
@@ -286,6 +291,19 @@ def test_rewrite_points_default_ports_at_the_stack() -> None:
     assert rewrite("echo localhost:9999 150050", stack) == "echo localhost:9999 150050"
     compose = Stack("compose", dict(COMPOSE_DEFAULT_PORTS))
     assert rewrite("grpcurl localhost:50052 list", compose) == "grpcurl 127.0.0.1:50152 list"
+
+
+def test_rewrite_gives_conform_the_orchestrators_certificate_under_mtls(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TLS_CA_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("FLIGHTSAGA_CERTS_DIR", raising=False)
+    compose = Stack("compose", dict(COMPOSE_DEFAULT_PORTS))
+    command = ".venv/bin/flightsaga conform 127.0.0.1:50051 --step seat"
+    assert rewrite(command, compose) == (
+        f"TLS_CERT_FILE={tmp_path}/orchestrator.pem TLS_KEY_FILE={tmp_path}/orchestrator-key.pem"
+        " .venv/bin/flightsaga conform 127.0.0.1:50151 --step seat"
+    )
 
 
 def test_sample_commands_run_against_the_stack(stack: Stack) -> None:

@@ -89,7 +89,7 @@ async def test_dry_run_counts_then_the_job_resumes_each_failed_saga_once(tmp_pat
         assert [j.job_id for j in listed.jobs] == [job.job_id, dry.job_id]
 
 
-async def test_bad_requests_name_the_field_and_cancel_is_not_offered_yet(tmp_path: Path) -> None:
+async def test_bad_requests_name_the_field(tmp_path: Path) -> None:
     async with running_stack(tmp_path) as stack:
         api = stack.orchestrator
         start = api.StartBulkJob
@@ -108,9 +108,9 @@ async def test_bad_requests_name_the_field_and_cancel_is_not_offered_yet(tmp_pat
                 "filter.step",
             ),
             (
-                pb.StartBulkJobRequest(action=pb.BULK_CANCEL, request_id="x"),
-                grpc.StatusCode.UNIMPLEMENTED,
-                "CancelSaga",
+                pb.StartBulkJobRequest(action=pb.BULK_CANCEL, request_id="x"),  # why?
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "reason",
             ),
         ]
         for request, code, words in cases:
@@ -189,4 +189,37 @@ async def test_the_cli_counts_asks_then_follows_a_bulk_resume(tmp_path: Path) ->
         code, out = await cli(stack, "resume")
         assert code == 2 and "give a saga id, or a filter" in out, out
         code, out = await cli(stack, "cancel", "--status", "running", "--yes")
-        assert code != 0 and "UNIMPLEMENTED" in out and "CancelSaga" in out, out
+        assert code == 2 and "--reason" in out, out  # a cancel says why
+
+
+HELD = (("x-fault", "payment:delay=8000"),)  # each saga waits in its payment
+
+
+async def test_a_bulk_cancel_stops_each_running_saga_once_and_it_compensates(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(tmp_path, STEP_RETRY_FOR_S="30", STEP_MAX_ATTEMPTS="30") as stack:
+        flight = await first_flight(stack)
+        api = stack.orchestrator
+        for i in range(4):
+            await api.StartBooking(
+                pb.StartBookingRequest(request_id=f"held-{i}", booking=book_request([flight])),
+                metadata=HELD,
+            )
+        which = ("--status", "running", "--customer", "LOY-1001", "--reason", "storm at JFK")
+        code, out = await cli(stack, "cancel", *which, "--dry-run")
+        assert (code, out.splitlines()[0]) == (0, "4 sagas match (dry run)"), out
+        code, out = await cli(stack, "cancel", *which, "--yes")
+        assert code == 0 and "4/4  done 4  skipped 0  failed 0" in out, out
+        job = (await api.ListBulkJobs(pb.ListBulkJobsRequest(page_size=1))).jobs[0]
+        for _ in range(200):
+            page = await api.ListSagas(pb.ListSagasRequest(page_size=10))
+            if {s.status for s in page.sagas} == {pb.COMPENSATED}:
+                break
+            await asyncio.sleep(0.1)
+        assert [s.status for s in page.sagas] == [pb.COMPENSATED] * 4
+        by = f"anonymous (bulk job {job.job_id})"
+        assert {(s.cancelled_by, s.cancel_reason) for s in page.sagas} == {(by, "storm at JFK")}
+        # Again: nothing is RUNNING any more, so nothing is touched.
+        code, out = await cli(stack, "cancel", *which, "--yes")
+        assert (code, out.splitlines()[0]) == (0, "0 sagas match (dry run)"), out

@@ -53,6 +53,7 @@ async def test_the_dashboard_asks_for_a_token_and_forwards_the_users_role(
 ) -> None:
     http, tokens = site
     assert (await http.get("/api/config")).json()["auth"] is True
+    assert (await http.get("/api/config")).json()["roles"] is None  # nobody signed in yet
     assert (await http.get("/api/stats")).status_code == 401
     assert (await http.post("/api/bookings", json=BOOKING)).status_code == 401
     wrong = await http.post("/api/session", json={"token": "fs_guess"})
@@ -63,6 +64,8 @@ async def test_the_dashboard_asks_for_a_token_and_forwards_the_users_role(
     assert "httponly" in signed.headers["set-cookie"].lower()
     assert "samesite=strict" in signed.headers["set-cookie"].lower()
     assert (await http.get("/api/stats")).status_code == 200
+    # The page shows operators' links (bulk actions) by these roles.
+    assert (await http.get("/api/config")).json()["roles"] == ["reader"]
     refused = await http.post("/api/bookings", json=BOOKING)
     assert refused.status_code == 403, refused.text
     # A booker (bearer header this time) books; its saga is its own.

@@ -93,7 +93,7 @@ async def test_concurrent_barrier_dos_of_one_saga_take_effect_once(db: Database)
             hold(conn, "racer")
             return b"held 1A"
 
-        return barrier.do(conn, "racer", "reserve_seat", apply)
+        return barrier.do(conn, "racer", "reserve_seat", b"request", apply)
 
     results = await asyncio.gather(*(db.transaction(do) for _ in range(20)))
     assert {r for r, _ in results} == {b"held 1A"}
@@ -108,7 +108,7 @@ async def test_concurrent_do_and_compensate_never_leave_an_effect(db: Database) 
             hold(conn, "pair")
             return b"held"
 
-        return barrier.do(conn, "pair", "reserve_seat", apply)
+        return barrier.do(conn, "pair", "reserve_seat", b"request", apply)
 
     def compensate(conn: Conn) -> tuple[bytes, bool]:
         def undo() -> bytes:
@@ -253,7 +253,7 @@ async def test_concurrent_booking_dos_of_one_saga_make_one_booking(
                 time.sleep(0.01)
                 return bookings.confirm(conn, "one-saga", "LOY-1001", it).reference.encode()
 
-            return barrier.do(conn, "one-saga", "confirm_booking", apply)
+            return barrier.do(conn, "one-saga", "confirm_booking", b"request", apply)
 
         results = await asyncio.gather(*(db.transaction(do) for _ in range(10)))
         assert len({r for r, _ in results}) == 1

@@ -124,11 +124,20 @@ async def test_repeated_do_returns_first_result_and_changes_nothing(p: Running) 
     first = await p.do("saga-1")
     rows = p.rows()
 
-    # Even a different body under the same saga id replays the first answer: the key decides.
-    again = await p.do("saga-1", n=1)
+    again = await p.do("saga-1")
 
     assert again == first
     assert p.rows() == rows
+
+
+async def test_a_do_with_another_body_for_the_same_saga_is_refused(p: Running) -> None:
+    first = await p.do("saga-1")
+    rows = p.rows()
+
+    await expect_error(p.do("saga-1", n=1), grpc.StatusCode.ABORTED, "another request")
+
+    assert p.rows() == rows
+    assert await p.do("saga-1") == first  # the first body still replays
 
 
 async def test_repeated_compensate_is_a_noop(p: Running) -> None:

@@ -174,8 +174,11 @@ async def test_do_takes_one_and_a_replay_returns_the_same_reply_without_taking_a
     assert first.saga_id == "trip-1" and first.price_cents > 0 and first.currency == "USD"
     assert p.left() == before - 1
     rows = p.rows()
-    # Even a different body under the same saga id replays the first reply: the key decides.
-    assert await p.do("trip-1", **p.case.other_body) == first
+    assert await p.do("trip-1") == first
+    # Another body under the same saga id is refused: the barrier keeps the first's digest.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await p.do("trip-1", **p.case.other_body)
+    assert refused.value.code() == grpc.StatusCode.ABORTED
     assert p.rows() == rows and p.left() == before - 1
     record = await p.read("trip-1")
     assert record.state == "booked" and record.price_cents == first.price_cents

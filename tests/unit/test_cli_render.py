@@ -110,10 +110,20 @@ def test_list_has_a_header_and_says_plainly_when_empty() -> None:
     page = pb.ListSagasResponse(sagas=[saga()], total=30, next_page_token="t2")
     page.sagas[0].created_at.FromDatetime(DEP)
     lines = render.list_text(page).splitlines()
-    assert lines[0].split() == ["saga", "id", "status", "created", "(UTC)", "ref", "flights"]
-    assert lines[1].split() == ["s1", "COMPLETED", "2026-12-01", "13:00:00", "ABC123",
+    assert lines[0].split() == ["saga", "id", "status", "created", "(UTC)", "failed", "at",
+                                "reason", "ref", "flights"]  # fmt: skip
+    assert lines[1].split() == ["s1", "COMPLETED", "2026-12-01", "13:00:00", "-", "-", "ABC123",
                                 "FS101-20261201"]  # fmt: skip
     assert lines[2] == "showing 1 of 30 sagas; next page: --page-token t2"
+
+
+def test_list_shows_where_and_why_a_saga_failed_and_says_when_a_filter_finds_none() -> None:
+    failed = saga("COMPENSATED")
+    failed.failed_step, failed.error_reason = "process_payment", "CARD_DECLINED"
+    line = render.list_text(pb.ListSagasResponse(sagas=[failed], total=1)).splitlines()[1]
+    assert "process_payment" in line.split() and "CARD_DECLINED" in line.split()
+    empty = render.list_text(pb.ListSagasResponse(), "failed", filtered=True)
+    assert empty == "no failed sagas matching the filter"
 
 
 def result(name: str, passed: bool) -> demo.ScenarioResult:

@@ -15,7 +15,11 @@ from sagakit.errors import Aborted
 def conn() -> Iterator[sqlite3.Connection]:
     c = sqlite3.connect(":memory:", isolation_level=None)
     c.row_factory = sqlite3.Row
-    c.executescript(barrier.BASELINE_DDL + "CREATE TABLE effects (saga_id TEXT, what TEXT);")
+    c.executescript(
+        barrier.BASELINE_DDL
+        + barrier.DIGEST_DDL
+        + "CREATE TABLE effects (saga_id TEXT, what TEXT);"
+    )
     yield c
     c.close()
 
@@ -44,8 +48,10 @@ def tx(conn: sqlite3.Connection, fn: Callable[[], tuple[bytes, bool]]) -> tuple[
     return out
 
 
-def do(conn: sqlite3.Connection, saga: str, what: str = "do") -> tuple[bytes, bool]:
-    return tx(conn, lambda: barrier.do(conn, saga, "step", effect(conn, saga, what)))
+def do(
+    conn: sqlite3.Connection, saga: str, what: str = "do", body: bytes = b"request"
+) -> tuple[bytes, bool]:
+    return tx(conn, lambda: barrier.do(conn, saga, "step", body, effect(conn, saga, what)))
 
 
 def compensate(conn: sqlite3.Connection, saga: str) -> tuple[bytes, bool]:
@@ -58,6 +64,15 @@ def compensate(conn: sqlite3.Connection, saga: str) -> tuple[bytes, bool]:
 def test_do_runs_once_and_replays_its_first_result(conn: sqlite3.Connection) -> None:
     assert do(conn, "s1") == (b"do:s1", False)
     assert do(conn, "s1", what="other") == (b"do:s1", True)
+    assert effects(conn) == [("s1", "do")]
+
+
+def test_a_do_with_another_request_for_the_same_saga_is_refused(
+    conn: sqlite3.Connection,
+) -> None:
+    do(conn, "s1")
+    with pytest.raises(Aborted, match="another request"):
+        do(conn, "s1", what="other", body=b"another request")
     assert effects(conn) == [("s1", "do")]
 
 
@@ -83,7 +98,7 @@ def test_a_failing_do_leaves_no_mark(conn: sqlite3.Connection) -> None:
         raise RuntimeError("sold out")
 
     with pytest.raises(RuntimeError):
-        tx(conn, lambda: barrier.do(conn, "s1", "step", boom))
+        tx(conn, lambda: barrier.do(conn, "s1", "step", b"request", boom))
     assert effects(conn) == [] and barrier.marks(conn, "s1") == []
     assert do(conn, "s1") == (b"do:s1", False)  # a later attempt still runs
 

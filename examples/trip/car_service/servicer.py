@@ -14,6 +14,7 @@ from examples.trip.car_service import fleet
 from flightsaga.v1.common_pb2 import BarrierMark
 from sagakit.db import Conn
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect, row_effect
 
 M = TypeVar("M", bound=Message)
 
@@ -30,6 +31,10 @@ class CarServicer(
     canonical_step = staticmethod(TRIP.canonical_step)
     SERVICE = pb.DESCRIPTOR.services_by_name["CarService"]
 
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        return row_effect("rental", fleet.rental(conn, saga_id))
+
     async def Do(
         self, request: pb.RentCarRequest, context: grpc.aio.ServicerContext
     ) -> pb.RentCarResponse:
@@ -39,7 +44,7 @@ class CarServicer(
         def rent(conn: Conn) -> pb.RentCarResponse:
             return reply(fleet.rent(conn, r.saga_id, car), pb.RentCarResponse())
 
-        return await self.participant.do(r.saga_id, rent)
+        return await self.participant.do(r.saga_id, request, rent)
 
     async def Compensate(
         self, request: pb.ReturnCarRequest, context: grpc.aio.ServicerContext

@@ -14,6 +14,7 @@ from examples.trip.hotel_service import rooms
 from flightsaga.v1.common_pb2 import BarrierMark
 from sagakit.db import Conn
 from sagakit.participant import ParticipantServicer
+from sagakit.records import Effect, row_effect
 
 M = TypeVar("M", bound=Message)
 
@@ -30,6 +31,10 @@ class HotelServicer(
     canonical_step = staticmethod(TRIP.canonical_step)
     SERVICE = pb.DESCRIPTOR.services_by_name["HotelService"]
 
+    @staticmethod
+    def effects(conn: Conn, saga_id: str) -> list[Effect]:
+        return row_effect("stay", rooms.stay(conn, saga_id))
+
     async def Do(
         self, request: pb.BookRoomRequest, context: grpc.aio.ServicerContext
     ) -> pb.BookRoomResponse:
@@ -38,7 +43,7 @@ class HotelServicer(
         def book(conn: Conn) -> pb.BookRoomResponse:
             return reply(rooms.book(conn, request.saga_id, stay), pb.BookRoomResponse())
 
-        return await self.participant.do(request.saga_id, book)
+        return await self.participant.do(request.saga_id, request, book)
 
     async def Compensate(
         self, request: pb.CancelRoomRequest, context: grpc.aio.ServicerContext

@@ -2,13 +2,13 @@
 batches, and the sagas each job took in hand (so a restart neither skips nor repeats one).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from sagakit.migrate import execute_script
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -140,6 +140,8 @@ class _SagaEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SagaEve
     SAGA_COMPENSATED: _SagaEventType.ValueType  # 10
     SAGA_FAILED: _SagaEventType.ValueType  # 11
     SAGA_RESUMED: _SagaEventType.ValueType  # 12
+    SAGA_CANCELLED: _SagaEventType.ValueType  # 13
+    """an operator cancelled the saga: "cancelled by NAME: REASON" """
 
 class SagaEventType(_SagaEventType, metaclass=_SagaEventTypeEnumTypeWrapper): ...
 
@@ -156,6 +158,8 @@ SAGA_COMPLETED: SagaEventType.ValueType  # 9
 SAGA_COMPENSATED: SagaEventType.ValueType  # 10
 SAGA_FAILED: SagaEventType.ValueType  # 11
 SAGA_RESUMED: SagaEventType.ValueType  # 12
+SAGA_CANCELLED: SagaEventType.ValueType  # 13
+"""an operator cancelled the saga: "cancelled by NAME: REASON" """
 Global___SagaEventType: _TypeAlias = SagaEventType  # noqa: Y015
 
 class _BulkAction:
@@ -398,6 +402,9 @@ class Saga(_message.Message):
     FACTS_FIELD_NUMBER: _builtins.int
     FAILED_STEP_FIELD_NUMBER: _builtins.int
     ERROR_REASON_FIELD_NUMBER: _builtins.int
+    CANCELLED_BY_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
     saga_id: _builtins.str
     correlation_id: _builtins.str
     status: Global___SagaStatus.ValueType
@@ -429,6 +436,11 @@ class Saga(_message.Message):
     Do failed for good (or, once FAILED, whose compensation could not finish), and its reason.
     """
     error_reason: _builtins.str
+    cancelled_by: _builtins.str
+    """Set once an operator cancelled the saga (CancelSaga): the caller's name (auth on), or
+    "anonymous" (auth off); the reason given; when the cancel was logged.
+    """
+    cancel_reason: _builtins.str
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRecord]:
         """in saga order"""
@@ -457,6 +469,8 @@ class Saga(_message.Message):
         saga but the booking (whose facts are booking_reference, fare_cents, ... above).
         """
 
+    @_builtins.property
+    def cancelled_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -485,10 +499,13 @@ class Saga(_message.Message):
         facts: _struct_pb2.Struct | None = ...,
         failed_step: _builtins.str = ...,
         error_reason: _builtins.str = ...,
+        cancelled_by: _builtins.str = ...,
+        cancel_reason: _builtins.str = ...,
+        cancelled_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "facts", b"facts", "finished_at", b"finished_at", "input", b"input", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "created_at", b"created_at", "facts", b"facts", "finished_at", b"finished_at", "input", b"input", "request", b"request", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "error_reason", b"error_reason", "facts", b"facts", "failed_step", b"failed_step", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_charged_cents", b"amount_charged_cents", "booking_reference", b"booking_reference", "cancel_reason", b"cancel_reason", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "compensation_order", b"compensation_order", "correlation_id", b"correlation_id", "created_at", b"created_at", "currency", b"currency", "error", b"error", "error_reason", b"error_reason", "facts", b"facts", "failed_step", b"failed_step", "fare_cents", b"fare_cents", "fault_plan", b"fault_plan", "finished_at", b"finished_at", "idempotency_key", b"idempotency_key", "input", b"input", "replayed", b"replayed", "request", b"request", "saga", b"saga", "saga_id", b"saga_id", "saga_version", b"saga_version", "status", b"status", "steps", b"steps", "trace_id", b"trace_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -732,6 +749,30 @@ class ResumeSagaRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResumeSagaRequest: _TypeAlias = ResumeSagaRequest  # noqa: Y015
+
+@_typing.final
+class CancelSagaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAGA_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    saga_id: _builtins.str
+    """required"""
+    reason: _builtins.str
+    """required, at most 500 characters: why (kept with the saga)"""
+    def __init__(
+        self,
+        *,
+        saga_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "saga_id", b"saga_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelSagaRequest: _TypeAlias = CancelSagaRequest  # noqa: Y015
 
 @_typing.final
 class StartSagaRequest(_message.Message):

@@ -64,6 +64,11 @@ class OrchestratorStub:
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ResumeSagaRequest.SerializeToString,
                 response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
                 _registered_method=True)
+        self.CancelSaga = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/CancelSaga',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.CancelSagaRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+                _registered_method=True)
         self.GetStats = channel.unary_unary(
                 '/flightsaga.v1.Orchestrator/GetStats',
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetStatsRequest.SerializeToString,
@@ -152,6 +157,20 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelSaga(self, request, context):
+        """Operator stop of a RUNNING saga: it starts no further step, treats a step in flight as
+        "may have run", and compensates what ran, last first, to end COMPENSATED (or FAILED if a
+        compensation cannot finish). Who cancelled it and why go into the saga (cancelled_by,
+        cancel_reason, cancelled_at), its SAGA_CANCELLED event and the logs. The cancel is logged
+        before the answer and works whichever replica drives the saga. Already COMPENSATING, or
+        cancelled before: OK, it keeps its course. COMPLETED, COMPENSATED (not by a cancel) or
+        FAILED: FAILED_PRECONDITION (SAGA_NOT_CANCELLABLE; a FAILED saga needs ResumeSaga).
+        Returns the saga as it stands once the cancel is logged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStats(self, request, context):
         """Counts by saga state and by step state (the original status tracking).
         """
@@ -235,6 +254,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
             'ResumeSaga': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeSaga,
                     request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ResumeSagaRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.SerializeToString,
+            ),
+            'CancelSaga': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSaga,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.CancelSagaRequest.FromString,
                     response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.Saga.SerializeToString,
             ),
             'GetStats': grpc.unary_unary_rpc_method_handler(
@@ -434,6 +458,33 @@ class Orchestrator:
             target,
             '/flightsaga.v1.Orchestrator/ResumeSaga',
             flightsaga_dot_v1_dot_orchestrator__pb2.ResumeSagaRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSaga(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/CancelSaga',
+            flightsaga_dot_v1_dot_orchestrator__pb2.CancelSagaRequest.SerializeToString,
             flightsaga_dot_v1_dot_orchestrator__pb2.Saga.FromString,
             options,
             channel_credentials,

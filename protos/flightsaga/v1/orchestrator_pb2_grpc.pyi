@@ -69,6 +69,16 @@ class OrchestratorStub:
     """Operator retry of a FAILED saga (or a stuck RUNNING/COMPENSATING one): drives it again.
     `clear_faults` drops the injected fault plan first.
     """
+    CancelSaga: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelSagaRequest, _orchestrator_pb2.Saga]
+    """Operator stop of a RUNNING saga: it starts no further step, treats a step in flight as
+    "may have run", and compensates what ran, last first, to end COMPENSATED (or FAILED if a
+    compensation cannot finish). Who cancelled it and why go into the saga (cancelled_by,
+    cancel_reason, cancelled_at), its SAGA_CANCELLED event and the logs. The cancel is logged
+    before the answer and works whichever replica drives the saga. Already COMPENSATING, or
+    cancelled before: OK, it keeps its course. COMPLETED, COMPENSATED (not by a cancel) or
+    FAILED: FAILED_PRECONDITION (SAGA_NOT_CANCELLABLE; a FAILED saga needs ResumeSaga).
+    Returns the saga as it stands once the cancel is logged.
+    """
     GetStats: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetStatsRequest, _orchestrator_pb2.Stats]
     """Counts by saga state and by step state (the original status tracking)."""
     StartSaga: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StartSagaRequest, _orchestrator_pb2.Saga]
@@ -112,6 +122,16 @@ class OrchestratorAsyncStub(OrchestratorStub):
     ResumeSaga: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ResumeSagaRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
     """Operator retry of a FAILED saga (or a stuck RUNNING/COMPENSATING one): drives it again.
     `clear_faults` drops the injected fault plan first.
+    """
+    CancelSaga: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelSagaRequest, _orchestrator_pb2.Saga]  # type: ignore[assignment]
+    """Operator stop of a RUNNING saga: it starts no further step, treats a step in flight as
+    "may have run", and compensates what ran, last first, to end COMPENSATED (or FAILED if a
+    compensation cannot finish). Who cancelled it and why go into the saga (cancelled_by,
+    cancel_reason, cancelled_at), its SAGA_CANCELLED event and the logs. The cancel is logged
+    before the answer and works whichever replica drives the saga. Already COMPENSATING, or
+    cancelled before: OK, it keeps its course. COMPLETED, COMPENSATED (not by a cancel) or
+    FAILED: FAILED_PRECONDITION (SAGA_NOT_CANCELLABLE; a FAILED saga needs ResumeSaga).
+    Returns the saga as it stands once the cancel is logged.
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetStatsRequest, _orchestrator_pb2.Stats]  # type: ignore[assignment]
     """Counts by saga state and by step state (the original status tracking)."""
@@ -189,6 +209,22 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_pb2.Saga, _abc.Awaitable[_orchestrator_pb2.Saga]]:
         """Operator retry of a FAILED saga (or a stuck RUNNING/COMPENSATING one): drives it again.
         `clear_faults` drops the injected fault plan first.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelSaga(
+        self,
+        request: _orchestrator_pb2.CancelSagaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.Saga, _abc.Awaitable[_orchestrator_pb2.Saga]]:
+        """Operator stop of a RUNNING saga: it starts no further step, treats a step in flight as
+        "may have run", and compensates what ran, last first, to end COMPENSATED (or FAILED if a
+        compensation cannot finish). Who cancelled it and why go into the saga (cancelled_by,
+        cancel_reason, cancelled_at), its SAGA_CANCELLED event and the logs. The cancel is logged
+        before the answer and works whichever replica drives the saga. Already COMPENSATING, or
+        cancelled before: OK, it keeps its course. COMPLETED, COMPENSATED (not by a cancel) or
+        FAILED: FAILED_PRECONDITION (SAGA_NOT_CANCELLABLE; a FAILED saga needs ResumeSaga).
+        Returns the saga as it stands once the cancel is logged.
         """
 
     @_abc_1.abstractmethod
