@@ -4,6 +4,7 @@ confirmation, then the job's progress until every matched FAILED saga is resumed
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -46,7 +47,10 @@ def status_of(base_url: str, saga_id: str) -> str:
 def test_bulk_resume_counts_confirms_and_shows_progress(page: Page, base_url: str) -> None:
     sagas = [failed_booking(base_url) for _ in range(2)]
     assert [s["status"] for s in sagas] == ["FAILED", "FAILED"], sagas
-    page.goto(f"/sagas/bulk?status=failed&customer={CUSTOMER}&since=1h")
+    # From the saga list's filter to the bulk page, with the same filter.
+    page.goto(f"/sagas?status=failed&customer={CUSTOMER}&since=1h")
+    tid(page, "bulk-link").click()
+    expect(page).to_have_url(re.compile(r"/sagas/bulk\?.*customer=LOY-1006"))
     expect(tid(page, "bulk-filter")).to_contain_text(f"state FAILED, customer {CUSTOMER}")
     expect(tid(page, "bulk-count")).to_have_text("2 sagas match (dry run).")
     expect(tid(page, "bulk-confirm")).to_have_text("Resume 2 sagas")
