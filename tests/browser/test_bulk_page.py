@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.test_dashboard_sagas import post, terminal, tid
 from tests.support.dates import flight_id
 
-CUSTOMER = "LOY-1006"  # no other browser test books for this customer
+CUSTOMER = "LOY-1005"  # no other browser test books for this customer
 
 
 def failed_booking(base_url: str) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def test_bulk_resume_counts_confirms_and_shows_progress(page: Page, base_url: st
     # From the saga list's filter to the bulk page, with the same filter.
     page.goto(f"/sagas?status=failed&customer={CUSTOMER}&since=1h")
     tid(page, "bulk-link").click()
-    expect(page).to_have_url(re.compile(r"/sagas/bulk\?.*customer=LOY-1006"))
+    expect(page).to_have_url(re.compile(r"/sagas/bulk\?.*customer=LOY-1005"))
     expect(tid(page, "bulk-filter")).to_contain_text(f"state FAILED, customer {CUSTOMER}")
     expect(tid(page, "bulk-count")).to_have_text("2 sagas match (dry run).")
     expect(tid(page, "bulk-confirm")).to_have_text("Resume 2 sagas")
