@@ -231,6 +231,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             sagas=[self._shown(s) for s in page.sagas],
             next_page_token=page_tokens.encode(page.after, query.fingerprint()),
             total=page.total,
+            total_capped=page.total_capped,
         )
 
     def _query(self, request: pb.ListSagasRequest) -> SagaQuery:
