@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from sagas.booking import PROCESS_PAYMENT, STEP_ORDER
 from sagas.peers import Addrs
-from scenario_matrix import matrix, report
-from scenario_matrix.columns import COLUMNS
+from testkit.matrix import matrix, report
+from testkit.matrix.columns import COLUMNS
 from tests.browser.conftest import SCREENSHOTS
 from tests.support.dashboard_stack import StackThread
 

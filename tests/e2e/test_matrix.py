@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_matrix.columns import COLUMNS
+from testkit.matrix.columns import COLUMNS
 from tests.e2e.tools import FLIGHTSAGA, STEPS, run
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,9 @@ import pytest
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagas.booking import PROCESS_PAYMENT, RESERVE_SEAT, STEP_ORDER
 from sagas.peers import Peers
-from scenario_matrix import cells
-from scenario_matrix.columns import COLUMNS, Column, During, Expect, Scenario
-from scenario_matrix.effects import Effect
+from testkit.matrix import cells
+from testkit.matrix.columns import COLUMNS, Column, During, Expect, Scenario
+from testkit.matrix.effects import Effect
 from tests.support.dates import flight_id
 from tests.support.stack import Stack, running_stack
 

@@ -10,11 +10,11 @@ import pytest
 from chaos.records import BookingRow, Hold, ParticipantRecords
 from cli.main import parser
 from sagas.booking import STEP_ORDER
-from scenario_matrix import report
-from scenario_matrix.cells import Stop, plan_cells
-from scenario_matrix.cli import options
-from scenario_matrix.columns import COLUMNS, Column, NotApplicable
-from scenario_matrix.effects import Effect, classify
+from testkit.matrix import report
+from testkit.matrix.cells import Stop, plan_cells
+from testkit.matrix.cli import options
+from testkit.matrix.columns import COLUMNS, Column, NotApplicable
+from testkit.matrix.effects import Effect, classify
 
 SEAT, LOYALTY, PAYMENT, BOOKING = STEP_ORDER
 N, E, U = Effect.NONE, Effect.EFFECTIVE, Effect.UNDONE

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos.invariants import Violation
-from scenario_matrix.cells import Cell, Stop, saga_link
-from scenario_matrix.columns import Column
+from testkit.matrix.cells import Cell, Stop, saga_link
+from testkit.matrix.columns import Column
 
 JSON_NAME = "saga_test_report.json"
 HTML_NAME = "saga_test_report.html"

@@ -24,9 +24,9 @@ from chaos.workload import flight_pool
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagas.booking import STEP_ORDER
 from sagas.peers import Addrs, Peers
-from scenario_matrix import cells as cellmod
-from scenario_matrix import effects, report
-from scenario_matrix.columns import COLUMNS, Column
+from testkit.matrix import cells as cellmod
+from testkit.matrix import effects, report
+from testkit.matrix.columns import COLUMNS, Column
 
 FLIGHTS = 4  # cells are spread over this many flights of the chaos pool's route
 

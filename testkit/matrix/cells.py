@@ -17,8 +17,8 @@ import grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import booking
 from sagas.peers import Peers
-from scenario_matrix import effects
-from scenario_matrix.columns import COMPENSATED, COMPLETED, FAILED, Column, Expect, Scenario
+from testkit.matrix import effects
+from testkit.matrix.columns import COMPENSATED, COMPLETED, FAILED, Column, Expect, Scenario
 
 ACCOUNT = "LOY-1004"
 POINTS = 5  # > 0, so that the loyalty step has an effect to check

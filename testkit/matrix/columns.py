@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scenario_matrix.effects import Effect
+from testkit.matrix.effects import Effect
 
 COMPLETED, COMPENSATED, FAILED = "COMPLETED", "COMPENSATED", "FAILED"
 NOT_EFFECTIVE = frozenset({Effect.NONE, Effect.UNDONE})  # never ran, or ran and was undone
