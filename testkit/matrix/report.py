@@ -27,6 +27,8 @@ def _stop(s: Stop, steps: Sequence[str]) -> dict[str, Any]:
         "label": s.label,
         "expected_status": s.expected.status,
         "status": s.status,
+        "expected_cancelled": s.expected.cancelled,
+        "cancelled_by": s.cancelled_by,
         "expected_compensations": list(s.expected.compensations),
         "compensations": s.compensations,
         "expected_effects": {
