@@ -1,17 +1,24 @@
 """What a step left at its participant for one saga: none, effective, or undone.
 
-The one place that knows how each participant's read RPC shows an effect (through
-chaos.records); switch `read` to a uniform records service here and nothing else changes.
+Every participant is read the same way, through the Records service each one registers
+(GetSagaRecords: its barrier marks and its business effects): a step with no effect never took
+effect; one whose compensation was applied over an effect is undone; otherwise it stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chaos.records import ParticipantRecords, read_participants
-from sagas.booking import CONFIRM_BOOKING, DEDUCT_LOYALTY_POINTS, PROCESS_PAYMENT, RESERVE_SEAT
+import grpc
+
+from chaos.records import bounded
+from flightsaga.v1 import records_pb2, records_pb2_grpc
+from sagas.booking import BOOK_FLIGHT
 from sagas.peers import Peers
+
+READ_TIMEOUT_S = 30.0
 
 
 class Effect(StrEnum):
@@ -20,45 +27,58 @@ class Effect(StrEnum):
     UNDONE = "undone"  # the effect was made, then reversed by the compensation
 
 
-def _seat(r: ParticipantRecords) -> Effect:
-    if not r.holds:
-        return Effect.NONE
-    return Effect.EFFECTIVE if any(h.active for h in r.holds) else Effect.UNDONE
+@dataclass(frozen=True)
+class StepRecords:
+    """One step's records at its participant: the step's barrier marks and the effects."""
+
+    marks: tuple[tuple[str, str], ...] = ()  # (op, outcome), oldest first
+    effects: tuple[str, ...] = ()  # effect kinds, oldest first
+
+    @classmethod
+    def of(cls, step: str, reply: records_pb2.SagaRecords) -> StepRecords:
+        marks = tuple((b.op, b.outcome) for b in reply.barrier if b.step == step)
+        return cls(marks, tuple(e.kind for e in reply.effects))
+
+    @property
+    def effect(self) -> Effect:
+        if not self.effects:
+            return Effect.NONE
+        return Effect.UNDONE if ("compensate", "applied") in self.marks else Effect.EFFECTIVE
 
 
-def _loyalty(r: ParticipantRecords) -> Effect:
-    if not r.movements:
-        return Effect.NONE
-    return Effect.EFFECTIVE if sum(m[2] for m in r.movements) else Effect.UNDONE
+@dataclass
+class SagaRecords:
+    """One saga's records at every step's participant (wire step name -> its records)."""
+
+    saga_id: str
+    steps: dict[str, StepRecords] = field(default_factory=dict)
+    read_error: str = ""
 
 
-def _payment(r: ParticipantRecords) -> Effect:
-    if not r.charges:
-        return Effect.NONE
-    charged = sum(cents for _, cents in r.charges)
-    return Effect.EFFECTIVE if charged != sum(r.refunds) else Effect.UNDONE
+def classify(records: SagaRecords) -> dict[str, Effect]:
+    """Each step's effect, by wire step name (a step its participant did not answer for: none)."""
+    return {s.name: records.steps.get(s.name, StepRecords()).effect for s in BOOK_FLIGHT.steps}
 
 
-def _booking(r: ParticipantRecords) -> Effect:
-    if not r.bookings:
-        return Effect.NONE
-    live = any(b.status != "CANCELLED" for b in r.bookings)
-    return Effect.EFFECTIVE if live else Effect.UNDONE
+async def read(peers: Peers, saga_ids: Iterable[str]) -> dict[str, SagaRecords]:
+    """Every step's participant's records of these sagas (read errors kept in `read_error`)."""
+    stubs = {
+        s.name: records_pb2_grpc.RecordsStub(peers.channel(s.participant.name))
+        for s in BOOK_FLIGHT.steps
+    }
+    out: dict[str, SagaRecords] = {}
 
+    async def one(saga_id: str) -> None:
+        rec = out[saga_id] = SagaRecords(saga_id)
+        req = records_pb2.GetSagaRecordsRequest(saga_id=saga_id)
+        try:
+            replies = [
+                await stub.GetSagaRecords(req, timeout=READ_TIMEOUT_S) for stub in stubs.values()
+            ]
+        except grpc.aio.AioRpcError as exc:
+            rec.read_error = f"{exc.code().name}: {exc.details()}"
+            return
+        rec.steps = {step: StepRecords.of(step, r) for step, r in zip(stubs, replies, strict=True)}
 
-BY_STEP: dict[str, Callable[[ParticipantRecords], Effect]] = {
-    RESERVE_SEAT: _seat,
-    DEDUCT_LOYALTY_POINTS: _loyalty,
-    PROCESS_PAYMENT: _payment,
-    CONFIRM_BOOKING: _booking,
-}
-
-
-def classify(records: ParticipantRecords) -> dict[str, Effect]:
-    """Each step's effect, by wire step name."""
-    return {step: judge(records) for step, judge in BY_STEP.items()}
-
-
-async def read(peers: Peers, saga_ids: Iterable[str]) -> dict[str, ParticipantRecords]:
-    """Every participant's records of these sagas (read errors are kept in `read_error`)."""
-    return await read_participants(peers, saga_ids, limit=8)
+    await bounded(list(saga_ids), one, 8)
+    return out
