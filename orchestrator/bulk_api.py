@@ -18,7 +18,6 @@ from orchestrator.engine import bulk_sql
 from orchestrator.engine.bulk_jobs import BulkJobs
 from orchestrator.engine.bulk_sql import BulkJob
 from orchestrator.engine.model import now
-from orchestrator.engine.saga_query import count
 from sagakit import auth, validate
 from sagakit.db import Conn
 from sagakit.errors import AlreadyExists, InvalidArgument, NotFound, Reason
@@ -98,7 +97,7 @@ class BulkJobsApi:
         db = self.bulk.store.db
 
         def tx(conn: Conn) -> tuple[BulkJob, bool]:
-            return bulk_sql.insert(conn, replace(job, matched=count(conn, job.query)))
+            return bulk_sql.insert(conn, replace(job, matched=bulk_sql.matching(conn, job.query)))
 
         stored, created = await db.transaction(tx)
         if not created and (stored.action, stored.dry_run) != (job.action, job.dry_run):

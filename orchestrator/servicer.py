@@ -235,6 +235,7 @@ class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServic
             sagas=[self._shown(s) for s in page.sagas],
             next_page_token=page_tokens.encode(page.after, query.fingerprint()),
             total=page.total,
+            total_capped=page.total_capped,
         )
 
     def _query(self, request: pb.ListSagasRequest) -> SagaQuery:

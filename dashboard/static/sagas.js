@@ -138,7 +138,11 @@ function drawBulkLink(filter) {
   link.hidden = !canBulk;
 }
 
+// Each load's number: a slow answer to an older filter must not draw over a newer one.
+let loads = 0;
+
 async function loadSagas() {
+  const mine = ++loads;
   const filter = filterParams();
   const params = new URLSearchParams(filter);
   if (page > 0) for (const [name, moment] of Object.entries(fixed)) params.set(name, moment);
@@ -147,19 +151,23 @@ async function loadSagas() {
   drawBulkLink(filter);
   try {
     const data = await api("GET", `/api/sagas?${params}`);
+    const types = await typesFor(data.sagas);
+    if (mine !== loads) return;
     if (page === 0) fixed = data.fixed || {};
     clearFieldErrors($("#filter-form"));
-    const types = await typesFor(data.sagas);
     $("#sagas-body").replaceChildren(...data.sagas.map((saga) => row(saga, types)));
     $("#sagas-body").closest("table").classList.toggle("has-kinds", !data.sagas.every(isBooking));
     $("#no-sagas").textContent = filter.toString() ? "No saga matches the filter." : "No sagas yet.";
     $("#no-sagas").hidden = data.sagas.length > 0;
-    $("#total").textContent = `${data.total} saga${data.total === 1 ? "" : "s"}`;
+    // A broad filter's count stops at 10,000 (the orchestrator says so): "10,000+ sagas".
+    const count = data.total_capped ? `${data.total.toLocaleString("en")}+` : `${data.total}`;
+    $("#total").textContent = `${count} saga${data.total === 1 && !data.total_capped ? "" : "s"}`;
     tokens[page + 1] = data.next_page_token || "";
     $("#next").disabled = !data.next_page_token;
     $("#prev").disabled = page === 0;
     $("#page-label").textContent = `page ${page + 1}`;
   } catch (err) {
+    if (mine !== loads) return;
     if (err.status === 400 && err.field) showFieldError($("#filter-form"), err);
     else message(err.message);
   }

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from orchestrator.engine.errors import LeaseLost
 from orchestrator.engine.model import SagaStatus, now
-from orchestrator.engine.saga_query import Key, SagaQuery
+from orchestrator.engine.saga_query import Key, SagaQuery, count, where
 from sagakit.db import Conn
 
 # Job states (the API's BulkJobState without its prefix).
@@ -110,6 +110,15 @@ def insert(conn: Conn, job: BulkJob) -> tuple[BulkJob, bool]:
         ),
     )  # fmt: skip
     return job, True
+
+
+def matching(conn: Conn, q: SagaQuery) -> int:
+    """How many sagas a job's query matches, exactly (a list's count stops at a cap; a job's
+    progress needs the whole figure, read once per job)."""
+    if q.by_status_only:
+        return count(conn, q)[0]
+    body, _, args = where(q)
+    return int(conn.execute(f"SELECT COUNT(*) {body}", args).fetchone()[0])
 
 
 def get(conn: Conn, job_id: str) -> BulkJob | None:

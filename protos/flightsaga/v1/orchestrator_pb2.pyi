@@ -638,10 +638,15 @@ class ListSagasResponse(_message.Message):
     SAGAS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """empty on the last page"""
     total: _builtins.int
     """sagas matching the filter"""
+    total_capped: _builtins.bool
+    """Set when more than `total` sagas match: a filter other than statuses alone stops counting
+    at 10,000, so a broad filter's list costs the same whatever the log's size.
+    """
     @_builtins.property
     def sagas(self) -> _containers.RepeatedCompositeFieldContainer[Global___Saga]: ...
     def __init__(
@@ -650,10 +655,11 @@ class ListSagasResponse(_message.Message):
         sagas: _abc.Iterable[Global___Saga] | None = ...,
         next_page_token: _builtins.str = ...,
         total: _builtins.int = ...,
+        total_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sagas", b"sagas", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sagas", b"sagas", "total", b"total", "total_capped", b"total_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
