@@ -15,8 +15,10 @@ from google.protobuf.message import Message
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import orchestrator_pb2_grpc
 from orchestrator import booking_saga, page_tokens, saga_filter
+from orchestrator.bulk_api import BulkJobsApi
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.doors import Doors, SagaDoor
+from orchestrator.engine.bulk_jobs import BulkJobs
 from orchestrator.engine.errors import NotCancellable, NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
@@ -42,7 +44,7 @@ MAX_CANCEL_REASON = 500
 ANONYMOUS = "anonymous"
 
 
-class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(
         self,
         runner: SagaRunner,
@@ -50,7 +52,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         fault_injection: bool,
         default_delay_ms: int,
         counts: SagaCounts,
+        bulk: BulkJobs,
     ) -> None:
+        self.bulk = bulk
         self.counts = counts
         self.runner = runner
         self.doors = doors
