@@ -207,7 +207,8 @@ def _pruner(store: SagaStore, counts: SagaCounts) -> Callable[[str, int], Awaita
                 done.never_logged,
                 done.sagas,
             )
-        return done.sagas
+        # A full batch of either sagas or ended bulk jobs: more may be left, go on.
+        return max(done.sagas, done.jobs)
 
     return prune
 

@@ -22,6 +22,7 @@ PLANNED, RUNNING, STOPPING, STOPPED, DONE, FAILED = (
     "FAILED",
 )
 LIVE = (RUNNING, STOPPING)  # a replica drives these
+ENDED = (PLANNED, STOPPED, DONE, FAILED)  # nothing changes these any more (a dry run: PLANNED)
 # A saga's outcome in a job ('' while it is taken in hand and not yet acted on).
 ACTED, SKIPPED, REFUSED = "done", "skipped", "failed"
 
@@ -225,6 +226,25 @@ def renew(conn: Conn, job: BulkJob, expires: float) -> None:
 
 def fail(conn: Conn, job: BulkJob, error: str) -> None:
     _fenced(conn, job, "state=?, last_error=?", (FAILED, error))
+
+
+def prune_jobs(conn: Conn, ended_before: str, limit: int) -> int:
+    """Retention: up to `limit` jobs that ended before `ended_before` (their last write), with
+    the sagas they took in hand; in the caller's transaction (SagaStore.prune)."""
+    marks = ",".join("?" * len(ENDED))
+    ids = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT job_id FROM bulk_jobs WHERE state IN ({marks}) AND updated_at < ?"
+            " ORDER BY updated_at LIMIT ?",
+            (*ENDED, ended_before, limit),
+        )
+    ]
+    if ids:
+        jobs = ",".join("?" * len(ids))
+        conn.execute(f"DELETE FROM bulk_job_sagas WHERE job_id IN ({jobs})", ids)
+        conn.execute(f"DELETE FROM bulk_jobs WHERE job_id IN ({jobs})", ids)
+    return len(ids)
 
 
 def _among(conn: Conn, saga_ids: list[str], sql: str, args: tuple[object, ...]) -> set[str]:
