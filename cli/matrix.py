@@ -1,10 +1,10 @@
 """`flightsaga matrix`: every fault kind against every step (arguments and run live in
-scenario_matrix.cli)."""
+testkit.matrix.cli)."""
 
 from __future__ import annotations
 
 from cli.common import Command, Subparsers
-from scenario_matrix.cli import add_arguments, run
+from testkit.matrix.cli import add_arguments, run
 
 
 def add_commands(sub: Subparsers) -> dict[str, Command]:

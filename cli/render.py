@@ -258,7 +258,8 @@ def list_text(
     more = (
         f"; next page: --page-token {page.next_page_token}{again}" if page.next_page_token else ""
     )
-    footer = f"showing {len(page.sagas)} of {page.total} {kind}{more}"
+    of = f"{page.total:,}+" if page.total_capped else str(page.total)
+    footer = f"showing {len(page.sagas)} of {of} {kind}{more}"
     return "\n".join([LIST_HEADER, *(saga_row(s) for s in page.sagas), footer])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli import render
+from cli import bulk, render
 from cli.common import EXIT_NOT_CONFIRMED, EXIT_OK, Command, Subparsers
 from cli.list_sagas import add_list, list_sagas
 from cli.remote import on_stack
@@ -22,12 +22,21 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         c = sub.add_parser(name, help=text)
         c.add_argument("saga_id", help="a saga id, or `latest`")
         c.add_argument("--json", action="store_true")
-    rs = sub.add_parser("resume", help="operator retry of a FAILED saga")
-    rs.add_argument("saga_id", help="a saga id, or `latest`")
+    rs = sub.add_parser(
+        "resume", help="operator retry of a FAILED saga, or of all a filter matches"
+    )
+    rs.add_argument("saga_id", nargs="?", default="", help="a saga id, or `latest`")
     rs.add_argument("--clear-faults", action="store_true", help="drop the injected faults first")
     rs.add_argument("--json", action="store_true")
-    cn = sub.add_parser("cancel", help="operator stop of a running saga: it compensates what ran")
-    cn.add_argument("saga_id", help="a saga id, or `latest`")
+    bulk.add_bulk_options(rs)
+    # The filter's --reason (a failure's) gives way to the cancel's own (why), added after it.
+    cn = sub.add_parser(
+        "cancel",
+        help="operator stop of a running saga, or of all a filter matches: it compensates",
+        conflict_handler="resolve",
+    )
+    cn.add_argument("saga_id", nargs="?", default="", help="a saga id, or `latest`")
+    bulk.add_bulk_options(cn)
     cn.add_argument("--reason", required=True, help="why: kept with the saga and in its events")
     cn.add_argument("--wait", action="store_true", help="answer once the saga has ended")
     cn.add_argument("--json", action="store_true")
@@ -49,8 +58,8 @@ def add_commands(sub: Subparsers) -> dict[str, Command]:
         "start": on_stack(start),
         "get": on_stack(get),
         "watch": on_stack(watch),
-        "resume": on_stack(resume),
-        "cancel": on_stack(cancel),
+        "resume": on_stack(bulk.single_or_bulk(resume, pb.BULK_RESUME)),
+        "cancel": on_stack(bulk.single_or_bulk(cancel, pb.BULK_CANCEL)),
         "list": on_stack(list_sagas),
         "stats": on_stack(stats),
     }

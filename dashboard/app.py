@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard.config import DashboardConfig
 from dashboard.errors import add_handlers
 from dashboard.middleware import CorrelationMiddleware
-from dashboard.routes import declaration, flights, pages, saga_list, sagas, session
+from dashboard.routes import bulk, declaration, flights, pages, saga_list, sagas, session
 from dashboard.security import SecurityMiddleware
 from dashboard.state import Dashboard
 
@@ -54,6 +54,7 @@ def create_app(config: DashboardConfig) -> FastAPI:
     app.add_middleware(CorrelationMiddleware)
     add_handlers(app)
     app.include_router(pages.router)
+    app.include_router(bulk.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(saga_list.router)
     app.include_router(sagas.router)

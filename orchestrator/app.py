@@ -8,11 +8,12 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator import booking_saga, from_declaration
+from orchestrator import booking_saga, bulk_actions, from_declaration
 from orchestrator.admission import Admission, logged_key
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
+from orchestrator.engine.bulk_jobs import BulkJobs
 from orchestrator.engine.definition import RetryPolicy
 from orchestrator.engine.observer import Observers
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
@@ -49,6 +50,10 @@ ROLE_RULES: dict[str, tuple[str, ...]] = {
     "CancelSaga": (OPERATOR,),
     "StartSaga": (BOOKER, OPERATOR),
     "ListSagaTypes": (READER, BOOKER, OPERATOR),
+    "StartBulkJob": (OPERATOR,),
+    "GetBulkJob": (OPERATOR,),
+    "StopBulkJob": (OPERATOR,),
+    "ListBulkJobs": (OPERATOR,),
 }
 # Fault injection breaks bookings on purpose: operators only.
 PRIVILEGED_METADATA: dict[str, tuple[str, ...]] = {"x-fail-at": (OPERATOR,), "x-fault": (OPERATOR,)}
@@ -99,16 +104,27 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observers.observers.insert(0, SagaTracer(tracing.tracer))
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
-    admission = Admission(
-        config.max_in_flight, lambda: len(runner.drivers.tasks), logged_key(store)
+    bulk = BulkJobs(
+        store,
+        bulk_actions.actions(runner),
+        config.orchestrator_id,
+        config.lease_ttl,
+        busy=lambda: len(runner.driving()) >= config.max_driving,
     )
+    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     servicer = OrchestratorServicer(
-        runner, doors, config.service.fault_injection, default_delay_ms(config), counts, admission
+        runner,
+        doors,
+        config.service.fault_injection,
+        default_delay_ms(config),
+        counts,
+        bulk,
+        admission,
     )
     retention = Retention(
         "finished sagas", config.saga_retention, config.retention, _pruner(store, counts)
     )
-    life = _Lifecycle(store, runner, counts, retention, peers, log_file)
+    life = _Lifecycle(store, runner, counts, retention, peers, log_file, bulk)
     return GrpcApp(
         name="orchestrator",
         services=[
@@ -199,7 +215,8 @@ def _pruner(store: SagaStore, counts: SagaCounts) -> Callable[[str, int], Awaita
                 done.never_logged,
                 done.sagas,
             )
-        return done.sagas
+        # A full batch of either sagas or ended bulk jobs: more may be left, go on.
+        return max(done.sagas, done.jobs)
 
     return prune
 
@@ -215,7 +232,9 @@ class _Lifecycle:
         retention: Retention,
         peers: Peers,
         log_file: BookingsLog | None,
+        bulk: BulkJobs,
     ) -> None:
+        self.bulk = bulk
         self.store = store
         self.runner = runner
         self.counts = counts
@@ -238,6 +257,7 @@ class _Lifecycle:
         if self.counts.shared:
             self.refresher.append(asyncio.create_task(self._refresh_counts(), name="saga-counts"))
         self.retention.start()
+        self.bulk.start()
 
     async def _refresh_counts(self) -> None:
         """The gauges of a shared log: its counts, read every SHARED_REFRESH_S."""
@@ -249,6 +269,7 @@ class _Lifecycle:
                 log.warning("could not count the saga log for the gauges; trying again")
 
     async def stop(self) -> None:
+        await self.bulk.stop()
         await self.retention.stop()
         for task in self.refresher:
             task.cancel()

@@ -264,6 +264,25 @@ class OrchestratorClient:
         assert isinstance(reply, orchestrator_pb2.Saga)
         return reply
 
+    async def start_bulk_job(
+        self, request: orchestrator_pb2.StartBulkJobRequest
+    ) -> orchestrator_pb2.BulkJob:
+        """A bulk resume or cancel by filter (or its dry run); see docs/api.md."""
+        reply = await self._call("StartBulkJob", request)
+        assert isinstance(reply, orchestrator_pb2.BulkJob)
+        return reply
+
+    async def bulk_job(self, job_id: str, stop: bool = False) -> orchestrator_pb2.BulkJob:
+        """A bulk job's progress; `stop`: ask it to stop first."""
+        method, request = (
+            ("StopBulkJob", orchestrator_pb2.StopBulkJobRequest(job_id=job_id))
+            if stop
+            else ("GetBulkJob", orchestrator_pb2.GetBulkJobRequest(job_id=job_id))
+        )
+        reply = await self._call(method, request)
+        assert isinstance(reply, orchestrator_pb2.BulkJob)
+        return reply
+
     async def cancel(self, saga_id: str, reason: str) -> orchestrator_pb2.Saga:
         """Operator stop of a running saga: it compensates what ran (CancelSaga)."""
         reply = await self._call(

@@ -16,8 +16,10 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import orchestrator_pb2_grpc
 from orchestrator import booking_saga, page_tokens, saga_filter
 from orchestrator.admission import Admission
+from orchestrator.bulk_api import BulkJobsApi
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.doors import Doors, SagaDoor
+from orchestrator.engine.bulk_jobs import BulkJobs
 from orchestrator.engine.errors import NotCancellable, NotResumable, SagaNotFound
 from orchestrator.engine.model import SagaRecord, SagaStatus
 from orchestrator.engine.runner import SagaRunner
@@ -43,7 +45,7 @@ MAX_CANCEL_REASON = 500
 ANONYMOUS = "anonymous"
 
 
-class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(
         self,
         runner: SagaRunner,
@@ -51,8 +53,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         fault_injection: bool,
         default_delay_ms: int,
         counts: SagaCounts,
+        bulk: BulkJobs,
         admission: Admission | None = None,
     ) -> None:
+        self.bulk = bulk
         self.counts = counts
         self.admission = admission
         self.runner = runner
@@ -249,6 +253,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             sagas=[self._shown(s) for s in page.sagas],
             next_page_token=page_tokens.encode(page.after, query.fingerprint()),
             total=page.total,
+            total_capped=page.total_capped,
         )
 
     def _query(self, request: pb.ListSagasRequest) -> SagaQuery:

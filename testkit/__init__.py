@@ -1,6 +1,7 @@
 """A testing kit for saga authors: participant conformance (does a service keep the contract
 the orchestrator relies on?), usable from the CLI (`flightsaga conform`) and from pytest
-(testkit.pytest_plugin). Lives beside the services, not in sagakit: it is a client of them.
+(testkit.pytest_plugin), and the scenario matrix (testkit.matrix, `flightsaga matrix`). Lives
+beside the services, not in sagakit: it is a client of them.
 """
 
 from testkit.conformance import CLAUSES, conform

@@ -159,7 +159,9 @@ async function loadSagas() {
     $("#sagas-body").closest("table").classList.toggle("has-kinds", !data.sagas.every(isBooking));
     $("#no-sagas").textContent = filter.toString() ? "No saga matches the filter." : "No sagas yet.";
     $("#no-sagas").hidden = data.sagas.length > 0;
-    $("#total").textContent = `${data.total} saga${data.total === 1 ? "" : "s"}`;
+    // A broad filter's count stops at 10,000 (the orchestrator says so): "10,000+ sagas".
+    const count = data.total_capped ? `${data.total.toLocaleString("en")}+` : `${data.total}`;
+    $("#total").textContent = `${count} saga${data.total === 1 && !data.total_capped ? "" : "s"}`;
     tokens[page + 1] = data.next_page_token || "";
     $("#next").disabled = !data.next_page_token;
     $("#prev").disabled = page === 0;

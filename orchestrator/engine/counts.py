@@ -36,11 +36,13 @@ COUNT = (
 @dataclass(frozen=True)
 class Pruned:
     """One retention batch: how many sagas went, how many of them a bookings log never got
-    (their outbox rows were still there), and what they counted for (SagaStore.stats keys)."""
+    (their outbox rows were still there), what they counted for (SagaStore.stats keys), and
+    how many ended bulk jobs went with them (SagaStore.prune)."""
 
     sagas: int
     never_logged: int
     counts: Counter[str]
+    jobs: int = 0
 
 
 def finished_counts(saga: SagaRecord, stripe: int) -> list[tuple[int, str, int]]:
@@ -118,7 +120,8 @@ def prune(conn: Conn, finished_before: str, limit: int, shared: bool) -> Pruned 
     conn.executemany(COUNT, [(PRUNE_STRIPE, k, -n) for k, n in gone.items()])
     undelivered = conn.execute(f"DELETE FROM saga_outbox WHERE saga_id IN ({marks})", ids)
     outbox = max(0, undelivered.rowcount)
-    for table in ("saga_events", "saga_steps", "saga_leases", "saga_flights", "sagas"):
+    tables = ("saga_events", "saga_steps", "saga_leases", "saga_flights", "bulk_job_sagas", "sagas")
+    for table in tables:
         conn.execute(f"DELETE FROM {table} WHERE saga_id IN ({marks})", ids)
     return Pruned(len(ids), outbox, gone)
 

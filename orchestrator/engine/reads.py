@@ -14,6 +14,7 @@ from sagakit.db import Conn
 class Page:
     sagas: list[SagaRecord]
     total: int
+    total_capped: bool  # more than `total` match (counting stopped at saga_query.COUNT_CAP)
     # Where the next page starts: the last saga's (created_at, saga_id), or None at the end.
     after: Key | None
 
@@ -27,7 +28,8 @@ def page(conn: Conn, query: SagaQuery, limit: int, after: Key | None) -> Page:
     loaded = {s.saga_id: s for s in load(conn, f"saga_id IN ({marks})", ids)} if ids else {}
     # A saga pruned between the two reads is left out.
     sagas = [loaded[i] for i in ids if i in loaded]
-    return Page(sagas, count(conn, query), found[-1] if more else None)
+    total, capped = count(conn, query)
+    return Page(sagas, total, capped, found[-1] if more else None)
 
 
 def events(conn: Conn, saga_id: str, after_seq: int) -> list[SagaEvent]:

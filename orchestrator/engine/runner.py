@@ -235,7 +235,10 @@ class SagaRunner:
 
     # ---- an operator's resume ---------------------------------------------------------
 
-    async def resume(self, saga_id: str, clear_options: bool) -> SagaRecord:
+    async def resume(
+        self, saga_id: str, clear_options: bool, note: str = "operator resume"
+    ) -> SagaRecord:
+        """`note`: the message of the SAGA_RESUMED event (a bulk job's mark)."""
         saga = await self.get(saga_id)
         if saga is None:
             raise SagaNotFound(saga_id)
@@ -257,9 +260,9 @@ class SagaRunner:
             holder = await self.store.owner(saga_id)
             if holder is not None and holder[0] != self.settings.owner and holder[1] > time.time():
                 return saga  # another replica drives it
-        return await self._take_and_drive(saga_id, clear_options)
+        return await self._take_and_drive(saga_id, clear_options, note)
 
-    async def _take_and_drive(self, saga_id: str, clear_options: bool) -> SagaRecord:
+    async def _take_and_drive(self, saga_id: str, clear_options: bool, note: str) -> SagaRecord:
         """Take the lease whoever holds it (a replica driving it with the faults to clear is
         fenced off from now on), and resume from what the log says now."""
         held_until = time.monotonic() + self.settings.lease_ttl
@@ -276,7 +279,7 @@ class SagaRunner:
             _reopen_failed(saga)
         self.leases.until[saga_id] = held_until
         await self.transitions.write_transition(
-            saga, saga.steps, SagaEventType.SAGA_RESUMED, message="operator resume"
+            saga, saga.steps, SagaEventType.SAGA_RESUMED, message=note
         )
         context.correlation_id.set(saga.correlation_id)
         log.warning("[SAGA] resumed by operator")

@@ -100,11 +100,19 @@ def keys(conn: Conn, q: SagaQuery, after: Key | None, limit: int) -> list[Key]:
     return [(r[0], r[1]) for r in conn.execute(sql, [*args, limit]).fetchall()]
 
 
-def count(conn: Conn, q: SagaQuery) -> int:
-    """How many sagas match; a query by status alone does not scan the finished sagas."""
+# A filter's count stops here: counting every match of a broad filter (one saga type, a wide
+# time range) would grow with the log, and a list needs "more than this many", not the figure.
+COUNT_CAP = 10_000
+
+
+def count(conn: Conn, q: SagaQuery) -> tuple[int, bool]:
+    """How many sagas match, and whether counting stopped at COUNT_CAP (then the figure is
+    COUNT_CAP and more match). Statuses alone are read from the counts table: exact."""
     if q.by_status_only:
         if not q.statuses:
-            return total(conn, None)
-        return sum(total(conn, s) for s in set(q.statuses))
+            return total(conn, None), False
+        return sum(total(conn, s) for s in set(q.statuses)), False
     body, _, args = where(q)
-    return int(conn.execute(f"SELECT COUNT(*) {body}", args).fetchone()[0])
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 {body} LIMIT {COUNT_CAP + 1}) AS capped"
+    n = int(conn.execute(sql, args).fetchone()[0])
+    return min(n, COUNT_CAP), n > COUNT_CAP

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from orchestrator.engine.bulk_sql import prune_jobs
 from orchestrator.engine.cancel_sql import pending_cancels, request_cancel
 from orchestrator.engine.counts import COUNT, STRIPES, Pruned, finished_counts
 from orchestrator.engine.counts import prune as prune_batch
@@ -321,12 +323,18 @@ class SagaStore:
     async def prune(self, finished_before: str, limit: int) -> Pruned | None:
         """Retention: delete up to `limit` sagas that finished (COMPLETED or COMPENSATED)
         before `finished_before` (an ISO timestamp), oldest first, with their steps, events,
-        outbox and lease rows, in one transaction. FAILED sagas stay (an operator's). None:
-        another replica is pruning this log right now."""
+        outbox, lease and bulk job rows, and up to `limit` bulk jobs that ended before it, in
+        one transaction. FAILED sagas stay (an operator's). None: another replica is pruning
+        this log right now."""
         shared = self.shared
-        return await self.db.transaction(
-            lambda conn: prune_batch(conn, finished_before, limit, shared)
-        )
+
+        def batch(conn: Conn) -> Pruned | None:
+            done = prune_batch(conn, finished_before, limit, shared)
+            if done is None:
+                return None
+            return replace(done, jobs=prune_jobs(conn, finished_before, limit))
+
+        return await self.db.transaction(batch)
 
 
 def _crash_point(

@@ -35,9 +35,9 @@ def tid(page: Page, testid: str) -> Any:
     return page.get_by_test_id(testid)
 
 
-def start_booking(page: Page, faults: list[str]) -> str:
+def start_booking(page: Page, faults: list[str], customer: str = "LOY-1002") -> str:
     booking = {
-        "customer_id": "LOY-1002",
+        "customer_id": customer,
         "flight_ids": [flight_id("FS101", 2)],
         "passengers": [{"first_name": "Ada", "last_name": "Lovelace"}],
         "loyalty_points": 500,

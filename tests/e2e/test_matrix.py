@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_matrix.columns import COLUMNS
+from testkit.matrix.columns import COLUMNS
 from tests.e2e.tools import FLIGHTSAGA, STEPS, run
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +45,10 @@ def test_every_cell_of_the_matrix_passes_on_a_local_stack(tmp_path: Path) -> Non
         assert s["saga_id"] and s["status"] == s["expected_status"], s
     resumed = [s for s in doc["scenarios"] if s["column"].endswith("+resume")]
     assert [st["status"] for st in resumed[0]["stops"]] == ["FAILED", "COMPENSATED"]
+    cancelled = [s["stops"][0] for s in doc["scenarios"] if s["column"] == "cancel"]
+    assert len(cancelled) == len(STEPS)
+    assert all(st["status"] == "COMPENSATED" and st["cancelled_by"] for st in cancelled)
+    assert [len(st["compensations"]) for st in cancelled] == [1, 2, 3, 4]
 
     page = (out / "saga_test_report.html").read_text()
     first = doc["scenarios"][0]

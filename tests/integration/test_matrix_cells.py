@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
-from sagas.booking import PROCESS_PAYMENT, RESERVE_SEAT, STEP_ORDER
+from sagas.booking import (
+    CONFIRM_BOOKING,
+    DEDUCT_LOYALTY_POINTS,
+    PROCESS_PAYMENT,
+    RESERVE_SEAT,
+    STEP_ORDER,
+)
 from sagas.peers import Peers
-from scenario_matrix import cells
-from scenario_matrix.columns import COLUMNS, Column, During, Expect, Scenario
-from scenario_matrix.effects import Effect
+from testkit.matrix import cells
+from testkit.matrix.columns import CANCEL_REASON, COLUMNS, Column, During, Expect, Scenario
+from testkit.matrix.effects import Effect
 from tests.support.dates import flight_id
 from tests.support.stack import Stack, running_stack
 
@@ -76,3 +82,15 @@ async def test_an_action_during_the_saga_runs_while_the_steps_do_is_in_flight(
     assert cell.passed, cell.stops
     assert f"{PROCESS_PAYMENT}=EXECUTING" in seen
     assert f"{RESERVE_SEAT}=SUCCEEDED" in seen
+
+
+async def test_a_cancel_cell_ends_compensated_with_the_cancel_on_the_saga(stack: Stack) -> None:
+    cancel = next(c for c in COLUMNS if c.name == "cancel")
+    [first, held] = await run_column(stack, cancel, [RESERVE_SEAT, PROCESS_PAYMENT])
+    assert first.passed and held.passed, (first.stops, held.stops, held.problems)
+    [stop] = held.stops
+    assert stop.status == "COMPENSATED"
+    assert stop.compensations == [PROCESS_PAYMENT, DEDUCT_LOYALTY_POINTS, RESERVE_SEAT]
+    assert stop.effects[CONFIRM_BOOKING] == "none"
+    saga = await stack.peers.orchestrator.GetSaga(pb.GetSagaRequest(saga_id=held.saga_id))
+    assert saga.cancel_reason == CANCEL_REASON and saga.cancelled_by

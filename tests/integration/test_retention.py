@@ -241,3 +241,58 @@ async def test_a_saga_older_than_the_barriers_allow_gets_no_call_and_stops_faile
                     await stub.ResumeSaga(pb.ResumeSagaRequest(saga_id=saga.saga_id), timeout=10)
                 assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert "BARRIER_RETENTION" in (refused.value.details() or "")
+
+
+def bulk_rows(url: str) -> tuple[set[str], set[tuple[str, str]]]:
+    jobs = {str(r[0]) for r in execute(url, "SELECT job_id FROM bulk_jobs")}
+    rows = execute(url, "SELECT job_id, saga_id FROM bulk_job_sagas")
+    taken = {(str(j), str(s)) for j, s in rows}
+    return jobs, taken
+
+
+async def test_bulk_jobs_leave_with_their_sagas_and_once_ended_long_ago(
+    tmp_path: Path, database_url: Callable[[str], str]
+) -> None:
+    url = database_url("orchestrator")
+    slow = {**SWEEPS, "RETENTION_EVERY_S": "3600"}
+    async with running_participants(tmp_path, urls=database_url) as addrs:
+        async with running_orchestrator(
+            addrs, tmp_path, urls=database_url, SAGA_RETENTION="1d", **slow
+        ) as addr:
+            stack = Stack(addr, addrs, tmp_path)
+            flight = await first_flight(stack)
+            sagas = [(await book(stack, flight)).saga_id for _ in range(3)]
+            # Two jobs that take every saga in hand (each is COMPLETED: skipped).
+            jobs = [await resume_all(stack, f"job-{i}") for i in range(2)]
+            await close(stack)
+        assert bulk_rows(url) == ({*jobs}, {(j, s) for j in jobs for s in sagas})
+        age_sagas(url, sagas[:2], days=2)
+        execute(url, "UPDATE bulk_jobs SET updated_at=? WHERE job_id=?", (cutoff(2 * DAY), jobs[0]))
+
+        async with running_orchestrator(
+            addrs, tmp_path, urls=database_url, SAGA_RETENTION="1d", **SWEEPS
+        ) as addr:
+            stack = Stack(addr, addrs, tmp_path)
+            # The job that ended long ago goes whole; the young one loses the pruned sagas only.
+            await until(
+                lambda: bulk_rows(url) == ({jobs[1]}, {(jobs[1], sagas[2])}), "bulk rows pruned"
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as gone:
+                await stack.orchestrator.GetBulkJob(pb.GetBulkJobRequest(job_id=jobs[0]))
+            assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+            kept = await stack.orchestrator.GetBulkJob(pb.GetBulkJobRequest(job_id=jobs[1]))
+            assert (kept.state, kept.matched, kept.skipped) == (pb.BULK_DONE, 3, 3)
+            await close(stack)
+
+
+async def resume_all(stack: Stack, request_id: str) -> str:
+    """A bulk resume of every saga, followed to its end; its job id."""
+    job = await stack.orchestrator.StartBulkJob(
+        pb.StartBulkJobRequest(action=pb.BULK_RESUME, request_id=request_id), timeout=10
+    )
+    for _ in range(300):
+        got = await stack.orchestrator.GetBulkJob(pb.GetBulkJobRequest(job_id=job.job_id))
+        if got.state == pb.BULK_DONE:
+            return job.job_id
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"bulk job not done: {got}")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from orchestrator.engine import saga_query
 from orchestrator.engine.model import (
     SagaEvent,
     SagaEventType,
@@ -152,3 +153,20 @@ async def plan(store: SagaStore, query: SagaQuery) -> str:
         return "\n".join(str(r[0]) for r in conn.execute(f"EXPLAIN {sql}", args).fetchall())
 
     return await store.db.transaction(explain)
+
+
+async def test_a_broad_filters_count_stops_at_the_cap(
+    store: SagaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cap keeps a broad filter's list flat against the log's size; 1000 stands in for
+    # 10,000 so the log stays small.
+    monkeypatch.setattr(saga_query, "COUNT_CAP", 1000)
+    broad = await store.page(SagaQuery(flight_id="F1"), 5)
+    assert (broad.total, broad.total_capped) == (1000, True)
+    assert len(broad.sagas) == 5 and broad.after is not None
+    narrow = await store.page(SagaQuery(customer_id="LOY-2"), 5)
+    assert (narrow.total, narrow.total_capped) == (1, False)
+    # Statuses alone come from the counts table, never capped (it counts the sagas the store
+    # created: the fillers were inserted beside it).
+    completed = await store.page(SagaQuery(statuses=(SagaStatus.COMPLETED,)), 5)
+    assert (completed.total, completed.total_capped) == (3, False)

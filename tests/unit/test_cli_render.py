@@ -115,6 +115,8 @@ def test_list_has_a_header_and_says_plainly_when_empty() -> None:
     assert lines[1].split() == ["s1", "COMPLETED", "2026-12-01", "13:00:00", "-", "-", "ABC123",
                                 "FS101-20261201"]  # fmt: skip
     assert lines[2] == "showing 1 of 30 sagas; next page: --page-token t2"
+    page.total, page.total_capped = 10_000, True  # a broad filter's count stopped at the cap
+    assert render.list_text(page).splitlines()[2].startswith("showing 1 of 10,000+ sagas")
 
 
 def test_list_shows_where_and_why_a_saga_failed_and_says_when_a_filter_finds_none() -> None:

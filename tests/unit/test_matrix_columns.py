@@ -7,14 +7,14 @@ import argparse
 
 import pytest
 
-from chaos.records import BookingRow, Hold, ParticipantRecords
 from cli.main import parser
+from flightsaga.v1 import records_pb2
 from sagas.booking import STEP_ORDER
-from scenario_matrix import report
-from scenario_matrix.cells import Stop, plan_cells
-from scenario_matrix.cli import options
-from scenario_matrix.columns import COLUMNS, Column, NotApplicable
-from scenario_matrix.effects import Effect, classify
+from testkit.matrix import report
+from testkit.matrix.cells import Stop, plan_cells
+from testkit.matrix.cli import options
+from testkit.matrix.columns import COLUMNS, Column, NotApplicable
+from testkit.matrix.effects import Effect, SagaRecords, StepRecords, classify
 
 SEAT, LOYALTY, PAYMENT, BOOKING = STEP_ORDER
 N, E, U = Effect.NONE, Effect.EFFECTIVE, Effect.UNDONE
@@ -69,6 +69,29 @@ def test_always_failing_compensation_stops_failed_then_resume_finishes_it() -> N
     assert sc.then.expect.effects == only(U, U, U, N)
 
 
+@pytest.mark.parametrize("k", range(len(STEP_ORDER)))
+def test_a_cancel_holds_the_step_in_flight_and_compensates_it_with_the_earlier_ones(
+    k: int,
+) -> None:
+    sc = column("cancel").scenario(k, STEP_ORDER)
+    assert not isinstance(sc, NotApplicable) and sc.during is not None
+    assert (sc.fail_at, sc.fault) == ("", f"{STEP_ORDER[k]}:delay")
+    assert (sc.during.action, sc.during.step) == ("cancel", STEP_ORDER[k])
+    assert sc.then is None
+    assert (sc.expect.status, sc.expect.cancelled) == ("COMPENSATED", True)
+    assert sc.expect.compensations == tuple(reversed(STEP_ORDER[: k + 1]))
+    assert sc.expect.effects[:k] == only(*[U] * k)
+    assert sc.expect.effects[k] == frozenset({N, U})  # the held Do may have run
+    assert sc.expect.effects[k + 1 :] == only(*[N] * (len(STEP_ORDER) - k - 1))
+
+
+def test_only_the_cancel_column_expects_a_cancelled_saga() -> None:
+    cells = plan_cells(STEP_ORDER, COLUMNS, "r0")
+    assert len(cells) == 4 * 7
+    cancelled = {c.column for c in cells if c.scenario and c.scenario.expect.cancelled}
+    assert cancelled == {"cancel"}
+
+
 def test_a_column_may_say_a_cell_does_not_apply() -> None:
     def never(k: int, steps: object) -> NotApplicable:
         return NotApplicable("no such thing")
@@ -81,16 +104,28 @@ def test_a_column_may_say_a_cell_does_not_apply() -> None:
 
 
 def test_records_read_as_each_steps_effect() -> None:
-    held = ParticipantRecords(
+    def reply(step: str, marks: list[tuple[str, str]], kinds: list[str]) -> records_pb2.SagaRecords:
+        return records_pb2.SagaRecords(
+            barrier=[records_pb2.BarrierRecord(step=step, op=o, outcome=r) for o, r in marks],
+            effects=[records_pb2.Effect(kind=k) for k in kinds],
+        )
+
+    held = SagaRecords(
         "s1",
-        holds=[Hold("F1", "12A", active=True)],
-        movements=[("LOY-1", "deduction", -5), ("LOY-1", "refund", 5)],
-        charges=[("T1", 900)],
-        refunds=[],
-        bookings=[BookingRow("ABC123", "CANCELLED", "T1", 5, 900, frozenset())],
+        {
+            SEAT: StepRecords.of(SEAT, reply(SEAT, [("do", "applied")], ["seat_hold"])),
+            LOYALTY: StepRecords.of(
+                LOYALTY,
+                reply(LOYALTY, [("do", "applied"), ("compensate", "applied")], ["a", "b"]),
+            ),
+            # a Compensate before any Do leaves a null mark and nothing else
+            PAYMENT: StepRecords.of(PAYMENT, reply(PAYMENT, [("compensate", "null")], [])),
+            # another step's marks at the same participant are not this step's
+            BOOKING: StepRecords.of(BOOKING, reply(SEAT, [("compensate", "applied")], ["x"])),
+        },
     )
-    assert classify(held) == {SEAT: E, LOYALTY: U, PAYMENT: E, BOOKING: U}
-    assert set(classify(ParticipantRecords("s2")).values()) == {N}
+    assert classify(held) == {SEAT: E, LOYALTY: U, PAYMENT: N, BOOKING: E}
+    assert set(classify(SagaRecords("s2")).values()) == {N}
 
 
 def parse(*argv: str) -> argparse.Namespace:

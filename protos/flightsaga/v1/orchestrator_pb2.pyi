@@ -162,6 +162,58 @@ SAGA_CANCELLED: SagaEventType.ValueType  # 13
 """an operator cancelled the saga: "cancelled by NAME: REASON" """
 Global___SagaEventType: _TypeAlias = SagaEventType  # noqa: Y015
 
+class _BulkAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BulkActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BulkAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BULK_ACTION_UNSPECIFIED: _BulkAction.ValueType  # 0
+    BULK_RESUME: _BulkAction.ValueType  # 1
+    """ResumeSaga for each matched FAILED saga"""
+    BULK_CANCEL: _BulkAction.ValueType  # 2
+    """CancelSaga for each matched RUNNING saga"""
+
+class BulkAction(_BulkAction, metaclass=_BulkActionEnumTypeWrapper): ...
+
+BULK_ACTION_UNSPECIFIED: BulkAction.ValueType  # 0
+BULK_RESUME: BulkAction.ValueType  # 1
+"""ResumeSaga for each matched FAILED saga"""
+BULK_CANCEL: BulkAction.ValueType  # 2
+"""CancelSaga for each matched RUNNING saga"""
+Global___BulkAction: _TypeAlias = BulkAction  # noqa: Y015
+
+class _BulkJobState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BulkJobStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BulkJobState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BULK_JOB_STATE_UNSPECIFIED: _BulkJobState.ValueType  # 0
+    BULK_PLANNED: _BulkJobState.ValueType  # 1
+    """a dry run: counted, nothing acted on"""
+    BULK_RUNNING: _BulkJobState.ValueType  # 2
+    BULK_STOPPING: _BulkJobState.ValueType  # 3
+    """asked to stop; stops after the batch in hand"""
+    BULK_STOPPED: _BulkJobState.ValueType  # 4
+    BULK_DONE: _BulkJobState.ValueType  # 5
+    BULK_FAILED: _BulkJobState.ValueType  # 6
+    """the job itself could not go on (see last_error)"""
+
+class BulkJobState(_BulkJobState, metaclass=_BulkJobStateEnumTypeWrapper): ...
+
+BULK_JOB_STATE_UNSPECIFIED: BulkJobState.ValueType  # 0
+BULK_PLANNED: BulkJobState.ValueType  # 1
+"""a dry run: counted, nothing acted on"""
+BULK_RUNNING: BulkJobState.ValueType  # 2
+BULK_STOPPING: BulkJobState.ValueType  # 3
+"""asked to stop; stops after the batch in hand"""
+BULK_STOPPED: BulkJobState.ValueType  # 4
+BULK_DONE: BulkJobState.ValueType  # 5
+BULK_FAILED: BulkJobState.ValueType  # 6
+"""the job itself could not go on (see last_error)"""
+Global___BulkJobState: _TypeAlias = BulkJobState  # noqa: Y015
+
 @_typing.final
 class BookFlightRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -586,10 +638,15 @@ class ListSagasResponse(_message.Message):
     SAGAS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """empty on the last page"""
     total: _builtins.int
     """sagas matching the filter"""
+    total_capped: _builtins.bool
+    """Set when more than `total` sagas match: a filter other than statuses alone stops counting
+    at 10,000, so a broad filter's list costs the same whatever the log's size.
+    """
     @_builtins.property
     def sagas(self) -> _containers.RepeatedCompositeFieldContainer[Global___Saga]: ...
     def __init__(
@@ -598,10 +655,11 @@ class ListSagasResponse(_message.Message):
         sagas: _abc.Iterable[Global___Saga] | None = ...,
         next_page_token: _builtins.str = ...,
         total: _builtins.int = ...,
+        total_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sagas", b"sagas", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sagas", b"sagas", "total", b"total", "total_capped", b"total_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -956,3 +1014,196 @@ class Stats(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Stats: _TypeAlias = Stats  # noqa: Y015
+
+@_typing.final
+class StartBulkJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    CLEAR_FAULTS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    action: Global___BulkAction.ValueType
+    """required"""
+    dry_run: _builtins.bool
+    """only count what would be touched"""
+    clear_faults: _builtins.bool
+    """resume: drop each saga's injected faults first"""
+    reason: _builtins.str
+    """cancel: why (recorded in each saga)"""
+    request_id: _builtins.str
+    """required: the same id returns the same job"""
+    @_builtins.property
+    def filter(self) -> Global___SagaFilter:
+        """which sagas; created_before defaults to the job's start"""
+
+    def __init__(
+        self,
+        *,
+        action: Global___BulkAction.ValueType = ...,
+        filter: Global___SagaFilter | None = ...,
+        dry_run: _builtins.bool = ...,
+        clear_faults: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "clear_faults", b"clear_faults", "dry_run", b"dry_run", "filter", b"filter", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartBulkJobRequest: _TypeAlias = StartBulkJobRequest  # noqa: Y015
+
+@_typing.final
+class GetBulkJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBulkJobRequest: _TypeAlias = GetBulkJobRequest  # noqa: Y015
+
+@_typing.final
+class StopBulkJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopBulkJobRequest: _TypeAlias = StopBulkJobRequest  # noqa: Y015
+
+@_typing.final
+class ListBulkJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """newest first; default 20, at most 200"""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBulkJobsRequest: _TypeAlias = ListBulkJobsRequest  # noqa: Y015
+
+@_typing.final
+class ListBulkJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOBS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulkJob]: ...
+    def __init__(
+        self,
+        *,
+        jobs: _abc.Iterable[Global___BulkJob] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBulkJobsResponse: _TypeAlias = ListBulkJobsResponse  # noqa: Y015
+
+@_typing.final
+class BulkJob(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLEAR_FAULTS_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    action: Global___BulkAction.ValueType
+    state: Global___BulkJobState.ValueType
+    matched: _builtins.int
+    """sagas the filter matched (at the start)"""
+    done: _builtins.int
+    """acted on"""
+    skipped: _builtins.int
+    """in a state the action does not apply to"""
+    failed: _builtins.int
+    """the action was refused (see last_error)"""
+    last_error: _builtins.str
+    created_by: _builtins.str
+    reason: _builtins.str
+    clear_faults: _builtins.bool
+    dry_run: _builtins.bool
+    request_id: _builtins.str
+    @_builtins.property
+    def filter(self) -> Global___SagaFilter:
+        """as run: created_before frozen at the start"""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        action: Global___BulkAction.ValueType = ...,
+        filter: Global___SagaFilter | None = ...,
+        state: Global___BulkJobState.ValueType = ...,
+        matched: _builtins.int = ...,
+        done: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        created_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        clear_faults: _builtins.bool = ...,
+        dry_run: _builtins.bool = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "filter", b"filter", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "clear_faults", b"clear_faults", "created_at", b"created_at", "created_by", b"created_by", "done", b"done", "dry_run", b"dry_run", "failed", b"failed", "filter", b"filter", "job_id", b"job_id", "last_error", b"last_error", "matched", b"matched", "reason", b"reason", "request_id", b"request_id", "skipped", b"skipped", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulkJob: _TypeAlias = BulkJob  # noqa: Y015

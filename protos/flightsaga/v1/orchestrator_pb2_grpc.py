@@ -84,6 +84,26 @@ class OrchestratorStub:
                 request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.SerializeToString,
                 response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.FromString,
                 _registered_method=True)
+        self.StartBulkJob = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/StartBulkJob',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartBulkJobRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+                _registered_method=True)
+        self.GetBulkJob = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/GetBulkJob',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetBulkJobRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+                _registered_method=True)
+        self.StopBulkJob = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/StopBulkJob',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.StopBulkJobRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+                _registered_method=True)
+        self.ListBulkJobs = channel.unary_unary(
+                '/flightsaga.v1.Orchestrator/ListBulkJobs',
+                request_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsRequest.SerializeToString,
+                response_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -176,6 +196,33 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartBulkJob(self, request, context):
+        """Bulk resume or cancel of the sagas a filter matches, as a server-side job (operator role):
+        a dry run counts them; a job works in batches, survives restarts, acts once per saga.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBulkJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopBulkJob(self, request, context):
+        """Stops a running job between two batches (the sagas already acted on keep their course).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBulkJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +275,26 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.ListSagaTypes,
                     request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.FromString,
                     response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.SerializeToString,
+            ),
+            'StartBulkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartBulkJob,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.StartBulkJobRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.SerializeToString,
+            ),
+            'GetBulkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBulkJob,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.GetBulkJobRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.SerializeToString,
+            ),
+            'StopBulkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopBulkJob,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.StopBulkJobRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.SerializeToString,
+            ),
+            'ListBulkJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBulkJobs,
+                    request_deserializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsRequest.FromString,
+                    response_serializer=flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -500,6 +567,114 @@ class Orchestrator:
             '/flightsaga.v1.Orchestrator/ListSagaTypes',
             flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesRequest.SerializeToString,
             flightsaga_dot_v1_dot_orchestrator__pb2.ListSagaTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartBulkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/StartBulkJob',
+            flightsaga_dot_v1_dot_orchestrator__pb2.StartBulkJobRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBulkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/GetBulkJob',
+            flightsaga_dot_v1_dot_orchestrator__pb2.GetBulkJobRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopBulkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/StopBulkJob',
+            flightsaga_dot_v1_dot_orchestrator__pb2.StopBulkJobRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.BulkJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBulkJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flightsaga.v1.Orchestrator/ListBulkJobs',
+            flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsRequest.SerializeToString,
+            flightsaga_dot_v1_dot_orchestrator__pb2.ListBulkJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

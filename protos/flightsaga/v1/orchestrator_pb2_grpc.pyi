@@ -90,6 +90,14 @@ class OrchestratorStub:
     """
     ListSagaTypes: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListSagaTypesRequest, _orchestrator_pb2.ListSagaTypesResponse]
     """The sagas this orchestrator serves: every registered version, with its steps."""
+    StartBulkJob: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StartBulkJobRequest, _orchestrator_pb2.BulkJob]
+    """Bulk resume or cancel of the sagas a filter matches, as a server-side job (operator role):
+    a dry run counts them; a job works in batches, survives restarts, acts once per saga.
+    """
+    GetBulkJob: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetBulkJobRequest, _orchestrator_pb2.BulkJob]
+    StopBulkJob: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StopBulkJobRequest, _orchestrator_pb2.BulkJob]
+    """Stops a running job between two batches (the sagas already acted on keep their course)."""
+    ListBulkJobs: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListBulkJobsRequest, _orchestrator_pb2.ListBulkJobsResponse]
 
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
@@ -136,6 +144,14 @@ class OrchestratorAsyncStub(OrchestratorStub):
     """
     ListSagaTypes: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListSagaTypesRequest, _orchestrator_pb2.ListSagaTypesResponse]  # type: ignore[assignment]
     """The sagas this orchestrator serves: every registered version, with its steps."""
+    StartBulkJob: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StartBulkJobRequest, _orchestrator_pb2.BulkJob]  # type: ignore[assignment]
+    """Bulk resume or cancel of the sagas a filter matches, as a server-side job (operator role):
+    a dry run counts them; a job works in batches, survives restarts, acts once per saga.
+    """
+    GetBulkJob: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetBulkJobRequest, _orchestrator_pb2.BulkJob]  # type: ignore[assignment]
+    StopBulkJob: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StopBulkJobRequest, _orchestrator_pb2.BulkJob]  # type: ignore[assignment]
+    """Stops a running job between two batches (the sagas already acted on keep their course)."""
+    ListBulkJobs: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListBulkJobsRequest, _orchestrator_pb2.ListBulkJobsResponse]  # type: ignore[assignment]
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -239,5 +255,37 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.ListSagaTypesResponse, _abc.Awaitable[_orchestrator_pb2.ListSagaTypesResponse]]:
         """The sagas this orchestrator serves: every registered version, with its steps."""
+
+    @_abc_1.abstractmethod
+    def StartBulkJob(
+        self,
+        request: _orchestrator_pb2.StartBulkJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.BulkJob, _abc.Awaitable[_orchestrator_pb2.BulkJob]]:
+        """Bulk resume or cancel of the sagas a filter matches, as a server-side job (operator role):
+        a dry run counts them; a job works in batches, survives restarts, acts once per saga.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBulkJob(
+        self,
+        request: _orchestrator_pb2.GetBulkJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.BulkJob, _abc.Awaitable[_orchestrator_pb2.BulkJob]]: ...
+
+    @_abc_1.abstractmethod
+    def StopBulkJob(
+        self,
+        request: _orchestrator_pb2.StopBulkJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.BulkJob, _abc.Awaitable[_orchestrator_pb2.BulkJob]]:
+        """Stops a running job between two batches (the sagas already acted on keep their course)."""
+
+    @_abc_1.abstractmethod
+    def ListBulkJobs(
+        self,
+        request: _orchestrator_pb2.ListBulkJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.ListBulkJobsResponse, _abc.Awaitable[_orchestrator_pb2.ListBulkJobsResponse]]: ...
 
 def add_OrchestratorServicer_to_server(servicer: OrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

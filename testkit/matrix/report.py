@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos.invariants import Violation
-from scenario_matrix.cells import Cell, Stop, saga_link
-from scenario_matrix.columns import Column
+from testkit.matrix.cells import Cell, Stop, saga_link
+from testkit.matrix.columns import Column
 
 JSON_NAME = "saga_test_report.json"
 HTML_NAME = "saga_test_report.html"
@@ -27,6 +27,8 @@ def _stop(s: Stop, steps: Sequence[str]) -> dict[str, Any]:
         "label": s.label,
         "expected_status": s.expected.status,
         "status": s.status,
+        "expected_cancelled": s.expected.cancelled,
+        "cancelled_by": s.cancelled_by,
         "expected_compensations": list(s.expected.compensations),
         "compensations": s.compensations,
         "expected_effects": {

@@ -17,8 +17,8 @@ from launcher.supervisor import StartError
 from sagakit.errors import InvalidArgument
 from sagas.booking import STEP_ORDER, canonical_step
 from sagas.services import PARTICIPANTS
-from scenario_matrix import matrix, report
-from scenario_matrix.columns import COLUMNS
+from testkit.matrix import matrix, report
+from testkit.matrix.columns import COLUMNS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 

@@ -17,8 +17,16 @@ import grpc
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import booking
 from sagas.peers import Peers
-from scenario_matrix import effects
-from scenario_matrix.columns import COMPENSATED, COMPLETED, FAILED, Column, Expect, Scenario
+from testkit.matrix import effects
+from testkit.matrix.columns import (
+    CANCEL_REASON,
+    COMPENSATED,
+    COMPLETED,
+    FAILED,
+    Column,
+    Expect,
+    Scenario,
+)
 
 ACCOUNT = "LOY-1004"
 POINTS = 5  # > 0, so that the loyalty step has an effect to check
@@ -35,6 +43,7 @@ class Stop:
     label: str
     expected: Expect
     status: str = ""
+    cancelled_by: str = ""
     compensations: list[str] = field(default_factory=list)
     effects: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -91,8 +100,17 @@ async def _resume(peers: Peers, saga_id: str, timeout: float) -> None:
     )
 
 
-# What a FollowUp's `action` does, by name.
-ACTIONS: dict[str, Callable[[Peers, str, float], Awaitable[None]]] = {"resume": _resume}
+async def _cancel(peers: Peers, saga_id: str, timeout: float) -> None:
+    await peers.orchestrator.CancelSaga(
+        pb.CancelSagaRequest(saga_id=saga_id, reason=CANCEL_REASON), timeout=timeout
+    )
+
+
+# What a FollowUp's or a During's `action` does, by name.
+ACTIONS: dict[str, Callable[[Peers, str, float], Awaitable[None]]] = {
+    "resume": _resume,
+    "cancel": _cancel,
+}
 
 
 async def settle(peers: Peers, saga_id: str, until: frozenset[str], limit_s: float) -> pb.Saga:
@@ -125,6 +143,7 @@ async def judge(peers: Peers, steps: Sequence[str], saga: pb.Saga, stop: Stop) -
     """Fill `stop` with what the orchestrator and the participants say, and what differs."""
     want = stop.expected
     stop.status = pb.SagaStatus.Name(saga.status)
+    stop.cancelled_by = saga.cancelled_by
     stop.compensations = list(saga.compensation_order)
     if stop.status != want.status:
         stop.problems.append(f"status: expected {want.status}, found {stop.status} {saga.error}")
@@ -133,6 +152,7 @@ async def judge(peers: Peers, steps: Sequence[str], saga: pb.Saga, stop: Stop) -
             f"compensation order: expected {list(want.compensations) or 'none'}, "
             f"found {stop.compensations or 'none'}"
         )
+    stop.problems += await cancel_problems(peers, saga, want.cancelled)
     records = (await effects.read(peers, [saga.saga_id]))[saga.saga_id]
     if records.read_error:
         stop.problems.append(f"participants' records unreadable: {records.read_error}")
@@ -145,6 +165,23 @@ async def judge(peers: Peers, steps: Sequence[str], saga: pb.Saga, stop: Stop) -
                 f"{step} at its participant: expected {' or '.join(sorted(allowed))}, "
                 f"found {found[step].value}"
             )
+
+
+async def cancel_problems(peers: Peers, saga: pb.Saga, cancelled: bool) -> list[str]:
+    """What differs in the saga's cancel (who, why, its SAGA_CANCELLED event) from `cancelled`."""
+    if not cancelled:
+        return [f"cancelled by {saga.cancelled_by} unexpectedly"] if saga.cancelled_by else []
+    out = []
+    if not saga.cancelled_by or saga.cancel_reason != CANCEL_REASON:
+        out.append(
+            f"cancel: expected cancelled_by set and reason {CANCEL_REASON!r}, found "
+            f"{saga.cancelled_by or 'nobody'}: {saga.cancel_reason!r}"
+        )
+    call = peers.orchestrator.WatchSaga(pb.WatchSagaRequest(saga_id=saga.saga_id), timeout=10)
+    types = [pb.SagaEventType.Name(e.type) async for e in call]
+    if "SAGA_CANCELLED" not in types:
+        out.append(f"events: expected SAGA_CANCELLED, found {', '.join(types) or 'none'}")
+    return out
 
 
 @dataclass

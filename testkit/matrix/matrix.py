@@ -1,8 +1,8 @@
 """The whole matrix: a stack (started here, or --target), every cell, then the invariants.
 
-The chaos campaign's invariants (chaos/invariants.py) run over the matrix's sagas once every
-cell has finished: each saga's effects by its final status, one saga per key, the seat maps
-and the loyalty balance.
+The chaos campaign's invariants (chaos/invariants.py, on the services' typed reads) run over
+the matrix's sagas once every cell has finished: each saga's effects by its final status, one
+saga per key, the seat maps and the loyalty balance.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from chaos.workload import flight_pool
 from flightsaga.v1 import orchestrator_pb2 as pb
 from sagas.booking import STEP_ORDER
 from sagas.peers import Addrs, Peers
-from scenario_matrix import cells as cellmod
-from scenario_matrix import effects, report
-from scenario_matrix.columns import COLUMNS, Column
+from testkit.matrix import cells as cellmod
+from testkit.matrix import report
+from testkit.matrix.columns import COLUMNS, Column
 
 FLIGHTS = 4  # cells are spread over this many flights of the chaos pool's route
 
@@ -157,7 +157,7 @@ async def check_invariants(
         )
     ev = invariants.Evidence(
         sagas=sagas,
-        records=await effects.read(peers, sagas),
+        records=await records.read_participants(peers, sagas, limit=8),
         specs={c.key: spec(c) for c in ran},
         legs={c.key: [c.flight_id] for c in ran},
         calls=[],

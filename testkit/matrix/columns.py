@@ -3,8 +3,8 @@
 A column turns a step (its index in the saga) into a Scenario: the headers to send, the
 expected stop (status, compensation order, each step's effect at its participant) and, for
 faults an operator must clear, the action that follows and the stop after it (or an action
-taken while a step runs). Adding a column (e.g. `cancel`) is one entry in COLUMNS (and, for a
-new kind of action, one in cells.ACTIONS).
+taken while a step runs, as `cancel` does). Adding a column is one entry in COLUMNS (and, for
+a new kind of action, one in cells.ACTIONS).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from scenario_matrix.effects import Effect
+from testkit.matrix.effects import Effect
 
 COMPLETED, COMPENSATED, FAILED = "COMPLETED", "COMPENSATED", "FAILED"
 NOT_EFFECTIVE = frozenset({Effect.NONE, Effect.UNDONE})  # never ran, or ran and was undone
 ANY_BUT_UNDONE = frozenset({Effect.NONE, Effect.EFFECTIVE})  # a late Do may land, uncompensated
+CANCEL_REASON = "flightsaga matrix: cancelled while the step runs"
 
 Effects = tuple[frozenset[Effect], ...]  # allowed effects, one set per step in saga order
 
@@ -26,6 +27,7 @@ class Expect:
     status: str
     compensations: tuple[str, ...]  # the saga's compensation_order, exactly
     effects: Effects
+    cancelled: bool = False  # an operator's cancel: cancelled_by, cancel_reason, SAGA_CANCELLED
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,15 @@ def compensate_fail_always(k: int, steps: Sequence[str]) -> Scenario:
     )
 
 
+def cancel(k: int, steps: Sequence[str]) -> Scenario:
+    """CancelSaga while step k's Do is held in flight (a delay past the deadline keeps it there):
+    step k may have run, so it is compensated with the earlier steps, last first; its effect ends
+    none (the held Do refused by the barrier) or undone; later steps never run."""
+    comps = tuple(reversed(steps[: k + 1]))
+    expect = Expect(COMPENSATED, comps, _undone_before(k, steps, NOT_EFFECTIVE), cancelled=True)
+    return Scenario("", f"{steps[k]}:delay", expect, during=During("cancel", steps[k]))
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("fail", "a business failure of the step", fail),
     Column("transient=2", "UNAVAILABLE twice, then success", transient(2)),
@@ -175,4 +186,5 @@ COLUMNS: tuple[Column, ...] = (
         "the step's compensation keeps failing (FAILED), then ResumeSaga clear_faults",
         compensate_fail_always,
     ),
+    Column("cancel", "CancelSaga while the step's Do is held in flight", cancel),
 )
