@@ -12,6 +12,11 @@ if sys.argv[1:2] == ["engine"]:  # `python -m bench engine`: the engine alone (b
 
     raise SystemExit(engine(sys.argv[2:]))
 
+if sys.argv[1:2] == ["overload"]:  # `python -m bench overload`: past capacity (bench/overload.py)
+    from bench.overload import main as overload
+
+    raise SystemExit(overload(sys.argv[2:]))
+
 from bench.cli import main
 
 raise SystemExit(main())

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
 EXIT_OK, EXIT_NOT_CONFIRMED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2, 3, 4
+EXIT_BUSY = 5
 
 # The epilog of `flightsaga --help`.
 EXIT_STATUS = """Exit status:
@@ -23,6 +24,7 @@ EXIT_STATUS = """Exit status:
   3  the stack is unreachable
   4  refused: no or a bad token (UNAUTHENTICATED), or a role that may not do it
      (PERMISSION_DENIED)
+  5  the orchestrator is busy (RESOURCE_EXHAUSTED): nothing was started; retry later
 """
 
 # A command takes its parsed arguments and returns the exit status.

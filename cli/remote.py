@@ -9,10 +9,17 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from cli.common import EXIT_NOT_CONFIRMED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, Command
+from cli.common import (
+    EXIT_BUSY,
+    EXIT_NOT_CONFIRMED,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Command,
+)
 from orchestrator.client import OrchestratorClient, Unreachable
 from sagakit.config import ConfigError
-from sagakit.errors import Reason, details_of
+from sagakit.errors import Reason, details_of, retry_later
 
 RemoteCommand = Callable[[OrchestratorClient, argparse.Namespace], Awaitable[int]]
 
@@ -58,6 +65,9 @@ def refused(exc: grpc.aio.AioRpcError) -> int:
     # What went wrong comes from the status details (ErrorInfo, BadRequest); the message
     # is printed for people.
     typed = details_of(exc)
+    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        print(f"error: {retry_later(typed.retry_after)}; nothing was started", file=sys.stderr)
+        return EXIT_BUSY
     reason = f" {typed.reason}" if typed.reason else ""
     print(f"error: {exc.code().name}{reason}: {exc.details()}", file=sys.stderr)
     for field, problem in typed.violations[1:]:

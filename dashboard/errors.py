@@ -19,6 +19,10 @@ log = logging.getLogger("dashboard")
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiErrorOut, "description": "a bad field (named in `field`)"},
     404: {"model": ApiErrorOut, "description": "no such saga"},
+    429: {
+        "model": ApiErrorOut,
+        "description": "the orchestrator is busy: retry later (Retry-After says when)",
+    },
     503: {"model": ApiErrorOut, "description": "a gRPC service is unreachable"},
 }
 
@@ -78,4 +82,4 @@ def add_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())

@@ -8,6 +8,7 @@ a gRPC error into an ApiError with the HTTP status the API answers with.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from dashboard.config import DashboardConfig, Peer
 from dashboard.security import user_token
 from flightsaga.v1 import logs_pb2_grpc
 from sagakit import context
-from sagakit.errors import details_of
+from sagakit.errors import details_of, retry_later
 from sagas.peers import Peers as KitPeers
 
 log = logging.getLogger("dashboard.peers")
@@ -55,6 +56,13 @@ class ApiError(Exception):
         self.code = code
         self.reason: str | None = None  # the ErrorInfo reason, e.g. SOLD_OUT
         self.violations: list[tuple[str, str]] = []  # BadRequest (field, problem)
+        self.retry_after: float | None = None  # seconds (RetryInfo): sent as Retry-After
+
+    def headers(self) -> dict[str, str] | None:
+        """Retry-After (whole seconds) on a refusal that says when to try again."""
+        if self.retry_after is None:
+            return None
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
@@ -83,7 +91,10 @@ def map_rpc_error(peer: Peer, exc: grpc.aio.AioRpcError) -> ApiError:
     status = HTTP_STATUS.get(code, 502)
     # The field and the reason come from the status details (BadRequest, ErrorInfo).
     typed = details_of(exc)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        details = retry_later(typed.retry_after)
     err = ApiError(status, details, field=typed.field, code=code.name)
+    err.retry_after = typed.retry_after
     err.reason = typed.reason or None
     err.violations = list(typed.violations)
     return err

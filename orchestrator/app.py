@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import booking_saga, bulk_actions, from_declaration
+from orchestrator.admission import Admission, logged_key
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
@@ -110,8 +111,15 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         config.lease_ttl,
         busy=lambda: len(runner.driving()) >= config.max_driving,
     )
+    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     servicer = OrchestratorServicer(
-        runner, doors, config.service.fault_injection, default_delay_ms(config), counts, bulk
+        runner,
+        doors,
+        config.service.fault_injection,
+        default_delay_ms(config),
+        counts,
+        bulk,
+        admission,
     )
     retention = Retention(
         "finished sagas", config.saga_retention, config.retention, _pruner(store, counts)

@@ -25,6 +25,7 @@ from sagas import registry
 from sagas.registry import Registry
 
 DEFAULT_PORT = 50050
+DEFAULT_MAX_IN_FLIGHT = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class OrchestratorConfig:
     lease_ttl: float  # seconds a saga's lease lasts unless renewed
     lease_renew: float  # seconds between renewals
     max_driving: int = 256  # SAGA_MAX_DRIVING: sagas driven at once before claims wait
+    # SAGA_MAX_IN_FLIGHT: new sagas are refused (RESOURCE_EXHAUSTED) while this many are live here
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     tokens: Tokens | None = None  # AUTH_TOKENS_FILE; None: auth off (every caller may do all)
     # SAGA_RETENTION: seconds a finished saga stays in the log after it finished (None: for
     # ever); and the sweeps, and the participants' BARRIER_RETENTION (docs/operations.md#retention).
@@ -90,6 +93,7 @@ class OrchestratorConfig:
             lease_ttl=ttl,
             lease_renew=renew,
             max_driving=env_int("SAGA_MAX_DRIVING", 256, 1, 100_000, env),
+            max_in_flight=env_int("SAGA_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000, env),
             tokens=Tokens.from_env(env),
             saga_retention=env_duration("SAGA_RETENTION", "30d", 60.0, env),
             retention=RetentionConfig.from_env(env),

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import orchestrator_pb2_grpc
 from orchestrator import booking_saga, page_tokens, saga_filter
+from orchestrator.admission import Admission
 from orchestrator.bulk_api import BulkJobsApi
 from orchestrator.convert import event_to_proto, saga_to_proto
 from orchestrator.doors import Doors, SagaDoor
@@ -53,9 +54,11 @@ class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServic
         default_delay_ms: int,
         counts: SagaCounts,
         bulk: BulkJobs,
+        admission: Admission | None = None,
     ) -> None:
         self.bulk = bulk
         self.counts = counts
+        self.admission = admission
         self.runner = runner
         self.doors = doors
         self.fault_injection = fault_injection
@@ -100,6 +103,21 @@ class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServic
         declaration.check(message)
         key_field = key[1]
         idempotency_key = validate.text(key_field, key[0], 128, False)
+        if self.admission is None:
+            return await self._log(door, declaration, message, idempotency_key, plan, key_field)
+        async with self.admission.slot(idempotency_key):
+            return await self._log(door, declaration, message, idempotency_key, plan, key_field)
+
+    async def _log(
+        self,
+        door: SagaDoor,
+        declaration: SagaDeclaration,
+        message: Message,
+        idempotency_key: str,
+        plan: FaultPlan,
+        key_field: str,
+    ) -> tuple[SagaRecord, bool]:
+        """Log and run the new saga, or find the one its idempotency key names."""
         who = auth.caller.get()
         message = await door.prepare(message, who.name if who is not None else "")
         payload = message.SerializeToString(deterministic=True)

@@ -9,11 +9,13 @@ the message text, which is for people.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 DOMAIN = "flightsaga"
@@ -43,6 +45,7 @@ class Reason:
     SAGA_NOT_RESUMABLE = "SAGA_NOT_RESUMABLE"
     SAGA_NOT_CANCELLABLE = "SAGA_NOT_CANCELLABLE"
     SAGA_NOT_SERVED = "SAGA_NOT_SERVED"
+    OVERLOADED = "OVERLOADED"
     # the orchestrator's API and the services
     REJECTED = "REJECTED"
     ABORTED = "ABORTED"
@@ -59,6 +62,8 @@ class DomainError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = Reason.INTERNAL
+    # False for refusals that come in floods (overload): their raiser logs a summary instead.
+    logged: bool = True
 
     def __init__(self, message: str, reason: str = "", **metadata: str) -> None:
         super().__init__(message)
@@ -67,6 +72,7 @@ class DomainError(Exception):
             self.reason = reason
         self.metadata = metadata
         self.violations: list[tuple[str, str]] = []
+        self.retry_after: float | None = None  # seconds, sent as a RetryInfo detail
 
     @classmethod
     def from_rpc(cls, exc: grpc.aio.AioRpcError) -> DomainError:
@@ -75,11 +81,12 @@ class DomainError(Exception):
         err = cls(exc.details() or exc.code().name, d.reason or exc.code().name, **d.metadata)
         err.code = exc.code()
         err.violations = list(d.violations)
+        err.retry_after = d.retry_after
         return err
 
     def status(self) -> status_pb2.Status:
         """This error as a google.rpc.Status with its details."""
-        details = []
+        details: list[Message] = []
         info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
         info.metadata.update(self.metadata)
         details.append(info)
@@ -92,6 +99,10 @@ class DomainError(Exception):
                     ]
                 )
             )
+        if self.retry_after is not None:
+            info_retry = error_details_pb2.RetryInfo()
+            info_retry.retry_delay.FromNanoseconds(int(self.retry_after * 1e9))
+            details.append(info_retry)
         packed = []
         for d in details:
             a = any_pb2.Any()
@@ -144,6 +155,25 @@ class Unavailable(DomainError):
     reason = Reason.UNAVAILABLE
 
 
+class Overloaded(DomainError):
+    """Work refused at once because the service is at its limit: retry after `retry_after`."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = Reason.OVERLOADED
+    logged = False
+
+    def __init__(self, message: str, retry_after: float, **metadata: str) -> None:
+        super().__init__(message, **metadata)
+        self.retry_after = retry_after
+
+
+def retry_later(retry_after: float | None) -> str:
+    """What a person is told when a busy orchestrator refused a new saga."""
+    if retry_after is None:
+        return "The orchestrator is busy: retry later"
+    return f"The orchestrator is busy: retry later (in about {max(1, math.ceil(retry_after))} s)"
+
+
 @dataclass(frozen=True)
 class ErrorDetails:
     """What a failed call's google.rpc.Status details say (empty when it carried none)."""
@@ -152,6 +182,7 @@ class ErrorDetails:
     domain: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     violations: tuple[tuple[str, str], ...] = ()
+    retry_after: float | None = None  # seconds (RetryInfo), when the caller may try again
 
     @property
     def field(self) -> str | None:
@@ -175,6 +206,7 @@ def details_of(exc: Any) -> ErrorDetails:
     reason = domain = ""
     metadata: dict[str, str] = {}
     violations: list[tuple[str, str]] = []
+    retry_after: float | None = None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -184,7 +216,11 @@ def details_of(exc: Any) -> ErrorDetails:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             violations += [(v.field, v.description) for v in bad.field_violations]
-    return ErrorDetails(reason, domain, metadata, tuple(violations))
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return ErrorDetails(reason, domain, metadata, tuple(violations), retry_after)
 
 
 # Participant answers the orchestrator treats as definitive business failures (compensate now).

@@ -198,7 +198,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if not isinstance(exc, DomainError):
             log.exception("%s failed unexpectedly", method)
             exc = DomainError("internal error (see service log)", Reason.INTERNAL)
-        else:
+        elif exc.logged:
             log.info("%s -> %s %s: %s", method, exc.code.name, exc.reason, exc.message)
         await abort(ctx, exc)
 

@@ -169,3 +169,14 @@ def test_engine_alone_runs_each_configuration_in_its_own_process() -> None:
         assert rate > 0 and cpu > 0, line
     bad = bench("engine", "--with", "tracing")
     assert bad.returncode == 2 and "--with: 'tracing'" in bad.stderr
+
+
+def test_tiny_overload_run_refuses_past_the_limit_and_loses_no_saga(tmp_path: Path) -> None:
+    out = tmp_path / "overload.json"
+    args = "overload --limit 2 --duration 2 --probe 1 --clients 4 --dates 4 --json".split()
+    run = bench(*args, str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "| t (s) | admitted/s | refused/s | p50 ms | p99 ms |" in run.stdout
+    figures = json.loads(out.read_text())["sqlite"]
+    assert figures["overload"]["refused_per_s"] > 0
+    assert figures["log"]["total"] == figures["log"]["admitted"] == figures["log"]["completed"]
