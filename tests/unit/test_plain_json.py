@@ -1,13 +1,16 @@
-"""plain(): every message of the API as json_format writes it, key order included."""
+"""plain(): every message of the API as json_format writes it, key order included; a stored
+time as the Timestamp FromDatetime makes."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from flightsaga.v1 import (
     booking_pb2,
@@ -20,6 +23,7 @@ from flightsaga.v1 import (
     seat_pb2,
 )
 from sagakit.plainjson import _slow, plain
+from sagakit.timestamps import to_ts
 
 MODULES = (
     booking_pb2,
@@ -102,3 +106,18 @@ def test_a_struct_inside_keeps_whole_numbers_as_ints() -> None:
     saga = orchestrator_pb2.Saga(saga_id="s1")
     saga.facts.update({"seats": 2.0, "fare": 10.5, "nested": {"n": 3.0}})
     assert plain(saga)["facts"] == {"seats": 2, "fare": 10.5, "nested": {"n": 3}}
+
+
+@pytest.mark.parametrize(
+    "iso",
+    [
+        "2026-12-07T10:30:38.916379+00:00",
+        "2026-12-07T10:30:38+02:00",
+        "1969-12-31T23:59:59.500000+00:00",
+        "2031-01-01T00:00:00",
+    ],
+)
+def test_a_stored_time_is_the_timestamp_from_datetime_makes(iso: str) -> None:
+    expected = Timestamp()
+    expected.FromDatetime(datetime.fromisoformat(iso))
+    assert to_ts(iso) == expected
