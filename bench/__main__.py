@@ -12,6 +12,11 @@ if sys.argv[1:2] == ["engine"]:  # `python -m bench engine`: the engine alone (b
 
     raise SystemExit(engine(sys.argv[2:]))
 
+if sys.argv[1:2] == ["guard"]:  # `python -m bench guard`: orchestrator/relay (bench/guard.py)
+    from bench.guard import main as guard
+
+    raise SystemExit(guard(sys.argv[2:]))
+
 from bench.cli import main
 
 raise SystemExit(main())
