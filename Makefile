@@ -7,7 +7,7 @@ PROTOS := $(wildcard $(PROTO_DIR)/flightsaga/v1/*.proto)
 # the repo root; they may import flightsaga/v1/*.proto.
 EXAMPLE_PROTOS := $(wildcard examples/*/*.proto)
 
-.PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser chaos chaos-test bench clean
+.PHONY: venv proto proto-check up test lint typecheck unit integration e2e browser chaos chaos-test bench bench-guard clean
 
 # Two levels of virtualenv: `make up` needs only the runtime (RUNTIME_EXTRAS: the services and
 # grpcurl for the banner's commands); `make venv` (and so `make test`, `make lint`, CI) installs
@@ -89,6 +89,10 @@ test: venv lint
 
 bench: venv
 	$(PY) -m bench
+
+# About a minute: fails when the orchestrator/relay CPU ratio is 25 % above bench/guard.json's.
+bench-guard: venv
+	$(PY) -m bench guard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

@@ -16,6 +16,10 @@ if sys.argv[1:2] == ["overload"]:  # `python -m bench overload`: past capacity (
     from bench.overload import main as overload
 
     raise SystemExit(overload(sys.argv[2:]))
+if sys.argv[1:2] == ["guard"]:  # `python -m bench guard`: orchestrator/relay (bench/guard.py)
+    from bench.guard import main as guard
+
+    raise SystemExit(guard(sys.argv[2:]))
 
 from bench.cli import main
 

@@ -38,6 +38,7 @@ from bench.workload import (
     ALL_MODES,
     MODES,
     RELAY,
+    RELAYS,
     Workload,
     check_modes,
     collect_flights,
@@ -126,9 +127,9 @@ def _add_load_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--modes",
-        default=",".join(MODES),
-        help=f"comma-separated, from {', '.join(ALL_MODES)} (default: {','.join(MODES)}; "
-        "relay runs bench.relay beside the local stack: the CPU floor of an orchestrator)",
+        help=f"comma-separated, from {', '.join(ALL_MODES)} (default: {','.join(MODES)}, "
+        "without relay on --target; relay runs bench.relay beside the local stack: the CPU "
+        "floor of an orchestrator)",
     )
     p.add_argument("--warmup", type=int, default=40, help="unmeasured bookings per mode first")
 
@@ -215,14 +216,16 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     try:
         args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
         args.replica_counts = [int(c) for c in args.replicas.split(",") if c.strip()]
-        args.mode_list = check_modes([m.strip() for m in args.modes.split(",") if m.strip()])
+        modes = ",".join(m for m in MODES if not (args.target and m == RELAY))
+        given = modes if args.modes is None else args.modes
+        args.mode_list = check_modes([m.strip() for m in given.split(",") if m.strip()])
     except ValueError as exc:
         p.error(str(exc))
     if not args.levels or min(args.levels) < 1 or args.bookings < 1 or args.repeat < 1:
         p.error("bookings, repeat and every concurrency level must be at least 1")
     if args.target and (args.compare or args.variant):
         p.error("--compare / --variant start their own stacks; not with --target")
-    if args.target and RELAY in args.mode_list:
+    if args.target and set(RELAYS) & set(args.mode_list):
         p.error(
             "--modes relay starts its own relay beside the local stack's participants (and "
             "measures its CPU); not with --target"
@@ -261,13 +264,15 @@ def otlp_sink() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def relay_server(addrs: Addrs, timeout: float = 30.0) -> AsyncIterator[tuple[str, int]]:
-    """`python -m bench.relay` (this repository's code) on a free port, calling the stack's
-    participants; yields its address and pid once it answers, stops it on exit."""
+async def relay_server(
+    addrs: Addrs, module: str = "bench.relay", timeout: float = 30.0
+) -> AsyncIterator[tuple[str, int]]:
+    """`python -m bench.relay` (or `module`; this repository's code) on a free port, calling
+    the stack's participants; yields its address and pid once it answers, stops it on exit."""
     port = free_port()
     participants = [addrs.seat, addrs.loyalty, addrs.payment, addrs.booking]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.relay", str(port), *participants, cwd=REPO
+        sys.executable, "-m", module, str(port), *participants, cwd=REPO
     )
     addr = f"127.0.0.1:{port}"
     try:
@@ -369,21 +374,22 @@ async def run_round(
         resources.push_async_callback(peers.close)
         cpu_pids = sut.cpu_pids
         rss_pids = sut.pids
-        relay = None
-        if RELAY in args.mode_list:
-            # The relay's CPU is a column of every level (near zero outside its own levels).
-            addr, pid = await resources.enter_async_context(relay_server(sut.addrs))
-            cpu_pids = {**cpu_pids, RELAY: pid}
-            rss_pids = {**rss_pids, RELAY: pid}
+        relays = {}
+        for mode in (m for m in args.mode_list if m in RELAYS):
+            # A relay's CPU is a column of every level (near zero outside its own levels).
+            relay = relay_server(sut.addrs, RELAYS[mode])
+            addr, pid = await resources.enter_async_context(relay)
+            cpu_pids = {**cpu_pids, mode: pid}
+            rss_pids = {**rss_pids, mode: pid}
             relay_peers = Peers({"orchestrator": addr}, tls=TlsConfig(), token="")
             resources.push_async_callback(relay_peers.close)
-            relay = relay_peers.orchestrator
+            relays[mode] = relay_peers.orchestrator
         per_level = args.bookings * len(args.levels) * len(args.mode_list)
         needed = per_level + args.warmup * len(args.mode_list)
         pool = await collect_flights(peers, seed=args.seed + round_no)
         pool = pool.sample(needed + len(pool), seed=args.seed + round_no)
         needed += len(pool)
-        work = Workload(peers, pool, seed=args.seed + round_no, relay=relay)
+        work = Workload(peers, pool, seed=args.seed + round_no, relays=relays)
         # Warm-up: every flight of the pool once (the orchestrator's flight check, the seat
         # service's pages), then a few bookings of each mode.
         prime = work.operation("saga", len(pool))

@@ -13,9 +13,12 @@ from bench.measure import CLIENT
 from sagas import services
 
 RELAY = "relay"  # bench.relay: the relay mode's stand-in for the orchestrator
-SERVICES = (*services.NAMES, POSTGRES_CPU, RELAY, CLIENT)  # orchestrator, seat, ... booking first
+RELAY_SYNC = "relay-sync"  # bench.sync_relay: the relay on grpcio's synchronous server
+# orchestrator, seat, ... booking first
+SERVICES = (*services.NAMES, POSTGRES_CPU, RELAY, RELAY_SYNC, CLIENT)
 SHORT = {"orchestrator": "orch", "seat": "seat", "loyalty": "loy", "payment": "pay"}
-SHORT |= {"booking": "book", POSTGRES_CPU: "pg", RELAY: "relay", CLIENT: "client"}
+SHORT |= {"booking": "book", POSTGRES_CPU: "pg", RELAY: "relay", RELAY_SYNC: "rsync"}
+SHORT |= {CLIENT: "client"}
 # Targets for the saga against the raw chain (reported, never asserted).
 TARGET_THROUGHPUT = (32, 0.5)  # at this concurrency, saga throughput >= this x raw
 TARGET_P50 = (1, 1.5)  # at this concurrency, saga p50 <= this x raw
@@ -66,8 +69,22 @@ def aggregate(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
+def orchestrator_per_relay(levels: list[dict[str, Any]], conc: int) -> float | None:
+    """The orchestrator's CPU per saga over the relay's per booking at `conc` (None: the
+    relay did not run there)."""
+    by = {(r["mode"], r["concurrency"]): r for r in levels}
+    if ("saga", conc) not in by or (RELAY, conc) not in by:
+        return None
+    saga = by["saga", conc]["cpu_ms_per_op"].get("orchestrator")
+    floor = by[RELAY, conc]["cpu_ms_per_op"].get(RELAY)
+    if not saga or not floor or saga != saga or floor != floor:
+        return None
+    return round(float(saga) / float(floor), 3)
+
+
 def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Saga against the raw chain at each concurrency both were run at."""
+    """Saga against the raw chain at each concurrency both were run at, and the
+    orchestrator's CPU against the relay's there (None without the relay)."""
     by = {(r["mode"], r["concurrency"]): r for r in levels}
     out = []
     for conc in sorted({c for m, c in by if m == "saga" and ("raw", c) in by}):
@@ -88,6 +105,7 @@ def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "saga_p99_ms": saga["latency_ms"]["p99"],
                 "raw_p99_ms": raw["latency_ms"]["p99"],
                 "p99_ratio": ratio(saga["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
+                "orchestrator_per_relay": orchestrator_per_relay(levels, conc),
             }
         )
     return out
@@ -235,12 +253,15 @@ def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"  {'conc':>5}{'saga/s':>10}{'raw/s':>10}{'saga/raw':>10}"
         f"{'saga p50':>10}{'raw p50':>10}{'saga/raw':>10}{'saga p99':>10}{'raw p99':>10}"
+        f"{'orch/relay':>11}"
     ]
     for r in rows:
+        relay = r.get("orchestrator_per_relay")
         lines.append(
             f"  {r['concurrency']:>5}{r['saga_per_s']:>10.1f}{r['raw_per_s']:>10.1f}"
             f"{r['throughput_ratio']:>10.2f}{r['saga_p50_ms']:>10.1f}{r['raw_p50_ms']:>10.1f}"
             f"{r['p50_ratio']:>10.2f}{r['saga_p99_ms']:>10.1f}{r['raw_p99_ms']:>10.1f}"
+            + (f"{relay:>11.2f}" if relay is not None else f"{'-':>11}")
         )
     return lines
 
@@ -251,14 +272,14 @@ def relay_lines(levels: list[dict[str, Any]]) -> list[str]:
     by = {(r["mode"], r["concurrency"]): r for r in levels}
     lines = []
     for conc in sorted({c for m, c in by if m == "saga" and (RELAY, c) in by}):
-        saga = by["saga", conc]["cpu_ms_per_op"].get("orchestrator")
-        floor = by[RELAY, conc]["cpu_ms_per_op"].get(RELAY)
-        if saga is None or floor is None or saga != saga or floor != floor:
+        x = orchestrator_per_relay(levels, conc)
+        if x is None:
             continue
-        x = f"{saga / floor:.2f}" if floor else "-"
+        saga = by["saga", conc]["cpu_ms_per_op"]["orchestrator"]
+        floor = by[RELAY, conc]["cpu_ms_per_op"][RELAY]
         lines.append(
             f"  c={conc}: orchestrator {saga:.2f} ms CPU per saga, relay {floor:.2f} ms per "
-            f"booking (its gRPC calls alone): saga/relay {x}"
+            f"booking (its gRPC calls alone): orchestrator/relay {x:.2f}"
         )
     return ["", "  orchestrator CPU against the relay floor:", *lines] if lines else []
 

@@ -53,9 +53,13 @@ POINTS = 10  # per booking: cheap enough for many runs against one stack
 CARD = "4242424242424242"  # always approved
 CALL_TIMEOUT = 10.0
 SAGA_TIMEOUT = 60.0
-MODES = ("raw", "saga", "failure", "mix")  # the default modes
 RELAY = "relay"
-ALL_MODES = (*MODES, RELAY)  # every mode --modes accepts
+RELAY_SYNC = "relay-sync"  # the relay on grpcio's synchronous server and channels
+# The modules serving each relay mode (a process of its own beside a local stack).
+RELAYS = {RELAY: "bench.relay", RELAY_SYNC: "bench.sync_relay"}
+# The default modes (the relay, the yardstick of the orchestrator's CPU, on a local stack only).
+MODES = ("raw", "saga", "failure", "mix", RELAY)
+ALL_MODES = (*MODES, RELAY_SYNC)  # every mode --modes accepts
 
 
 class Problem(Exception):
@@ -161,19 +165,20 @@ class Workload:
     - mix: 80% plain bookings, 20% x-fail-at a random step, each checked for its own outcome.
     - relay: BookFlight as in saga, sent to bench.relay instead of the orchestrator: a server making
       only the orchestrator's gRPC calls (Tokenize and the four Do), no saga log (the CPU floor of
-      an orchestrator). Not run by default; only beside a local stack."""
+      an orchestrator). Only beside a local stack.
+    - relay-sync: the same to bench.sync_relay (grpcio's synchronous server). Not a default."""
 
     def __init__(
         self,
         peers: Peers,
         flights: FlightPool,
         seed: int = 11,
-        relay: orchestrator_pb2_grpc.OrchestratorStub | None = None,
+        relays: dict[str, orchestrator_pb2_grpc.OrchestratorStub] | None = None,
     ) -> None:
         self.peers = peers
         self.flights = flights
         self._rng = random.Random(seed)
-        self.relay = relay  # bench.relay's BookFlight (the relay mode), when one runs
+        self.relays = relays or {}  # each running relay's BookFlight, by its mode
 
     def request(self) -> orchestrator_pb2.BookFlightRequest:
         return booking(
@@ -258,10 +263,10 @@ class Workload:
         if mode == "mix":
             plan = self.mix_plan(n)
             return lambda i: self.book(fail_at=plan[i])
-        if mode == RELAY:
-            relay = self.relay
+        if mode in RELAYS:
+            relay = self.relays.get(mode)
             if relay is None:
-                raise ValueError("the relay mode needs a running bench.relay (a local stack)")
+                raise ValueError(f"the {mode} mode needs a running {RELAYS[mode]} (a local stack)")
             return lambda _: self.book(via=relay)
         raise ValueError(f"unknown mode {mode!r} (one of {', '.join(ALL_MODES)})")
 

@@ -13,13 +13,12 @@ from orchestrator.doors import SagaDoor
 from orchestrator.engine.model import SagaEvent, SagaRecord, StepRecord
 from orchestrator.telemetry.tracing import saga_trace_hex
 from sagakit.plainjson import ints_for_whole_floats, plain
-from sagakit.timestamps import to_ts
+from sagakit.timestamps import set_ts
 
 
 def _set_ts(message: Any, field: str, iso: str | None) -> None:
-    ts = to_ts(iso)
-    if ts is not None:
-        getattr(message, field).CopyFrom(ts)
+    if iso:
+        set_ts(getattr(message, field), iso)
 
 
 def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:

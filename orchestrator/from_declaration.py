@@ -54,12 +54,29 @@ def typed_reply(results: Mapping[str, Mapping[str, Any]], step: Step, message: M
         if field.message_type is not None:
             repeated = getattr(message, name)
             for item in value:
-                json_format.ParseDict(item, repeated.add(), ignore_unknown_fields=True)
+                _parse_flat(item, repeated.add())
         elif field.cpp_type in _INTEGER:
             setattr(message, name, int(value))
         else:
             setattr(message, name, value)
     return message
+
+
+def _parse_flat(value: Mapping[str, Any], message: Message) -> None:
+    """json_format.ParseDict(value, message, ignore_unknown_fields=True) for a logged item
+    of plain scalar fields (a seat assignment), set directly; anything else (a nested
+    message, an enum, a list, a name it does not know) goes through ParseDict."""
+    fields = message.DESCRIPTOR.fields_by_name
+    try:
+        for name, item in value.items():
+            field = fields.get(name)
+            if field is None or field.message_type or field.enum_type or field.is_repeated:
+                raise TypeError(name)
+            if item is not None:
+                setattr(message, name, int(item) if field.cpp_type in _INTEGER else item)
+    except (TypeError, ValueError):
+        message.Clear()
+        json_format.ParseDict(dict(value), message, ignore_unknown_fields=True)
 
 
 def _action(saga: SagaDeclaration, index: int, peers: Peers) -> StepFn:

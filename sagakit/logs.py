@@ -101,6 +101,11 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def setup_logging(service: str, log_format: str = "console", level: str = "INFO") -> None:
     """Route every logger of the process to stderr in the chosen format."""
+    # No line shows its source line, thread, process or task: logging need not look them up
+    # for every record (the logging documentation's "Optimization" settings).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]
     handler = BatchedStreamHandler(sys.stderr)
     handler.addFilter(_ServiceFilter(service))
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())

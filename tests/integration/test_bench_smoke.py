@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.cli import parse_args
 from bench.databases import Backend, parse_backends
 from bench.measure import run_level
 from bench.workload import MODES, Problem
@@ -53,12 +54,13 @@ def test_tiny_benchmark_writes_a_complete_report_and_chart(tmp_path: Path) -> No
     assert [r["concurrency"] for r in variant["ratios"]] == [1, 2]
     for r in variant["ratios"]:
         assert r["throughput_ratio"] > 0 and r["p50_ratio"] > 0
+        assert r["orchestrator_per_relay"] > 0  # the relay runs by default
     assert set(variant["targets"]) == {"p50_ratio_at_c1"}
-    assert set(variant["peak_rss_kb"]) == SERVICES
+    assert set(variant["peak_rss_kb"]) == SERVICES | {"relay"}
     assert all(kb > 0 for kb in variant["peak_rss_kb"].values())
     chart = Path(doc["chart"])
     assert chart.parent == tmp_path and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "saga vs raw chain" in run.stdout
+    assert "saga vs raw chain" in run.stdout and "orch/relay" in run.stdout
 
 
 async def test_a_booking_that_ends_unexpectedly_is_counted_not_timed() -> None:
@@ -129,27 +131,30 @@ def test_orchestrator_replicas_in_one_run(tmp_path: Path, pg_cluster: Any) -> No
     assert "by orchestrator replicas" in run.stdout
 
 
-def test_relay_mode_measures_the_relay_beside_the_local_stack(tmp_path: Path) -> None:
-    """`--modes raw,relay`: bench.relay runs beside the stack for the round, its bookings all
-    end as expected, and its CPU is a column of the report (and of the table)."""
-    args = "--modes raw,relay -n 20 -c 2 --repeat 1 --warmup 2 --no-progress --out".split()
-    run = bench(*args, str(tmp_path))
+def test_relay_modes_measure_the_relays_beside_the_local_stack(tmp_path: Path) -> None:
+    """`--modes raw,relay,relay-sync`: bench.relay and bench.sync_relay run beside the stack
+    for the round, their bookings all end as expected, and their CPU is a column of the report
+    (and of the table)."""
+    args = "--modes raw,relay,relay-sync -n 20 -c 2 --repeat 1 --warmup 2 --no-progress --out"
+    run = bench(*args.split(), str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
-    assert doc["ok"] is True and doc["settings"]["modes"] == ["raw", "relay"]
+    assert doc["ok"] is True and doc["settings"]["modes"] == ["raw", "relay", "relay-sync"]
     (variant,) = doc["variants"]
     levels = {lv["mode"]: lv for lv in variant["levels"]}
-    assert set(levels) == {"raw", "relay"}
-    relay = levels["relay"]
-    assert (relay["n"], relay["ok"], relay["errors"], relay["unexpected"]) == (20, 20, 0, 0)
-    assert relay["cpu_ms_per_op"]["relay"] > 0
-    assert "relay" in levels["raw"]["cpu_ms_per_op"]  # a column of every level
-    assert variant["peak_rss_kb"]["relay"] > 0
-    assert "relay=" in run.stdout
+    assert set(levels) == {"raw", "relay", "relay-sync"}
+    for mode in ("relay", "relay-sync"):
+        relay = levels[mode]
+        assert (relay["n"], relay["ok"], relay["errors"], relay["unexpected"]) == (20, 20, 0, 0)
+        assert relay["cpu_ms_per_op"][mode] > 0
+        assert mode in levels["raw"]["cpu_ms_per_op"]  # a column of every level
+        assert variant["peak_rss_kb"][mode] > 0
+    assert "relay=" in run.stdout and "rsync=" in run.stdout
 
 
-def test_relay_mode_is_not_a_default_and_needs_a_local_stack() -> None:
-    assert "relay" not in MODES
+def test_relay_mode_is_a_default_of_a_local_stack_only() -> None:
+    assert "relay" in parse_args([]).mode_list
+    assert "relay" not in parse_args(["--target", "127.0.0.1:1"]).mode_list
     run = bench("--modes", "saga,relay", "--target", "127.0.0.1:1")
     assert run.returncode == 2 and "not with --target" in run.stderr
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
+from flightsaga.v1 import common_pb2
 from orchestrator import from_declaration
 from orchestrator.engine.definition import RetryPolicy
 from sagakit.errors import InvalidArgument
@@ -113,3 +116,19 @@ def test_an_earlier_reply_is_rebuilt_typed_with_the_fields_later_steps_read() ->
     assert reply.fare_cents == 45000 and reply.currency == "USD"  # type: ignore[attr-defined]
     assert reply.seats[0].seat == "12A"  # type: ignore[attr-defined]
     assert not reply.saga_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"flight_id": "FS101-20261201", "passenger_index": 1, "seat": "12A"},
+        {"flight_id": "FS101-20261201", "passenger_index": "2", "unknown": [1]},
+        {"seat": "3C", "passenger_index": None},
+        {"flightId": "FS101-20261201", "seat": "3C"},  # a JSON name: ParseDict's own
+    ],
+)
+def test_a_logged_item_is_rebuilt_as_json_format_parses_it(item: dict[str, Any]) -> None:
+    fast, slow = common_pb2.SeatAssignment(), common_pb2.SeatAssignment()
+    from_declaration._parse_flat(item, fast)
+    json_format.ParseDict(item, slow, ignore_unknown_fields=True)
+    assert fast == slow

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from orchestrator.engine.definition import (
     StepSpec,
 )
 from orchestrator.engine.errors import StepErrored, StepRefused, StepUnreachable
-from orchestrator.engine.model import SagaEvent, SagaEventType, SagaStatus, StepState
+from orchestrator.engine.model import SagaEvent, SagaEventType, SagaStatus, StepState, now
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
 
@@ -606,3 +607,11 @@ async def test_recovery_drives_a_few_at_a_time_and_never_takes_a_saga_started_me
     assert peak <= 5 + 1  # five recovered at a time, plus the one started meanwhile
     await runner.stop(1)
     await store.close()
+
+
+def test_a_timestamp_is_the_moment_in_isoformat_with_microseconds() -> None:
+    before = datetime.now(UTC)
+    stamp = now()
+    after = datetime.now(UTC)
+    assert before <= datetime.fromisoformat(stamp) <= after
+    assert stamp == datetime.fromisoformat(stamp).isoformat(timespec="microseconds")
