@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from launcher.supervisor import Launcher, Service, code_env, free_base_port
-from sagakit.config import TlsConfig
+from sagakit.auth import TOKENS_VAR
+from sagakit.config import CA_VAR, CERT_VAR, KEY_VAR, TlsConfig
 from sagas.peers import Addrs, Peers
 from sagas.services import PARTICIPANTS
 
@@ -62,7 +63,9 @@ class LocalStack:
     phase: str = ""  # stamped on events, for the report
 
     def __post_init__(self) -> None:
-        env = dict(self.env)
+        # Its own plaintext stack, whatever transport the caller's environment names for some
+        # other deployment (open_peers talks plaintext, without a token).
+        env = {CERT_VAR: "", KEY_VAR: "", CA_VAR: "", TOKENS_VAR: "", **self.env}
         if self.code_dir is not None:
             env.update(code_env(self.code_dir))
         self.launcher = Launcher(

@@ -28,6 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sagakit.channels import open_channel
+from sagakit.config import TlsConfig
 from sagakit.healthprobe import check_http
 from sagakit.server import stop_on_signals
 from sagas import registry, services
@@ -395,8 +396,9 @@ class Launcher:
         if svc.http:
             code, _ = await asyncio.to_thread(check_http, f"{svc.url}/healthz", 1.0)
             return code == 0
-        # The services' own TLS_* settings (inherited from this environment) apply here too.
-        async with open_channel(svc.addr, token="") as channel:
+        # The transport the services were given (this environment's TLS_* under extra_env's).
+        tls = TlsConfig.from_env({**os.environ, **self.extra_env})
+        async with open_channel(svc.addr, tls, token="") as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1.0

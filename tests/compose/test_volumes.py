@@ -26,9 +26,9 @@ async def test_records_survive_compose_down_and_up(clients: Clients) -> None:
             f"label=com.docker.compose.project={stackctl.PROJECT}",
         )
     ).split()
-    # orchestrator + four participants + Prometheus, and the PostgreSQL server's on
-    # docker-compose.postgres.yml
-    assert len(volumes) == (7 if stackctl.DATABASE == "postgres" else 6), volumes
+    # orchestrator + four participants + Prometheus + Alertmanager, and the PostgreSQL
+    # server's on docker-compose.postgres.yml
+    assert len(volumes) == (8 if stackctl.DATABASE == "postgres" else 7), volumes
 
     await stackctl.compose("down", timeout=240)  # not -v: the volumes stay
     assert not (await stackctl.compose("ps", "-q")).strip()
