@@ -114,8 +114,12 @@ async def test_kill9_between_cancel_and_compensated_on_sqlite_ends_compensated_o
         await orch.wait_healthy()
         await check_compensated_once(stack, stub, saga_id, late=when == "mid_compensation")
         log = orch.log.read_text()
-        # (A line logged just before a kill -9 may be lost with the process's log buffer.)
-        assert "[SAGA] cancelled by anonymous: kill test; compensating" in log
+        if when == "mid_compensation":
+            assert "[SAGA] cancelled by anonymous: kill test; compensating" in log
+        # At once, the kill may come before the driver has even seen the cancel (the RPC
+        # answers once the cancel is durable): the restarted process then compensates it
+        # without that line, and says why when it is done.
+        assert "): cancelled by anonymous: kill test" in log
         assert "[SAGA] recovering" in log
         lines = (tmp_path / "bookings.jsonl").read_text().splitlines()
         assert [json.loads(line)["saga_id"] for line in lines] == [saga_id]
