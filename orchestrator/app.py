@@ -7,9 +7,12 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 
+import grpc
+
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import booking_saga, bulk_actions, from_declaration
 from orchestrator.admission import Admission, logged_key
+from orchestrator.admission_gate import AdmissionGate
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
@@ -133,14 +136,25 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
                 lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
             )
         ],
-        interceptors=[]
-        if config.tokens is None
-        else [TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA)],
+        interceptors=_interceptors(config, admission),
         on_start=[life.start],
         on_stop=[life.stop],
         tls=config.service.tls,
         metrics=metrics,
     )
+
+
+def _interceptors(
+    config: OrchestratorConfig, admission: Admission
+) -> list[grpc.aio.ServerInterceptor]:
+    """Auth first: a caller without a valid token is told only that, whether full or not."""
+    gate = AdmissionGate(admission, SERVICE_NAME)
+    if config.tokens is None:
+        return [gate]
+    return [
+        TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA),
+        gate,
+    ]
 
 
 def _doors(sagas: Registry, peers: Peers, step_timeout: float) -> Doors:
