@@ -107,14 +107,15 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observers.observers.insert(0, SagaTracer(tracing.tracer))
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
+    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     bulk = BulkJobs(
         store,
         bulk_actions.actions(runner),
         config.orchestrator_id,
         config.lease_ttl,
         busy=lambda: len(runner.driving()) >= config.max_driving,
+        slots=admission,
     )
-    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     servicer = OrchestratorServicer(
         runner,
         doors,
