@@ -1,8 +1,9 @@
 """Admission of new sagas: a replica starts a new saga only while fewer than SAGA_MAX_IN_FLIGHT
 sagas are in flight on it (driven here, or being started); past that it refuses at once with
-RESOURCE_EXHAUSTED (reason OVERLOADED) and a RetryInfo, leaving nothing behind. A replay of a
-known idempotency key is never refused, and sagas resumed, cancelled or recovered are never
-refused either (they count as in flight). docs/operations.md#sizing-the-admission-limit.
+RESOURCE_EXHAUSTED (reason OVERLOADED) and a RetryInfo, leaving nothing behind (admission_gate
+refuses before the request is read). A replay of a known idempotency key is never refused, nor
+sagas resumed, cancelled or recovered (they count as in flight); a bulk job's resumes wait for
+a place (`take`). docs/operations.md#sizing-the-admission-limit.
 """
 
 from __future__ import annotations
