@@ -72,7 +72,7 @@ async def measure(a: argparse.Namespace) -> Rounds:
             await peers.orchestrator.StartBooking(held, metadata=HOLD, timeout=10)
             pid, calls = sut.pids["orchestrator"], calls_of(work)
             for call in calls.values():
-                await phase(pid, WARM_UP, a.clients, call)
+                await phase(pid, min(WARM_UP, a.calls), a.clients, call)
             rounds: Rounds = {name: [] for name in calls}
             for _ in range(a.rounds):  # alternating, so both see the machine alike
                 for name, call in calls.items():
