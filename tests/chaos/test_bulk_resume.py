@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import psycopg
 import pytest
 
@@ -58,15 +59,19 @@ async def make_failed(stack: Stack, n: int) -> None:
     gate = asyncio.Semaphore(32)
 
     async def one(i: int) -> None:
+        request = pb.StartBookingRequest(
+            request_id=f"bulk-{i}",
+            booking=book_request([legs[i % len(legs)]], customer="LOY-1004", points=0),
+        )
         async with gate:
-            await stack.orchestrator.StartBooking(
-                pb.StartBookingRequest(
-                    request_id=f"bulk-{i}",
-                    booking=book_request([legs[i % len(legs)]], customer="LOY-1004", points=0),
-                ),
-                metadata=BROKEN,
-                timeout=30,
-            )
+            while True:  # StartBooking answers at once: past SAGA_MAX_IN_FLIGHT, wait and retry
+                try:
+                    await stack.orchestrator.StartBooking(request, metadata=BROKEN, timeout=30)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                await asyncio.sleep(0.1)
 
     await asyncio.gather(*(one(i) for i in range(n)))
 
