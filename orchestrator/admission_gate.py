@@ -35,6 +35,8 @@ NEW_SAGA_KEYS: Mapping[str, KeyAt] = {
 
 
 class AdmissionGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Placed after TokenAuthInterceptor: its refusal handler replaces this one's."""
+
     def __init__(
         self, admission: Admission, service: str, keys: Mapping[str, KeyAt] = NEW_SAGA_KEYS
     ) -> None:
