@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from bench import refusal_cost
 from bench.databases import Backend, Databases, parse_backends
 from bench.measure import percentile
 from bench.stack import local_stack
@@ -253,11 +254,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--probe", type=float, default=15.0, help="seconds of each probe phase (15)")
     p.add_argument("--dates", type=int, default=DATES, help=f"days of flights to book ({DATES})")
     p.add_argument("--json", type=Path, help="write the figures here too")
+    p.add_argument(
+        "--refusal-cost",
+        action="store_true",
+        help="instead: the orchestrator's CPU per refused BookFlight (bench/refusal_cost.py)",
+    )
+    p.add_argument("--calls", type=int, default=3000, help="--refusal-cost: calls a round (3000)")
+    p.add_argument("--rounds", type=int, default=3, help="--refusal-cost: rounds (3)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     a = parse(argv)
+    if a.refusal_cost:
+        return refusal_cost.main(a)
     dbs = Databases(time.strftime("%H%M%S"))
     backends = parse_backends(a.database)
     dbs.open(backends)

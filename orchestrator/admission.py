@@ -1,8 +1,9 @@
 """Admission of new sagas: a replica starts a new saga only while fewer than SAGA_MAX_IN_FLIGHT
 sagas are in flight on it (driven here, or being started); past that it refuses at once with
-RESOURCE_EXHAUSTED (reason OVERLOADED) and a RetryInfo, leaving nothing behind. A replay of a
-known idempotency key is never refused, and sagas resumed, cancelled or recovered are never
-refused either (they count as in flight). docs/operations.md#sizing-the-admission-limit.
+RESOURCE_EXHAUSTED (reason OVERLOADED) and a RetryInfo, leaving nothing behind (admission_gate
+refuses before the request is read). A replay of a known idempotency key is never refused, nor
+sagas resumed, cancelled or recovered (they count as in flight); a bulk job's resumes wait for
+a place (`take`). docs/operations.md#sizing-the-admission-limit.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Admission:
         self.refused = 0  # since the last summary line
         self.noted_at = 0.0
 
-    def _note_refusal(self) -> None:
+    def note_refusal(self) -> None:
         """One log line per SUMMARY_EVERY_S while refusing, not one per refused call."""
         self.refused += 1
         now = time.monotonic()
@@ -59,27 +60,47 @@ class Admission:
     def has_room(self) -> bool:
         return self.in_flight() + self.starting < self.limit
 
-    @asynccontextmanager
-    async def slot(self, idempotency_key: str) -> AsyncIterator[None]:
-        """Hold a place for one new saga while it is started: leave the block once the saga
-        is logged and its driver runs (it is then counted by `in_flight`)."""
+    def take(self) -> bool:
+        """Hold a place for one saga about to be driven here if there is room (`give_back`
+        once it is driven, counted by `in_flight`, or was not started after all)."""
+        if not self.has_room():
+            return False
+        self.starting += 1
+        return True
+
+    def give_back(self) -> None:
+        self.starting -= 1
+
+    async def answers(self, idempotency_key: str) -> bool:
+        """Whether a new saga with this key is answered now: there is room, or it is a replay."""
         if self.has_room():
-            self.starting += 1
-            try:
-                yield
-            finally:
-                self.starting -= 1
-            return
-        if idempotency_key and await self.known_key(idempotency_key):
-            yield  # a replay: answered with the saga already logged
-            return
-        self._note_refusal()
-        raise Overloaded(
+            return True
+        return bool(idempotency_key) and await self.known_key(idempotency_key)
+
+    def overloaded(self) -> Overloaded:
+        """What a refused caller is told."""
+        return Overloaded(
             f"{retry_later(self.retry_after)}: {self.limit} sagas in flight on this replica "
             "(SAGA_MAX_IN_FLIGHT)",
             self.retry_after,
             limit=str(self.limit),
         )
+
+    @asynccontextmanager
+    async def slot(self, idempotency_key: str) -> AsyncIterator[None]:
+        """Hold a place for one new saga while it is started: leave the block once the saga
+        is logged and its driver runs (it is then counted by `in_flight`)."""
+        if self.take():
+            try:
+                yield
+            finally:
+                self.give_back()
+            return
+        if idempotency_key and await self.known_key(idempotency_key):
+            yield  # a replay: answered with the saga already logged
+            return
+        self.note_refusal()
+        raise self.overloaded()
 
 
 def logged_key(store: SagaStore) -> Callable[[str], Awaitable[bool]]:

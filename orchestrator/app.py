@@ -7,9 +7,12 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 
+import grpc
+
 from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import booking_saga, bulk_actions, from_declaration
 from orchestrator.admission import Admission, logged_key
+from orchestrator.admission_gate import AdmissionGate
 from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
@@ -104,14 +107,15 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
         observers.observers.insert(0, SagaTracer(tracing.tracer))
         # Runner lines outside any span (between attempts) carry the saga's trace id too.
         logs.saga_trace_id = saga_trace_hex
+    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     bulk = BulkJobs(
         store,
         bulk_actions.actions(runner),
         config.orchestrator_id,
         config.lease_ttl,
         busy=lambda: len(runner.driving()) >= config.max_driving,
+        slots=admission,
     )
-    admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     servicer = OrchestratorServicer(
         runner,
         doors,
@@ -133,14 +137,25 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
                 lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
             )
         ],
-        interceptors=[]
-        if config.tokens is None
-        else [TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA)],
+        interceptors=_interceptors(config, admission),
         on_start=[life.start],
         on_stop=[life.stop],
         tls=config.service.tls,
         metrics=metrics,
     )
+
+
+def _interceptors(
+    config: OrchestratorConfig, admission: Admission
+) -> list[grpc.aio.ServerInterceptor]:
+    """Auth first: a caller without a valid token is told only that, whether full or not."""
+    gate = AdmissionGate(admission, SERVICE_NAME)
+    if config.tokens is None:
+        return [gate]
+    return [
+        TokenAuthInterceptor(config.tokens, SERVICE_NAME, ROLE_RULES, PRIVILEGED_METADATA),
+        gate,
+    ]
 
 
 def _doors(sagas: Registry, peers: Peers, step_timeout: float) -> Doors:

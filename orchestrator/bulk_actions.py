@@ -3,7 +3,8 @@ restart recognises a saga it already acted on (the act's own trace in the saga l
 
 Resume acts on FAILED sagas as ResumeSaga does; its SAGA_RESUMED event carries the job's mark.
 Cancel acts on RUNNING sagas as CancelSaga does, by "<who> (bulk job <id>)", which the saga
-keeps as `cancelled_by`. A saga in another state is skipped.
+keeps as `cancelled_by`. A saga in another state is skipped. A resume has the saga driven here,
+so it waits for a place among the sagas in flight; a cancel adds none.
 """
 
 from __future__ import annotations
@@ -57,4 +58,7 @@ def actions(runner: SagaRunner) -> dict[str, BulkAction]:
             return SKIPPED, ""
         return ACTED, ""
 
-    return {RESUME: BulkAction(_resumed, resume), CANCEL: BulkAction(_cancelled, cancel)}
+    return {
+        RESUME: BulkAction(_resumed, resume, drives=True),
+        CANCEL: BulkAction(_cancelled, cancel),
+    }

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -130,13 +131,26 @@ def _code_of(ctx: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
     return "UNKNOWN"
 
 
-async def abort(ctx: grpc.aio.ServicerContext, exc: DomainError) -> None:
+@dataclass(frozen=True)
+class Canned:
+    """A DomainError's answer serialized once: for one refusal sent alike to many calls."""
+
+    code: grpc.StatusCode
+    message: str
+    details: bytes  # the google.rpc.Status
+
+    @classmethod
+    def of(cls, exc: DomainError) -> Canned:
+        return cls(exc.code, exc.message, exc.status().SerializeToString())
+
+
+async def abort(ctx: grpc.aio.ServicerContext, exc: DomainError | Canned) -> None:
     """End the call with the error's code, message and google.rpc.Status details."""
-    details = exc.status().SerializeToString()
+    answer = exc if isinstance(exc, Canned) else Canned.of(exc)
     # abort() replaces the trailing metadata: the correlation id goes with the details.
     cid = context.correlation_id.get()
-    trailing = ((context.CORRELATION_HEADER, cid), (DETAILS_KEY, details))
-    await ctx.abort(exc.code, exc.message, trailing_metadata=trailing)
+    trailing = ((context.CORRELATION_HEADER, cid), (DETAILS_KEY, answer.details))
+    await ctx.abort(answer.code, answer.message, trailing_metadata=trailing)
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

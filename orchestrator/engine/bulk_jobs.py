@@ -1,10 +1,10 @@
 """Runs bulk jobs: one replica at a time drives each (the job's lease), batch by batch.
 
 A batch's sagas are taken in hand and the cursor moved past them in one transaction; each is
-then acted on, and their outcomes and the counts written in one more. After a kill the sagas
-taken in hand with no outcome are first checked against their own records (the act leaves the
-job's mark in the saga's own transaction): a saga is never acted on twice by one job. An
-action is one small per-saga function (BulkAction).
+then acted on (a resume once it holds a place among the replica's sagas in flight, Slots), and
+their outcomes and the counts written in one more. After a kill the sagas taken in hand with no
+outcome are first checked against their own records (the act leaves the job's mark in the
+saga's own transaction): a saga is never acted on twice by one job. BulkAction: one per action.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from orchestrator.engine import bulk_sql
 from orchestrator.engine.bulk_sql import ACTED, LIVE, BulkJob
@@ -28,6 +28,26 @@ log = logging.getLogger("orchestrator.bulk")
 
 T = TypeVar("T")
 Outcome = tuple[str, str]  # (ACTED | SKIPPED | REFUSED, the refusal's message)
+# How often a job waiting for room among the sagas in flight looks again.
+ROOM_POLL_S = 0.05
+
+
+class Slots(Protocol):
+    """The replica's places for sagas in flight (the admission limit)."""
+
+    def take(self) -> bool: ...  # a place held, or False when full
+
+    def give_back(self) -> None: ...
+
+
+class Unlimited:
+    """No limit (a BulkJobs built without one)."""
+
+    def take(self) -> bool:
+        return True
+
+    def give_back(self) -> None:
+        pass
 
 
 def mark(job_id: str) -> str:
@@ -40,6 +60,7 @@ class BulkAction:
     # Those of the sagas the job already acted on, from their own records (a restart's check).
     touched: Callable[[Conn, list[str], BulkJob], set[str]]
     act: Callable[[BulkJob, str], Awaitable[Outcome]]
+    drives: bool = False  # the act has the saga driven here: it takes a place in flight
 
 
 class BulkJobs:
@@ -52,10 +73,13 @@ class BulkJobs:
         batch: int = 50,
         poll: float = 1.0,
         busy: Callable[[], bool] = lambda: False,
+        slots: Slots | None = None,
     ) -> None:
         """`busy`: whether this replica drives as many sagas as it should; the job waits
-        before its next batch (the sagas it resumed are driven here)."""
+        before its next batch (the sagas it resumed are driven here). `slots`: a resume waits
+        for a place among the sagas in flight, so new sagas are not refused for the job."""
         self.busy = busy
+        self.slots = slots or Unlimited()
         self.store = store
         self.actions = actions
         self.owner = owner
@@ -126,6 +150,10 @@ class BulkJobs:
         self.until[job_id] = began + self.lease_ttl
         return out
 
+    async def _renew(self, job: BulkJob) -> None:
+        expires = time.time() + self.lease_ttl
+        await self._held(job.job_id, lambda c: bulk_sql.renew(c, job, expires))
+
     def _check(self, job: BulkJob) -> None:
         if time.monotonic() >= self.until.get(job.job_id, 0.0):
             raise LeaseLost(f"bulk job {job.job_id}: lease not renewed in time")
@@ -157,11 +185,11 @@ class BulkJobs:
         db = self.store.db
         saga_ids = await db.read(lambda c: bulk_sql.pending(c, job.job_id))
         if not saga_ids:
-            expires = time.time() + self.lease_ttl
             if self.busy():  # come back for the next batch once some have ended
-                await self._held(job.job_id, lambda c: bulk_sql.renew(c, job, expires))
+                await self._renew(job)
                 await asyncio.sleep(self.poll)
                 return job
+            expires = time.time() + self.lease_ttl
             batch = await db.read(lambda c: keys(c, job.query, job.cursor, self.batch))
             job = await self._held(
                 job.job_id, lambda c: bulk_sql.take_batch(c, job, batch, expires)
@@ -179,12 +207,40 @@ class BulkJobs:
         action = self.actions[job.action]
         already = await self.store.db.read(lambda c: action.touched(c, saga_ids, job))
 
-        async def one(saga_id: str) -> Outcome:
-            if saga_id in already:
-                return ACTED, ""
-            self._check(job)
-            return await action.act(job, saga_id)
+        async def one(saga_id: str, held: bool) -> Outcome:
+            try:
+                if saga_id in already:
+                    return ACTED, ""
+                self._check(job)
+                return await action.act(job, saga_id)
+            finally:
+                if held:  # driven now (counted in flight), or not resumed after all
+                    self.slots.give_back()
 
-        # Distinct sagas, so their acts may share the log's commits.
-        done = await asyncio.gather(*(one(s) for s in saga_ids))
-        return dict(zip(saga_ids, done, strict=True))
+        # Distinct sagas, so their acts may share the log's commits; each resume started only
+        # once it holds a place in flight.
+        acts: list[asyncio.Task[Outcome]] = []
+        try:
+            for saga_id in saga_ids:
+                held = action.drives and saga_id not in already
+                if held:
+                    await self._room(job)
+                acts.append(asyncio.create_task(one(saga_id, held)))
+        finally:  # never leave an act running unawaited (a lease lost while waiting)
+            done = await asyncio.gather(*acts, return_exceptions=True)
+        return dict(zip(saga_ids, map(_outcome, done), strict=True))
+
+    async def _room(self, job: BulkJob) -> None:
+        """Wait for a place in flight and hold it; new sagas are not held back for the job
+        (it takes the places they leave). The job's lease is renewed meanwhile."""
+        while not self.slots.take():
+            if self.until.get(job.job_id, 0.0) - time.monotonic() < self.lease_ttl / 2:
+                await self._renew(job)
+            await asyncio.sleep(ROOM_POLL_S)
+
+
+def _outcome(got: Outcome | BaseException) -> Outcome:
+    """An act's outcome, or its exception raised (the job's own, as a plain gather would)."""
+    if isinstance(got, BaseException):
+        raise got
+    return got

@@ -185,3 +185,14 @@ def test_tiny_overload_run_refuses_past_the_limit_and_loses_no_saga(tmp_path: Pa
     figures = json.loads(out.read_text())["sqlite"]
     assert figures["overload"]["refused_per_s"] > 0
     assert figures["log"]["total"] == figures["log"]["admitted"] == figures["log"]["completed"]
+
+
+def test_tiny_refusal_cost_run_measures_refusals_and_the_floor(tmp_path: Path) -> None:
+    out = tmp_path / "refusal.json"
+    args = "overload --refusal-cost --calls 40 --rounds 1 --clients 4 --json".split()
+    run = bench(*args, str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "| refused BookFlight |" in run.stdout and "| ListSagaTypes |" in run.stdout
+    rounds = json.loads(out.read_text())  # 40 calls are too few for /proc's 10 ms ticks: shape only
+    assert set(rounds) == {"refused BookFlight", "ListSagaTypes"}
+    assert all(set(r[0]) == {"server_ms", "client_ms"} for r in rounds.values()), rounds

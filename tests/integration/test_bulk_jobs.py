@@ -223,3 +223,31 @@ async def test_a_bulk_cancel_stops_each_running_saga_once_and_it_compensates(
         # Again: nothing is RUNNING any more, so nothing is touched.
         code, out = await cli(stack, "cancel", *which, "--yes")
         assert (code, out.splitlines()[0]) == (0, "0 sagas match (dry run)"), out
+
+
+async def test_a_bulk_resume_keeps_the_sagas_in_flight_within_the_admission_limit(
+    tmp_path: Path,
+) -> None:
+    # The fault stays (no clear_faults): each resumed saga retries its seat compensation three
+    # times, a few tenths of a second in flight, then is FAILED again.
+    env = {"SAGA_MAX_IN_FLIGHT": "2", "COMPENSATION_MAX_ATTEMPTS": "3"}
+    async with running_stack(tmp_path, **env) as stack:
+        await book(stack, 6)
+        api = stack.orchestrator
+        request = pb.StartBulkJobRequest(action=pb.BULK_RESUME, filter=FAILED_ONLY, request_id="r")
+        job = await api.StartBulkJob(request)
+        most, end = 0, time.monotonic() + 60
+        while time.monotonic() < end:
+            job = await api.GetBulkJob(pb.GetBulkJobRequest(job_id=job.job_id))
+            stats = await api.GetStats(pb.GetStatsRequest())
+            most = max(most, stats.running + stats.compensating)
+            if job.state == pb.BULK_DONE and stats.failed == 6:
+                break
+            await asyncio.sleep(0.02)
+        # Every saga resumed (the job waited for room, never failed one), at most 2 at a time.
+        assert (job.state, job.done, job.skipped, job.failed) == (pb.BULK_DONE, 6, 0, 0)
+        assert 0 < most <= 2, most
+        # The places the job held are all given back: a new saga is admitted.
+        flight = await first_flight(stack)
+        saga = await api.BookFlight(book_request([flight]), timeout=30)
+        assert saga.status == pb.COMPLETED, saga.error

@@ -1,6 +1,7 @@
 """A busy orchestrator refuses new sagas at once (SAGA_MAX_IN_FLIGHT=1, one saga held by a
 `delay` fault): RESOURCE_EXHAUSTED with a RetryInfo, seen by the Python client, the real
-grpcurl, the CLI and the dashboard's API; replays, reads and cancels still answered; nothing
+grpcurl, the CLI and the dashboard's API, before the request is read; replays (key in the
+metadata or the body), reads and cancels still answered; auth still answered first; nothing
 left behind by a refused call."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from google.protobuf import json_format
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator.client import OrchestratorClient, error_details
+from sagakit.auth import new_token
+from tests.integration.test_security import stub
 from tests.support.booking import book_request, first_flight
 from tests.support.dashboard_stack import dashboard_config, running_dashboard
 from tests.support.stack import Stack, running_stack
@@ -148,3 +151,53 @@ async def test_the_dashboard_api_answers_429_with_retry_after(busy: Busy) -> Non
     assert reply.json()["error"] == BUSY
     assert reply.json()["reason"] == "OVERLOADED"
     assert await saga_total(busy.stack) == 1
+
+
+async def test_a_bookflight_replay_by_its_metadata_key_is_answered(busy: Busy) -> None:
+    held = busy.held_request
+    replay = await busy.stack.orchestrator.BookFlight(
+        held.booking, metadata=(("x-idempotency-key", held.request_id),), timeout=1.5
+    )  # answered with the saga as it stands a little before the deadline (still held)
+    assert (replay.saga_id, replay.replayed) == (busy.held.saga_id, True)
+
+
+async def test_a_new_saga_is_refused_before_its_body_is_read(busy: Busy) -> None:
+    async with grpc.aio.insecure_channel(busy.stack.orchestrator_addr) as channel:
+        raw = channel.unary_unary(
+            "/flightsaga.v1.Orchestrator/BookFlight",
+            request_serializer=lambda b: b,
+            response_deserializer=pb.Saga.FromString,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await raw(b"\xff\xff not a BookFlightRequest", timeout=5)
+    # Not parsed, so not INVALID_ARGUMENT (that is its answer once there is room).
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_details(info.value).reason == "OVERLOADED"
+
+
+async def test_a_full_orchestrator_still_answers_auth_first(tmp_path: Path) -> None:
+    tokens = {name: new_token(name, roles) for name, roles in (("ops", "operator"),
+              ("ann", "booker"), ("rita", "reader"))}  # fmt: skip
+    path = tmp_path / "tokens.txt"
+    path.write_text("".join(line + "\n" for _, line in tokens.values()))
+    async with running_stack(
+        tmp_path, token=tokens["ops"][0], AUTH_TOKENS_FILE=str(path),
+        SAGA_MAX_IN_FLIGHT="1", STEP_TIMEOUT_MS="60000",
+    ) as stack:  # fmt: skip
+        flight = await first_flight(stack)
+        await hold_one(stack, flight)
+
+        async def code(token: str, *md: tuple[str, str]) -> grpc.StatusCode:
+            try:
+                await stub(stack, token).BookFlight(book_request([flight]), metadata=md, timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                return exc.code()
+            return grpc.StatusCode.OK
+
+        assert await code("") == grpc.StatusCode.UNAUTHENTICATED
+        assert await code("not-a-token") == grpc.StatusCode.UNAUTHENTICATED
+        assert await code(tokens["rita"][0]) == grpc.StatusCode.PERMISSION_DENIED
+        fault = ("x-fault", "payment:delay=100")
+        assert await code(tokens["ann"][0], fault) == grpc.StatusCode.PERMISSION_DENIED
+        assert await code(tokens["ann"][0]) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert await saga_total(stack) == 1
