@@ -21,7 +21,7 @@ import pytest
 
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1 import seat_pb2
-from tests.support.booking import book_request
+from tests.support.booking import admitted, book_request
 from tests.support.dates import flight_date
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.replicas import TTL, Replicas, replicas
@@ -58,14 +58,14 @@ async def make_failed(stack: Stack, n: int) -> None:
     gate = asyncio.Semaphore(32)
 
     async def one(i: int) -> None:
+        request = pb.StartBookingRequest(
+            request_id=f"bulk-{i}",
+            booking=book_request([legs[i % len(legs)]], customer="LOY-1004", points=0),
+        )
         async with gate:
-            await stack.orchestrator.StartBooking(
-                pb.StartBookingRequest(
-                    request_id=f"bulk-{i}",
-                    booking=book_request([legs[i % len(legs)]], customer="LOY-1004", points=0),
-                ),
-                metadata=BROKEN,
-                timeout=30,
+            # More sagas than SAGA_MAX_IN_FLIGHT are left failing at once: wait as told.
+            await admitted(
+                lambda: stack.orchestrator.StartBooking(request, metadata=BROKEN, timeout=30)
             )
 
     await asyncio.gather(*(one(i) for i in range(n)))

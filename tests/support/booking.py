@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
 
 from flightsaga.v1 import booking_pb2, common_pb2, seat_pb2
 from flightsaga.v1 import orchestrator_pb2 as pb
 from flightsaga.v1.common_pb2 import SagaRecordsRequest
 from tests.support.dates import flight_date
 from tests.support.stack import Stack
+
+T = TypeVar("T")
 
 GOOD_CARD = "4242424242424242"
 
@@ -112,3 +120,16 @@ async def check_records(stack: Stack, sagas: list[pb.Saga], points: dict[str, in
             assert p.charged_cents == p.refunded_cents and p.charges <= 1
             assert p.booking_status in ("", "CANCELLED")
     return spent
+
+
+async def admitted(send: Callable[[], Awaitable[T]], within: float = 120.0) -> T:
+    """`send()` as a well-behaved client sends it: answered RESOURCE_EXHAUSTED (the
+    orchestrator's admission limit: nothing was started), it waits and sends it again."""
+    end = time.monotonic() + within
+    while True:
+        try:
+            return await send()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > end:
+                raise
+        await asyncio.sleep(0.25)
