@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,14 +42,49 @@ async def _measure(
     n: int, concurrency: int, parts: set[str], data: Path, url: str = ""
 ) -> dict[str, Any]:
     """In this process: n sagas at `concurrency`, after a warm-up; CPU of the whole process,
-    and each saga's time from start to end (its p50). `url`: a PostgreSQL saga log.
+    and each saga's time from start to end (its p50). `url`: a PostgreSQL saga log."""
+    async with _engine(parts, data, url) as saga:
+        took: list[float] = []
+
+        async def timed() -> None:
+            t0 = time.perf_counter()
+            await saga()
+            took.append(time.perf_counter() - t0)
+
+        for _ in range(min(100, n)):
+            await timed()
+        took.clear()
+        sent = _statements()
+        left = iter(range(n))
+
+        async def worker() -> None:
+            for _ in left:
+                await timed()
+
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        statements = (_statements() - sent) / n
+    return {
+        "sagas_per_s": n / wall,
+        "cpu_ms_per_saga": cpu * 1000 / n,
+        "p50_ms": statistics.median(took) * 1000,
+        "statements_per_saga": statements,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _engine(
+    parts: set[str], data: Path, url: str
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """The engine, running: yields a function that runs one saga to its end.
 
     The flight saga's definition (four steps, same names) runs on the real runner and saga log
-    (SQLite file, `synchronous=FULL`, group commit), with steps that answer at once with a reply
-    shaped like the participants' (no network, no other process): five durable transactions and
-    ten events per saga, leases, the driver's bookkeeping, and in `parts` the parts the
-    orchestrator runs beside the engine: the bookings log (`sink`), counts and Prometheus
-    (`observers`), and INFO logging to a file (`logging`)."""
+    (SQLite file, `synchronous=FULL`, group commit, or `url`), with steps that answer at once
+    with a reply shaped like the participants' (no network, no other process): five durable
+    transactions and ten events per saga, leases, the driver's bookkeeping, and in `parts` the
+    parts the orchestrator runs beside the engine: the bookings log (`sink`), counts and
+    Prometheus (`observers`), and INFO logging to a file (`logging`)."""
     from flightsaga.v1 import orchestrator_pb2 as pb
     from orchestrator.bookings_log import BookingsLog
     from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
@@ -58,15 +93,11 @@ async def _measure(
     from orchestrator.engine.store import SagaStore
     from orchestrator.telemetry.counts import SagaCounts
     from orchestrator.telemetry.metrics import SagaMetrics
-    from sagakit.logs import setup_logging
     from sagakit.metrics import Metrics
     from sagas.booking import NAME, STEP_ORDER
 
     if "logging" in parts:
-        # The services log to stderr; here stderr goes to a file, as under the launcher.
-        fd = os.open(data / "service.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 2)
-        setup_logging("orchestrator")
+        _log_to_file(data / "service.log")
 
     async def answer(call: StepCall) -> dict[str, Any]:
         await asyncio.sleep(0)  # a participant call yields to the loop at least once
@@ -94,40 +125,28 @@ async def _measure(
     request.card.number, request.card.token = "****4242", "tok_0123456789"
     payload = request.SerializeToString()
 
-    took: list[float] = []
-
     async def saga() -> None:
-        t0 = time.perf_counter()
         new = runner.new_saga(NAME, uuid.uuid4().hex, uuid.uuid4().hex, payload)
         started, _ = await runner.start(new)
         done = await runner.wait(started.saga_id, None)
         assert done is not None and done.status.value == "COMPLETED", done
-        took.append(time.perf_counter() - t0)
 
-    for _ in range(min(100, n)):
-        await saga()
-    took.clear()
-    sent = _statements()
-    left = iter(range(n))
+    try:
+        yield saga
+    finally:
+        await runner.stop(5.0)
+        await store.close()
+        if sink is not None:
+            sink.close()
 
-    async def worker() -> None:
-        for _ in left:
-            await saga()
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    statements = (_statements() - sent) / n
-    await runner.stop(5.0)
-    await store.close()
-    if sink is not None:
-        sink.close()
-    return {
-        "sagas_per_s": n / wall,
-        "cpu_ms_per_saga": cpu * 1000 / n,
-        "p50_ms": statistics.median(took) * 1000,
-        "statements_per_saga": statements,
-    }
+def _log_to_file(path: Path) -> None:
+    """The services log to stderr; here stderr goes to a file, as under the launcher."""
+    from sagakit.logs import setup_logging
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    setup_logging("orchestrator")
 
 
 _SENT = [0]
