@@ -54,13 +54,15 @@ def digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _mark(conn: Conn, saga_id: str, step: str, op: str) -> Any | None:
-    row: Any | None = conn.execute(
-        "SELECT result, null_compensation, request_digest FROM saga_barrier"
-        " WHERE saga_id=? AND step=? AND op=?",
-        (saga_id, step, op),
-    ).fetchone()
-    return row
+def _marks(conn: Conn, saga_id: str, step: str) -> dict[str, Any]:
+    """The step's barrier rows for the saga by op ("do", "compensate"): one read for both
+    (on PostgreSQL, one round trip)."""
+    rows = conn.execute(
+        "SELECT op, result, null_compensation, request_digest FROM saga_barrier"
+        " WHERE saga_id=? AND step=?",
+        (saga_id, step),
+    ).fetchall()
+    return {row["op"]: row for row in rows}
 
 
 def _insert(
@@ -85,12 +87,13 @@ def do(
 ) -> tuple[bytes, bool]:
     """Run `apply` once per (saga, step) for the request `body` (serialized deterministically);
     returns (serialized result, was_replay)."""
-    if _mark(conn, saga_id, step, "compensate") is not None:
+    marks = _marks(conn, saga_id, step)
+    if "compensate" in marks:
         raise Aborted(
             f"saga {saga_id} was already compensated at {step}; late Do refused",
             Reason.LATE_DO_REFUSED,
         )
-    first = _mark(conn, saga_id, step, "do")
+    first = marks.get("do")
     if first is not None:
         stored = first["request_digest"]
         if stored is not None and stored != digest(body):
@@ -112,10 +115,11 @@ def compensate(
     null_result: Callable[[], bytes],
 ) -> tuple[bytes, bool]:
     """Undo once per (saga, step); with no Do, leave a null mark. Returns (result, replay)."""
-    first = _mark(conn, saga_id, step, "compensate")
+    marks = _marks(conn, saga_id, step)
+    first = marks.get("compensate")
     if first is not None:
         return bytes(first["result"]), True
-    if _mark(conn, saga_id, step, "do") is None:
+    if "do" not in marks:
         result = null_result()
         _insert(conn, saga_id, step, "compensate", result, null=True)
         return result, False

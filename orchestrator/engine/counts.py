@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from orchestrator.engine.model import FINISHED, LIVE, NEEDS_COMPENSATION, SagaRecord, SagaStatus
 from sagakit.db import Conn
+from sagakit.inserts import Insert
 
 LIVE_MARKS = ",".join("?" * len(LIVE))
 LIVE_VALUES = tuple(s.value for s in LIVE)
@@ -27,10 +28,12 @@ STRIPES = 64  # rows per key in saga_counts that finishing sagas add to
 PRUNE_STRIPE = -1  # the row retention takes deleted sagas off (one pruner at a time)
 # The PostgreSQL advisory lock a replica holds while it prunes (others skip their turn).
 PRUNE_LOCK = 0x466C5370  # "FlSp"
-COUNT = (
-    "INSERT INTO saga_counts (stripe, key, n) VALUES (?, ?, ?)"
-    " ON CONFLICT (stripe, key) DO UPDATE SET n = saga_counts.n + excluded.n"
+COUNTS = Insert(
+    "saga_counts (stripe, key, n)",
+    3,
+    "ON CONFLICT (stripe, key) DO UPDATE SET n = saga_counts.n + excluded.n",
 )
+COUNT = COUNTS.sql(1)
 
 
 @dataclass(frozen=True)

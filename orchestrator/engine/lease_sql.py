@@ -14,12 +14,15 @@ from orchestrator.engine.counts import LIVE_MARKS, LIVE_VALUES
 from orchestrator.engine.model import SagaRecord
 from orchestrator.engine.rows import load
 from sagakit.db import Conn
+from sagakit.inserts import Insert
 
-LEASE = (
-    "INSERT INTO saga_leases (saga_id, owner, epoch, expires) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (saga_id) DO UPDATE SET owner=excluded.owner, epoch=excluded.epoch,"
-    " expires=excluded.expires"
+LEASES = Insert(
+    "saga_leases (saga_id, owner, epoch, expires)",
+    4,
+    "ON CONFLICT (saga_id) DO UPDATE SET owner=excluded.owner, epoch=excluded.epoch,"
+    " expires=excluded.expires",
 )
+LEASE = LEASES.sql(1)
 
 
 def claimable(now: float, limit: int, shared: bool) -> tuple[str, tuple[object, ...]]:

@@ -17,6 +17,7 @@ from orchestrator.engine.model import (
     StepState,
 )
 from sagakit.db import Conn
+from sagakit.inserts import Insert
 
 SAGA_COLS = (
     "saga_id, definition, correlation_id, status, payload, idempotency_key, fault_plan,"
@@ -154,22 +155,28 @@ def event_from(r: Any) -> SagaEvent:
     )
 
 
-def insert_event(conn: Conn, e: SagaEvent, epoch: int) -> None:
-    conn.execute(
-        "INSERT INTO saga_events (saga_id, seq, type, step, attempt, message, at, status,"
-        " correlation_id, lease_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            e.saga_id,
-            e.seq,
-            e.type.value,
-            e.step,
-            e.attempt,
-            e.message,
-            e.at,
-            e.status.value,
-            e.correlation_id,
-            epoch,
-        ),
+SAGAS = Insert(f"sagas ({SAGA_COLS})", N_SAGA_COLS)
+STEPS = Insert(f"saga_steps ({STEP_COLS})", 16)
+FLIGHTS = Insert("saga_flights (flight_id, created_at, saga_id)", 3)
+EVENTS = Insert(
+    "saga_events (saga_id, seq, type, step, attempt, message, at, status, correlation_id,"
+    " lease_epoch)",
+    10,
+)
+
+
+def event_row(e: SagaEvent, epoch: int) -> tuple[object, ...]:
+    return (
+        e.saga_id,
+        e.seq,
+        e.type.value,
+        e.step,
+        e.attempt,
+        e.message,
+        e.at,
+        e.status.value,
+        e.correlation_id,
+        epoch,
     )
 
 

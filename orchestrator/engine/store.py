@@ -17,11 +17,11 @@ from pathlib import Path
 
 from orchestrator.engine.bulk_sql import prune_jobs
 from orchestrator.engine.cancel_sql import pending_cancels, request_cancel
-from orchestrator.engine.counts import COUNT, STRIPES, Pruned, finished_counts
+from orchestrator.engine.counts import COUNTS, STRIPES, Pruned, finished_counts
 from orchestrator.engine.counts import prune as prune_batch
 from orchestrator.engine.counts import stats as read_stats
 from orchestrator.engine.errors import LeaseLost
-from orchestrator.engine.lease_sql import LEASE, claimable, expire, holder, take
+from orchestrator.engine.lease_sql import LEASES, claimable, expire, holder, take
 from orchestrator.engine.lease_sql import release as release_leases
 from orchestrator.engine.lease_sql import renew as renew_leases
 from orchestrator.engine.model import (
@@ -34,10 +34,11 @@ from orchestrator.engine.model import (
 )
 from orchestrator.engine.reads import Page, events, page
 from orchestrator.engine.rows import (
-    N_SAGA_COLS,
-    SAGA_COLS,
-    STEP_COLS,
-    insert_event,
+    EVENTS,
+    FLIGHTS,
+    SAGAS,
+    STEPS,
+    event_row,
     load,
     saga_row,
     step_row,
@@ -47,6 +48,7 @@ from orchestrator.engine.writes import UPDATED, Write, write_all
 from sagakit import testhooks
 from sagakit.databases import connect
 from sagakit.db import Conn, Database
+from sagakit.inserts import Insert, Rows, insert_all
 from sagakit.migrate import Migrations
 
 __all__ = ["MIGRATIONS", "Key", "LeaseLost", "Page", "Pruned", "SagaQuery", "SagaStore", "Write"]
@@ -114,27 +116,7 @@ class SagaStore:
                 found = load(conn, "idempotency_key=?", (saga.idempotency_key,))
                 if found:
                     return found[0], False
-            conn.execute(
-                f"INSERT INTO sagas ({SAGA_COLS}) VALUES ({','.join('?' * N_SAGA_COLS)})",
-                saga_row(saga),
-            )
-            conn.executemany(
-                f"INSERT INTO saga_steps ({STEP_COLS}) VALUES ({','.join('?' * 16)})",
-                [step_row(saga.saga_id, st) for st in saga.steps],
-            )
-            conn.executemany(
-                "INSERT INTO saga_flights (flight_id, created_at, saga_id) VALUES (?, ?, ?)",
-                [
-                    (f, saga.created_at, saga.saga_id)
-                    for f in dict.fromkeys(saga.subject.flight_ids)
-                ],
-            )
-            for e in (event, *later):
-                insert_event(conn, e, saga.lease_epoch)
-            if lease is not None:
-                conn.execute(LEASE, (saga.saga_id, lease[0], saga.lease_epoch, lease[1]))
-            if saga.status in FINISHED:
-                conn.executemany(COUNT, finished_counts(saga, self.stripe))
+            insert_all(conn, self._new_rows(saga, (event, *later), lease))
             return saga, True
 
         _crash_point("before", saga.saga_id, (), event, *later)
@@ -142,6 +124,26 @@ class SagaStore:
         if created:
             _crash_point("after", saga.saga_id, (), event, *later)
         return stored, created
+
+    def _new_rows(
+        self, saga: SagaRecord, logged: Sequence[SagaEvent], lease: tuple[str, float] | None
+    ) -> list[tuple[Insert, Rows]]:
+        """A new saga's rows, in one statement on PostgreSQL (the saga row first: the others
+        refer to it)."""
+        return [
+            (SAGAS, [saga_row(saga)]),
+            (STEPS, [step_row(saga.saga_id, st) for st in saga.steps]),
+            (
+                FLIGHTS,
+                [
+                    (f, saga.created_at, saga.saga_id)
+                    for f in dict.fromkeys(saga.subject.flight_ids)
+                ],
+            ),
+            (EVENTS, [event_row(e, saga.lease_epoch) for e in logged]),
+            (LEASES, [(saga.saga_id, lease[0], saga.lease_epoch, lease[1])] if lease else []),
+            (COUNTS, finished_counts(saga, self.stripe) if saga.status in FINISHED else []),
+        ]
 
     def transition(
         self, saga: SagaRecord, steps: Iterable[StepRecord], event: SagaEvent | None

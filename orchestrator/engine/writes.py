@@ -10,15 +10,17 @@ written), so a saga whose cancel was accepted never ends COMPLETED.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.engine.counts import COUNT
+from orchestrator.engine.counts import COUNTS
 from orchestrator.engine.errors import CancelRequested, LeaseLost
 from orchestrator.engine.model import SagaEvent
-from orchestrator.engine.rows import STEP_COLS, cancel_from, insert_event
+from orchestrator.engine.rows import EVENTS, STEP_COLS, cancel_from, event_row
 from sagakit import testhooks
 from sagakit.db import Conn
+from sagakit.inserts import Insert, Rows, insert_all
 
 UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
@@ -28,14 +30,16 @@ UPDATE_SAGA = (
 UPDATE_COMPLETING = UPDATE_SAGA + " AND cancelled_at IS NULL"
 UPDATED = (3, 6, 8, 9, 11, 12, 13, 18, 19)  # the saga_row fields a transition may change, in order
 _STEP_UPDATED = [c.strip() for c in STEP_COLS.split(",")][2:]  # all but the key
-_UPSERT_STEP = (
-    f"INSERT INTO saga_steps ({STEP_COLS}) VALUES ({','.join('?' * 16)})"
-    " ON CONFLICT (saga_id, idx) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in _STEP_UPDATED)
+_UPSERT_STEPS = Insert(
+    f"saga_steps ({STEP_COLS})",
+    16,
+    "ON CONFLICT (saga_id, idx) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _STEP_UPDATED),
 )
-_OUTBOX = (
-    "INSERT INTO saga_outbox (saga_id, status, sink) VALUES (?, ?, ?)"
-    " ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status, sink=excluded.sink"
+_OUTBOX = Insert(
+    "saga_outbox (saga_id, status, sink)",
+    3,
+    "ON CONFLICT (saga_id) DO UPDATE SET status=excluded.status, sink=excluded.sink",
 )
 
 
@@ -52,22 +56,29 @@ class Write:
     counted: list[tuple[int, str, int]] | None
     completes: bool = False  # the saga ends COMPLETED: refused once a cancel is on its row
 
-    def rows(self, conn: Conn) -> None:
-        """Everything but the saga row."""
-        if self.step_rows:
-            conn.executemany(_UPSERT_STEP, self.step_rows)
-        if self.event is not None:
-            insert_event(conn, self.event, self.epoch)
-        if self.outbox is not None:
-            conn.execute(_OUTBOX, self.outbox)
-        if self.counted is not None:
-            conn.executemany(COUNT, self.counted)
+
+def rows(writes: Sequence[Write]) -> list[tuple[Insert, Rows]]:
+    """Everything but the saga row, of consecutive transitions of one saga: a later
+    transition's step row wins over an earlier one's (one statement takes a key once)."""
+    steps = {row[1]: row for write in writes for row in write.step_rows}
+    events = [event_row(w.event, w.epoch) for w in writes if w.event is not None]
+    outbox = [w.outbox for w in writes if w.outbox is not None][-1:]
+    counted: Counter[tuple[int, str]] = Counter()
+    for write in writes:
+        counted.update({(stripe, key): n for stripe, key, n in write.counted or ()})
+    return [
+        (_UPSERT_STEPS, list(steps.values())),
+        (EVENTS, events),
+        (_OUTBOX, outbox),
+        (COUNTS, [(stripe, key, n) for (stripe, key), n in counted.items()]),
+    ]
 
 
 def write_all(conn: Conn, writes: Sequence[Write]) -> None:
     """Consecutive transitions of one saga in one transaction. The saga row is written once,
     as the last of them left it, and first, so a fenced-off driver stops before it writes
-    anything (every transition of a driver carries the same lease epoch)."""
+    anything (every transition of a driver carries the same lease epoch); the other rows then
+    go in one statement (sagakit/inserts.py)."""
     if not writes:
         return
     last = writes[-1]
@@ -75,8 +86,7 @@ def write_all(conn: Conn, writes: Sequence[Write]) -> None:
     if conn.execute(update, last.update).rowcount != 1:
         raise refusal(conn, last)
     testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
-    for write in writes:  # in order: a later transition's step row wins over an earlier one's
-        write.rows(conn)
+    insert_all(conn, rows(writes))
 
 
 def refusal(conn: Conn, write: Write) -> CancelRequested | LeaseLost:

@@ -18,6 +18,7 @@ from sagakit.config import ConfigError
 from sagakit.databases import connect
 from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
+from sagakit.inserts import Insert, insert_all
 from sagakit.migrate import Migrations
 from tests.support.dates import flight_id
 
@@ -262,3 +263,39 @@ async def test_concurrent_booking_dos_of_one_saga_make_one_booking(
         assert rows == 1
     finally:
         await db.close()
+
+
+HOLDS = Insert("seat_holds (saga_id, flight_id, seat, passenger_index, cabin, held_at)", 6)
+MARKS = Insert(
+    "saga_barrier (saga_id, step, op, result, null_compensation, created_at)",
+    6,
+    "ON CONFLICT (saga_id, step, op) DO UPDATE SET result=excluded.result",
+)
+
+
+async def test_insert_all_writes_every_table_at_once_or_nothing(db: Database) -> None:
+    flight = flight_id(1)
+
+    def marks(saga: str, *results: bytes) -> list[tuple[object, ...]]:
+        return [(saga, f"s{i}", "do", r, 0, "t") for i, r in enumerate(results)]
+
+    def write(conn: Conn) -> None:
+        holds = [("s1", flight, seat, i, 1, "t") for i, seat in enumerate(("1A", "1B", "1C"))]
+        insert_all(conn, [(HOLDS, holds), (MARKS, marks("s1", b"a", b"b")), (HOLDS, [])])
+
+    await db.transaction(write)
+    # The upsert's tail applies to every row of the statement.
+    await db.transaction(lambda c: insert_all(c, [(MARKS, marks("s1", b"x", b"y"))]))
+
+    def clash(conn: Conn) -> None:  # 1A is held: the marks in the same call go too
+        insert_all(conn, [(MARKS, marks("s2", b"z")), (HOLDS, [("s2", flight, "1A", 0, 1, "t")])])
+
+    with pytest.raises(IntegrityError):
+        await db.transaction(clash)
+
+    def seen(conn: Conn) -> tuple[list[str], list[tuple[str, bytes]]]:
+        seats = conn.execute("SELECT seat FROM seat_holds ORDER BY seat").fetchall()
+        rows = conn.execute("SELECT saga_id, result FROM saga_barrier ORDER BY step").fetchall()
+        return [r[0] for r in seats], [(r[0], bytes(r[1])) for r in rows]
+
+    assert await db.read(seen) == (["1A", "1B", "1C"], [("s1", b"x"), ("s1", b"y")])
