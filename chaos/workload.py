@@ -28,7 +28,13 @@ from sagas.peers import Peers
 POOL_ROUTES = (("JFK", "LAX"), ("LAX", "JFK"))
 POOL_DAYS_AHEAD = 30
 SEATS_PER_FLIGHT_BUDGET = 90  # of an A321's 150 economy seats: room for holds in flight
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# What a well-behaved client sends again with the same key: RESOURCE_EXHAUSTED is the
+# orchestrator's admission limit (nothing was started), say after a restart that recovered many.
+RETRYABLE = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 @dataclass
