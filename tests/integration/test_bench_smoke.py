@@ -14,6 +14,7 @@ from bench.cli import parse_args
 from bench.databases import Backend, parse_backends
 from bench.measure import run_level
 from bench.workload import MODES, Problem
+from tests.support.postgres import require_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"orchestrator", "seat", "loyalty", "payment", "booking"}
@@ -170,10 +171,22 @@ def test_engine_alone_runs_each_configuration_in_its_own_process() -> None:
     rows = {line.split("  ")[1].strip(): line for line in run.stdout.splitlines()[2:]}
     assert set(rows) == {"engine alone", "sink, observers, logging", "sink"}, run.stdout
     for line in rows.values():
-        rate, cpu = (float(x) for x in line.split()[-2:])
-        assert rate > 0 and cpu > 0, line
+        rate, cpu, p50, statements = line.split()[-4:]
+        assert float(rate) > 0 and float(cpu) > 0 and float(p50) > 0, line
+        assert statements == "-", line  # counted on PostgreSQL only
     bad = bench("engine", "--with", "tracing")
     assert bad.returncode == 2 and "--with: 'tracing'" in bad.stderr
+
+
+@pytest.mark.postgres
+def test_engine_alone_on_postgres_counts_the_statements_a_saga_sends() -> None:
+    require_bin_dir()
+    run = bench("engine", "--database", "postgres", "-n", "30", "-c", "1", "--repeat", "1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "saga log on postgres" in run.stdout, run.stdout
+    for line in run.stdout.splitlines()[2:]:
+        # Five transactions a saga: each at least one statement and its COMMIT.
+        assert float(line.split()[-1]) >= 10, line
 
 
 def test_tiny_overload_run_refuses_past_the_limit_and_loses_no_saga(tmp_path: Path) -> None:
