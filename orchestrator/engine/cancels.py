@@ -1,4 +1,5 @@
-"""Operators' cancels as this runner's drivers hear of them, and the waits a cancel cuts short.
+"""Operators' cancels: whether a saga can be cancelled, how this runner's drivers hear of
+them, and the waits a cancel cuts short.
 
 A cancel is on the saga's row first (cancel_sql.py); then the driver hears of it at once when
 the request reached its own replica, or from the saga log within `claim_every` seconds when it
@@ -9,13 +10,16 @@ interrupted (CancelRequested): that Do may have run, so its step is compensated.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from orchestrator.engine.errors import CancelRequested
-from orchestrator.engine.model import CancelRequest, SagaRecord
+from orchestrator.engine.errors import CancelRequested, NotCancellable
+from orchestrator.engine.model import CancelRequest, SagaRecord, SagaStatus
+from sagakit import context
 
 T = TypeVar("T")
+log = logging.getLogger("orchestrator.saga")
 
 
 class CancelTable:
@@ -24,6 +28,21 @@ class CancelTable:
         # saga id -> its driver's task while it waits in interruptible()
         self._waiting: dict[str, asyncio.Task[Any]] = {}
         self._interrupted: set[str] = set()
+
+    def accepted(
+        self, saga: SagaRecord, request: CancelRequest, driven_here: bool, live: SagaRecord | None
+    ) -> None:
+        """The saga as the log has it once `request` was put on its row (SagaStore.cancel):
+        raises NotCancellable if it has ended or FAILED; else its driver, if it runs here, is
+        told at once (`live`: its record), and another replica's hears of it from the log."""
+        if refused := not_cancellable(saga):
+            raise NotCancellable(refused)
+        context.saga_id.set(saga.saga_id)
+        context.correlation_id.set(saga.correlation_id)
+        if saga.cancel is request:
+            log.warning("[SAGA] cancel requested by %s: %s", request.by, request.reason)
+        if saga.status == SagaStatus.RUNNING and saga.cancel is not None and driven_here:
+            self.tell(saga.saga_id, saga.cancel, live)
 
     def tell(self, saga_id: str, request: CancelRequest, live: SagaRecord | None) -> None:
         """The saga's driver (if it runs here) must stop going forward; `live`: its record."""
@@ -66,3 +85,17 @@ class CancelTable:
         finally:
             self._waiting.pop(saga.saga_id, None)
             self._interrupted.discard(saga.saga_id)
+
+
+def not_cancellable(saga: SagaRecord) -> str:
+    """Why the saga cannot be cancelled, or "" (running, compensating, or cancelled before)."""
+    if saga.status == SagaStatus.FAILED:
+        return (
+            f"saga {saga.saga_id} is FAILED: a compensation could not finish; ResumeSaga "
+            "drives it to its end, there is nothing to cancel"
+        )
+    if saga.status == SagaStatus.COMPLETED or (
+        saga.status == SagaStatus.COMPENSATED and saga.cancel is None
+    ):
+        return f"saga {saga.saga_id} is {saga.status.value}: it has ended, nothing to cancel"
+    return ""

@@ -22,7 +22,7 @@ from orchestrator.engine.cancels import CancelTable
 from orchestrator.engine.claims import LeaseKeeper
 from orchestrator.engine.definition import SagaDefinition
 from orchestrator.engine.driver import Driver
-from orchestrator.engine.errors import NotCancellable, NotResumable, SagaNotFound
+from orchestrator.engine.errors import NotResumable, SagaNotFound
 from orchestrator.engine.following import Follower
 from orchestrator.engine.horizon import CallHorizon
 from orchestrator.engine.leases import LeaseTable
@@ -297,15 +297,8 @@ class SagaRunner:
         saga = await self.store.cancel(saga_id, request)
         if saga is None:
             raise SagaNotFound(saga_id)
-        if refused := not_cancellable(saga):
-            raise NotCancellable(refused)
-        context.saga_id.set(saga_id)
-        context.correlation_id.set(saga.correlation_id)
-        if saga.cancel is request:
-            log.warning("[SAGA] cancel requested by %s: %s", by, reason)
-        if saga.status == SagaStatus.RUNNING and saga.cancel is not None:
-            if saga_id in self.drivers.tasks or saga_id in self._starting:
-                self.cancels.tell(saga_id, saga.cancel, self.drivers.live.get(saga_id))
+        driven_here = saga_id in self.drivers.tasks or saga_id in self._starting
+        self.cancels.accepted(saga, request, driven_here, self.drivers.live.get(saga_id))
         return self.drivers.live.get(saga_id) or saga
 
     # ---- stopping ---------------------------------------------------------------------
@@ -324,20 +317,6 @@ class SagaRunner:
             await self.store.release(self.settings.owner, list(self.leases.until))
         except Exception:
             log.exception("[SAGA] could not release leases; they expire on their own")
-
-
-def not_cancellable(saga: SagaRecord) -> str:
-    """Why the saga cannot be cancelled, or "" (running, compensating, or cancelled before)."""
-    if saga.status == SagaStatus.FAILED:
-        return (
-            f"saga {saga.saga_id} is FAILED: a compensation could not finish; ResumeSaga "
-            "drives it to its end, there is nothing to cancel"
-        )
-    if saga.status == SagaStatus.COMPLETED or (
-        saga.status == SagaStatus.COMPENSATED and saga.cancel is None
-    ):
-        return f"saga {saga.saga_id} is {saga.status.value}: it has ended, nothing to cancel"
-    return ""
 
 
 def _reopen_failed(saga: SagaRecord) -> None:
