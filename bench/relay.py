@@ -77,16 +77,7 @@ class Relay(orchestrator_pb2_grpc.OrchestratorServicer):
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
-        return pb.Saga(
-            saga_id=saga_id,
-            status=pb.COMPLETED,
-            steps=[
-                pb.StepRecord(name=name, index=i, state=pb.SUCCEEDED)
-                for i, name in enumerate(STEP_ORDER, 1)
-            ],
-            booking_reference=confirmed.booking_reference,
-            replayed=False,
-        )
+        return completed(saga_id, confirmed.booking_reference)
 
 
 async def serve(port: int, seat: str, loyalty: str, payment: str, booking: str) -> None:
@@ -113,6 +104,20 @@ async def serve(port: int, seat: str, loyalty: str, payment: str, booking: str) 
     finally:
         await server.stop(2.0)
         await peers.close()
+
+
+def completed(saga_id: str, booking_reference: str) -> pb.Saga:
+    """The reply a completed booking gets, shaped like the orchestrator's (both relays')."""
+    return pb.Saga(
+        saga_id=saga_id,
+        status=pb.COMPLETED,
+        steps=[
+            pb.StepRecord(name=name, index=i, state=pb.SUCCEEDED)
+            for i, name in enumerate(STEP_ORDER, 1)
+        ],
+        booking_reference=booking_reference,
+        replayed=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

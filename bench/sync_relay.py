@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from bench.relay import CALL_TIMEOUT, HOST, USAGE
+from bench.relay import CALL_TIMEOUT, HOST, USAGE, completed
 from flightsaga.v1 import (
     booking_pb2_grpc,
     loyalty_pb2_grpc,
@@ -30,7 +30,7 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from orchestrator import booking_saga
 from sagakit.context import CORRELATION_HEADER
 from sagakit.server import SERVER_OPTIONS
-from sagas.booking import STEP_ORDER, declaration
+from sagas.booking import declaration
 
 THREADS = 64  # above the bench's highest default concurrency: no call waits for a thread
 
@@ -78,16 +78,7 @@ class SyncRelay(orchestrator_pb2_grpc.OrchestratorServicer):
             metadata=md,
             timeout=CALL_TIMEOUT,
         )
-        return pb.Saga(
-            saga_id=saga_id,
-            status=pb.COMPLETED,
-            steps=[
-                pb.StepRecord(name=name, index=i, state=pb.SUCCEEDED)
-                for i, name in enumerate(STEP_ORDER, 1)
-            ],
-            booking_reference=confirmed.booking_reference,
-            replayed=False,
-        )
+        return completed(saga_id, confirmed.booking_reference)
 
 
 def serve(port: int, participants: list[str]) -> None:
