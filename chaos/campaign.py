@@ -223,6 +223,27 @@ async def run(opts: Options) -> dict[str, Any]:
         await stack.stop()
 
 
+@dataclass(frozen=True)
+class Before:
+    """What the stack held before the campaign: its sagas, the pool's flights, the balances."""
+
+    sagas: dict[str, records.SagaView]
+    flights: dict[str, records.FlightView]
+    balances: dict[str, int]
+
+
+async def _before(stack: LocalStack | TargetStack, peers: Peers, pool: list[str]) -> Before:
+    try:
+        sagas = await records.list_sagas(peers)
+        flights = await records.read_flights(peers, pool)
+        balances = await records.read_balances(peers, [a for a, _ in plan.ACCOUNTS])
+    except grpc.aio.AioRpcError as exc:
+        raise CampaignError(
+            f"cannot read the stack at {stack.addrs}: {exc.code().name}: {exc.details()}"
+        ) from exc
+    return Before(sagas, flights, balances)
+
+
 async def _campaign(
     opts: Options,
     the_plan: plan.Plan,
@@ -234,14 +255,11 @@ async def _campaign(
     expected = s.sagas if not s.duration else int(s.duration * 80)
     try:
         pool = await flight_pool(peers, pool_size(expected))
-        before = await records.list_sagas(peers)
-        flights_before = await records.read_flights(peers, pool)
-        accounts = [a for a, _ in plan.ACCOUNTS]
-        balances_before = await records.read_balances(peers, accounts)
     except grpc.aio.AioRpcError as exc:
         raise CampaignError(
             f"cannot read the stack at {stack.addrs}: {exc.code().name}: {exc.details()}"
         ) from exc
+    before = await _before(stack, peers, pool)
     run_id = f"{s.seed}-{secrets.token_hex(3)}"
     workload = Workload(peers, pool, run_id, opts.client_timeout_s, opts.concurrency)
     say(
@@ -250,6 +268,35 @@ async def _campaign(
         + (f"{s.duration:.0f}s of load" if s.duration else f"{the_plan.bookings} bookings")
         + f", {the_plan.kills} kill -9, concurrency {opts.concurrency}, {len(pool)} flights",
     )
+    runs = await _phases(opts, the_plan, stack, workload, peers)
+    live_before_resume = await _settle(opts, stack, peers, before)
+    say(opts, "-- reading every service's records")
+    ev = await _evidence(stack, peers, workload, pool, before, run_id)
+    return report.build(
+        the_plan,
+        runs,
+        ev,
+        invariants.check(ev),
+        live_before_resume,
+        stack.events,
+        run_id=run_id,
+        addrs=stack.addrs,
+        code_dir=opts.code_dir,
+        data_dir=opts.data_dir if isinstance(stack, LocalStack) else None,
+        env=stack_env(s) | opts.env if isinstance(stack, LocalStack) else {},
+        seconds=time.monotonic() - t_start,
+        concurrency=opts.concurrency,
+    )
+
+
+async def _phases(
+    opts: Options,
+    the_plan: plan.Plan,
+    stack: LocalStack | TargetStack,
+    workload: Workload,
+    peers: Peers,
+) -> list[PhaseRun]:
+    """Each phase of the plan in turn, waiting between them for the forward paths to end."""
     runs: list[PhaseRun] = []
     for phase in the_plan.phases:
         say(
@@ -261,60 +308,58 @@ async def _campaign(
             runs.append(await run_phase(opts, stack, workload, phase))
         except Exception as exc:
             raise CampaignError(f"phase {phase.name} could not run: {exc}") from exc
-        await quiesce(peers, limit_s=s.saga_timeout_s + 5, stall_s=3.0, forward_only=True)
+        limit = opts.settings.saga_timeout_s + 5
+        await quiesce(peers, limit_s=limit, stall_s=3.0, forward_only=True)
+    return runs
+
+
+async def _settle(
+    opts: Options, stack: LocalStack | TargetStack, peers: Peers, before: Before
+) -> dict[str, Any]:
+    """Wait for quiescence, then resume what is FAILED or stuck as an operator would; returns
+    those sagas and their status before the resume."""
     stack.phase = "settle"
     say(opts, "-- waiting for quiescence")
-    stall = max(30.0, 2 * s.saga_timeout_s)
+    stall = max(30.0, 2 * opts.settings.saga_timeout_s)
     await quiesce(peers, opts.settle_s, stall, forward_only=False)
     mid = await records.list_sagas(peers)
-    live_before_resume = {
+    stuck = {
         sid: v.status
         for sid, v in mid.items()
-        if v.status not in records.TERMINAL and sid not in before
+        if v.status not in records.TERMINAL and sid not in before.sagas
     }
     say(
-        opts,
-        f"-- resuming {len(live_before_resume)} FAILED or stuck sagas "
-        "(clear_faults), as an operator would",
+        opts, f"-- resuming {len(stuck)} FAILED or stuck sagas (clear_faults), as an operator would"
     )
-    await resume_stuck(peers, {sid: mid[sid] for sid in live_before_resume})
+    await resume_stuck(peers, {sid: mid[sid] for sid in stuck})
     await quiesce(peers, opts.settle_s, stall, forward_only=False)
-    say(opts, "-- reading every service's records")
+    return stuck
+
+
+async def _evidence(
+    stack: LocalStack | TargetStack,
+    peers: Peers,
+    workload: Workload,
+    pool: list[str],
+    before: Before,
+    run_id: str,
+) -> invariants.Evidence:
+    """Every service's records of the campaign's sagas, beside what the workload sent."""
     final = await records.list_sagas(peers)
-    ours = [sid for sid in final if sid not in before]
-    recs = await records.read_participants(peers, ours)
-    flights_after = await records.read_flights(peers, pool)
-    balances_after = await records.read_balances(peers, balances_before)
-    ev = invariants.Evidence(
+    ours = [sid for sid in final if sid not in before.sagas]
+    return invariants.Evidence(
         sagas=final,
-        records=recs,
+        records=await records.read_participants(peers, ours),
         specs=workload.specs,
         legs={k: flight_ids(spec, pool) for k, spec in workload.specs.items()},
         calls=workload.calls,
         key_prefix=f"chaos-{run_id}-",
-        flights_before=flights_before,
-        flights_after=flights_after,
-        balances_before=balances_before,
-        balances_after=balances_after,
-        preexisting=frozenset(before),
+        flights_before=before.flights,
+        flights_after=await records.read_flights(peers, pool),
+        balances_before=before.balances,
+        balances_after=await records.read_balances(peers, before.balances),
+        preexisting=frozenset(before.sagas),
         bookings_log=bookings_log_ids(stack.bookings_log())
         if isinstance(stack, LocalStack)
         else None,
     )
-    violations = invariants.check(ev)
-    doc = report.build(
-        the_plan,
-        runs,
-        ev,
-        violations,
-        live_before_resume,
-        stack.events,
-        run_id=run_id,
-        addrs=stack.addrs,
-        code_dir=opts.code_dir,
-        data_dir=opts.data_dir if isinstance(stack, LocalStack) else None,
-        env=stack_env(s) | opts.env if isinstance(stack, LocalStack) else {},
-        seconds=time.monotonic() - t_start,
-        concurrency=opts.concurrency,
-    )
-    return doc
