@@ -25,6 +25,46 @@ def _phase_of(ev: Evidence) -> dict[str, int]:
     return out
 
 
+def _phase(
+    r: Any,
+    ev: Evidence,
+    phase_of: dict[str, int],
+    events: list[ProcessEvent],
+    live_before_resume: dict[str, str],
+    by_saga_phase: dict[str, int],
+) -> dict[str, Any]:
+    """One phase's lines of the report: its sagas, calls, kills and what they came to."""
+    p: plan.Phase = r.phase
+    sagas = [sid for sid, i in phase_of.items() if i == p.index]
+    specs = {sid: ev.specs[ev.sagas[sid].key] for sid in sagas}
+    calls = [c for c in ev.calls if c.phase == p.index]
+    outcomes = Counter(ev.sagas[sid].status for sid in sagas)
+    kills = [e for e in events if e.phase == p.label and e.action == "kill -9"]
+    failed = [sid for sid in sagas if live_before_resume.get(sid) == "FAILED"]
+    stuck = [sid for sid in sagas if live_before_resume.get(sid) in ("RUNNING", "COMPENSATING")]
+    return {
+        "index": p.index,
+        "name": p.name,
+        "kind": p.kind,
+        "target": p.target,
+        "outage_s": p.outage_s,
+        "seconds": r.seconds,
+        "bookings": r.started,
+        "calls": len(calls),
+        "call_errors": dict(Counter(c.code for c in calls if c.code != "OK")),
+        "sagas": len(sagas),
+        "outcomes": dict(sorted(outcomes.items())),
+        "kills": [{"service": e.service, "pid": e.pid, "at_s": e.at_s} for e in kills],
+        "failed": len(failed),
+        "failed_planned": sum(1 for sid in failed if specs[sid].expect == plan.FAILED),
+        "stuck": len(stuck),
+        "compensated_without_fault": sum(
+            1 for sid in sagas if ev.sagas[sid].status == "COMPENSATED" and not specs[sid].injected
+        ),
+        "violations": sum(1 for i in by_saga_phase.values() if i == p.index),
+    }
+
+
 def build(
     the_plan: plan.Plan,
     runs: list[Any],
@@ -42,45 +82,8 @@ def build(
     concurrency: int,
 ) -> dict[str, Any]:
     phase_of = _phase_of(ev)
-    by_saga_phase: dict[str, int] = {}
-    for v in violations:
-        if v.subject in phase_of:
-            by_saga_phase[v.subject] = phase_of[v.subject]
-    phases: list[dict[str, Any]] = []
-    for r in runs:
-        p: plan.Phase = r.phase
-        sagas = [sid for sid, i in phase_of.items() if i == p.index]
-        specs = {sid: ev.specs[ev.sagas[sid].key] for sid in sagas}
-        calls = [c for c in ev.calls if c.phase == p.index]
-        outcomes = Counter(ev.sagas[sid].status for sid in sagas)
-        kills = [e for e in events if e.phase == p.label and e.action == "kill -9"]
-        failed = [sid for sid in sagas if live_before_resume.get(sid) == "FAILED"]
-        stuck = [sid for sid in sagas if live_before_resume.get(sid) in ("RUNNING", "COMPENSATING")]
-        phases.append(
-            {
-                "index": p.index,
-                "name": p.name,
-                "kind": p.kind,
-                "target": p.target,
-                "outage_s": p.outage_s,
-                "seconds": r.seconds,
-                "bookings": r.started,
-                "calls": len(calls),
-                "call_errors": dict(Counter(c.code for c in calls if c.code != "OK")),
-                "sagas": len(sagas),
-                "outcomes": dict(sorted(outcomes.items())),
-                "kills": [{"service": e.service, "pid": e.pid, "at_s": e.at_s} for e in kills],
-                "failed": len(failed),
-                "failed_planned": sum(1 for sid in failed if specs[sid].expect == plan.FAILED),
-                "stuck": len(stuck),
-                "compensated_without_fault": sum(
-                    1
-                    for sid in sagas
-                    if ev.sagas[sid].status == "COMPENSATED" and not specs[sid].injected
-                ),
-                "violations": sum(1 for i in by_saga_phase.values() if i == p.index),
-            }
-        )
+    by_saga_phase = {v.subject: phase_of[v.subject] for v in violations if v.subject in phase_of}
+    phases = [_phase(r, ev, phase_of, events, live_before_resume, by_saga_phase) for r in runs]
     statuses = Counter(s.status for sid, s in ev.sagas.items() if sid not in ev.preexisting)
     return {
         "run_id": run_id,
