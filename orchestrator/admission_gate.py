@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from orchestrator.admission import Admission
-from sagakit.interceptors import Canned, abort
+from sagakit.interceptors import Canned, abort, lenient, unparseable
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ class AdmissionGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
     def _gated(self, handler: Any, details: grpc.HandlerCallDetails, at: KeyAt) -> Any:
-        parse = handler.request_deserializer or _raw
+        # Bytes that do not parse have no key (busy), or are bad input under a known one.
+        parse = lenient(handler.request_deserializer) or _raw
         inner = handler.unary_unary
         md = details.invocation_metadata or ()
 
@@ -70,7 +71,10 @@ class AdmissionGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             else:
                 key = next((v for k, v in md if k == at.name and isinstance(v, str)), "")
             if await self.admission.answers(key.strip()):
-                return await inner(parse(raw) if request is None else request, ctx)
+                request = parse(raw) if request is None else request
+                if (error := unparseable(request)) is not None:
+                    await abort(ctx, error)  # (the error interceptor sits inside this one)
+                return await inner(request, ctx)
             self.admission.note_refusal()
             await abort(ctx, self.refused)
 

@@ -70,11 +70,18 @@ def lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     return parsed
 
 
-def _refuse_unparseable(request: Any) -> None:
+def unparseable(request: Any) -> InvalidArgument | None:
+    """The error a request that did not parse is answered with (None: it parsed)."""
     if isinstance(request, Unparseable):
-        raise InvalidArgument(
+        return InvalidArgument(
             "request", f"the bytes do not parse as this method's message ({request.error})"
         )
+    return None
+
+
+def _refuse_unparseable(request: Any) -> None:
+    if (error := unparseable(request)) is not None:
+        raise error
 
 
 class CorrelationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -161,18 +161,35 @@ async def test_a_bookflight_replay_by_its_metadata_key_is_answered(busy: Busy) -
     assert (replay.saga_id, replay.replayed) == (busy.held.saga_id, True)
 
 
-async def test_a_new_saga_is_refused_before_its_body_is_read(busy: Busy) -> None:
+async def bytes_to(
+    busy: Busy, method: str, body: bytes, *md: tuple[str, str]
+) -> grpc.aio.AioRpcError:
+    """What the orchestrator answers `body` sent as-is to `method`."""
     async with grpc.aio.insecure_channel(busy.stack.orchestrator_addr) as channel:
         raw = channel.unary_unary(
-            "/flightsaga.v1.Orchestrator/BookFlight",
+            f"/flightsaga.v1.Orchestrator/{method}",
             request_serializer=lambda b: b,
             response_deserializer=pb.Saga.FromString,
         )
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await raw(b"\xff\xff not a BookFlightRequest", timeout=5)
-    # Not parsed, so not INVALID_ARGUMENT (that is its answer once there is room).
-    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert error_details(info.value).reason == "OVERLOADED"
+            await raw(body, metadata=md, timeout=5)
+    return info.value
+
+
+@pytest.mark.parametrize("method", ["BookFlight", "StartBooking"])
+async def test_a_new_saga_is_refused_before_its_body_is_read(busy: Busy, method: str) -> None:
+    error = await bytes_to(busy, method, b"\xff\xff not a request")
+    # Not read (BookFlight's key is in its metadata) or not readable (StartBooking's is in its
+    # body): busy, not INVALID_ARGUMENT, which is the answer once there is room.
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+    assert error_details(error).reason == "OVERLOADED"
+
+
+async def test_bad_bytes_under_a_known_key_are_bad_input_even_when_full(busy: Busy) -> None:
+    key = ("x-idempotency-key", busy.held_request.request_id)
+    error = await bytes_to(busy, "BookFlight", b"\xff\xff not a request", key)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    assert "request" in (error.details() or "")
 
 
 async def test_a_full_orchestrator_still_answers_auth_first(tmp_path: Path) -> None:
