@@ -3,7 +3,9 @@ time as the Timestamp FromDatetime makes."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from datetime import datetime
 from typing import Any
 
@@ -12,28 +14,16 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from flightsaga.v1 import (
-    booking_pb2,
-    common_pb2,
-    logs_pb2,
-    loyalty_pb2,
-    orchestrator_pb2,
-    payment_pb2,
-    records_pb2,
-    seat_pb2,
-)
+import flightsaga.v1
+from flightsaga.v1 import orchestrator_pb2
 from sagakit.plainjson import _slow, plain
 from sagakit.timestamps import to_ts
 
-MODULES = (
-    booking_pb2,
-    common_pb2,
-    logs_pb2,
-    loyalty_pb2,
-    orchestrator_pb2,
-    payment_pb2,
-    records_pb2,
-    seat_pb2,
+# Every message module of the API, found rather than listed (a new proto is covered at once).
+MODULES = tuple(
+    importlib.import_module(f"flightsaga.v1.{m.name}")
+    for m in pkgutil.iter_modules(flightsaga.v1.__path__)
+    if m.name.endswith("_pb2")
 )
 TYPES = sorted(
     (d for m in MODULES for d in m.DESCRIPTOR.message_types_by_name.values()),
