@@ -8,6 +8,7 @@ saga's effects, the others what no single saga explains.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,14 +47,27 @@ class Evidence:
     bookings_log: set[str] | None = None  # saga ids in the bookings log (local stacks)
 
 
-def _completed(
-    s: SagaView, r: ParticipantRecords, spec: BookingSpec | None, legs: list[str]
-) -> list[Violation]:
+def _recorder(s: SagaView) -> tuple[list[Violation], Callable[[str, str, str], None]]:
+    """A list of the saga's violations, and the function that adds one to it."""
     out: list[Violation] = []
 
     def bad(check: str, expected: str, found: str) -> None:
         out.append(Violation(check, s.saga_id, expected, found))
 
+    return out, bad
+
+
+def _completed(
+    s: SagaView, r: ParticipantRecords, spec: BookingSpec | None, legs: list[str]
+) -> list[Violation]:
+    """A COMPLETED saga: each effect once (seats, points, charge), and a booking that matches."""
+    return _completed_effects(s, r, spec, legs) + _completed_booking(s, r, spec)
+
+
+def _completed_effects(
+    s: SagaView, r: ParticipantRecords, spec: BookingSpec | None, legs: list[str]
+) -> list[Violation]:
+    out, bad = _recorder(s)
     active = [h for h in r.holds if h.active]
     held = Counter(h.flight_id for h in active)
     if spec is not None:
@@ -81,6 +95,13 @@ def _completed(
             "one charge, no refund",
             f"charges {r.charges}, refunds {r.refunds}",
         )
+    return out
+
+
+def _completed_booking(
+    s: SagaView, r: ParticipantRecords, spec: BookingSpec | None
+) -> list[Violation]:
+    out, bad = _recorder(s)
     live = [b for b in r.bookings if b.status == "CONFIRMED"]
     if len(r.bookings) != 1 or len(live) != 1:
         bad(
@@ -106,7 +127,7 @@ def _completed(
             )
     if spec is not None and b.points_used != spec.points:
         bad("completed: booking matches points", f"{spec.points} points", f"{b.points_used}")
-    seats = frozenset((h.flight_id, h.seat) for h in active)
+    seats = frozenset((h.flight_id, h.seat) for h in r.holds if h.active)
     if b.seats != seats:
         bad(
             "completed: booking matches seats",
@@ -117,11 +138,7 @@ def _completed(
 
 
 def _compensated(s: SagaView, r: ParticipantRecords) -> list[Violation]:
-    out: list[Violation] = []
-
-    def bad(check: str, expected: str, found: str) -> None:
-        out.append(Violation(check, s.saga_id, expected, found))
-
+    out, bad = _recorder(s)
     active = [f"{h.flight_id}/{h.seat}" for h in r.holds if h.active]
     if active:
         bad("compensated: no seat held", "no seat held", f"still held: {active}")
