@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 
 import grpc
 
@@ -120,17 +121,24 @@ def completed(saga_id: str, booking_reference: str) -> pb.Saga:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_line(
+    argv: list[str] | None, usage: str, serve: Callable[[int, list[str]], None]
+) -> int:
+    """Either relay's command line: PORT and the four participants' addresses."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 5 or not args[0].isdigit():
-        print(USAGE, file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     try:
-        run_loop(serve(int(args[0]), *args[1:]))
+        serve(int(args[0]), args[1:])
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_line(argv, USAGE, lambda port, peers: run_loop(serve(port, *peers)))
 
 
 if __name__ == "__main__":

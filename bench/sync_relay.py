@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from bench.relay import CALL_TIMEOUT, HOST, USAGE, completed
+from bench.relay import CALL_TIMEOUT, HOST, USAGE, command_line, completed
 from flightsaga.v1 import (
     booking_pb2_grpc,
     loyalty_pb2_grpc,
@@ -101,16 +101,7 @@ def serve(port: int, participants: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 5 or not args[0].isdigit():
-        print(USAGE.replace("bench.relay", "bench.sync_relay"), file=sys.stderr)
-        return 2
-    try:
-        serve(int(args[0]), args[1:])
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return command_line(argv, USAGE.replace("bench.relay", "bench.sync_relay"), serve)
 
 
 if __name__ == "__main__":
