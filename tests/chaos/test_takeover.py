@@ -1,5 +1,6 @@
 """Takeover within the lease, whatever the replica that held the sagas was doing: killed,
-paused (SIGSTOP) inside a saga-log transaction, or cut off from PostgreSQL inside one.
+paused (SIGSTOP) inside a saga-log transaction, or cut off from PostgreSQL inside one (until the
+takeover: a link back sooner may rightly renew its leases, and then nothing is taken over).
 
 FLIGHTSAGA_TAKEOVER_TRIES sets the tries per mode (2 here; 10 for the figures in the docs).
 """
@@ -141,12 +142,15 @@ async def one_try(reps: Replicas, proxy: TcpProxy, hooks: Path, mode: str, i: in
             (hooks / f"{POINT}.release").write_text("")
     assert epochs, "replica 1 held no saga"
     took = await wait_taken(reps.database, epochs, since)
-    if mode == "pause":
-        await asyncio.sleep(1.0)  # still paused a moment after the takeover
-        proc.proc.send_signal(signal.SIGCONT)
-    elif mode == "kill":
+    if mode == "kill":
         proc.start()
         await proc.wait_healthy()
+    else:
+        await asyncio.sleep(1.0)  # still paused, or cut off, a moment after the takeover
+        if mode == "pause":
+            proc.proc.send_signal(signal.SIGCONT)
+        else:
+            proxy.heal()
     await wait_all_terminal(second, within=60)
     sagas = [s for s in await all_sagas(second) if s.idempotency_key.startswith(f"{mode}-{i}-")]
     assert len(sagas) == SAGAS
@@ -168,8 +172,9 @@ async def test_sagas_are_taken_over_within_the_lease(
     """Two replicas share a PostgreSQL saga log. Replica 1 drives every saga; the test catches it
     inside a transaction that holds saga rows (sagakit.testhooks, point saga-log-transaction),
     then stops it, or cuts its link to the database (tests/support/tcpproxy.py) and lets it go
-    on. Replica 2 must take every saga over within SAGA_LEASE_TTL_S + 2 s; replica 1, woken or
-    reconnected, writes nothing under the leases it lost, says so once per saga, and serves on."""
+    on, cut off until the takeover. Replica 2 must take every saga over within
+    SAGA_LEASE_TTL_S + 2 s; replica 1, woken or reconnected, writes nothing under the leases it
+    lost, says so once per saga, and serves on."""
     reps, proxy, hooks = setup
     times = [await one_try(reps, proxy, hooks, mode, i) for i in range(TRIES)]
     FIGURES[mode] = times

@@ -1,8 +1,9 @@
 """A TCP proxy a test controls, to cut a process off from its database like a network would.
 
-`cut()` freezes every connection open at that moment: nothing more is forwarded either way,
-yet neither socket is closed (the peers' kernels keep acknowledging, as over a link that went
-silent). Connections made after the cut are forwarded as usual.
+`cut()` is a partition: every connection open at that moment is frozen (nothing more is
+forwarded either way, yet neither socket is closed: the peers' kernels keep acknowledging, as
+over a link that went silent), and connections made during the cut reach nothing. `heal()` ends
+it: connections made after it are forwarded as usual; the frozen ones stay frozen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class TcpProxy:
         self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._down = threading.Event()
+        self._silent: list[socket.socket] = []  # accepted during a cut: never answered
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
 
     def _accept(self) -> None:
@@ -29,12 +32,17 @@ class TcpProxy:
             except OSError:
                 return
             try:
-                server = socket.create_connection(self.upstream)
+                server = None if self._down.is_set() else socket.create_connection(self.upstream)
             except OSError:
                 client.close()
                 continue
             frozen = threading.Event()
-            with self._lock:
+            with self._lock:  # decided under the lock: no pair made during a cut is forwarded
+                if server is None or self._down.is_set():
+                    self._silent.append(client)
+                    if server is not None:
+                        server.close()
+                    continue
                 self._pairs.append((client, server, frozen))
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b, frozen), daemon=True).start()
@@ -58,12 +66,22 @@ class TcpProxy:
                 return
 
     def cut(self) -> int:
-        """Freeze every connection open now; returns how many."""
+        """Freeze every connection open now, and let none through until heal(); returns how
+        many were frozen."""
         with self._lock:
+            self._down.set()
             pairs = list(self._pairs)
         for _, _, frozen in pairs:
             frozen.set()
         return len(pairs)
+
+    def heal(self) -> None:
+        """Let new connections through again (those made during the cut are closed)."""
+        with self._lock:
+            self._down.clear()
+            silent, self._silent = self._silent, []
+        for sock in silent:
+            sock.close()
 
     def close(self) -> None:
         self._closed = True
@@ -74,3 +92,6 @@ class TcpProxy:
                 client.close()
                 server.close()
             self._pairs.clear()
+            for sock in self._silent:
+                sock.close()
+            self._silent.clear()
