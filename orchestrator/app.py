@@ -6,10 +6,12 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 
 import grpc
 
-from flightsaga.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from flightsaga.v1 import orchestrator_pb2
+from flightsaga.v1.orchestrator_pb2_grpc import add_OrchestratorServicer_to_server as add_servicer
 from orchestrator import booking_saga, bulk_actions, from_declaration
 from orchestrator.admission import Admission, logged_key
 from orchestrator.admission_gate import AdmissionGate
@@ -17,7 +19,7 @@ from orchestrator.bookings_log import BookingsLog
 from orchestrator.config import OrchestratorConfig
 from orchestrator.doors import Doors, SagaDoor
 from orchestrator.engine.bulk_jobs import BulkJobs
-from orchestrator.engine.definition import RetryPolicy
+from orchestrator.engine.definition import RetryPolicy, SagaDefinition
 from orchestrator.engine.observer import Observers
 from orchestrator.engine.runner import RunnerSettings, SagaRunner
 from orchestrator.engine.store import SagaStore
@@ -84,29 +86,11 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
     # The orchestrator's own certificate is its identity to the participants (mTLS); no bearer
     # token (participants know the orchestrator by it).
     peers = Peers(config.peer_addrs, tls=config.service.tls, token="")
-    retry = _step_retry(config)
-    definitions = [
-        from_declaration.build(d, peers, config.step_timeout, retry)
-        for d in config.sagas.declarations
-    ]
     doors = _doors(config.sagas, peers, config.step_timeout)
     log_file = BookingsLog(config.bookings_log, doors) if config.bookings_log else None
     counts = SagaCounts(shared=store.shared)
     metrics = Metrics("orchestrator")
-    observers = Observers([counts])
-    runner = SagaRunner(
-        store,
-        definitions,
-        _runner_settings(config),
-        sink=log_file,
-        observer=observers,
-    )
-    observers.observers.append(SagaMetrics(metrics, counts, runner.driving))
-    tracing = sagakit_tracing.current()
-    if tracing is not None:
-        observers.observers.insert(0, SagaTracer(tracing.tracer))
-        # Runner lines outside any span (between attempts) carry the saga's trace id too.
-        logs.saga_trace_id = saga_trace_hex
+    runner = _observed_runner(config, store, _definitions(config, peers), log_file, counts, metrics)
     admission = Admission(config.max_in_flight, lambda: len(runner.driving()), logged_key(store))
     bulk = BulkJobs(
         store,
@@ -131,18 +115,44 @@ def build_from(config: OrchestratorConfig) -> GrpcApp:
     life = _Lifecycle(store, runner, counts, retention, peers, log_file, bulk)
     return GrpcApp(
         name="orchestrator",
-        services=[
-            (
-                SERVICE_NAME,
-                lambda s: orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(servicer, s),
-            )
-        ],
+        services=[(SERVICE_NAME, partial(add_servicer, servicer))],
         interceptors=_interceptors(config, admission),
         on_start=[life.start],
         on_stop=[life.stop],
         tls=config.service.tls,
         metrics=metrics,
     )
+
+
+def _definitions(config: OrchestratorConfig, peers: Peers) -> list[SagaDefinition]:
+    """The engine's definition of every declared saga, calling its participants via `peers`."""
+    retry = _step_retry(config)
+    return [
+        from_declaration.build(d, peers, config.step_timeout, retry)
+        for d in config.sagas.declarations
+    ]
+
+
+def _observed_runner(
+    config: OrchestratorConfig,
+    store: SagaStore,
+    definitions: list[SagaDefinition],
+    log_file: BookingsLog | None,
+    counts: SagaCounts,
+    metrics: Metrics,
+) -> SagaRunner:
+    """The runner, seen by the counts, the metrics and (when tracing is on) the tracer."""
+    observers = Observers([counts])
+    runner = SagaRunner(
+        store, definitions, _runner_settings(config), sink=log_file, observer=observers
+    )
+    observers.observers.append(SagaMetrics(metrics, counts, runner.driving))
+    tracing = sagakit_tracing.current()
+    if tracing is not None:
+        observers.observers.insert(0, SagaTracer(tracing.tracer))
+        # Runner lines outside any span (between attempts) carry the saga's trace id too.
+        logs.saga_trace_id = saga_trace_hex
+    return runner
 
 
 def _interceptors(
