@@ -89,22 +89,18 @@ def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for conc in sorted({c for m, c in by if m == "saga" and ("raw", c) in by}):
         saga, raw = by["saga", conc], by["raw", conc]
-
-        def ratio(a: float, b: float) -> float:
-            return round(a / b, 3) if b else float("nan")
-
         out.append(
             {
                 "concurrency": conc,
                 "saga_per_s": saga["throughput_per_s"],
                 "raw_per_s": raw["throughput_per_s"],
-                "throughput_ratio": ratio(saga["throughput_per_s"], raw["throughput_per_s"]),
+                "throughput_ratio": _ratio(saga["throughput_per_s"], raw["throughput_per_s"]),
                 "saga_p50_ms": saga["latency_ms"]["p50"],
                 "raw_p50_ms": raw["latency_ms"]["p50"],
-                "p50_ratio": ratio(saga["latency_ms"]["p50"], raw["latency_ms"]["p50"]),
+                "p50_ratio": _ratio(saga["latency_ms"]["p50"], raw["latency_ms"]["p50"]),
                 "saga_p99_ms": saga["latency_ms"]["p99"],
                 "raw_p99_ms": raw["latency_ms"]["p99"],
-                "p99_ratio": ratio(saga["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
+                "p99_ratio": _ratio(saga["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
                 "orchestrator_per_relay": orchestrator_per_relay(levels, conc),
             }
         )
@@ -112,21 +108,33 @@ def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by = {r["concurrency"]: r for r in rows}
-    tc, tmin = TARGET_THROUGHPUT
-    pc, pmax = TARGET_P50
+    return _goals({r["concurrency"]: r for r in rows}, "", TARGET_THROUGHPUT, TARGET_P50)
+
+
+def _goals(
+    by: dict[int, dict[str, Any]],
+    prefix: str,
+    throughput: tuple[int, float],
+    p50: tuple[int, float],
+) -> dict[str, Any]:
+    """The throughput ratio (at least) and p50 ratio (at most) targets, at the concurrency
+    levels they name, when the run has them."""
     out: dict[str, Any] = {}
+    tc, tmin = throughput
     if tc in by:
-        out[f"throughput_ratio_at_c{tc}"] = {
-            "value": by[tc]["throughput_ratio"],
+        value = by[tc]["throughput_ratio"]
+        out[f"{prefix}throughput_ratio_at_c{tc}"] = {
+            "value": value,
             "target": f">= {tmin}",
-            "met": by[tc]["throughput_ratio"] >= tmin,
+            "met": value >= tmin,
         }
+    pc, pmax = p50
     if pc in by:
-        out[f"p50_ratio_at_c{pc}"] = {
-            "value": by[pc]["p50_ratio"],
+        value = by[pc]["p50_ratio"]
+        out[f"{prefix}p50_ratio_at_c{pc}"] = {
+            "value": value,
             "target": f"<= {pmax}",
-            "met": by[pc]["p50_ratio"] <= pmax,
+            "met": value <= pmax,
         }
     return out
 
@@ -142,47 +150,11 @@ def backend_comparison(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if base is v or base.get("database") == v.get("database"):
             continue
         by_base = {(r["mode"], r["concurrency"]): r for r in base["levels"]}
-        rows = []
-        for r in v["levels"]:
-            b = by_base.get((r["mode"], r["concurrency"]))
-            if b is None:
-                continue
-
-            def ratio(x: float, y: float) -> float:
-                return round(x / y, 3) if y else float("nan")
-
-            rows.append(
-                {
-                    "mode": r["mode"],
-                    "concurrency": r["concurrency"],
-                    "base_per_s": b["throughput_per_s"],
-                    "per_s": r["throughput_per_s"],
-                    "throughput_ratio": ratio(r["throughput_per_s"], b["throughput_per_s"]),
-                    "base_p50_ms": b["latency_ms"]["p50"],
-                    "p50_ms": r["latency_ms"]["p50"],
-                    "p50_ratio": ratio(r["latency_ms"]["p50"], b["latency_ms"]["p50"]),
-                    "base_cpu_ms_per_op": b["cpu_ms_per_op_services"],
-                    "cpu_ms_per_op": r["cpu_ms_per_op_services"],
-                }
-            )
-        saga = {row["concurrency"]: row for row in rows if row["mode"] == "saga"}
-        goals: dict[str, Any] = {}
-        tc, tmin = TARGET_DB_THROUGHPUT
-        pc, pmax = TARGET_DB_P50
-        if tc in saga:
-            value = saga[tc]["throughput_ratio"]
-            goals[f"saga_throughput_ratio_at_c{tc}"] = {
-                "value": value,
-                "target": f">= {tmin}",
-                "met": value >= tmin,
-            }
-        if pc in saga:
-            value = saga[pc]["p50_ratio"]
-            goals[f"saga_p50_ratio_at_c{pc}"] = {
-                "value": value,
-                "target": f"<= {pmax}",
-                "met": value <= pmax,
-            }
+        rows = [
+            _backend_row(r, by_base[key])
+            for r in v["levels"]
+            if (key := (r["mode"], r["concurrency"])) in by_base
+        ]
         out.append(
             {
                 "label": v["label"],
@@ -190,10 +162,36 @@ def backend_comparison(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "database": v.get("database"),
                 "baseline_database": base.get("database"),
                 "rows": rows,
-                "targets": goals,
+                "targets": _backend_targets(rows),
             }
         )
     return out
+
+
+def _ratio(x: float, y: float) -> float:
+    return round(x / y, 3) if y else float("nan")
+
+
+def _backend_row(r: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One mode and concurrency level of a backend (r) against the baseline's (b)."""
+    return {
+        "mode": r["mode"],
+        "concurrency": r["concurrency"],
+        "base_per_s": b["throughput_per_s"],
+        "per_s": r["throughput_per_s"],
+        "throughput_ratio": _ratio(r["throughput_per_s"], b["throughput_per_s"]),
+        "base_p50_ms": b["latency_ms"]["p50"],
+        "p50_ms": r["latency_ms"]["p50"],
+        "p50_ratio": _ratio(r["latency_ms"]["p50"], b["latency_ms"]["p50"]),
+        "base_cpu_ms_per_op": b["cpu_ms_per_op_services"],
+        "cpu_ms_per_op": r["cpu_ms_per_op_services"],
+    }
+
+
+def _backend_targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The TARGET_DB_* targets, for the saga mode's levels the run has."""
+    saga = {row["concurrency"]: row for row in rows if row["mode"] == "saga"}
+    return _goals(saga, "saga_", TARGET_DB_THROUGHPUT, TARGET_DB_P50)
 
 
 def backend_text(comparisons: list[dict[str, Any]]) -> list[str]:
@@ -398,6 +396,10 @@ def replica_text(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+COLORS = {"raw": "tab:gray", "saga": "tab:blue", "failure": "tab:red", "mix": "tab:green"}
+COLORS[RELAY] = "tab:purple"
+
+
 def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
     """Throughput and p50/p99 latency against concurrency: saga vs raw chain (per variant)."""
     import matplotlib
@@ -405,49 +407,12 @@ def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"raw": "tab:gray", "saga": "tab:blue", "failure": "tab:red", "mix": "tab:green"}
-    colors[RELAY] = "tab:purple"
     styles = ["-", "--", ":", "-."]
     fig, (ax_tp, ax_lat) = plt.subplots(1, 2, figsize=(13, 5))
     levels_seen: set[int] = set()
     for vi, variant in enumerate(variants):
-        style = styles[vi % len(styles)]
         suffix = f" ({variant['label']})" if len(variants) > 1 else ""
-        modes: dict[str, list[dict[str, Any]]] = {}
-        for row in variant["levels"]:
-            modes.setdefault(row["mode"], []).append(row)
-        for mode, rows in modes.items():
-            rows.sort(key=lambda r: r["concurrency"])
-            xs = [r["concurrency"] for r in rows]
-            levels_seen.update(xs)
-            color = colors.get(mode, "black")
-            ax_tp.plot(
-                xs,
-                [r["throughput_per_s"] for r in rows],
-                style,
-                marker="o",
-                color=color,
-                label=f"{mode}{suffix}",
-            )
-            if mode not in ("saga", "raw"):
-                continue
-            ax_lat.plot(
-                xs,
-                [r["latency_ms"]["p50"] for r in rows],
-                style,
-                marker="o",
-                color=color,
-                label=f"{mode} p50{suffix}",
-            )
-            ax_lat.plot(
-                xs,
-                [r["latency_ms"]["p99"] for r in rows],
-                style,
-                marker="^",
-                color=color,
-                alpha=0.6,
-                label=f"{mode} p99{suffix}",
-            )
+        levels_seen |= _plot_variant(ax_tp, ax_lat, variant, styles[vi % len(styles)], suffix)
     ticks = sorted(levels_seen)
     for ax in (ax_tp, ax_lat):
         ax.set_xscale("log", base=2)
@@ -465,3 +430,30 @@ def write_chart(variants: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_variant(
+    ax_tp: Any, ax_lat: Any, variant: dict[str, Any], style: str, suffix: str
+) -> set[int]:
+    """One variant's lines: throughput of every mode, p50 and p99 of saga and raw; returns the
+    concurrency levels it has."""
+    modes: dict[str, list[dict[str, Any]]] = {}
+    for row in variant["levels"]:
+        modes.setdefault(row["mode"], []).append(row)
+    seen: set[int] = set()
+    for mode, rows in modes.items():
+        rows.sort(key=lambda r: r["concurrency"])
+        xs = [r["concurrency"] for r in rows]
+        seen.update(xs)
+        line = {"marker": "o", "color": COLORS.get(mode, "black")}
+        ys = [r["throughput_per_s"] for r in rows]
+        ax_tp.plot(xs, ys, style, label=f"{mode}{suffix}", **line)
+        if mode not in ("saga", "raw"):
+            continue
+        p50 = [r["latency_ms"]["p50"] for r in rows]
+        ax_lat.plot(xs, p50, style, label=f"{mode} p50{suffix}", **line)
+        p99 = [r["latency_ms"]["p99"] for r in rows]
+        ax_lat.plot(
+            xs, p99, style, label=f"{mode} p99{suffix}", alpha=0.6, **{**line, "marker": "^"}
+        )
+    return seen
