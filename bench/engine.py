@@ -22,7 +22,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # at run time only the measuring child process imports the engine (_round)
+    from orchestrator.bookings_log import BookingsLog
+    from orchestrator.engine.runner import SagaRunner
+    from orchestrator.engine.store import SagaStore
 
 PARTS = ("sink", "observers", "logging")
 # A reply of the size and shape the participants send (what the saga log keeps per step).
@@ -87,38 +92,15 @@ async def _engine(
     Prometheus (`observers`), and INFO logging to a file (`logging`)."""
     from flightsaga.v1 import orchestrator_pb2 as pb
     from orchestrator.bookings_log import BookingsLog
-    from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
-    from orchestrator.engine.observer import Observers
-    from orchestrator.engine.runner import RunnerSettings, SagaRunner
     from orchestrator.engine.store import SagaStore
-    from orchestrator.telemetry.counts import SagaCounts
-    from orchestrator.telemetry.metrics import SagaMetrics
-    from sagakit.metrics import Metrics
-    from sagas.booking import NAME, STEP_ORDER
+    from sagas.booking import NAME
 
     if "logging" in parts:
         _log_to_file(data / "service.log")
-
-    async def answer(call: StepCall) -> dict[str, Any]:
-        await asyncio.sleep(0)  # a participant call yields to the loop at least once
-        return dict(REPLY)
-
-    async def undo(call: StepCall) -> dict[str, Any]:
-        return {}
-
     sink = BookingsLog(data / "bookings.jsonl") if "sink" in parts else None
     store = SagaStore(url or data / "orchestrator.db", outbox=sink is not None, writer="bench")
     await store.open()
-    definition = SagaDefinition(
-        name=NAME,
-        steps=tuple(StepSpec(s, answer, undo, 5.0, RetryPolicy()) for s in STEP_ORDER),
-        summarize=lambda results: {"booking_reference": REPLY["booking_reference"]},
-    )
-    counts = SagaCounts()
-    observers = Observers([counts] if "observers" in parts else [])
-    runner = SagaRunner(store, [definition], RunnerSettings(), sink=sink, observer=observers)
-    if "observers" in parts:
-        observers.observers.append(SagaMetrics(Metrics("orchestrator"), counts, runner.driving))
+    runner = _runner(parts, store, sink)
     await runner.reopen()
     runner.recover_in_background()
     request = pb.BookFlightRequest(flight_ids=["FS100-20261201"], customer_id="LOY-1004")
@@ -138,6 +120,37 @@ async def _engine(
         await store.close()
         if sink is not None:
             sink.close()
+
+
+def _runner(parts: set[str], store: SagaStore, sink: BookingsLog | None) -> SagaRunner:
+    """The real runner over the flight saga's four steps, with steps that answer at once, and
+    the counts and Prometheus observers when `parts` has them."""
+    from orchestrator.engine.definition import RetryPolicy, SagaDefinition, StepCall, StepSpec
+    from orchestrator.engine.observer import Observers
+    from orchestrator.engine.runner import RunnerSettings, SagaRunner
+    from orchestrator.telemetry.counts import SagaCounts
+    from orchestrator.telemetry.metrics import SagaMetrics
+    from sagakit.metrics import Metrics
+    from sagas.booking import NAME, STEP_ORDER
+
+    async def answer(call: StepCall) -> dict[str, Any]:
+        await asyncio.sleep(0)  # a participant call yields to the loop at least once
+        return dict(REPLY)
+
+    async def undo(call: StepCall) -> dict[str, Any]:
+        return {}
+
+    definition = SagaDefinition(
+        name=NAME,
+        steps=tuple(StepSpec(s, answer, undo, 5.0, RetryPolicy()) for s in STEP_ORDER),
+        summarize=lambda results: {"booking_reference": REPLY["booking_reference"]},
+    )
+    counts = SagaCounts()
+    observers = Observers([counts] if "observers" in parts else [])
+    runner = SagaRunner(store, [definition], RunnerSettings(), sink=sink, observer=observers)
+    if "observers" in parts:
+        observers.observers.append(SagaMetrics(Metrics("orchestrator"), counts, runner.driving))
+    return runner
 
 
 def _log_to_file(path: Path) -> None:
