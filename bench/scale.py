@@ -452,14 +452,7 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
             run = ScaleRun(backend.name, sut, sut.data_dir, launcher, svc, log)
             peers = open_peers(sut.addrs)
             try:
-                pool = await collect_flights(peers, dates=120)
-                need = args.templates + len(sizes) * args.calls + args.recovery + args.rss_sagas
-                need += len(FAILED_AT)
-                work = LongWorkload(peers, pool.sample(need, seed=3))
-                for _ in range(args.templates):
-                    await work.book()
-                for step_name in FAILED_AT:
-                    await work.book(fail_at=step_name)
+                work = await first_sagas(args, peers, len(sizes))
                 await stop(svc)
                 shape = shape_of(log)
                 out["sizes"] = await run.grow(work, shape, sizes, args.calls)
@@ -482,6 +475,19 @@ async def run_backend(args: argparse.Namespace, backend: Backend, dbs: Databases
             finally:
                 await peers.close()
     return out
+
+
+async def first_sagas(args: argparse.Namespace, peers: Peers, sizes: int) -> LongWorkload:
+    """The workload of the whole run, once it has booked the sagas the log is grown from:
+    `--templates` that complete and one failing at each step."""
+    pool = await collect_flights(peers, dates=120)
+    need = args.templates + sizes * args.calls + args.recovery + args.rss_sagas + len(FAILED_AT)
+    work = LongWorkload(peers, pool.sample(need, seed=3))
+    for _ in range(args.templates):
+        await work.book()
+    for step_name in FAILED_AT:
+        await work.book(fail_at=step_name)
+    return work
 
 
 @dataclass
