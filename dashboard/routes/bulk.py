@@ -11,12 +11,10 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard.errors import ERRORS
 from dashboard.jsonview import to_dict
-from dashboard.routes.pages import STATIC
 from dashboard.state import Ctx
 from dashboard.validation import FieldError
 from flightsaga.v1 import orchestrator_pb2 as pb
@@ -49,11 +47,6 @@ class BulkJobIn(BaseModel):
     clear_faults: bool = Field(default=False, description="resume: drop injected faults")
     reason: str = Field(default="", max_length=500, description="cancel: why")
     request_id: str = Field(default="", max_length=128, description="idempotency key")
-
-
-@router.get("/sagas/bulk", include_in_schema=False)
-def page() -> FileResponse:
-    return FileResponse(STATIC / "bulk.html", headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/api/bulk-jobs", tags=["bulk"], responses=ERRORS)

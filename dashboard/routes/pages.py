@@ -3,30 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from dashboard.state import Ctx
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+# Each page's <main> is static/<page>.html, inside the frame every page shares (head, nav);
+# its script is static/<page>.js.
+TITLES = {
+    "test": "SAGA test",
+    "sagas": "Sagas",
+    "flights": "Flights",
+    "bulk": "Bulk resume or cancel",
+}
 # /saga/test is the test page's first address (the seed's): links to it keep working.
 PAGES = {
-    "/": "test.html",
-    "/test": "test.html",
-    "/saga/test": "test.html",
-    "/sagas": "sagas.html",
-    "/flights": "flights.html",
+    "/": "test",
+    "/test": "test",
+    "/saga/test": "test",
+    "/sagas": "sagas",
+    "/flights": "flights",
+    "/sagas/bulk": "bulk",
 }
 
 router = APIRouter()
 
+
+@cache
+def html(page: str) -> str:
+    """The whole page: its <main> in the shared frame (read once)."""
+    frame = Template((STATIC / "frame.html").read_text(encoding="utf-8"))
+    main = (STATIC / f"{page}.html").read_text(encoding="utf-8")
+    return frame.substitute(title=TITLES[page], script=f"{page}.js", main=main)
+
+
 for route, page in PAGES.items():
 
-    def serve(page: str = page) -> FileResponse:
-        return FileResponse(STATIC / page, headers={"Cache-Control": "no-cache"})
+    def serve(page: str = page) -> HTMLResponse:
+        return HTMLResponse(html(page), headers={"Cache-Control": "no-cache"})
 
     router.add_api_route(route, serve, methods=["GET"], include_in_schema=False)
 
