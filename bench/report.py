@@ -92,12 +92,7 @@ def ratios(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "concurrency": conc,
-                "saga_per_s": saga["throughput_per_s"],
-                "raw_per_s": raw["throughput_per_s"],
-                "throughput_ratio": _ratio(saga["throughput_per_s"], raw["throughput_per_s"]),
-                "saga_p50_ms": saga["latency_ms"]["p50"],
-                "raw_p50_ms": raw["latency_ms"]["p50"],
-                "p50_ratio": _ratio(saga["latency_ms"]["p50"], raw["latency_ms"]["p50"]),
+                **_against(saga, raw, "saga_", "raw_"),
                 "saga_p99_ms": saga["latency_ms"]["p99"],
                 "raw_p99_ms": raw["latency_ms"]["p99"],
                 "p99_ratio": _ratio(saga["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
@@ -172,17 +167,26 @@ def _ratio(x: float, y: float) -> float:
     return round(x / y, 3) if y else float("nan")
 
 
+def _against(x: dict[str, Any], y: dict[str, Any], xs: str, ys: str) -> dict[str, Any]:
+    """Throughput and p50 of level x against level y, and their ratios (x / y); the keys of
+    x's and y's own figures start with `xs` and `ys`."""
+    tp, p50 = "throughput_per_s", "p50"
+    return {
+        f"{xs}per_s": x[tp],
+        f"{ys}per_s": y[tp],
+        "throughput_ratio": _ratio(x[tp], y[tp]),
+        f"{xs}p50_ms": x["latency_ms"][p50],
+        f"{ys}p50_ms": y["latency_ms"][p50],
+        "p50_ratio": _ratio(x["latency_ms"][p50], y["latency_ms"][p50]),
+    }
+
+
 def _backend_row(r: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """One mode and concurrency level of a backend (r) against the baseline's (b)."""
     return {
         "mode": r["mode"],
         "concurrency": r["concurrency"],
-        "base_per_s": b["throughput_per_s"],
-        "per_s": r["throughput_per_s"],
-        "throughput_ratio": _ratio(r["throughput_per_s"], b["throughput_per_s"]),
-        "base_p50_ms": b["latency_ms"]["p50"],
-        "p50_ms": r["latency_ms"]["p50"],
-        "p50_ratio": _ratio(r["latency_ms"]["p50"], b["latency_ms"]["p50"]),
+        **_against(r, b, "", "base_"),
         "base_cpu_ms_per_op": b["cpu_ms_per_op_services"],
         "cpu_ms_per_op": r["cpu_ms_per_op_services"],
     }
