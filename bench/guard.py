@@ -3,8 +3,9 @@
 A short run (about a minute): `bench engine` (the engine alone, every part on), then the local
 stack's `saga` and `relay` modes at concurrency 32, each round measuring both back to back. It
 fails (exit 1) when the orchestrator/relay CPU ratio, the median over the rounds, is more than
-TOLERANCE above the figure committed in bench/guard.json for this kind of machine. Not in CI:
-see bench/README.md ("Fifth pass") for why.
+TOLERANCE above the figure committed in bench/guard.json for this kind of machine. `.ci/run`
+runs it after the tests (`make bench-guard`); bench/README.md ("The standing guards") says why
+it is steady enough for that.
 """
 
 from __future__ import annotations
