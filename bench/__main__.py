@@ -1,26 +1,17 @@
 """`python -m bench`: run the benchmark (see bench/README.md)."""
 
+import importlib
 import sys
 
-if sys.argv[1:2] == ["scale"]:  # `python -m bench scale`: the saga log's size (bench/scale.py)
-    from bench.scale import main as scale
+# `python -m bench MODE ...`: the modes with a module of their own; anything else is the stack.
+MODES = {
+    "scale": "bench.scale",  # the saga log's size
+    "engine": "bench.engine",  # the engine alone
+    "overload": "bench.overload",  # past capacity
+    "guard": "bench.guard",  # orchestrator/relay against the committed figure
+    "roundtrips": "bench.roundtrips",  # one transition's write, by shape and backend
+}
 
-    raise SystemExit(scale(sys.argv[2:]))
-
-if sys.argv[1:2] == ["engine"]:  # `python -m bench engine`: the engine alone (bench/engine.py)
-    from bench.engine import main as engine
-
-    raise SystemExit(engine(sys.argv[2:]))
-
-if sys.argv[1:2] == ["overload"]:  # `python -m bench overload`: past capacity (bench/overload.py)
-    from bench.overload import main as overload
-
-    raise SystemExit(overload(sys.argv[2:]))
-if sys.argv[1:2] == ["guard"]:  # `python -m bench guard`: orchestrator/relay (bench/guard.py)
-    from bench.guard import main as guard
-
-    raise SystemExit(guard(sys.argv[2:]))
-
-from bench.cli import main
-
-raise SystemExit(main())
+mode = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in MODES else None
+module = importlib.import_module(MODES[mode] if mode else "bench.cli")
+raise SystemExit(module.main(sys.argv[2:]) if mode else module.main())

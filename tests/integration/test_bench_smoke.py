@@ -211,3 +211,19 @@ def test_tiny_refusal_cost_run_measures_refusals_and_the_floor(tmp_path: Path) -
     rounds = json.loads(out.read_text())  # 40 calls are too few for /proc's 10 ms ticks: shape only
     assert set(rounds) == {"refused BookFlight", "ListSagaTypes"}
     assert all(set(r[0]) == {"server_ms", "client_ms"} for r in rounds.values()), rounds
+
+
+@pytest.mark.postgres
+def test_roundtrips_times_each_shape_of_a_transition_on_both_backends() -> None:
+    require_bin_dir()
+    run = bench("roundtrips", "-n", "20", "--repeat", "1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line[:45].strip(): line[45:].split() for line in run.stdout.splitlines()[2:]}
+    assert set(rows) == {
+        "sqlite",
+        "postgres, today",
+        "postgres, one statement, in a transaction",
+        "postgres, one statement, autocommit",
+    }, run.stdout
+    for figures in rows.values():
+        assert float(figures[0]) > 0, run.stdout  # µs of wall time per transition
