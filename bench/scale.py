@@ -32,7 +32,8 @@ from bench.scale_filters import Shape, filters, measure_filters
 from bench.stack import SystemUnderTest, local_stack
 from bench.workload import Workload, collect_flights, open_peers
 from flightsaga.v1 import orchestrator_pb2 as pb
-from launcher.supervisor import Launcher, Service, owns_port
+from launcher.ports import owns_port
+from launcher.supervisor import Launcher, Service
 from orchestrator import page_tokens
 from sagas.peers import Peers
 from sagas.services import PARTICIPANTS

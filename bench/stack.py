@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.supervisor import Launcher, code_env, free_base_port
+from launcher.ports import free_base_port
+from launcher.supervisor import Launcher, code_env
 from sagas.peers import Addrs
 
 

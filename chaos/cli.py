@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chaos import campaign, plan, report
 from chaos.stack import target_addrs
-from launcher.supervisor import StartError
+from launcher.errors import StartError
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 

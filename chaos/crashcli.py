@@ -15,7 +15,8 @@ from pathlib import Path
 
 from chaos import crashpoints, crashreport
 from chaos.cli import EXIT_CANNOT_RUN, EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS
-from launcher.supervisor import StartError, stack_databases
+from launcher.errors import StartError
+from launcher.supervisor import stack_databases
 from sagakit.config import ConfigError
 
 

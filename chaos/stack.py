@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.supervisor import Launcher, Service, code_env, free_base_port
+from launcher.ports import free_base_port
+from launcher.supervisor import Launcher, Service, code_env
 from sagakit.auth import TOKENS_VAR
 from sagakit.config import CA_VAR, CERT_VAR, KEY_VAR, TlsConfig
 from sagas.peers import Addrs, Peers

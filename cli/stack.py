@@ -59,7 +59,7 @@ def up_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     base_port, dashboard_port = args.base_port, args.dashboard_port or 8080
     if args.free_ports:
-        from launcher.supervisor import free_base_port, free_port
+        from launcher.ports import free_base_port, free_port
 
         count = stack_ports(sagas)
         base_port = free_base_port(count=count)

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import random
-import socket
 import sys
-import time
 from collections import deque
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +22,9 @@ from typing import IO, TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from launcher.datadir import lock_data_dir
+from launcher.errors import NotStarted, StartError
+from launcher.ports import HOST, free_port, owns_port, port_holder, port_taken
 from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
 from sagakit.healthprobe import check_http
@@ -36,7 +34,6 @@ from sagas.declare import BASE_PORT
 from sagas.registry import Registry
 from sagas.services import ORCHESTRATOR
 
-HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 STOP_GRACE = 10.0
 
@@ -77,148 +74,6 @@ def stack_databases(sagas: Registry) -> tuple[str, ...]:
 def stack_ports(sagas: Registry) -> int:
     """How many consecutive ports from the base port a stack serving `sagas` takes."""
     return 1 + max(p.port_offset for p in sagas.participants)
-
-
-class StartError(Exception):
-    pass
-
-
-class NotStarted(StartError):
-    """Refused before anything was spawned (data folder in use, a port taken)."""
-
-
-LOCK_NAME = "up.lock"
-
-
-def lock_data_dir(data_dir: Path) -> IO[str]:
-    """An exclusive flock on `<data_dir>/up.lock`, held until the returned file is closed (or
-    this process dies, even by kill -9); NotStarted naming the holder's pid when another process
-    holds it. Nothing else in the folder is touched."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_NAME
-    f = path.open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = ""
-        for _ in range(20):  # the holder may be between truncating and writing its pid
-            f.seek(0)
-            holder = f.read().strip()
-            if holder:
-                break
-            time.sleep(0.05)
-        f.close()
-        raise NotStarted(
-            f"the data folder {data_dir} is in use by another `flightsaga up` "
-            f"(pid {holder or 'unknown'}, lock {path}). Stop that one first, or give this one "
-            "another --data-dir."
-        ) from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
-
-
-def _listening_inodes(port: int) -> set[str] | None:
-    """Socket inodes listening on `port` (any address), from /proc/net/tcp{,6}; None without
-    /proc (not Linux): ownership cannot be checked there."""
-    inodes: set[str] = set()
-    found_table = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        found_table = True
-        for line in lines:
-            cols = line.split()
-            # local_address is ADDR:PORT in hex; state 0A is LISTEN; column 9 the inode.
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(cols[9])
-    return inodes if found_table else None
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    with contextlib.suppress(OSError):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-    return inodes
-
-
-def owns_port(pid: int, port: int) -> bool:
-    """Whether process `pid` holds the socket listening on `port` (True where /proc cannot
-    tell)."""
-    listening = _listening_inodes(port)
-    if listening is None:
-        return True
-    return bool(listening & _socket_inodes(pid))
-
-
-def port_holder(port: int) -> str:
-    """' (pid N, NAME)' for the process listening on `port`, or '' when it cannot be told."""
-    listening = _listening_inodes(port)
-    if not listening:
-        return ""
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and listening & _socket_inodes(int(proc.name)):
-            try:
-                name = (proc / "comm").read_text().strip()
-            except OSError:
-                name = "?"
-            return f" (pid {proc.name}, {name})"
-    return ""
-
-
-def port_taken(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:`port` (SO_REUSEADDR, as the services bind: a
-    port in TIME_WAIT after a stop counts as free)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
-def _below_ephemeral() -> range:
-    """Ports below the kernel's range for outgoing connections' source ports: a port found free
-    there stays free (in the ephemeral range any client may take it a moment later)."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    return range(10000, max(low, 10010) - 5)
-
-
-def free_base_port(attempts: int = 200, avoid: Collection[int] = (), count: int = 5) -> int:
-    """A port p with p..p+count-1 all free on 127.0.0.1 now (not reserved), none in `avoid`:
-    the orchestrator's and the participants'; below the ephemeral range when possible."""
-    rng = random.Random()
-    pool = _below_ephemeral()
-    for _ in range(attempts):
-        ports = range(base := rng.choice(pool), base + count)
-        if not set(ports) & set(avoid) and not any(port_taken(p) for p in ports):
-            return base
-    for _ in range(50):  # fallback: whatever the kernel hands out
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            base = int(s.getsockname()[1])
-        ports = range(base, base + count)
-        if base + count - 1 <= 65535 and not set(ports) & set(avoid):
-            if not any(port_taken(p) for p in ports):
-                return base
-    raise RuntimeError(f"no run of {count} free ports found on 127.0.0.1")
-
-
-def free_port(avoid: Collection[int] = ()) -> int:
-    """A port free on 127.0.0.1 now (not reserved), not in `avoid`."""
-    return free_base_port(avoid=avoid)  # the first of five free ones will do
 
 
 def code_env(code_dir: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from chaos.stack import target_addrs
-from launcher.supervisor import StartError
+from launcher.errors import StartError
 from sagakit.errors import InvalidArgument
 from sagas.booking import STEP_ORDER, canonical_step
 from sagas.services import PARTICIPANTS

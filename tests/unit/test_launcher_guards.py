@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from launcher.supervisor import NotStarted, lock_data_dir, owns_port, port_holder, port_taken
+from launcher.datadir import lock_data_dir
+from launcher.errors import NotStarted
+from launcher.ports import owns_port, port_holder, port_taken
 
 
 def test_a_second_lock_on_the_data_folder_names_the_holder(tmp_path: Path) -> None:
