@@ -9,46 +9,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from bench import report
-from bench.databases import Backend, Databases, parse_backends
+from bench.arguments import parse_args
+from bench.databases import Backend, Databases
 from bench.measure import Level, peak_rss, run_level
 from bench.profile import profiling, top
+from bench.sidecars import otlp_sink, relay_server
 from bench.stack import SystemUnderTest, local_stack, target_addrs
 from bench.workload import (
-    ALL_MODES,
-    MODES,
-    RELAY,
     RELAYS,
     Workload,
-    check_modes,
     collect_flights,
     open_peers,
 )
 from sagakit.config import TlsConfig
-from sagas.peers import Addrs, Peers
+from sagas.peers import Peers
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 
 
 @dataclass(frozen=True)
@@ -100,210 +92,6 @@ def cells(
             for n in replicas:
                 out.append(Cell(label if tuple(replicas) == (1,) else f"{label} x{n}", v, b, n))
     return out
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="Saga throughput and latency against the raw participant call chain.",
-    )
-    _add_load_args(p)
-    _add_variant_args(p)
-    _add_backend_args(p)
-    _add_output_args(p)
-    args = p.parse_args(argv)
-    _check_args(p, args)
-    return args
-
-
-def _add_load_args(p: argparse.ArgumentParser) -> None:
-    """How much load: bookings, concurrency levels, modes, warmup."""
-    p.add_argument("-n", "--bookings", type=int, default=200, help="bookings per mode and level")
-    p.add_argument(
-        "-c",
-        "--concurrency",
-        default="1,8,32,64",
-        help="comma-separated concurrency levels (default 1,8,32,64)",
-    )
-    p.add_argument(
-        "--modes",
-        help=f"comma-separated, from {', '.join(ALL_MODES)} (default: {','.join(MODES)}, "
-        "without relay on --target; relay runs bench.relay beside the local stack: the CPU "
-        "floor of an orchestrator)",
-    )
-    p.add_argument("--warmup", type=int, default=40, help="unmeasured bookings per mode first")
-
-
-def _add_variant_args(p: argparse.ArgumentParser) -> None:
-    """Which stack and code: a running target, or local rounds of variants."""
-    p.add_argument(
-        "--target",
-        nargs="+",
-        metavar="HOST:PORT",
-        help="use a running stack: the orchestrator (participants on the next 4 ports), or "
-        "five addresses: orchestrator seat loyalty payment booking",
-    )
-    p.add_argument("--repeat", type=int, default=1, help="rounds (fresh stack each); medians")
-    p.add_argument(
-        "--compare",
-        metavar="GIT_REF",
-        help="also run the services from this revision, alternating rounds with the working "
-        "tree (the baseline comes first in the report)",
-    )
-    p.add_argument("--label", default="current", help="name of the working-tree variant")
-    p.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        metavar="LABEL=REF_OR_DIR",
-        help="run the services from a git revision or a source folder ('.' is the working "
-        "tree); repeatable; rounds alternate between variants, the first is the baseline",
-    )
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the local services (repeatable)",
-    )
-
-
-def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    """The local stack's databases, orchestrator replicas and tracing."""
-    p.add_argument(
-        "--database",
-        action="append",
-        default=[],
-        metavar="BACKEND",
-        help="the local stack's databases: sqlite (default), postgres (a throwaway local "
-        "cluster for the run) or a postgresql://user:pass@host:port/NAME server (databases "
-        "NAME_b<stamp>r<round>v<i>_<service>, dropped after each round); comma-separated or "
-        "repeated to measure several backends in one run, rounds alternating; the first is "
-        "the baseline",
-    )
-    p.add_argument(
-        "--replicas",
-        default="1",
-        help="comma-separated orchestrator replica counts on one PostgreSQL saga log, e.g. "
-        "1,2,3 (the load spread over them; more than 1 needs --database postgres)",
-    )
-    p.add_argument(
-        "--tracing",
-        choices=("off", "on", "both"),
-        default="off",
-        help="OpenTelemetry tracing in the local services, exported over OTLP to a sink "
-        "process: off (default), on, or both (each round untraced then traced, the untraced "
-        "first as the baseline)",
-    )
-
-
-def _add_output_args(p: argparse.ArgumentParser) -> None:
-    """Where results go, profiling, the seed and the progress bar."""
-    p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
-    p.add_argument(
-        "--profile",
-        type=Path,
-        metavar="DIR",
-        help="record py-spy profiles of every service during the measured levels into DIR",
-    )
-    p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The lists parsed into args (levels, replica_counts, mode_list, backends); p.error on
-    values or combinations that cannot run."""
-    try:
-        args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
-        args.replica_counts = [int(c) for c in args.replicas.split(",") if c.strip()]
-        modes = ",".join(m for m in MODES if not (args.target and m == RELAY))
-        given = modes if args.modes is None else args.modes
-        args.mode_list = check_modes([m.strip() for m in given.split(",") if m.strip()])
-    except ValueError as exc:
-        p.error(str(exc))
-    if not args.levels or min(args.levels) < 1 or args.bookings < 1 or args.repeat < 1:
-        p.error("bookings, repeat and every concurrency level must be at least 1")
-    if args.target and (args.compare or args.variant):
-        p.error("--compare / --variant start their own stacks; not with --target")
-    if args.target and set(RELAYS) & set(args.mode_list):
-        p.error(
-            "--modes relay starts its own relay beside the local stack's participants (and "
-            "measures its CPU); not with --target"
-        )
-    if args.target and args.database:
-        p.error("--database sets up the local stack's databases; not with --target")
-    try:
-        args.backends = parse_backends(args.database)
-    except ValueError as exc:
-        p.error(str(exc))
-    if not args.replica_counts or min(args.replica_counts) < 1:
-        p.error("--replicas: every count must be at least 1")
-    if max(args.replica_counts) > 1 and (
-        args.target or any(b.kind == "sqlite" for b in args.backends)
-    ):
-        p.error("--replicas above 1 needs a local stack on PostgreSQL (--database postgres)")
-    if args.compare and args.variant:
-        p.error("use either --compare or --variant")
-    if any("=" not in v for v in args.variant):
-        p.error("--variant expects LABEL=REF_OR_DIR")
-    bad = [e for e in args.env if "=" not in e]
-    if bad:
-        p.error(f"--env expects KEY=VALUE, got {bad[0]!r}")
-
-
-@contextlib.contextmanager
-def otlp_sink() -> Iterator[str]:
-    """A process receiving (and dropping) the services' spans; yields its OTLP endpoint."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(port)], cwd=REPO)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@contextlib.asynccontextmanager
-async def relay_server(
-    addrs: Addrs, module: str = "bench.relay", timeout: float = 30.0
-) -> AsyncIterator[tuple[str, int]]:
-    """`python -m bench.relay` (or `module`; this repository's code) on a free port, calling
-    the stack's participants; yields its address and pid once it answers, stops it on exit."""
-    port = free_port()
-    participants = [addrs.seat, addrs.loyalty, addrs.payment, addrs.booking]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, str(port), *participants, cwd=REPO
-    )
-    addr = f"127.0.0.1:{port}"
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with grpc.aio.insecure_channel(addr) as channel:
-            ready = asyncio.ensure_future(channel.channel_ready())
-            try:
-                while not ready.done():
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"bench.relay exited with code {proc.returncode}")
-                    if loop.time() > deadline:
-                        raise RuntimeError(f"bench.relay did not answer on {addr} in {timeout} s")
-                    await asyncio.wait({ready}, timeout=0.1)
-            finally:
-                ready.cancel()
-        yield addr, proc.pid
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _git(*args: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.cli import parse_args
+from bench.arguments import parse_args
 from bench.databases import Backend, parse_backends
 from bench.measure import run_level
 from bench.workload import MODES, Problem
