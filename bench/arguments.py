@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.databases import parse_backends
 from bench.workload import ALL_MODES, MODES, RELAY, RELAYS, check_modes
+from launcher.extra_env import add_env_option, parse_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -68,13 +69,7 @@ def _add_variant_args(p: argparse.ArgumentParser) -> None:
         help="run the services from a git revision or a source folder ('.' is the working "
         "tree); repeatable; rounds alternate between variants, the first is the baseline",
     )
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the local services (repeatable)",
-    )
+    add_env_option(p)
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -155,6 +150,7 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("use either --compare or --variant")
     if any("=" not in v for v in args.variant):
         p.error("--variant expects LABEL=REF_OR_DIR")
-    bad = [e for e in args.env if "=" not in e]
-    if bad:
-        p.error(f"--env expects KEY=VALUE, got {bad[0]!r}")
+    try:
+        args.extra_env = parse_env(args.env)
+    except ValueError as exc:
+        p.error(str(exc))

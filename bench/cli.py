@@ -248,7 +248,7 @@ async def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     host = machine()
-    extra_env = dict(e.split("=", 1) for e in args.env)
+    extra_env = args.extra_env
     runs, results = await measure_rounds(args, stamp, extra_env)
     summary = [summarize_variant(c, results[c.label]) for c in runs]
     by_backend = report.backend_comparison(summary)

@@ -15,6 +15,7 @@ from pathlib import Path
 from chaos import campaign, plan, report
 from chaos.stack import target_addrs
 from launcher.errors import StartError
+from launcher.extra_env import add_env_option, parse_env
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
@@ -86,13 +87,7 @@ def _stack_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="JSON report path (default: DATA_DIR/chaos-report.json, or ./chaos-report.json)",
     )
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the local services (repeatable)",
-    )
+    add_env_option(p)
     p.add_argument(
         "--settle",
         type=float,
@@ -112,12 +107,7 @@ def options(a: argparse.Namespace) -> campaign.Options:
         raise ValueError("--code and --env configure a local stack; not with --target")
     if not a.target and any(getattr(a, f"{n}_addr") for n in plan.PARTICIPANTS):
         raise ValueError("--<service>-addr only goes with --target")
-    env = {}
-    for item in a.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--env expects KEY=VALUE, got {item!r}")
-        env[key] = value
+    env = parse_env(a.env)
     code = a.code.resolve() if a.code else None
     if code is not None and not (code / "orchestrator" / "__main__.py").is_file():
         raise ValueError(f"--code {a.code}: not a FlightSaga source tree")
