@@ -178,14 +178,7 @@ async def run_round(
         pool = pool.sample(needed + len(pool), seed=args.seed + round_no)
         needed += len(pool)
         work = Workload(peers, pool, seed=args.seed + round_no, relays=relays)
-        # Warm-up: every flight of the pool once (the orchestrator's flight check, the seat
-        # service's pages), then a few bookings of each mode.
-        prime = work.operation("saga", len(pool))
-        warm = [await run_level("warm-up", prime, len(pool), 4, {}, not args.no_progress)]
-        for mode in args.mode_list:
-            op = work.operation(mode, args.warmup)
-            if args.warmup:
-                warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
+        warmup = await warm_up(work, len(pool), args)
         levels: list[Level] = []
         async with AsyncExitStack() as stack:
             if args.profile is not None and sut.pids:
@@ -202,16 +195,28 @@ async def run_round(
                     say(report.level_line(level.to_json()))
         return {
             "flights": len(pool),
-            "warmup": {
-                "n": sum(w.n for w in warm),
-                "ok": sum(w.ok for w in warm),
-                "errors": sum(w.errors for w in warm),
-                "unexpected": sum(w.unexpected for w in warm),
-                "problem_samples": [s for w in warm for s in w.samples][:5],
-            },
+            "warmup": warmup,
             "levels": [lv.to_json() for lv in levels],
             "peak_rss_kb": peak_rss(rss_pids),
         }
+
+
+async def warm_up(work: Workload, flights: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every flight of the pool booked once (the orchestrator's flight check, the seat
+    service's pages), then `--warmup` bookings of each mode; checked, not measured."""
+    prime = work.operation("saga", flights)
+    warm = [await run_level("warm-up", prime, flights, 4, {}, not args.no_progress)]
+    for mode in args.mode_list:
+        op = work.operation(mode, args.warmup)
+        if args.warmup:
+            warm.append(await run_level(mode, op, args.warmup, 4, {}, not args.no_progress))
+    return {
+        "n": sum(w.n for w in warm),
+        "ok": sum(w.ok for w in warm),
+        "errors": sum(w.errors for w in warm),
+        "unexpected": sum(w.unexpected for w in warm),
+        "problem_samples": [s for w in warm for s in w.samples][:5],
+    }
 
 
 def summarize_variant(cell: Cell, rounds: list[dict[str, Any]]) -> dict[str, Any]:
