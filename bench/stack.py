@@ -73,21 +73,28 @@ async def local_stack(
         )
         await launcher.start()
         try:
-            for _ in range(replicas - 1):
-                await launcher.add_orchestrator()
-            pids = {s.name: s.proc.pid for s in launcher.services if s.proc is not None}
-            if code_dir is not None:  # `python -m` imports from its working directory first
-                for name, pid in pids.items():
-                    if Path(os.readlink(f"/proc/{pid}/cwd")) != code_dir:
-                        raise RuntimeError(f"{name} does not run from {code_dir}")
-            orchestrators = [s.addr for s in launcher.services if s.module == "orchestrator"]
-            addrs = Addrs(
-                orchestrators[0] if replicas == 1 else "ipv4:" + ",".join(orchestrators),
-                *(s.addr for s in launcher.participants),
-            )
-            yield SystemUnderTest(addrs, pids, data, launcher=launcher)
+            yield await _started(launcher, data, replicas, code_dir)
         finally:
             await launcher.stop()
+
+
+async def _started(
+    launcher: Launcher, data: Path, replicas: int, code_dir: Path | None
+) -> SystemUnderTest:
+    """The started stack with its extra orchestrator replicas, checked to run from code_dir."""
+    for _ in range(replicas - 1):
+        await launcher.add_orchestrator()
+    pids = {s.name: s.proc.pid for s in launcher.services if s.proc is not None}
+    if code_dir is not None:  # `python -m` imports from its working directory first
+        for name, pid in pids.items():
+            if Path(os.readlink(f"/proc/{pid}/cwd")) != code_dir:
+                raise RuntimeError(f"{name} does not run from {code_dir}")
+    orchestrators = [s.addr for s in launcher.services if s.module == "orchestrator"]
+    addrs = Addrs(
+        orchestrators[0] if replicas == 1 else "ipv4:" + ",".join(orchestrators),
+        *(s.addr for s in launcher.participants),
+    )
+    return SystemUnderTest(addrs, pids, data, launcher=launcher)
 
 
 def target_addrs(targets: list[str]) -> Addrs:
