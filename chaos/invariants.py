@@ -233,50 +233,13 @@ def keys(ev: Evidence) -> list[Violation]:
 
 
 def client_answers(ev: Evidence) -> list[Violation]:
+    """What each call was told agrees with how its saga ended, and a key got one saga."""
     out: list[Violation] = []
     ids_by_key: defaultdict[str, set[str]] = defaultdict(set)
     for c in ev.calls:
-        if not c.saga_id:
-            continue
-        ids_by_key[c.key].add(c.saga_id)
-        final = ev.sagas.get(c.saga_id)
-        told = f"call {c.attempt} of key {c.key} was told {c.status}"
-        if final is None:
-            out.append(
-                Violation(
-                    "client answer",
-                    c.saga_id,
-                    f"a saga the orchestrator knows ({told})",
-                    "unknown saga",
-                )
-            )
-            continue
-        if final.key != c.key:
-            out.append(
-                Violation(
-                    "client answer",
-                    c.saga_id,
-                    f"the saga of key {c.key}",
-                    f"saga of key {final.key!r}",
-                )
-            )
-        if c.status == "COMPLETED" and (
-            final.status != "COMPLETED" or final.booking_reference != c.booking_reference
-        ):
-            out.append(
-                Violation(
-                    "client answer",
-                    c.saga_id,
-                    f"COMPLETED with reference {c.booking_reference} ({told})",
-                    f"{final.status} with reference {final.booking_reference!r}",
-                )
-            )
-        elif c.status == "COMPENSATED" and final.status != "COMPENSATED":
-            out.append(Violation("client answer", c.saga_id, f"COMPENSATED ({told})", final.status))
-        elif c.status in ("COMPENSATING", "FAILED") and final.status == "COMPLETED":
-            out.append(
-                Violation("client answer", c.saga_id, f"not COMPLETED ({told})", "COMPLETED")
-            )
+        if c.saga_id:
+            ids_by_key[c.key].add(c.saga_id)
+            out += _answer(c, ev.sagas.get(c.saga_id))
     for key, ids in sorted(ids_by_key.items()):
         if len(ids) > 1:
             out.append(
@@ -287,6 +250,34 @@ def client_answers(ev: Evidence) -> list[Violation]:
                     f"{sorted(ids)}",
                 )
             )
+    return out
+
+
+def _answer(c: CallRecord, final: SagaView | None) -> list[Violation]:
+    """One call's answer against its saga's end (`final`: None when the log has no such saga)."""
+    told = f"call {c.attempt} of key {c.key} was told {c.status}"
+
+    def bad(expected: str, actual: str) -> Violation:
+        return Violation("client answer", c.saga_id, expected, actual)
+
+    if final is None:
+        return [bad(f"a saga the orchestrator knows ({told})", "unknown saga")]
+    out = []
+    if final.key != c.key:
+        out.append(bad(f"the saga of key {c.key}", f"saga of key {final.key!r}"))
+    if c.status == "COMPLETED" and (
+        final.status != "COMPLETED" or final.booking_reference != c.booking_reference
+    ):
+        out.append(
+            bad(
+                f"COMPLETED with reference {c.booking_reference} ({told})",
+                f"{final.status} with reference {final.booking_reference!r}",
+            )
+        )
+    elif c.status == "COMPENSATED" and final.status != "COMPENSATED":
+        out.append(bad(f"COMPENSATED ({told})", final.status))
+    elif c.status in ("COMPENSATING", "FAILED") and final.status == "COMPLETED":
+        out.append(bad(f"not COMPLETED ({told})", "COMPLETED"))
     return out
 
 
