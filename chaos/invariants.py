@@ -171,51 +171,45 @@ def per_saga(ev: Evidence) -> list[Violation]:
     - anything else (RUNNING, COMPENSATING, FAILED) after quiescence and resume: a violation."""
     out: list[Violation] = []
     for sid, s in sorted(ev.sagas.items()):
-        if sid in ev.preexisting:
-            continue
-        spec = ev.specs.get(s.key)
-        if not s.key.startswith(ev.key_prefix):
-            out.append(
-                Violation(
-                    "saga started by the campaign",
-                    sid,
-                    f"an idempotency key starting {ev.key_prefix!r}",
-                    f"key {s.key!r} ({s.status}): an orphan saga nobody asked for",
-                )
-            )
-        if s.status not in TERMINAL:
-            out.append(
-                Violation(
-                    "terminal", sid, "COMPLETED or COMPENSATED", f"{s.status} {s.error}".strip()
-                )
-            )
-            continue
-        r = ev.records.get(sid)
-        if r is None or r.read_error:
-            out.append(
-                Violation(
-                    "records readable",
-                    sid,
-                    "the participants' records",
-                    r.read_error if r else "not read",
-                )
-            )
-            continue
-        if s.status == COMPLETED:
-            if spec is not None and spec.expect != COMPLETED:
-                out.append(
-                    Violation(
-                        "injected failure honoured",
-                        sid,
-                        f"{spec.expect} (x-fail-at {spec.fail_at!r}, x-fault {spec.fault!r}, "
-                        f"card {spec.card[-4:]})",
-                        "COMPLETED",
-                    )
-                )
-            out += _completed(s, r, spec, ev.legs.get(s.key, []))
-        else:
-            out += _compensated(s, r)
+        if sid not in ev.preexisting:
+            out += _one_saga(ev, sid, s)
     return out
+
+
+def _one_saga(ev: Evidence, sid: str, s: SagaView) -> list[Violation]:
+    out: list[Violation] = []
+    spec = ev.specs.get(s.key)
+    if not s.key.startswith(ev.key_prefix):
+        out.append(
+            Violation(
+                "saga started by the campaign",
+                sid,
+                f"an idempotency key starting {ev.key_prefix!r}",
+                f"key {s.key!r} ({s.status}): an orphan saga nobody asked for",
+            )
+        )
+    if s.status not in TERMINAL:
+        return [
+            *out,
+            Violation("terminal", sid, "COMPLETED or COMPENSATED", f"{s.status} {s.error}".strip()),
+        ]
+    r = ev.records.get(sid)
+    if r is None or r.read_error:
+        why = r.read_error if r else "not read"
+        return [*out, Violation("records readable", sid, "the participants' records", why)]
+    if s.status != COMPLETED:
+        return [*out, *_compensated(s, r)]
+    if spec is not None and spec.expect != COMPLETED:
+        out.append(
+            Violation(
+                "injected failure honoured",
+                sid,
+                f"{spec.expect} (x-fail-at {spec.fail_at!r}, x-fault {spec.fault!r}, "
+                f"card {spec.card[-4:]})",
+                "COMPLETED",
+            )
+        )
+    return [*out, *_completed(s, r, spec, ev.legs.get(s.key, []))]
 
 
 def keys(ev: Evidence) -> list[Violation]:
