@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import chart, report, tables
 from bench.arguments import parse_args
 from bench.databases import Backend, Databases
 from bench.measure import Level, peak_rss, run_level
@@ -192,7 +192,7 @@ async def run_round(
                         mode, op, args.bookings, conc, cpu_pids, not args.no_progress
                     )
                     levels.append(level)
-                    say(report.level_line(level.to_json()))
+                    say(tables.level_line(level.to_json()))
         return {
             "flights": len(pool),
             "warmup": warmup,
@@ -275,7 +275,7 @@ async def run(args: argparse.Namespace) -> int:
         "ok": failed == 0,
         "chart": str(out_png),
     }
-    report.write_chart(summary, out_png)
+    chart.write_chart(summary, out_png)
     doc["machine"]["loadavg_end"] = list(os.getloadavg())
     report.write_json(doc, out_json)
     say_results(summary, by_backend, by_replicas, args.profile)
@@ -316,7 +316,7 @@ async def measure_rounds(
         for round_no in range(1, args.repeat + 1):
             for i, cell in enumerate(runs):
                 say(f"-- round {round_no}/{args.repeat}: {cell.label}")
-                say(report.LEVEL_HEADER)
+                say(tables.LEVEL_HEADER)
                 if args.target:
                     sut = SystemUnderTest(target_addrs(args.target))
                     results[cell.label].append(await run_round(sut, args, round_no, cell.label))
@@ -360,14 +360,14 @@ def say_results(
     """The report in text: each cell, the comparisons, and the profiles' top functions."""
     say()
     for v in summary:
-        for line in report.variant_text(v):
+        for line in tables.variant_text(v):
             say(line)
         say()
-    for line in report.comparison_text(summary):
+    for line in tables.comparison_text(summary):
         say(line)
-    for line in report.backend_text(by_backend):
+    for line in tables.backend_text(by_backend):
         say(line)
-    for line in report.replica_text(by_replicas):
+    for line in tables.replica_text(by_replicas):
         say(line)
     if profile is not None:
         for prof in sorted(profile.glob("*/*.txt")):
