@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from flightsaga.v1 import common_pb2, orchestrator_pb2, payment_pb2, seat_pb2
 from orchestrator.doors import SagaDoor
 from orchestrator.engine.model import SagaRecord
+from sagakit import context
 from sagakit.errors import (
     BUSINESS_FAILURE_CODES,
     UNREACHABLE_CODES,
@@ -28,6 +29,10 @@ from sagas.declare import SagaDeclaration
 from sagas.peers import Peers
 
 TOKENIZE_ATTEMPTS = 3
+# Kept back from the caller's deadline to answer it: an UNAVAILABLE it can act on, not its own
+# DEADLINE_EXCEEDED after the orchestrator went on retrying.
+ANSWER_MARGIN_S = 0.25
+MIN_CALL_S = 0.05
 
 NAME = BOOK_FLIGHT.name
 
@@ -127,7 +132,7 @@ class BookingDoor(SagaDoor):
                 continue
             try:
                 details = await self.peers.seat.GetFlight(
-                    seat_pb2.GetFlightRequest(flight_id=flight_id), timeout=self.step_timeout
+                    seat_pb2.GetFlightRequest(flight_id=flight_id), timeout=self._call_timeout()
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in BUSINESS_FAILURE_CODES:
@@ -163,13 +168,13 @@ class BookingDoor(SagaDoor):
         for attempt in range(1, TOKENIZE_ATTEMPTS + 1):
             try:
                 reply = await self.peers.payment.Tokenize(
-                    payment_pb2.TokenizeRequest(card=request.card), timeout=self.step_timeout
+                    payment_pb2.TokenizeRequest(card=request.card), timeout=self._call_timeout()
                 )
                 return tokenized(request, reply)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in BUSINESS_FAILURE_CODES:
                     raise DomainError.from_rpc(exc) from None
-                if attempt < TOKENIZE_ATTEMPTS and exc.code() in UNREACHABLE_CODES:
+                if self._may_retry(attempt) and exc.code() in UNREACHABLE_CODES:
                     # A slow or restarting payment service: a token is only a vault row (an
                     # unused one harms nothing), so asking again is safe.
                     await asyncio.sleep(0.05 * attempt)
@@ -181,3 +186,17 @@ class BookingDoor(SagaDoor):
                     peer="payment",
                 ) from None
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _call_timeout(self) -> float:
+        """The step timeout, cut to what the caller's deadline leaves (less the margin to
+        answer it)."""
+        left = context.time_left()
+        if left is None:
+            return self.step_timeout
+        return max(MIN_CALL_S, min(self.step_timeout, left - ANSWER_MARGIN_S))
+
+    @staticmethod
+    def _may_retry(attempt: int) -> bool:
+        """Another Tokenize attempt, if any are left and the caller's deadline leaves room."""
+        left = context.time_left()
+        return attempt < TOKENIZE_ATTEMPTS and (left is None or left > 2 * ANSWER_MARGIN_S)

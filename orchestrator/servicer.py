@@ -4,6 +4,7 @@ it serves (each through its door, orchestrator.doors)."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -99,6 +100,8 @@ class OrchestratorServicer(BulkJobsApi, orchestrator_pb2_grpc.OrchestratorServic
         """Validate, log and start the saga (or find the one with this idempotency key).
         `key`: the idempotency key and the field it came in."""
         md = {k: v for k, v in context_.invocation_metadata() or () if isinstance(v, str)}
+        left = context_.time_remaining()
+        context.deadline.set(None if left is None else time.monotonic() + left)
         plan = self._fault_plan(md, declaration)
         declaration.check(message)
         key_field = key[1]
