@@ -57,7 +57,13 @@ class Unreachable(Unavailable, DatabaseUnavailable):
 
 
 class _SessionEnded(Exception):
-    """A batch's connection broke before its COMMIT was sent: nothing of it was written."""
+    """A batch's connection broke before its COMMIT ran: nothing of it was written."""
+
+
+# The server ends a session idle in a transaction past the bound (SessionBound) only while it
+# waits for the client's next command: a COMMIT answered with that error never ran. A process
+# paused (SIGSTOP) after its last statement and before its COMMIT sees it there.
+_COMMIT_NEVER_RAN = "the server ended the session before the COMMIT, again and again"
 
 
 def masked(url: str) -> str:
@@ -276,9 +282,7 @@ class PostgresDatabase:
                     raise
                 log.debug("commit conflicted with a concurrent transaction; running it again")
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise Unreachable(
-                    f"database unavailable: {_first_line(exc)}", Reason.DATABASE_UNAVAILABLE
-                ) from None
+                raise _unreachable(_first_line(exc)) from None
             finally:
                 self._gate.leave(alone)
             time.sleep(random.uniform(0, 0.001 * attempt))
@@ -316,7 +320,13 @@ class PostgresDatabase:
                     " a savepoint (sagakit.db.savepoint); nothing of it was written"
                 )
             if write:
-                conn.commit()
+                try:
+                    conn.commit()
+                except errors.IdleInTransactionSessionTimeout:
+                    if last:
+                        raise _unreachable(_COMMIT_NEVER_RAN) from None
+                    log.warning("saga log session ended before its COMMIT; running it again")
+                    return False, None
             else:
                 conn.rollback()
             self._last_ok[id(conn)] = time.monotonic()
@@ -362,13 +372,13 @@ class PostgresDatabase:
                     continue
                 self._fail(jobs[i:], "the database ended the session, again and again")
                 return
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            except (psycopg.Error, PoolTimeout) as exc:  # at BEGIN or COMMIT: not one job's
                 self._fail(jobs[i:], _first_line(exc))
                 return
 
     @staticmethod
     def _fail(jobs: list[Job], why: str) -> None:
-        error = Unreachable(f"database unavailable: {why}", Reason.DATABASE_UNAVAILABLE)
+        error = _unreachable(why)
         for job in jobs:
             job.result, job.error = None, error
 
@@ -423,6 +433,8 @@ class PostgresDatabase:
         except _RETRY:
             conn.rollback()
             return start
+        except errors.IdleInTransactionSessionTimeout:
+            raise _SessionEnded from None
         self._last_ok[id(conn)] = time.monotonic()
         return None
 
@@ -448,6 +460,10 @@ class PostgresDatabase:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, _close)
         self._executor.shutdown(wait=True)
+
+
+def _unreachable(why: str) -> Unreachable:
+    return Unreachable(f"database unavailable: {why}", Reason.DATABASE_UNAVAILABLE)
 
 
 def _first_line(exc: BaseException) -> str:

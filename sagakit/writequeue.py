@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("sagakit.db")
 
 # Most transactions one commit may carry: bounds how long the first of them waits.
 MAX_BATCH = 128
@@ -99,7 +101,12 @@ class WriteQueue:
                     jobs.append(job)
             if not jobs:
                 continue
-            self._run_batch(jobs)
+            try:
+                self._run_batch(jobs)
+            except BaseException as exc:  # a backend's bug: answer every caller, hang none
+                log.exception("the writer failed a batch of %d transactions", len(jobs))
+                for job in jobs:  # committed or not: the caller is told it may not be
+                    job.result, job.error = None, exc
             by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
             for job in jobs:
                 by_loop.setdefault(job.loop, []).append(job)
