@@ -18,7 +18,7 @@ from sagakit.config import ConfigError
 from sagakit.databases import connect
 from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
-from sagakit.inserts import Insert, insert_all
+from sagakit.inserts import Insert, insert_all, update_then_insert
 from sagakit.migrate import Migrations
 from tests.support.dates import flight_id
 
@@ -197,6 +197,41 @@ async def test_concurrent_transactions_share_commits_on_postgres(
 
 
 @pytest.mark.parametrize("database_backend", ["postgres"])
+async def test_a_session_ended_before_its_commit_runs_again_and_commits_once(
+    database_backend: str, database_url: Callable[[str], str]
+) -> None:
+    """A process paused after its last statement and before its COMMIT (SIGSTOP; here a
+    sleep) past the session bound: the server ended the session, the COMMIT never ran, and
+    the transaction runs again on a fresh connection, alone and in a batch."""
+    database = connect(database_url("seat_service"), SEAT, hold_s=0.3)
+    await database.open()
+    runs: dict[str, int] = {}
+
+    def job(saga: str, seat: str, pause_s: float = 0.0) -> Callable[[Conn], None]:
+        def fn(conn: Conn) -> None:
+            runs[saga] = runs.get(saga, 0) + 1
+            if saga != "wait":
+                hold(conn, saga, seat)
+            if runs[saga] == 1:
+                time.sleep(pause_s)  # past the bound with the transaction open, on the first run
+
+        return fn
+
+    try:
+        await database.transaction(job("alone", "1A", 0.8))
+        # While "wait" holds the writer, the next two queue up and run as one batch.
+        waiting = database.submit(job("wait", "", 0.2))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(
+            waiting, database.submit(job("first", "2A")), database.submit(job("last", "3A", 0.8))
+        )
+        assert await database.read(count) == 3
+        assert runs["alone"] == 2 and runs["last"] == 2
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("database_backend", ["postgres"])
 async def test_an_unreachable_server_stops_the_start_with_one_line(
     database_backend: str, database_url: Callable[[str], str]
 ) -> None:
@@ -299,3 +334,41 @@ async def test_insert_all_writes_every_table_at_once_or_nothing(db: Database) ->
         return [r[0] for r in seats], [(r[0], bytes(r[1])) for r in rows]
 
     assert await db.read(seen) == (["1A", "1B", "1C"], [("s1", b"x"), ("s1", b"y")])
+
+
+async def test_update_then_insert_writes_the_rows_only_when_the_update_matched(
+    db: Database,
+) -> None:
+    """The saga log's fenced write (orchestrator/engine/writes.py): a driver whose lease
+    epoch is gone writes nothing; on PostgreSQL the update and the inserts are one statement."""
+    flight = flight_id(days=1)
+    await db.transaction(lambda c: insert_all(c, [(HOLDS, [("s1", flight, "1A", 0, 1, "t")])]))
+    move = "UPDATE seat_holds SET cabin=? WHERE saga_id=? AND cabin=?"
+
+    def write(cabin_was: int, result: bytes, seat: str = "2B") -> Callable[[Conn], bool]:
+        def tx(conn: Conn) -> bool:
+            marks = [("s1", "seat", "do", result, 0, "t"), ("s1", "pay", "do", result, 1, "t")]
+            holds = [("s2", flight, seat, 0, 2, "t")]
+            return update_then_insert(
+                conn, move, (cabin_was + 1, "s1", cabin_was), [(MARKS, marks), (HOLDS, holds)]
+            )
+
+        return tx
+
+    def seen(conn: Conn) -> tuple[list[tuple[str, int]], list[tuple[str, bytes, int]]]:
+        seats = conn.execute("SELECT seat, cabin FROM seat_holds ORDER BY seat").fetchall()
+        marks = conn.execute(
+            "SELECT step, result, null_compensation FROM saga_barrier ORDER BY step"
+        ).fetchall()
+        return [(r[0], r[1]) for r in seats], [(r[0], bytes(r[1]), r[2]) for r in marks]
+
+    assert await db.transaction(write(1, b"a")) is True
+    after = ([("1A", 2), ("2B", 2)], [("pay", b"a", 1), ("seat", b"a", 0)])
+    assert await db.read(seen) == after
+    # The cabin is 2 now: an update expecting 1 matches nothing, and nothing else is written.
+    assert await db.transaction(write(1, b"b")) is False
+    assert await db.read(seen) == after
+    # A matching update with rows that clash (1A is held): nothing is written, the update too.
+    with pytest.raises(IntegrityError):
+        await db.transaction(write(2, b"c", seat="1A"))
+    assert await db.read(seen) == after
