@@ -1,7 +1,7 @@
 """Rows for several tables in one statement: on PostgreSQL each statement is a round trip that
 the writer thread waits for, so a transaction's inserts go as one statement (data-modifying
-WITH clauses, multi-row VALUES), and a guarded write (an UPDATE that must change one row
-before the inserts may happen) goes as one statement too. SQLite runs in this process: a
+WITH clauses, multi-row VALUES), and a guarded write (an UPDATE or INSERT that must write one
+row before the others may be inserted) goes as one statement too. SQLite runs in this process: a
 statement per table there costs no round trip, and its WITH does not take an INSERT.
 """
 
@@ -55,9 +55,9 @@ def _guarded(insert: Insert, rows: int, guard: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _guarded_all(update: str, shape: tuple[tuple[Insert, int], ...]) -> str:
+def _guarded_all(guard: str, shape: tuple[tuple[Insert, int], ...]) -> str:
     ctes = "".join(f", w{k} AS ({insert.sql_if(n, 'g')})" for k, (insert, n) in enumerate(shape))
-    return f"WITH g AS ({update} RETURNING 1){ctes} SELECT count(*) FROM g"
+    return f"WITH g AS ({guard} RETURNING 1){ctes} SELECT count(*) FROM g"
 
 
 @lru_cache(maxsize=256)
@@ -80,22 +80,22 @@ def insert_all(conn: Conn, parts: Sequence[tuple[Insert, Rows]]) -> None:
     conn.execute(_combined(shape), [v for _, rows in parts for row in rows for v in row])
 
 
-def update_then_insert(
+def guarded_insert(
     conn: Conn,
-    update: str,
+    guard: str,
     arguments: Sequence[object],
     parts: Sequence[tuple[Insert, Rows]],
 ) -> bool:
-    """Run `update`; only if it changed exactly one row, insert every part's rows. Whether it
-    did. On PostgreSQL this is one statement (one round trip): the inserts select from the
-    UPDATE's RETURNING, so when it matched nothing they insert nothing."""
+    """Run `guard`, an UPDATE or INSERT of at most one row; only if it wrote one, insert every
+    part's rows. Whether it did. On PostgreSQL this is one statement (one round trip): the
+    inserts select from the guard's RETURNING, so when it wrote nothing they insert nothing."""
     parts = [(insert, rows) for insert, rows in parts if rows]
     if isinstance(conn, sqlite3.Connection) or not parts:
-        if conn.execute(update, arguments).rowcount != 1:
+        if conn.execute(guard, arguments).rowcount != 1:
             return False
         insert_all(conn, parts)
         return True
     shape = tuple((insert, len(rows)) for insert, rows in parts)
     values = [v for _, rows in parts for row in rows for v in row]
-    found = conn.execute(_guarded_all(update, shape), [*arguments, *values]).fetchone()
+    found = conn.execute(_guarded_all(guard, shape), [*arguments, *values]).fetchone()
     return found is not None and found[0] == 1

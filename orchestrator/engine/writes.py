@@ -20,7 +20,7 @@ from orchestrator.engine.model import SagaEvent
 from orchestrator.engine.rows import EVENTS, STEP_COLS, cancel_from, event_row
 from sagakit import testhooks
 from sagakit.db import Conn
-from sagakit.inserts import Insert, Rows, update_then_insert
+from sagakit.inserts import Insert, Rows, guarded_insert
 
 UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
@@ -84,7 +84,7 @@ def write_all(conn: Conn, writes: Sequence[Write]) -> None:
         return
     last = writes[-1]
     update = UPDATE_COMPLETING if last.completes else UPDATE_SAGA
-    if not update_then_insert(conn, update, last.update, rows(writes)):
+    if not guarded_insert(conn, update, last.update, rows(writes)):
         raise refusal(conn, last)
     testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
 

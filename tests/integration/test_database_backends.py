@@ -18,7 +18,7 @@ from sagakit.config import ConfigError
 from sagakit.databases import connect
 from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
-from sagakit.inserts import Insert, insert_all, update_then_insert
+from sagakit.inserts import Insert, insert_all, guarded_insert
 from sagakit.migrate import Migrations
 from tests.support.dates import flight_id
 
@@ -336,7 +336,7 @@ async def test_insert_all_writes_every_table_at_once_or_nothing(db: Database) ->
     assert await db.read(seen) == (["1A", "1B", "1C"], [("s1", b"x"), ("s1", b"y")])
 
 
-async def test_update_then_insert_writes_the_rows_only_when_the_update_matched(
+async def test_guarded_insert_writes_the_rows_only_when_its_guard_matched(
     db: Database,
 ) -> None:
     """The saga log's fenced write (orchestrator/engine/writes.py): a driver whose lease
@@ -349,7 +349,7 @@ async def test_update_then_insert_writes_the_rows_only_when_the_update_matched(
         def tx(conn: Conn) -> bool:
             marks = [("s1", "seat", "do", result, 0, "t"), ("s1", "pay", "do", result, 1, "t")]
             holds = [("s2", flight, seat, 0, 2, "t")]
-            return update_then_insert(
+            return guarded_insert(
                 conn, move, (cabin_was + 1, "s1", cabin_was), [(MARKS, marks), (HOLDS, holds)]
             )
 
