@@ -48,14 +48,12 @@ from orchestrator.engine.writes import UPDATED, Write, write_all
 from sagakit import testhooks
 from sagakit.databases import connect
 from sagakit.db import Conn, Database
-from sagakit.inserts import Insert, Rows, guarded_insert
+from sagakit.inserts import Insert, Rows, insert_all
 from sagakit.migrate import Migrations
 
 __all__ = ["MIGRATIONS", "Key", "LeaseLost", "Page", "Pruned", "SagaQuery", "SagaStore", "Write"]
 
 SINK_CHECKPOINT = "sink_checkpoint"
-# A new saga's row; one with an idempotency key already logged is not inserted (store.create).
-NEW_SAGA = Insert(SAGAS.into, SAGAS.width, "ON CONFLICT (idempotency_key) DO NOTHING").sql(1)
 MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
 
 
@@ -114,15 +112,12 @@ class SagaStore:
         return the existing one with the same idempotency key."""
 
         def tx(conn: Conn) -> tuple[SagaRecord, bool]:
-            # The saga row first, the others only if it went in (on PostgreSQL one statement):
-            # a key already logged inserts nothing, and the saga that has it is the answer.
-            (_, [row]), *others = self._new_rows(saga, (event, *later), lease)
-            if guarded_insert(conn, NEW_SAGA, row, others):
-                return saga, True
-            found = load(conn, "idempotency_key=?", (saga.idempotency_key,))
-            if not found:  # only a logged key keeps a new saga out
-                raise RuntimeError(f"saga {saga.saga_id} was not inserted, and no key clashed")
-            return found[0], False
+            if saga.idempotency_key:
+                found = load(conn, "idempotency_key=?", (saga.idempotency_key,))
+                if found:
+                    return found[0], False
+            insert_all(conn, self._new_rows(saga, (event, *later), lease))
+            return saga, True
 
         _crash_point("before", saga.saga_id, (), event, *later)
         stored, created = await self.db.transaction(tx)

@@ -20,7 +20,7 @@ from orchestrator.engine.model import SagaEvent
 from orchestrator.engine.rows import EVENTS, STEP_COLS, cancel_from, event_row
 from sagakit import testhooks
 from sagakit.db import Conn
-from sagakit.inserts import Insert, Rows, guarded_insert
+from sagakit.inserts import Insert, Rows, insert_all
 
 UPDATE_SAGA = (
     "UPDATE sagas SET status=?, fault_plan=?, updated_at=?, finished_at=?, error=?,"
@@ -76,17 +76,17 @@ def rows(writes: Sequence[Write]) -> list[tuple[Insert, Rows]]:
 
 def write_all(conn: Conn, writes: Sequence[Write]) -> None:
     """Consecutive transitions of one saga in one transaction. The saga row is written once,
-    as the last of them left it, and first: the other rows are written only if it matched
-    (every transition of a driver carries the same lease epoch), so a fenced-off driver writes
-    nothing. On PostgreSQL the saga row and the others go as one statement, one round trip
-    (sagakit/inserts.py)."""
+    as the last of them left it, and first, so a fenced-off driver stops before it writes
+    anything (every transition of a driver carries the same lease epoch); the other rows then
+    go in one statement (sagakit/inserts.py)."""
     if not writes:
         return
     last = writes[-1]
     update = UPDATE_COMPLETING if last.completes else UPDATE_SAGA
-    if not guarded_insert(conn, update, last.update, rows(writes)):
+    if conn.execute(update, last.update).rowcount != 1:
         raise refusal(conn, last)
     testhooks.point("saga-log-transaction")  # the saga row is locked until this commits
+    insert_all(conn, rows(writes))
 
 
 def refusal(conn: Conn, write: Write) -> CancelRequested | LeaseLost:

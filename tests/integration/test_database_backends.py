@@ -18,7 +18,7 @@ from sagakit.config import ConfigError
 from sagakit.databases import connect
 from sagakit.db import Conn, Database, IntegrityError, savepoint
 from sagakit.errors import Aborted
-from sagakit.inserts import Insert, insert_all, guarded_insert
+from sagakit.inserts import Insert, insert_all
 from sagakit.migrate import Migrations
 from tests.support.dates import flight_id
 
@@ -334,41 +334,3 @@ async def test_insert_all_writes_every_table_at_once_or_nothing(db: Database) ->
         return [r[0] for r in seats], [(r[0], bytes(r[1])) for r in rows]
 
     assert await db.read(seen) == (["1A", "1B", "1C"], [("s1", b"x"), ("s1", b"y")])
-
-
-async def test_guarded_insert_writes_the_rows_only_when_its_guard_matched(
-    db: Database,
-) -> None:
-    """The saga log's fenced write (orchestrator/engine/writes.py): a driver whose lease
-    epoch is gone writes nothing; on PostgreSQL the update and the inserts are one statement."""
-    flight = flight_id(days=1)
-    await db.transaction(lambda c: insert_all(c, [(HOLDS, [("s1", flight, "1A", 0, 1, "t")])]))
-    move = "UPDATE seat_holds SET cabin=? WHERE saga_id=? AND cabin=?"
-
-    def write(cabin_was: int, result: bytes, seat: str = "2B") -> Callable[[Conn], bool]:
-        def tx(conn: Conn) -> bool:
-            marks = [("s1", "seat", "do", result, 0, "t"), ("s1", "pay", "do", result, 1, "t")]
-            holds = [("s2", flight, seat, 0, 2, "t")]
-            return guarded_insert(
-                conn, move, (cabin_was + 1, "s1", cabin_was), [(MARKS, marks), (HOLDS, holds)]
-            )
-
-        return tx
-
-    def seen(conn: Conn) -> tuple[list[tuple[str, int]], list[tuple[str, bytes, int]]]:
-        seats = conn.execute("SELECT seat, cabin FROM seat_holds ORDER BY seat").fetchall()
-        marks = conn.execute(
-            "SELECT step, result, null_compensation FROM saga_barrier ORDER BY step"
-        ).fetchall()
-        return [(r[0], r[1]) for r in seats], [(r[0], bytes(r[1]), r[2]) for r in marks]
-
-    assert await db.transaction(write(1, b"a")) is True
-    after = ([("1A", 2), ("2B", 2)], [("pay", b"a", 1), ("seat", b"a", 0)])
-    assert await db.read(seen) == after
-    # The cabin is 2 now: an update expecting 1 matches nothing, and nothing else is written.
-    assert await db.transaction(write(1, b"b")) is False
-    assert await db.read(seen) == after
-    # A matching update with rows that clash (1A is held): nothing is written, the update too.
-    with pytest.raises(IntegrityError):
-        await db.transaction(write(2, b"c", seat="1A"))
-    assert await db.read(seen) == after
