@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.scale_filters import Shape, filters, measure_filters
 from bench.scale_log import Log
@@ -23,6 +22,7 @@ from flightsaga.v1 import orchestrator_pb2 as pb
 from launcher.ports import owns_port
 from launcher.supervisor import Launcher, Service
 from orchestrator import page_tokens
+from sagakit.healthprobe import is_serving
 from sagas.peers import Peers
 
 # ---- the orchestrator process --------------------------------------------------------------
@@ -34,14 +34,9 @@ def orchestrator_of(launcher: Launcher) -> Service:
 
 async def serving(addr: str) -> None:
     async with grpc.aio.insecure_channel(addr) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
         while True:
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
+            if await is_serving(channel, 0.5):
+                return
             await asyncio.sleep(0.02)
 
 

@@ -19,15 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TextIO
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from launcher.datadir import lock_data_dir
 from launcher.errors import NotStarted, StartError
 from launcher.ports import HOST, free_port, owns_port, port_holder, port_taken
 from sagakit.channels import open_channel
 from sagakit.config import TlsConfig
-from sagakit.healthprobe import check_http
+from sagakit.healthprobe import check_http, is_serving
 from sagakit.server import stop_on_signals
 from sagas import registry, services
 from sagas.declare import BASE_PORT
@@ -254,13 +251,7 @@ class Launcher:
         # The transport the services were given (this environment's TLS_* under extra_env's).
         tls = TlsConfig.from_env({**os.environ, **self.extra_env})
         async with open_channel(svc.addr, tls, token="") as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-            except grpc.aio.AioRpcError:
-                return False
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            return await is_serving(channel, 1.0)
 
     async def wait_healthy(self, svc: Service) -> None:
         """Until the service answers SERVING; StartError if it exits or takes too long."""

@@ -15,6 +15,10 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import grpc.aio
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -50,6 +54,21 @@ def check_grpc(target: str, service: str = "", timeout: float = DEFAULT_TIMEOUT)
     if reply.status == health_pb2.HealthCheckResponse.SERVING:
         return HEALTHY, f"{target}: {status}"
     return UNHEALTHY, f"{target}: {status}"
+
+
+async def is_serving(channel: grpc.aio.Channel, timeout: float) -> bool:
+    """One grpc.health.v1 Check of the whole server on `channel`: whether it is SERVING (an
+    error, a deadline or another status: not yet). For waits on a service starting."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=timeout
+        )
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def check_http(url: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:

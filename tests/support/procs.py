@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sagakit.healthprobe import is_serving
 
 
 def free_port() -> int:
@@ -51,17 +52,12 @@ class ServiceProcess:
     async def wait_healthy(self, timeout: float = 20.0) -> None:
         end = time.monotonic() + timeout
         async with grpc.aio.insecure_channel(self.addr) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < end:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.module} exited: {self.log.read_text()[-2000:]}")
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
+                if await is_serving(channel, 0.5):
+                    return
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.module} not healthy after {timeout}s")
 
