@@ -15,24 +15,22 @@ import contextvars
 import logging
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors
 from psycopg.pq import TransactionStatus
-from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sagakit.config import ConfigError
 from sagakit.db import Conflict, DatabaseUnavailable
 from sagakit.errors import Reason, Unavailable
 from sagakit.migrate import Migrations, check_version, upgrade
+from sagakit.pgconn import PgConn, Row, rows
+from sagakit.pggate import Gate
 from sagakit.pgsession import BOUND_ENDED, SessionBound, Watchdog
 from sagakit.writequeue import Job, WriteQueue
 
@@ -71,114 +69,6 @@ def masked(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-class Row(tuple[Any, ...]):
-    """A row readable by position and by column name, like sqlite3.Row."""
-
-    _index: dict[str, int]
-
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-def _rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
-    names = [c.name for c in cursor.description or ()]
-    index = {n: i for i, n in enumerate(names)}
-
-    def make(values: Sequence[Any]) -> Row:
-        row = Row(values)
-        row._index = index
-        return row
-
-    return make
-
-
-@lru_cache(maxsize=1024)
-def _sql(sql: str) -> str:
-    """`?` placeholders (both backends' spelling in our code) as psycopg's `%s`."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
-@dataclass(frozen=True)
-class _Many:
-    """executemany's answer: how many rows its statements changed in all."""
-
-    rowcount: int
-
-    def fetchone(self) -> Any:
-        return None
-
-    def fetchall(self) -> list[Any]:
-        return []
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(())
-
-
-class PgConn:
-    """The Conn protocol over a psycopg connection."""
-
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Row]:
-        return self._conn.execute(_sql(sql), parameters, prepare=True)
-
-    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> _Many:
-        """One statement per row, not psycopg's pipelined executemany: a pipeline ends with
-        a Flush, after which PostgreSQL's idle_in_transaction_session_timeout stays disarmed
-        until the next statement, so a process paused right there would keep its row locks
-        (SessionBound) for as long as it stays paused."""
-        query, count = _sql(sql), 0
-        for parameters in seq_of_parameters:
-            count += max(0, self._conn.execute(query, parameters, prepare=True).rowcount)
-        return _Many(count)
-
-    def __iter__(self) -> Iterator[Any]:  # pragma: no cover - not a cursor
-        raise TypeError("iterate over execute()'s cursor")
-
-
-class _Gate:
-    """Transactions of this process run side by side (shared), except one that has conflicted
-    before: it runs alone (exclusive), so no transaction of this process can make it fail
-    again. Without it, a hot row (one loyalty account under 32 concurrent bookings) can make
-    the same transaction lose MAX_RETRIES times in a row. Writers first: a waiting exclusive
-    run stops new shared ones from starting."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._shared = 0
-        self._exclusive = False
-        self._waiting = 0
-
-    def enter(self, alone: bool) -> None:
-        with self._cond:
-            if not alone:
-                while self._exclusive or self._waiting:
-                    self._cond.wait()
-                self._shared += 1
-                return
-            self._waiting += 1
-            while self._exclusive or self._shared:
-                self._cond.wait()
-            self._waiting -= 1
-            self._exclusive = True
-
-    def leave(self, alone: bool) -> None:
-        with self._cond:
-            if alone:
-                self._exclusive = False
-                self._cond.notify_all()
-            else:
-                self._shared -= 1
-                if not self._shared:
-                    self._cond.notify_all()
-
-
 class PostgresDatabase:
     """Group commit, as on SQLite: write transactions that queue up while the writer thread is
     busy run back to back in one PostgreSQL transaction with one COMMIT (one WAL flush, one
@@ -207,7 +97,7 @@ class PostgresDatabase:
         self._writes = WriteQueue(self._writer, self._run_jobs)
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._pool_size = pool_size
-        self._gate = _Gate()
+        self._gate = Gate()
         self._last_ok: dict[int, float] = {}  # id(connection) -> when its last transaction ended
 
     def _check(self, conn: psycopg.Connection[Row]) -> None:
@@ -249,7 +139,7 @@ class PostgresDatabase:
             min_size=1,
             max_size=self._pool_size,
             kwargs={
-                "row_factory": _rows,
+                "row_factory": rows,
                 "connect_timeout": CONNECT_TIMEOUT_S,
                 **(self._bound.client_params() if self._bound is not None else {}),
             },
@@ -270,7 +160,7 @@ class PostgresDatabase:
         pool = self._pool
         assert pool is not None, "Database.open() was not awaited"
         for attempt in range(1, MAX_RETRIES + 1):
-            alone = attempt > 1  # after a conflict: see _Gate
+            alone = attempt > 1  # after a conflict: see Gate
             self._gate.enter(alone)
             try:
                 with pool.connection(timeout=POOL_WAIT_S) as conn:
