@@ -84,18 +84,10 @@ def build(
     phase_of = _phase_of(ev)
     by_saga_phase = {v.subject: phase_of[v.subject] for v in violations if v.subject in phase_of}
     phases = [_phase(r, ev, phase_of, events, live_before_resume, by_saga_phase) for r in runs]
-    statuses = Counter(s.status for sid, s in ev.sagas.items() if sid not in ev.preexisting)
     return {
         "run_id": run_id,
         "seed": the_plan.settings.seed,
-        "settings": {
-            "sagas": the_plan.settings.sagas,
-            "duration_s": the_plan.settings.duration,
-            "kills": the_plan.settings.kills,
-            "step_timeout_s": the_plan.settings.step_timeout_s,
-            "saga_timeout_s": the_plan.settings.saga_timeout_s,
-            "concurrency": concurrency,
-        },
+        "settings": _settings(the_plan, concurrency),
         "stack": {
             "local": data_dir is not None,
             "addrs": addrs.as_dict(),
@@ -105,22 +97,46 @@ def build(
         },
         "skipped": list(the_plan.skipped),
         "seconds": round(seconds, 1),
-        "totals": {
-            "bookings": sum(r.started for r in runs),
-            "calls": len(ev.calls),
-            "sagas": sum(statuses.values()),
-            "outcomes": dict(sorted(statuses.items())),
-            "kills": sum(1 for e in events if e.action == "kill -9"),
-            "failed_before_resume": sum(1 for v in live_before_resume.values() if v == "FAILED"),
-            "stuck_before_resume": sum(1 for v in live_before_resume.values() if v != "FAILED"),
-            "compensated_without_fault": sum(p["compensated_without_fault"] for p in phases),
-            "violations": len(violations),
-        },
+        "totals": _totals(runs, ev, violations, live_before_resume, events, phases),
         "phases": phases,
         "process_events": [e.to_json() for e in events],
         "resumed": live_before_resume,
         "violations": [v.to_json() for v in violations],
         "violations_by_check": dict(Counter(v.check for v in violations)),
+    }
+
+
+def _settings(the_plan: plan.Plan, concurrency: int) -> dict[str, Any]:
+    settings = the_plan.settings
+    return {
+        "sagas": settings.sagas,
+        "duration_s": settings.duration,
+        "kills": settings.kills,
+        "step_timeout_s": settings.step_timeout_s,
+        "saga_timeout_s": settings.saga_timeout_s,
+        "concurrency": concurrency,
+    }
+
+
+def _totals(
+    runs: list[Any],
+    ev: Evidence,
+    violations: list[Violation],
+    live_before_resume: dict[str, str],
+    events: list[ProcessEvent],
+    phases: list[dict[str, Any]],
+) -> dict[str, Any]:
+    statuses = Counter(s.status for sid, s in ev.sagas.items() if sid not in ev.preexisting)
+    return {
+        "bookings": sum(r.started for r in runs),
+        "calls": len(ev.calls),
+        "sagas": sum(statuses.values()),
+        "outcomes": dict(sorted(statuses.items())),
+        "kills": sum(1 for e in events if e.action == "kill -9"),
+        "failed_before_resume": sum(1 for v in live_before_resume.values() if v == "FAILED"),
+        "stuck_before_resume": sum(1 for v in live_before_resume.values() if v != "FAILED"),
+        "compensated_without_fault": sum(p["compensated_without_fault"] for p in phases),
+        "violations": len(violations),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Annotated, Any
 
 import grpc
@@ -235,6 +235,33 @@ def _frame(event: str, data: Any, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+_Item = orchestrator_pb2.SagaEvent | BaseException | None  # None: the watch ended
+
+
+def _pumped(
+    call: AsyncIterable[orchestrator_pb2.SagaEvent],
+) -> tuple[asyncio.Queue[_Item], asyncio.Task[None]]:
+    """The watch's events (then None, or the error it ended with) on a queue, read by a task:
+    the stream's reader can then wait for the next one with a timeout (the pings)."""
+    queue: asyncio.Queue[_Item] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in call:
+                await queue.put(item)
+            await queue.put(None)
+        except BaseException as exc:  # handed to the consumer
+            await queue.put(exc)
+
+    return queue, asyncio.create_task(pump())
+
+
+def _watch_error(d: Dashboard, exc: BaseException) -> ApiError:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return map_rpc_error(d.config.orchestrator, exc)
+    return ApiError(502, f"watch failed: {exc!r}")
+
+
 async def _sse(
     d: Dashboard, saga_id: str, first: orchestrator_pb2.Saga, after: int
 ) -> AsyncIterator[str]:
@@ -246,17 +273,7 @@ async def _sse(
         timeout=d.config.watch_timeout,
         metadata=p.metadata(),
     )
-    queue: asyncio.Queue[orchestrator_pb2.SagaEvent | BaseException | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for item in call:
-                await queue.put(item)
-            await queue.put(None)
-        except BaseException as exc:  # handed to the consumer
-            await queue.put(exc)
-
-    reader = asyncio.create_task(pump())
+    queue, reader = _pumped(call)
     try:
         while True:
             try:
@@ -270,12 +287,7 @@ async def _sse(
                     yield _frame("end", to_dict(saga))
                 return  # not terminal (watch deadline): the browser reconnects
             if isinstance(item, BaseException):
-                err = (
-                    map_rpc_error(d.config.orchestrator, item)
-                    if isinstance(item, grpc.aio.AioRpcError)
-                    else ApiError(502, f"watch failed: {item!r}")
-                )
-                yield _frame("api_error", err.body())
+                yield _frame("api_error", _watch_error(d, item).body())
                 return
             if item.seq <= after:
                 continue
