@@ -16,8 +16,8 @@ import pytest
 from sagakit import barrier
 from sagakit.config import ConfigError
 from sagakit.databases import connect
-from sagakit.db import Conn, Database, IntegrityError, savepoint
-from sagakit.errors import Aborted
+from sagakit.db import Conflict, Conn, Database, IntegrityError, savepoint
+from sagakit.errors import Aborted, Unavailable
 from sagakit.inserts import Insert, insert_all
 from sagakit.migrate import Migrations
 from tests.support.dates import flight_id
@@ -229,6 +229,26 @@ async def test_a_session_ended_before_its_commit_runs_again_and_commits_once(
         assert runs["alone"] == 2 and runs["last"] == 2
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("database_backend", ["postgres"])
+async def test_a_transaction_that_keeps_conflicting_is_unavailable_with_nothing_written(
+    database_backend: str, db: Database
+) -> None:
+    """Run again on every conflict, up to a bound: then the caller is told UNAVAILABLE (try
+    later), not an internal error, and nothing of any run is left."""
+    runs = 0
+
+    def fn(conn: Conn) -> None:
+        nonlocal runs
+        runs += 1
+        hold(conn, "s1")
+        raise Conflict("a concurrent transaction's effect")
+
+    with pytest.raises(Unavailable, match="conflicted with concurrent ones 20 times"):
+        await db.transaction(fn)
+    assert runs == 20
+    assert await db.read(count) == 0
 
 
 @pytest.mark.parametrize("database_backend", ["postgres"])
