@@ -54,6 +54,8 @@ from sagakit.migrate import Migrations
 __all__ = ["MIGRATIONS", "Key", "LeaseLost", "Page", "Pruned", "SagaQuery", "SagaStore", "Write"]
 
 SINK_CHECKPOINT = "sink_checkpoint"
+# A new saga's row; one whose idempotency key is logged already is not inserted (create).
+NEW_SAGA = Insert(SAGAS.into, SAGAS.width, "ON CONFLICT (idempotency_key) DO NOTHING").sql(1)
 MIGRATIONS = Migrations("orchestrator", marker_table="sagas")
 
 
@@ -112,11 +114,16 @@ class SagaStore:
         return the existing one with the same idempotency key."""
 
         def tx(conn: Conn) -> tuple[SagaRecord, bool]:
-            if saga.idempotency_key:
+            (_, [row]), *others = self._new_rows(saga, (event, *later), lease)
+            # The saga row first, kept out by a logged key: not a lookup by key before it,
+            # which under SERIALIZABLE locks the key index's page against every saga started
+            # beside it (another replica's among them) and makes their commits conflict.
+            if conn.execute(NEW_SAGA, row).rowcount != 1:
                 found = load(conn, "idempotency_key=?", (saga.idempotency_key,))
-                if found:
-                    return found[0], False
-            insert_all(conn, self._new_rows(saga, (event, *later), lease))
+                if not found:  # only a logged key keeps a new saga out
+                    raise RuntimeError(f"saga {saga.saga_id}: not inserted, and no key clashed")
+                return found[0], False
+            insert_all(conn, others)
             return saga, True
 
         _crash_point("before", saga.saga_id, (), event, *later)
@@ -128,8 +135,8 @@ class SagaStore:
     def _new_rows(
         self, saga: SagaRecord, logged: Sequence[SagaEvent], lease: tuple[str, float] | None
     ) -> list[tuple[Insert, Rows]]:
-        """A new saga's rows, in one statement on PostgreSQL (the saga row first: the others
-        refer to it)."""
+        """A new saga's rows, the saga row first (the others refer to it); create inserts it
+        alone, then the others in one statement on PostgreSQL."""
         return [
             (SAGAS, [saga_row(saga)]),
             (STEPS, [step_row(saga.saga_id, st) for st in saga.steps]),
