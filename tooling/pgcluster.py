@@ -164,11 +164,21 @@ class PgCluster:
     def _run(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(LC_ALL="C", LANG="C", HOME=str(self.root))
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        setpriv = shutil.which("setpriv") if self.user else None
+        if setpriv:
+            # The user switch by setpriv, not by subprocess's user=/group=: those make Python
+            # fork() rather than vfork(), and a fork() runs gRPC's fork handlers in the child
+            # while this process has gRPC threads (a test's channels), which can kill the child
+            # before its exec (grpc/grpc#43055: "epoll_wait error: Bad file descriptor").
+            user = self.user
+            command = [setpriv, f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+        switch = bool(self.user) and not setpriv
         return subprocess.run(
-            [str(self.bin_dir / args[0]), *args[1:]],
-            user=self.user or None,
-            group=self.user or None,
-            extra_groups=[] if self.user else None,
+            command,
+            user=self.user if switch else None,
+            group=self.user if switch else None,
+            extra_groups=[] if switch else None,
             cwd=self.root,
             env=env,
             capture_output=True,
